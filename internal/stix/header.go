@@ -1,0 +1,79 @@
+package stix
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+)
+
+// Header is what Mitra needs to know of any object to store and serve it:
+// its identity and version. The object itself stays as received in Raw.
+type Header struct {
+	ID          string
+	Type        string
+	SpecVersion string
+	// Created and Modified are the zero time when the object lacks them
+	// (SCOs, some custom objects).
+	Created  time.Time
+	Modified time.Time
+	// ModifiedRaw and CreatedRaw keep the timestamps as written, for echoing
+	// them back (TAXII manifest "version").
+	CreatedRaw  string
+	ModifiedRaw string
+	Raw         json.RawMessage
+}
+
+// Version is the timestamp that identifies this version of the object:
+// modified, else created (STIX 2.1 §3.6). ok is false for unversioned objects.
+func (h *Header) Version() (t time.Time, raw string, ok bool) {
+	if h.ModifiedRaw != "" {
+		return h.Modified, h.ModifiedRaw, true
+	}
+	if h.CreatedRaw != "" {
+		return h.Created, h.CreatedRaw, true
+	}
+	return time.Time{}, "", false
+}
+
+type headerJSON struct {
+	ID          *string `json:"id"`
+	Type        *string `json:"type"`
+	SpecVersion *string `json:"spec_version"`
+	Created     *string `json:"created"`
+	Modified    *string `json:"modified"`
+}
+
+// ParseHeader reads the identifying properties of one JSON object. It checks
+// only what it reads; use a Validator for the rest of the specification.
+func ParseHeader(raw []byte) (*Header, error) {
+	var hj headerJSON
+	if err := json.Unmarshal(raw, &hj); err != nil {
+		return nil, fmt.Errorf("object is not a JSON object: %w", err)
+	}
+	h := &Header{Raw: raw}
+	if hj.Type == nil || *hj.Type == "" {
+		return nil, fmt.Errorf("object has no type (STIX 2.1 §3.2)")
+	}
+	h.Type = *hj.Type
+	if hj.ID == nil || *hj.ID == "" {
+		return nil, fmt.Errorf("object has no id (STIX 2.1 §3.2)")
+	}
+	h.ID = *hj.ID
+	if hj.SpecVersion != nil {
+		h.SpecVersion = *hj.SpecVersion
+	}
+	var err error
+	if hj.Created != nil {
+		h.CreatedRaw = *hj.Created
+		if h.Created, err = ParseTimestamp(*hj.Created); err != nil {
+			return nil, fmt.Errorf("created: %w", err)
+		}
+	}
+	if hj.Modified != nil {
+		h.ModifiedRaw = *hj.Modified
+		if h.Modified, err = ParseTimestamp(*hj.Modified); err != nil {
+			return nil, fmt.Errorf("modified: %w", err)
+		}
+	}
+	return h, nil
+}

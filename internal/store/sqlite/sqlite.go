@@ -1,0 +1,514 @@
+// Package sqlite is Mitra's embedded store: one SQLite database file in the
+// data directory, in WAL mode, shared safely by the server and by command-line
+// tools running at the same time.
+//
+// Writes go through one connection with BEGIN IMMEDIATE transactions, so all
+// writers (of this process and of any other process on the same file) are
+// serialised by SQLite's write lock. That is what makes date_added and the
+// change-log sequence strictly increasing in commit order: each transaction
+// reads the collection's high-water mark and advances it before committing.
+// Reads use a separate pool of read-only connections and never block writers.
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/url"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/mitra-cert/mitra/internal/store"
+	"github.com/mitra-cert/mitra/internal/stix"
+
+	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver (pure Go, no cgo).
+)
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// FileName is the database file inside the data directory.
+const FileName = "mitra.db"
+
+// maxPage caps a page when the query asks for no limit.
+const maxPage = 10000
+
+// Options configures Open.
+type Options struct {
+	// Now is the clock; time.Now when nil. Tests inject their own.
+	Now func() time.Time
+}
+
+// Store is the SQLite implementation of store.Store.
+type Store struct {
+	w   *sql.DB // one connection, BEGIN IMMEDIATE: the writer
+	r   *sql.DB // read-only pool
+	now func() time.Time
+}
+
+var _ store.Store = (*Store)(nil)
+
+// Open opens (creating when needed) the store in directory dir and applies
+// pending migrations.
+func Open(ctx context.Context, dir string, opts Options) (*Store, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("create data directory: %w", err)
+	}
+	path := filepath.Join(dir, FileName)
+	// synchronous(FULL): a commit is on disk before AddObjects returns, so a
+	// TAXII 202 survives kill -9 and power loss alike.
+	common := "_pragma=busy_timeout(20000)&_pragma=foreign_keys(1)&_pragma=synchronous(FULL)&_pragma=journal_mode(WAL)"
+	u := url.URL{Scheme: "file", Path: path}
+	w, err := sql.Open("sqlite", u.String()+"?"+common+"&_txlock=immediate")
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	w.SetMaxOpenConns(1)
+	w.SetConnMaxIdleTime(0)
+	s := &Store{w: w, now: opts.Now}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if err := s.migrate(ctx); err != nil {
+		w.Close()
+		return nil, err
+	}
+	r, err := sql.Open("sqlite", u.String()+"?"+common+"&_pragma=query_only(1)")
+	if err != nil {
+		w.Close()
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	r.SetMaxOpenConns(max(4, runtime.GOMAXPROCS(0)*2))
+	s.r = r
+	if err := s.ensureDefaultOrganisation(ctx); err != nil {
+		s.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// Close releases the database.
+func (s *Store) Close() error {
+	var err error
+	if s.r != nil {
+		err = s.r.Close()
+	}
+	return errors.Join(err, s.w.Close())
+}
+
+func (s *Store) migrate(ctx context.Context) error {
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied INTEGER NOT NULL)`); err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	var cur int
+	if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&cur); err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	names, err := fs.Glob(migrations, "migrations/*.sql")
+	if err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	sort.Strings(names)
+	for i, name := range names {
+		v := i + 1
+		if v <= cur {
+			continue
+		}
+		body, err := migrations.ReadFile(name)
+		if err != nil {
+			return fmt.Errorf("migrate %s: %w", name, err)
+		}
+		if _, err := tx.ExecContext(ctx, string(body)); err != nil {
+			return fmt.Errorf("migrate %s: %w", name, err)
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, applied) VALUES (?, ?)`, v, micros(s.now())); err != nil {
+			return fmt.Errorf("migrate %s: %w", name, err)
+		}
+	}
+	return tx.Commit()
+}
+
+func (s *Store) ensureDefaultOrganisation(ctx context.Context) error {
+	_, err := s.w.ExecContext(ctx, `INSERT INTO organisations (id, name, created, is_default)
+		SELECT ?, ?, ?, 1 WHERE NOT EXISTS (SELECT 1 FROM organisations WHERE is_default = 1)`,
+		"identity--"+uuid.NewString(), "Default organisation", micros(s.now()))
+	if err != nil {
+		return fmt.Errorf("create default organisation: %w", err)
+	}
+	return nil
+}
+
+func micros(t time.Time) int64 { return t.UnixMicro() }
+
+func fromMicros(v int64) time.Time {
+	if v == 0 {
+		return time.Time{}
+	}
+	return time.UnixMicro(v).UTC()
+}
+
+func isUnique(err error) bool {
+	// modernc reports constraint violations as *sqlite.Error with extended
+	// codes; the message is stable ("UNIQUE constraint failed") across versions.
+	return err != nil && strings.Contains(err.Error(), "UNIQUE constraint failed")
+}
+
+// --- objects ---------------------------------------------------------------
+
+// AddObjects implements store.Objects.
+func (s *Store) AddObjects(ctx context.Context, collectionID string, objs []store.Object, status *store.Status) ([]store.AddResult, error) {
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, fmt.Errorf("add objects: %w", err)
+	}
+	defer tx.Rollback()
+	var cid, lastAdded, lastSeq int64
+	err = tx.QueryRowContext(ctx, `SELECT cid, last_added, last_seq FROM collections WHERE id = ?`, collectionID).Scan(&cid, &lastAdded, &lastSeq)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("collection %s: %w", collectionID, store.ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("add objects: %w", err)
+	}
+	added := max(micros(s.now()), lastAdded+1)
+	ins, err := tx.PrepareContext(ctx, `INSERT INTO objects (cid, date_added, id, type, spec_version, version, version_raw, body)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (cid, id, version) DO NOTHING`)
+	if err != nil {
+		return nil, fmt.Errorf("add objects: %w", err)
+	}
+	defer ins.Close()
+	chg, err := tx.PrepareContext(ctx, `INSERT INTO changes (cid, seq, op, object_id, version_raw, at) VALUES (?, ?, 'add', ?, ?, ?)`)
+	if err != nil {
+		return nil, fmt.Errorf("add objects: %w", err)
+	}
+	defer chg.Close()
+	results := make([]store.AddResult, len(objs))
+	for i, o := range objs {
+		res := &results[i]
+		version, versionRaw := "", o.VersionRaw
+		if o.Version.IsZero() {
+			// Unversioned (most SCOs): identical content is a duplicate;
+			// anything else becomes a new version named by its date_added.
+			dup, err := sameBodyStored(ctx, tx, cid, o.ID, "", o.Raw)
+			if err != nil {
+				return nil, fmt.Errorf("add objects: %w", err)
+			}
+			if dup != "" {
+				res.Version, res.Duplicate = dup, true
+				continue
+			}
+			version = stix.SortKey(fromMicros(added))
+			versionRaw = stix.FormatMicro(fromMicros(added))
+		} else {
+			version = stix.SortKey(o.Version)
+		}
+		res.Version = versionRaw
+		specVersion := o.SpecVersion
+		if specVersion == "" {
+			specVersion = "2.1"
+		}
+		r, err := ins.ExecContext(ctx, cid, added, o.ID, o.Type, specVersion, version, versionRaw, o.Raw)
+		if err != nil {
+			return nil, fmt.Errorf("add object %s: %w", o.ID, err)
+		}
+		if n, _ := r.RowsAffected(); n == 0 {
+			dup, err := sameBodyStored(ctx, tx, cid, o.ID, version, o.Raw)
+			if err != nil {
+				return nil, fmt.Errorf("add objects: %w", err)
+			}
+			if dup != "" {
+				res.Duplicate = true
+			} else {
+				res.Err = fmt.Errorf("a different object with id %s and version %s is already in the collection: %w", o.ID, versionRaw, store.ErrConflict)
+			}
+			continue
+		}
+		lastSeq++
+		if _, err := chg.ExecContext(ctx, cid, lastSeq, o.ID, versionRaw, added); err != nil {
+			return nil, fmt.Errorf("log change %s: %w", o.ID, err)
+		}
+		added++
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE collections SET last_added = ?, last_seq = ? WHERE cid = ?`, added-1, lastSeq, cid); err != nil {
+		return nil, fmt.Errorf("add objects: %w", err)
+	}
+	if status != nil {
+		if err := saveStatus(ctx, tx, status); err != nil {
+			return nil, err
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, fmt.Errorf("add objects: commit: %w", err)
+	}
+	return results, nil
+}
+
+// sameBodyStored returns the version_raw of a stored version of id (the one
+// named by version, or any when version is "") whose content equals raw, or
+// "" when there is none.
+func sameBodyStored(ctx context.Context, tx *sql.Tx, cid int64, id, version string, raw []byte) (string, error) {
+	q := `SELECT version_raw, body FROM objects WHERE cid = ? AND id = ?`
+	args := []any{cid, id}
+	if version != "" {
+		q += ` AND version = ?`
+		args = append(args, version)
+	}
+	rows, err := tx.QueryContext(ctx, q, args...)
+	if err != nil {
+		return "", err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var vr string
+		var body []byte
+		if err := rows.Scan(&vr, &body); err != nil {
+			return "", err
+		}
+		if store.SameJSON(body, raw) {
+			return vr, nil
+		}
+	}
+	return "", rows.Err()
+}
+
+// collectionKey resolves a collection id to its compact key.
+func (s *Store) collectionKey(ctx context.Context, db interface {
+	QueryRowContext(context.Context, string, ...any) *sql.Row
+}, id string) (int64, error) {
+	var cid int64
+	err := db.QueryRowContext(ctx, `SELECT cid FROM collections WHERE id = ?`, id).Scan(&cid)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, fmt.Errorf("collection %s: %w", id, store.ErrNotFound)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("collection %s: %w", id, err)
+	}
+	return cid, nil
+}
+
+// filterSQL renders the id/type/spec_version/version filters of q as a
+// WHERE fragment over alias o (TAXII 2.1 §3.4.1).
+func filterSQL(q store.Query) (string, []any) {
+	var b strings.Builder
+	var args []any
+	in := func(col string, vals []string) {
+		b.WriteString(" AND " + col + " IN (")
+		for i, v := range vals {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			b.WriteByte('?')
+			args = append(args, v)
+		}
+		b.WriteByte(')')
+	}
+	if len(q.IDs) > 0 {
+		in("o.id", q.IDs)
+	}
+	if len(q.Types) > 0 {
+		in("o.type", q.Types)
+	}
+	// specCond restricts the versions compared by first/last to the same
+	// spec versions the outer query admits.
+	var specCond string
+	var specArgs []any
+	if len(q.SpecVersions) > 0 {
+		in("o.spec_version", q.SpecVersions)
+		specCond = " AND v.spec_version IN (" + strings.TrimSuffix(strings.Repeat("?,", len(q.SpecVersions)), ",") + ")"
+		for _, v := range q.SpecVersions {
+			specArgs = append(specArgs, v)
+		}
+	} else {
+		// "the server MUST return only the latest specification version
+		// that it can provide for each object" (TAXII 2.1 §3.4.1).
+		b.WriteString(" AND o.spec_version = (SELECT MAX(s.spec_version) FROM objects s WHERE s.cid = o.cid AND s.id = o.id)")
+		specCond = " AND v.spec_version = o.spec_version"
+	}
+	vf := q.Versions
+	if vf.All {
+		return b.String(), args
+	}
+	if vf.IsZero() {
+		vf.Last = true
+	}
+	var ors []string
+	if vf.Last {
+		ors = append(ors, "o.version = (SELECT MAX(v.version) FROM objects v WHERE v.cid = o.cid AND v.id = o.id"+specCond+")")
+		args = append(args, specArgs...)
+	}
+	if vf.First {
+		ors = append(ors, "o.version = (SELECT MIN(v.version) FROM objects v WHERE v.cid = o.cid AND v.id = o.id"+specCond+")")
+		args = append(args, specArgs...)
+	}
+	if len(vf.Exact) > 0 {
+		ors = append(ors, "o.version IN ("+strings.TrimSuffix(strings.Repeat("?,", len(vf.Exact)), ",")+")")
+		for _, t := range vf.Exact {
+			args = append(args, stix.SortKey(t))
+		}
+	}
+	b.WriteString(" AND (" + strings.Join(ors, " OR ") + ")")
+	return b.String(), args
+}
+
+// QueryObjects implements store.Objects.
+func (s *Store) QueryObjects(ctx context.Context, collectionID string, q store.Query) (*store.Page, error) {
+	cid, err := s.collectionKey(ctx, s.r, collectionID)
+	if err != nil {
+		return nil, err
+	}
+	limit := q.Limit
+	if limit <= 0 || limit > maxPage {
+		limit = maxPage
+	}
+	cols := "o.id, o.type, o.spec_version, o.version_raw, o.date_added"
+	if q.WithBody {
+		cols += ", o.body"
+	}
+	where, args := filterSQL(q)
+	query := "SELECT " + cols + " FROM objects o WHERE o.cid = ? AND o.date_added > ?" + where + " ORDER BY o.date_added LIMIT ?"
+	var after int64
+	if !q.AddedAfter.IsZero() {
+		after = micros(q.AddedAfter)
+	}
+	all := append([]any{cid, after}, args...)
+	all = append(all, limit+1)
+	rows, err := s.r.QueryContext(ctx, query, all...)
+	if err != nil {
+		return nil, fmt.Errorf("query objects: %w", err)
+	}
+	defer rows.Close()
+	page := &store.Page{Entries: make([]store.Entry, 0, min(limit, 1024))}
+	for rows.Next() {
+		if len(page.Entries) == limit {
+			page.More = true
+			break
+		}
+		var e store.Entry
+		var added int64
+		dest := []any{&e.ID, &e.Type, &e.SpecVersion, &e.VersionRaw, &added}
+		if q.WithBody {
+			dest = append(dest, &e.Raw)
+		}
+		if err := rows.Scan(dest...); err != nil {
+			return nil, fmt.Errorf("query objects: %w", err)
+		}
+		e.DateAdded = fromMicros(added)
+		page.Entries = append(page.Entries, e)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("query objects: %w", err)
+	}
+	return page, nil
+}
+
+// DeleteObject implements store.Objects.
+func (s *Store) DeleteObject(ctx context.Context, collectionID, objectID string, q store.Query) (int, error) {
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return 0, fmt.Errorf("delete object: %w", err)
+	}
+	defer tx.Rollback()
+	var cid, lastSeq, lastAdded int64
+	err = tx.QueryRowContext(ctx, `SELECT cid, last_seq, last_added FROM collections WHERE id = ?`, collectionID).Scan(&cid, &lastSeq, &lastAdded)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, fmt.Errorf("collection %s: %w", collectionID, store.ErrNotFound)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("delete object: %w", err)
+	}
+	q.IDs = []string{objectID}
+	if q.Versions.IsZero() {
+		// Without a version filter the whole object goes: afterwards a GET
+		// of it MUST answer 404 (TAXII 2.1 §5.7).
+		q.Versions.All = true
+	}
+	where, args := filterSQL(q)
+	if len(q.SpecVersions) == 0 && q.Versions.All {
+		// All versions of every spec version.
+		where = " AND o.id = ?"
+		args = []any{objectID}
+	}
+	rows, err := tx.QueryContext(ctx, "SELECT o.rid, o.version_raw FROM objects o WHERE o.cid = ?"+where+" ORDER BY o.date_added", append([]any{cid}, args...)...)
+	if err != nil {
+		return 0, fmt.Errorf("delete object: %w", err)
+	}
+	type victim struct {
+		rid int64
+		ver string
+	}
+	var victims []victim
+	for rows.Next() {
+		var v victim
+		if err := rows.Scan(&v.rid, &v.ver); err != nil {
+			rows.Close()
+			return 0, fmt.Errorf("delete object: %w", err)
+		}
+		victims = append(victims, v)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return 0, fmt.Errorf("delete object: %w", err)
+	}
+	if len(victims) == 0 {
+		return 0, fmt.Errorf("object %s: %w", objectID, store.ErrNotFound)
+	}
+	at := max(micros(s.now()), lastAdded)
+	for _, v := range victims {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM objects WHERE rid = ?`, v.rid); err != nil {
+			return 0, fmt.Errorf("delete object: %w", err)
+		}
+		lastSeq++
+		if _, err := tx.ExecContext(ctx, `INSERT INTO changes (cid, seq, op, object_id, version_raw, at) VALUES (?, ?, 'delete', ?, ?, ?)`,
+			cid, lastSeq, objectID, v.ver, at); err != nil {
+			return 0, fmt.Errorf("log delete: %w", err)
+		}
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE collections SET last_seq = ? WHERE cid = ?`, lastSeq, cid); err != nil {
+		return 0, fmt.Errorf("delete object: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return 0, fmt.Errorf("delete object: commit: %w", err)
+	}
+	return len(victims), nil
+}
+
+// Changes implements store.Objects.
+func (s *Store) Changes(ctx context.Context, collectionID string, afterSeq int64, limit int) ([]store.Change, error) {
+	cid, err := s.collectionKey(ctx, s.r, collectionID)
+	if err != nil {
+		return nil, err
+	}
+	if limit <= 0 || limit > maxPage {
+		limit = maxPage
+	}
+	rows, err := s.r.QueryContext(ctx, `SELECT seq, op, object_id, version_raw, at FROM changes WHERE cid = ? AND seq > ? ORDER BY seq LIMIT ?`, cid, afterSeq, limit)
+	if err != nil {
+		return nil, fmt.Errorf("changes: %w", err)
+	}
+	defer rows.Close()
+	var out []store.Change
+	for rows.Next() {
+		var c store.Change
+		var at int64
+		var op string
+		if err := rows.Scan(&c.Seq, &op, &c.ObjectID, &c.VersionRaw, &at); err != nil {
+			return nil, fmt.Errorf("changes: %w", err)
+		}
+		c.Op, c.At = store.ChangeOp(op), fromMicros(at)
+		out = append(out, c)
+	}
+	return out, rows.Err()
+}
