@@ -63,8 +63,10 @@ type AddResult struct {
 
 // Objects keeps object versions per collection and the collection change log.
 type Objects interface {
-	// AddObjects stores objs in the collection in one transaction and, when
-	// status is not nil, saves status in the same transaction. Each object
+	// AddObjects stores objs in the collection in one transaction. When
+	// status is not nil, it appends each object's outcome to status
+	// (Successes, or Failures with the reason) and saves status in the same
+	// transaction, so a request's objects and its status are durable together. Each object
 	// gets its own date_added, strictly increasing within the collection in
 	// commit order, so that added_after pagination never skips an object.
 	// Each stored version appends an "add" change to the collection's log.

@@ -62,7 +62,10 @@ func Open(ctx context.Context, dir string, opts Options) (*Store, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("create data directory: %w", err)
 	}
-	path := filepath.Join(dir, FileName)
+	path, err := filepath.Abs(filepath.Join(dir, FileName))
+	if err != nil {
+		return nil, fmt.Errorf("data directory: %w", err)
+	}
 	// synchronous(FULL): a commit is on disk before AddObjects returns, so a
 	// TAXII 202 survives kill -9 and power loss alike.
 	common := "_pragma=busy_timeout(20000)&_pragma=foreign_keys(1)&_pragma=synchronous(FULL)&_pragma=journal_mode(WAL)"
@@ -246,6 +249,19 @@ func (s *Store) AddObjects(ctx context.Context, collectionID string, objs []stor
 		return nil, fmt.Errorf("add objects: %w", err)
 	}
 	if status != nil {
+		for i, res := range results {
+			d := store.StatusDetail{ID: objs[i].ID, Version: res.Version}
+			switch {
+			case res.Err != nil:
+				d.Message = res.Err.Error()
+				status.Failures = append(status.Failures, d)
+			case res.Duplicate:
+				d.Message = "already in the collection"
+				status.Successes = append(status.Successes, d)
+			default:
+				status.Successes = append(status.Successes, d)
+			}
+		}
 		if err := saveStatus(ctx, tx, status); err != nil {
 			return nil, err
 		}

@@ -1,0 +1,263 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/mitra-cert/mitra/internal/access"
+	"github.com/mitra-cert/mitra/internal/store"
+	"golang.org/x/term"
+)
+
+// UserCmd groups the user commands.
+type UserCmd struct {
+	Create UserCreateCmd `cmd:"" help:"Create a user (password from MITRA_USER_PASSWORD, else prompted)."`
+	List   UserListCmd   `cmd:"" help:"List users."`
+	Delete UserDeleteCmd `cmd:"" help:"Delete a user."`
+}
+
+// UserCreateCmd creates a user.
+type UserCreateCmd struct {
+	StoreFlags `embed:""`
+	Name       string `arg:"" help:"User name."`
+	Role       string `default:"analyst" enum:"admin,analyst,read-only,sensor" help:"Role: admin, analyst, read-only or sensor."`
+}
+
+// Run implements the command.
+func (c *UserCreateCmd) Run(ctx context.Context, e *env) error {
+	pw := e.getenv("MITRA_USER_PASSWORD")
+	if pw == "" {
+		var err error
+		if pw, err = promptPassword(e, "Password for "+c.Name+": "); err != nil {
+			return err
+		}
+	}
+	st, err := c.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	if _, err := access.CreateUser(ctx, st, c.Name, pw, c.Role, ""); err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stderr, "Created user %s (%s).\n", c.Name, c.Role)
+	return nil
+}
+
+// promptPassword reads a password from the terminal without echo, or a line
+// from standard input when it is not a terminal.
+func promptPassword(e *env, prompt string) (string, error) {
+	if f, ok := e.stdin.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		fmt.Fprint(e.stderr, prompt)
+		b, err := term.ReadPassword(int(f.Fd()))
+		fmt.Fprintln(e.stderr)
+		if err != nil {
+			return "", fmt.Errorf("read password: %w", err)
+		}
+		return string(b), nil
+	}
+	line, err := bufio.NewReader(e.stdin).ReadString('\n')
+	if err != nil && !errors.Is(err, io.EOF) {
+		return "", fmt.Errorf("read password: %w", err)
+	}
+	line = strings.TrimRight(line, "\r\n")
+	if line == "" {
+		return "", errors.New("no password: set MITRA_USER_PASSWORD or type one")
+	}
+	return line, nil
+}
+
+// UserListCmd lists users.
+type UserListCmd struct {
+	StoreFlags `embed:""`
+}
+
+// Run implements the command.
+func (c *UserListCmd) Run(ctx context.Context, e *env) error {
+	st, err := c.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	users, err := st.ListUsers(ctx)
+	if err != nil {
+		return err
+	}
+	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "NAME\tROLE\tORGANISATION\tCREATED")
+	for _, u := range users {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", u.Name, u.Role, u.Organisation, u.Created.Format(time.RFC3339))
+	}
+	return tw.Flush()
+}
+
+// UserDeleteCmd deletes a user.
+type UserDeleteCmd struct {
+	StoreFlags `embed:""`
+	Name       string `arg:"" help:"User name."`
+}
+
+// Run implements the command.
+func (c *UserDeleteCmd) Run(ctx context.Context, e *env) error {
+	st, err := c.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	return st.DeleteUser(ctx, c.Name)
+}
+
+// CollectionCmd groups the collection commands.
+type CollectionCmd struct {
+	Create CollectionCreateCmd `cmd:"" help:"Create a collection; prints only its id."`
+	List   CollectionListCmd   `cmd:"" help:"List collections."`
+	Delete CollectionDeleteCmd `cmd:"" help:"Delete a collection and everything in it."`
+}
+
+// CollectionCreateCmd creates a collection.
+type CollectionCreateCmd struct {
+	StoreFlags  `embed:""`
+	Title       string   `required:"" help:"Title."`
+	Description string   `help:"Description."`
+	Alias       string   `help:"Alias, unique, usable in URLs in place of the id."`
+	Readers     []string `sep:"," help:"Users who may read (comma-separated)."`
+	Writers     []string `sep:"," help:"Users who may write (comma-separated)."`
+}
+
+// Run implements the command.
+func (c *CollectionCreateCmd) Run(ctx context.Context, e *env) error {
+	st, err := c.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	col := &store.Collection{Title: c.Title, Description: c.Description, Alias: c.Alias, Readers: c.Readers, Writers: c.Writers}
+	if err := st.CreateCollection(ctx, col); err != nil {
+		return err
+	}
+	// Scripts read the id from standard output: print it alone.
+	fmt.Fprintln(e.stdout, col.ID)
+	return nil
+}
+
+// CollectionListCmd lists collections.
+type CollectionListCmd struct {
+	StoreFlags `embed:""`
+}
+
+// Run implements the command.
+func (c *CollectionListCmd) Run(ctx context.Context, e *env) error {
+	st, err := c.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	cols, err := st.ListCollections(ctx)
+	if err != nil {
+		return err
+	}
+	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tTITLE\tALIAS\tREADERS\tWRITERS")
+	for _, col := range cols {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", col.ID, col.Title, col.Alias, strings.Join(col.Readers, ","), strings.Join(col.Writers, ","))
+	}
+	return tw.Flush()
+}
+
+// CollectionDeleteCmd deletes a collection.
+type CollectionDeleteCmd struct {
+	StoreFlags `embed:""`
+	ID         string `arg:"" help:"Collection id."`
+}
+
+// Run implements the command.
+func (c *CollectionDeleteCmd) Run(ctx context.Context, e *env) error {
+	st, err := c.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	return st.DeleteCollection(ctx, c.ID)
+}
+
+// TokenCmd groups the API token commands.
+type TokenCmd struct {
+	Create TokenCreateCmd `cmd:"" help:"Create an API token; prints only the token, once."`
+	List   TokenListCmd   `cmd:"" help:"List API tokens (never their secrets)."`
+	Revoke TokenRevokeCmd `cmd:"" help:"Revoke an API token by id."`
+}
+
+// TokenCreateCmd creates a token.
+type TokenCreateCmd struct {
+	StoreFlags `embed:""`
+	User       string        `required:"" help:"User the token acts for."`
+	Role       string        `enum:"admin,analyst,read-only,sensor," default:"" help:"Role of the token (at most the user's own)."`
+	Expires    time.Duration `default:"0" help:"Lifetime, such as 720h; 0 for none."`
+}
+
+// Run implements the command.
+func (c *TokenCreateCmd) Run(ctx context.Context, e *env) error {
+	st, err := c.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	secret, _, err := access.CreateToken(ctx, st, c.User, c.Role, c.Expires, time.Now())
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(e.stdout, secret)
+	return nil
+}
+
+// TokenListCmd lists tokens.
+type TokenListCmd struct {
+	StoreFlags `embed:""`
+	User       string `help:"Only this user's tokens."`
+}
+
+// Run implements the command.
+func (c *TokenListCmd) Run(ctx context.Context, e *env) error {
+	st, err := c.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	ts, err := st.ListTokens(ctx, c.User)
+	if err != nil {
+		return err
+	}
+	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tUSER\tROLE\tCREATED\tEXPIRES\tREVOKED")
+	for _, t := range ts {
+		exp := "never"
+		if !t.Expires.IsZero() {
+			exp = t.Expires.Format(time.RFC3339)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%v\n", t.ID, t.User, t.Role, t.Created.Format(time.RFC3339), exp, t.Revoked)
+	}
+	return tw.Flush()
+}
+
+// TokenRevokeCmd revokes a token.
+type TokenRevokeCmd struct {
+	StoreFlags `embed:""`
+	ID         string `arg:"" help:"Token id (see 'mitra token list')."`
+}
+
+// Run implements the command.
+func (c *TokenRevokeCmd) Run(ctx context.Context, e *env) error {
+	st, err := c.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	return st.RevokeToken(ctx, c.ID)
+}

@@ -1,0 +1,186 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/mitra-cert/mitra/internal/access"
+	"github.com/mitra-cert/mitra/internal/admin"
+	"github.com/mitra-cert/mitra/internal/stix"
+	"github.com/mitra-cert/mitra/internal/store"
+	"github.com/mitra-cert/mitra/internal/store/sqlite"
+	"github.com/mitra-cert/mitra/internal/taxii"
+)
+
+// StoreFlags select the store; every command that touches data takes them.
+type StoreFlags struct {
+	Data  string `default:"./mitra-data" env:"MITRA_DATA" help:"Data directory of the embedded store."`
+	Store string `default:"sqlite:" env:"MITRA_STORE" help:"Store DSN: 'sqlite:' (the data directory) or 'sqlite:DIR'."`
+}
+
+// open opens the store the flags name. It is the one place that picks a
+// backend by DSN scheme.
+func (f StoreFlags) open(ctx context.Context) (store.Store, error) {
+	scheme, rest, _ := strings.Cut(f.Store, ":")
+	switch scheme {
+	case "sqlite":
+		dir := f.Data
+		if rest != "" {
+			dir = rest
+		}
+		return sqlite.Open(ctx, dir, sqlite.Options{})
+	default:
+		return nil, fmt.Errorf("store %q: unsupported backend %q (supported: sqlite:)", f.Store, scheme)
+	}
+}
+
+// ServeCmd runs the server.
+type ServeCmd struct {
+	StoreFlags     `embed:""`
+	Addr           string `default:"127.0.0.1:8080" env:"MITRA_ADDR" help:"Address to listen on."`
+	TLSCert        string `name:"tls-cert" env:"MITRA_TLS_CERT" help:"TLS certificate file (PEM); with --tls-key, serve HTTPS."`
+	TLSKey         string `name:"tls-key" env:"MITRA_TLS_KEY" help:"TLS private key file (PEM)."`
+	AllowPlainHTTP bool   `name:"allow-plain-http" env:"MITRA_ALLOW_PLAIN_HTTP" help:"Serve plain HTTP on a non-loopback address (only behind a TLS-terminating proxy)."`
+	LogLevel       string `default:"info" enum:"debug,info,warn,error" env:"MITRA_LOG_LEVEL" help:"Log level: debug, info, warn, error."`
+	MaxContent     int64  `name:"max-content-length" default:"67108864" env:"MITRA_MAX_CONTENT_LENGTH" help:"Largest request body accepted, in bytes."`
+	Title          string `default:"Mitra" env:"MITRA_TITLE" help:"Server title shown in TAXII discovery."`
+}
+
+// Run implements the command.
+func (c *ServeCmd) Run(ctx context.Context, e *env) error {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(c.LogLevel)); err != nil {
+		return fmt.Errorf("--log-level: %w", err)
+	}
+	log := slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: level}))
+	useTLS := c.TLSCert != "" || c.TLSKey != ""
+	if useTLS && (c.TLSCert == "" || c.TLSKey == "") {
+		return errors.New("--tls-cert and --tls-key go together")
+	}
+	if !useTLS && !c.AllowPlainHTTP && !loopback(c.Addr) {
+		return fmt.Errorf("refusing plain HTTP on %s: give --tls-cert and --tls-key (plain HTTP is allowed on loopback addresses only, or with --allow-plain-http behind a TLS proxy)", c.Addr)
+	}
+	st, err := c.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	if err := bootstrapAdmin(ctx, st, e); err != nil {
+		return err
+	}
+	authn := access.NewAuthenticator(st, nil)
+	validator := newValidator()
+	srv := taxii.NewServer(taxii.Config{
+		Store: st,
+		Auth:  authn,
+		Validate: func(raw []byte) []string {
+			return problemStrings(validator.Validate(raw))
+		},
+		Logger:           log,
+		Title:            c.Title,
+		MaxContentLength: c.MaxContent,
+	})
+	srv.Mount(admin.Prefix, admin.New(st, srv.Authenticate, log, nil))
+
+	ln, err := net.Listen("tcp", c.Addr)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	scheme := "http"
+	if useTLS {
+		scheme = "https"
+	}
+	hs := &http.Server{
+		Handler:           srv,
+		ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	fmt.Fprintf(e.stderr, "Mitra listening on %s://%s/taxii2/\n", scheme, ln.Addr())
+	errc := make(chan error, 1)
+	go func() {
+		if useTLS {
+			errc <- hs.ServeTLS(ln, c.TLSCert, c.TLSKey)
+		} else {
+			errc <- hs.Serve(ln)
+		}
+	}()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	// Graceful shutdown: stop accepting, let in-flight requests finish
+	// (their writes commit before they answer), then close the store.
+	log.Info("shutting down")
+	sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := hs.Shutdown(sctx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	log.Info("stopped")
+	return nil
+}
+
+func loopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// bootstrapAdmin creates the admin user on the first start of a data
+// directory (when no admin exists): its password comes from
+// MITRA_ADMIN_PASSWORD, else it is generated and printed once.
+func bootstrapAdmin(ctx context.Context, st store.Store, e *env) error {
+	users, err := st.ListUsers(ctx)
+	if err != nil {
+		return err
+	}
+	for _, u := range users {
+		if u.Role == access.RoleAdmin {
+			return nil
+		}
+	}
+	pw := e.getenv("MITRA_ADMIN_PASSWORD")
+	generated := pw == ""
+	if generated {
+		if pw, err = access.RandomSecret(18); err != nil {
+			return err
+		}
+	}
+	if _, err := access.CreateUser(ctx, st, "admin", pw, access.RoleAdmin, ""); err != nil {
+		return fmt.Errorf("create admin user: %w", err)
+	}
+	if generated {
+		fmt.Fprintf(e.stderr, "Created user 'admin' with password: %s\n(It is shown only this once. Set MITRA_ADMIN_PASSWORD to choose it.)\n", pw)
+	} else {
+		fmt.Fprintln(e.stderr, "Created user 'admin' with the password from MITRA_ADMIN_PASSWORD.")
+	}
+	return nil
+}
+
+func newValidator() *stix.Validator {
+	return &stix.Validator{}
+}
+
+func problemStrings(ps []stix.Problem) []string {
+	if len(ps) == 0 {
+		return nil
+	}
+	out := make([]string, len(ps))
+	for i, p := range ps {
+		out[i] = p.String()
+	}
+	return out
+}

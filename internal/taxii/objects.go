@@ -1,0 +1,508 @@
+package taxii
+
+import (
+	"bytes"
+	"cmp"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/mitra-cert/mitra/internal/access"
+	"github.com/mitra-cert/mitra/internal/stix"
+	"github.com/mitra-cert/mitra/internal/store"
+)
+
+func formatTime(t time.Time) string { return stix.FormatMicro(t) }
+
+// queryKind says which filters an endpoint takes (TAXII 2.1 §5.3–§5.8).
+type queryKind int
+
+const (
+	kindList     queryKind = iota // objects, manifest: every filter
+	kindObject                    // one object: version, spec_version
+	kindVersions                  // versions: spec_version only
+	kindDelete                    // delete: version, spec_version; no paging
+)
+
+// parseQuery reads the URL query of a TAXII request (TAXII 2.1 §3.4). Any
+// malformed parameter gives 400, as §3.4 requires.
+func (s *Server) parseQuery(u *url.URL, kind queryKind) (store.Query, error) {
+	var q store.Query
+	vals, err := url.ParseQuery(u.RawQuery)
+	if err != nil {
+		return q, badRequest("the query string is malformed: " + err.Error())
+	}
+	single := func(name string) (string, bool, error) {
+		v, ok := vals[name]
+		if !ok {
+			return "", false, nil
+		}
+		if len(v) != 1 {
+			return "", false, badRequest(name + " must occur at most once")
+		}
+		return v[0], true, nil
+	}
+	if kind != kindDelete {
+		if v, ok, err := single("added_after"); err != nil {
+			return q, err
+		} else if ok {
+			t, err := stix.ParseTimestamp(v)
+			if err != nil {
+				return q, badRequest("added_after: " + err.Error())
+			}
+			q.AddedAfter = t
+		}
+		q.Limit = s.cfg.PageSize
+		if v, ok, err := single("limit"); err != nil {
+			return q, err
+		} else if ok {
+			n, err := strconv.Atoi(v)
+			if err != nil || n <= 0 {
+				return q, badRequest("limit must be a positive integer")
+			}
+			// A larger limit than the server allows gets a shorter page
+			// with more=true (TAXII 2.1 §3.4).
+			q.Limit = min(n, s.cfg.PageSize)
+		}
+		if v, ok, err := single("next"); err != nil {
+			return q, err
+		} else if ok {
+			t, err := decodeNext(v)
+			if err != nil {
+				return q, badRequest("next is not a value this server issued")
+			}
+			if t.After(q.AddedAfter) {
+				q.AddedAfter = t
+			}
+		}
+	}
+	list := func(field string) ([]string, bool, error) {
+		v, ok := vals["match["+field+"]"]
+		if !ok {
+			return nil, false, nil
+		}
+		if len(v) != 1 {
+			return nil, false, badRequest("match[" + field + "] must occur at most once; separate several values with commas")
+		}
+		parts := strings.Split(v[0], ",")
+		for _, p := range parts {
+			if p == "" {
+				return nil, false, badRequest("match[" + field + "] has an empty value")
+			}
+		}
+		return parts, true, nil
+	}
+	if kind == kindList {
+		if q.IDs, _, err = list("id"); err != nil {
+			return q, err
+		}
+		if q.Types, _, err = list("type"); err != nil {
+			return q, err
+		}
+	}
+	if q.SpecVersions, _, err = list("spec_version"); err != nil {
+		return q, err
+	}
+	if kind == kindVersions {
+		q.Versions.All = true
+		return q, nil
+	}
+	versions, ok, err := list("version")
+	if err != nil || !ok {
+		return q, err
+	}
+	seen := map[string]bool{}
+	for _, v := range versions {
+		if seen[v] {
+			return q, badRequest("match[version] repeats " + v)
+		}
+		seen[v] = true
+		switch v {
+		case "all":
+			q.Versions.All = true
+		case "first":
+			q.Versions.First = true
+		case "last":
+			q.Versions.Last = true
+		default:
+			t, err := stix.ParseTimestamp(v)
+			if err != nil {
+				return q, badRequest("match[version]: " + err.Error())
+			}
+			q.Versions.Exact = append(q.Versions.Exact, t)
+		}
+	}
+	if q.Versions.All && len(versions) > 1 {
+		return q, badRequest("match[version]=all cannot be combined with other versions")
+	}
+	return q, nil
+}
+
+// The next token is the date_added of the last entry sent, in microseconds:
+// resuming strictly after it neither skips nor repeats, because date_added
+// is unique and increasing in commit order within a collection.
+func encodeNext(t time.Time) string { return strconv.FormatInt(t.UnixMicro(), 36) }
+
+func decodeNext(v string) (time.Time, error) {
+	n, err := strconv.ParseInt(v, 36, 64)
+	if err != nil || n <= 0 {
+		return time.Time{}, errors.New("bad next")
+	}
+	return time.UnixMicro(n).UTC(), nil
+}
+
+func (s *Server) readable(r *http.Request, p *access.Principal) (*store.Collection, error) {
+	c, read, _, err := s.collectionFor(r.Context(), r, p)
+	if err != nil {
+		return nil, err
+	}
+	if !read {
+		return nil, errorf(http.StatusForbidden, "Forbidden", "you may not read this collection")
+	}
+	return c, nil
+}
+
+// pageHeaders sets X-TAXII-Date-Added-First/-Last (TAXII 2.1 §3.2).
+func pageHeaders(w http.ResponseWriter, p *store.Page) {
+	if len(p.Entries) == 0 {
+		return
+	}
+	w.Header().Set("X-TAXII-Date-Added-First", formatTime(p.Entries[0].DateAdded))
+	w.Header().Set("X-TAXII-Date-Added-Last", formatTime(p.Entries[len(p.Entries)-1].DateAdded))
+}
+
+// writeEnvelope streams an envelope (TAXII 2.1 §3.7) with the objects' bytes
+// as stored: no decoding, no re-serialisation.
+func writeEnvelope(w http.ResponseWriter, p *store.Page) error {
+	var b bytes.Buffer
+	size := 64
+	for _, e := range p.Entries {
+		size += len(e.Raw) + 1
+	}
+	b.Grow(size)
+	b.WriteByte('{')
+	if p.More {
+		b.WriteString(`"more":true,"next":"`)
+		b.WriteString(encodeNext(p.Entries[len(p.Entries)-1].DateAdded))
+		b.WriteString(`"`)
+	}
+	if len(p.Entries) > 0 {
+		if p.More {
+			b.WriteByte(',')
+		}
+		b.WriteString(`"objects":[`)
+		for i, e := range p.Entries {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			b.Write(e.Raw)
+		}
+		b.WriteByte(']')
+	}
+	b.WriteByte('}')
+	pageHeaders(w, p)
+	w.Header().Set("Content-Type", MediaType)
+	w.Header().Set("Content-Length", strconv.Itoa(b.Len()))
+	w.WriteHeader(http.StatusOK)
+	_, err := w.Write(b.Bytes())
+	return err
+}
+
+func (s *Server) getObjects(w http.ResponseWriter, r *http.Request, p *access.Principal) error {
+	c, err := s.readable(r, p)
+	if err != nil {
+		return err
+	}
+	q, err := s.parseQuery(r.URL, kindList)
+	if err != nil {
+		return err
+	}
+	q.WithBody = true
+	page, err := s.cfg.Store.QueryObjects(r.Context(), c.ID, q)
+	if err != nil {
+		return err
+	}
+	return writeEnvelope(w, page)
+}
+
+func (s *Server) manifest(w http.ResponseWriter, r *http.Request, p *access.Principal) error {
+	c, err := s.readable(r, p)
+	if err != nil {
+		return err
+	}
+	q, err := s.parseQuery(r.URL, kindList)
+	if err != nil {
+		return err
+	}
+	page, err := s.cfg.Store.QueryObjects(r.Context(), c.ID, q)
+	if err != nil {
+		return err
+	}
+	type record struct {
+		ID        string `json:"id"`
+		DateAdded string `json:"date_added"`
+		Version   string `json:"version"`
+		MediaType string `json:"media_type"`
+	}
+	out := struct {
+		More    bool     `json:"more,omitempty"`
+		Next    string   `json:"next,omitempty"`
+		Objects []record `json:"objects,omitempty"`
+	}{More: page.More}
+	for _, e := range page.Entries {
+		out.Objects = append(out.Objects, record{ID: e.ID, DateAdded: formatTime(e.DateAdded), Version: e.VersionRaw, MediaType: stixMediaType})
+	}
+	if page.More {
+		out.Next = encodeNext(page.Entries[len(page.Entries)-1].DateAdded)
+	}
+	pageHeaders(w, page)
+	return writeJSON(w, http.StatusOK, out)
+}
+
+// objectExists reports whether any version of id is in the collection, to
+// tell "no such object" (404) from "no version matches the filter".
+func (s *Server) objectExists(r *http.Request, collectionID, id string) (bool, error) {
+	page, err := s.cfg.Store.QueryObjects(r.Context(), collectionID, store.Query{IDs: []string{id}, SpecVersions: nil, Versions: store.VersionFilter{All: true}, Limit: 1})
+	if err != nil {
+		return false, err
+	}
+	return len(page.Entries) > 0, nil
+}
+
+func (s *Server) getObject(w http.ResponseWriter, r *http.Request, p *access.Principal) error {
+	c, err := s.readable(r, p)
+	if err != nil {
+		return err
+	}
+	q, err := s.parseQuery(r.URL, kindObject)
+	if err != nil {
+		return err
+	}
+	id := r.PathValue("object")
+	q.IDs, q.WithBody = []string{id}, true
+	page, err := s.cfg.Store.QueryObjects(r.Context(), c.ID, q)
+	if err != nil {
+		return err
+	}
+	if len(page.Entries) == 0 {
+		if ok, err := s.objectExists(r, c.ID, id); err != nil {
+			return err
+		} else if !ok {
+			return notFound("object")
+		}
+	}
+	return writeEnvelope(w, page)
+}
+
+func (s *Server) versions(w http.ResponseWriter, r *http.Request, p *access.Principal) error {
+	c, err := s.readable(r, p)
+	if err != nil {
+		return err
+	}
+	q, err := s.parseQuery(r.URL, kindVersions)
+	if err != nil {
+		return err
+	}
+	id := r.PathValue("object")
+	q.IDs = []string{id}
+	page, err := s.cfg.Store.QueryObjects(r.Context(), c.ID, q)
+	if err != nil {
+		return err
+	}
+	if len(page.Entries) == 0 {
+		if ok, err := s.objectExists(r, c.ID, id); err != nil {
+			return err
+		} else if !ok {
+			return notFound("object")
+		}
+	}
+	out := struct {
+		More     bool     `json:"more,omitempty"`
+		Next     string   `json:"next,omitempty"`
+		Versions []string `json:"versions,omitempty"`
+	}{More: page.More}
+	for _, e := range page.Entries {
+		out.Versions = append(out.Versions, e.VersionRaw)
+	}
+	if page.More {
+		out.Next = encodeNext(page.Entries[len(page.Entries)-1].DateAdded)
+	}
+	pageHeaders(w, page)
+	return writeJSON(w, http.StatusOK, out)
+}
+
+func (s *Server) deleteObject(w http.ResponseWriter, r *http.Request, p *access.Principal) error {
+	c, read, write, err := s.collectionFor(r.Context(), r, p)
+	if err != nil {
+		return err
+	}
+	// Deleting needs both rights; with one of them the answer is 403
+	// (TAXII 2.1 §5.7 table).
+	if !read || !write {
+		return errorf(http.StatusForbidden, "Forbidden", "deleting needs both read and write access to the collection")
+	}
+	q, err := s.parseQuery(r.URL, kindDelete)
+	if err != nil {
+		return err
+	}
+	id := r.PathValue("object")
+	n, err := s.cfg.Store.DeleteObject(r.Context(), c.ID, id, q)
+	if errors.Is(err, store.ErrNotFound) {
+		return notFound("object")
+	}
+	if err != nil {
+		return err
+	}
+	s.log.InfoContext(r.Context(), "object deleted", "user", p.User, "collection", c.ID, "object", id, "versions", n)
+	w.Header().Set("Content-Type", MediaType)
+	w.WriteHeader(http.StatusOK)
+	return nil
+}
+
+// envelopeIn is a TAXII envelope as POSTed; objects stay raw bytes so that
+// they are stored exactly as received.
+type envelopeIn struct {
+	Objects *[]json.RawMessage `json:"objects"`
+}
+
+func (s *Server) addObjects(w http.ResponseWriter, r *http.Request, p *access.Principal) error {
+	c, _, write, err := s.collectionFor(r.Context(), r, p)
+	if err != nil {
+		return err
+	}
+	if !write {
+		return errorf(http.StatusForbidden, "Forbidden", "you may not add objects to this collection")
+	}
+	// TAXII 2.1 §3.1: POSTs MUST carry a valid Content-Type; a type we do not
+	// take gets 415 (§5.5).
+	if !contentTypeOK(r.Header.Get("Content-Type")) {
+		return errorf(http.StatusUnsupportedMediaType, "Unsupported media type", "POST an envelope as "+MediaType)
+	}
+	limit := s.cfg.MaxContentLength
+	if r.ContentLength > limit {
+		return errorf(http.StatusRequestEntityTooLarge, "Request too large", fmt.Sprintf("the body has %d bytes; max_content_length is %d", r.ContentLength, limit))
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) {
+		return errorf(http.StatusRequestEntityTooLarge, "Request too large", fmt.Sprintf("max_content_length is %d bytes", limit))
+	}
+	if err != nil {
+		return badRequest("could not read the request body: " + err.Error())
+	}
+	var env envelopeIn
+	if err := json.Unmarshal(body, &env); err != nil {
+		return errorf(http.StatusUnprocessableEntity, "Unprocessable envelope", "the body is not a TAXII envelope: "+err.Error())
+	}
+	if env.Objects == nil {
+		// An envelope without objects adds nothing.
+		env.Objects = &[]json.RawMessage{}
+	}
+	st := &store.Status{
+		ID:               uuid.NewString(),
+		Owner:            p.User,
+		CollectionID:     c.ID,
+		RequestTimestamp: s.cfg.Now(),
+		Complete:         true,
+		TotalCount:       len(*env.Objects),
+	}
+	checked := s.check(*env.Objects)
+	var objs []store.Object
+	for _, ch := range checked {
+		if ch.failure != nil {
+			st.Failures = append(st.Failures, *ch.failure)
+			continue
+		}
+		objs = append(objs, ch.obj)
+	}
+	// The store records each object's outcome in st and commits objects and
+	// status together: a 202 means both are durable.
+	if _, err := s.cfg.Store.AddObjects(r.Context(), c.ID, objs, st); err != nil {
+		return err
+	}
+	s.log.InfoContext(r.Context(), "objects added", "user", p.User, "collection", c.ID, "total", st.TotalCount, "successes", len(st.Successes), "failures", len(st.Failures))
+	return writeJSON(w, http.StatusAccepted, statusResource(st))
+}
+
+type checkedObject struct {
+	obj     store.Object
+	failure *store.StatusDetail
+}
+
+// check validates and reads the header of every object, in parallel for
+// large envelopes: validation is the costly part of ingest.
+func (s *Server) check(raws []json.RawMessage) []checkedObject {
+	out := make([]checkedObject, len(raws))
+	one := func(i int) {
+		raw := raws[i]
+		h, herr := stix.ParseHeader(raw)
+		problems := s.cfg.Validate(raw)
+		if herr != nil && len(problems) == 0 {
+			problems = []string{herr.Error()}
+		}
+		if len(problems) > 0 {
+			d := &store.StatusDetail{ID: "unknown", Version: "unknown"}
+			if h != nil {
+				d.ID = h.ID
+				if _, v, ok := h.Version(); ok {
+					d.Version = v
+				}
+			} else {
+				var hj struct {
+					ID       string `json:"id"`
+					Modified string `json:"modified"`
+					Created  string `json:"created"`
+				}
+				if json.Unmarshal(raw, &hj) == nil && hj.ID != "" {
+					d.ID = hj.ID
+					d.Version = cmp.Or(hj.Modified, hj.Created, "unknown")
+				}
+			}
+			const maxShown = 5
+			msg := strings.Join(problems[:min(len(problems), maxShown)], "; ")
+			if len(problems) > maxShown {
+				msg += fmt.Sprintf("; and %d more", len(problems)-maxShown)
+			}
+			d.Message = "invalid: " + msg
+			out[i].failure = d
+			return
+		}
+		o := store.Object{ID: h.ID, Type: h.Type, SpecVersion: h.SpecVersion, Raw: []byte(raw)}
+		o.Version, o.VersionRaw, _ = h.Version()
+		out[i].obj = o
+	}
+	workers := runtime.GOMAXPROCS(0)
+	if len(raws) < 64 || workers == 1 {
+		for i := range raws {
+			one(i)
+		}
+		return out
+	}
+	var wg sync.WaitGroup
+	next := make(chan int, len(raws))
+	for i := range raws {
+		next <- i
+	}
+	close(next)
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				one(i)
+			}
+		}()
+	}
+	wg.Wait()
+	return out
+}
+
