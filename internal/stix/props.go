@@ -143,11 +143,9 @@ func (c *checker) props(path string, m map[string]any, s *objSpec) {
 		c.add(path, s.section, "at least one of the properties defined for this type must be present")
 	}
 	if s.check != nil {
-		c.check(path, m, s)
+		s.check(c, path, m)
 	}
 }
-
-func (c *checker) check(path string, m map[string]any, s *objSpec) { s.check(c, path, m) }
 
 // value checks one property value against its definition.
 func (c *checker) value(path string, v any, p *prop, sec string) {

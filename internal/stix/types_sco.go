@@ -171,7 +171,7 @@ var processSpec = spec("6.13.1",
 	pRef("creator_user_ref", "user-account"), pRef("image_ref", "file"), pRef("parent_ref", "process"),
 	pRefs("child_refs", "process"),
 ).with(func(c *checker, path string, m map[string]any) {
-	if !hasAny(m, "extensions") && !anySpecProp(m, processSpecNames) {
+	if !hasAny(m, "extensions") && !hasAny(m, processSpecNames...) {
 		c.add(path, "6.13", "a process must have at least one property (other than type) of its own or of an extension")
 	}
 })
@@ -182,7 +182,7 @@ var userAccountSpec = spec("6.16.1",
 	pTime("account_created"), pTime("account_expires"), pTime("credential_last_changed"),
 	pTime("account_first_login"), pTime("account_last_login"),
 ).with(func(c *checker, path string, m map[string]any) {
-	if !hasAny(m, "extensions") && !anySpecProp(m, userAccountSpecNames) {
+	if !hasAny(m, "extensions") && !hasAny(m, userAccountSpecNames...) {
 		c.add(path, "6.16", "a user account must have at least one of its properties or an extension")
 	}
 })
@@ -194,8 +194,6 @@ var (
 		"is_service_account", "is_privileged", "can_escalate_privs", "is_disabled", "account_created",
 		"account_expires", "credential_last_changed", "account_first_login", "account_last_login"}
 )
-
-func anySpecProp(m map[string]any, names []string) bool { return hasAny(m, names...) }
 
 var x509V3Spec = spec("6.18.2",
 	pStr("basic_constraints"), pStr("name_constraints"), pStr("policy_constraints"), pStr("key_usage"),

@@ -372,6 +372,12 @@ func (c *checker) extensions() map[string]bool {
 		if !ok {
 			continue
 		}
+		if len(ext) == 0 {
+			// §3.2: the value MUST contain the extension instance; §2.3:
+			// empty dictionaries are prohibited.
+			c.add(p, "2.3", "an extension must not be an empty dictionary")
+			continue
+		}
 		et, hasET := ext["extension_type"]
 		if strings.HasPrefix(k, "extension-definition--") {
 			if _, msg := parseIdentifier(k); msg != "" {
@@ -429,9 +435,6 @@ func (c *checker) customExtension(p, k string, ext map[string]any) {
 	}
 	if !strings.HasSuffix(k, "-ext") {
 		c.add(p, sec, "custom extension name %q must end with \"-ext\" (or be the id of an extension-definition)", k)
-	}
-	if len(ext) == 0 {
-		return // reported as an empty dictionary by the caller
 	}
 	for _, pk := range sortedKeys(ext) {
 		if msg := propNameProblem(pk); msg != "" && pk != "extension_type" {

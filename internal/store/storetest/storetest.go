@@ -13,8 +13,8 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/mitra-cert/mitra/internal/store"
 	"github.com/mitra-cert/mitra/internal/stix"
+	"github.com/mitra-cert/mitra/internal/store"
 )
 
 // Open returns a new empty store; it registers its own cleanup.
@@ -533,6 +533,8 @@ func testDelete(t *testing.T, s store.Store) {
 		t.Fatalf("delete one version: n=%d err=%v", n, err)
 	}
 	eq(t, "remaining", versions(query(t, s, cid, store.Query{Versions: store.VersionFilter{All: true}})), []string{b + "@" + t1.Format("2006-01-02T15:04:05.000Z")})
+	// With its last version gone, the earlier one is what a default read serves.
+	eq(t, "default after deleting the last version", versions(query(t, s, cid, store.Query{})), []string{b + "@" + t1.Format("2006-01-02T15:04:05.000Z")})
 	if _, err := s.DeleteObject(ctx, cid, a, store.Query{}); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("delete again: %v", err)
 	}

@@ -42,7 +42,10 @@ CREATE TABLE grants (
 ) WITHOUT ROWID;
 
 -- One row per object version per collection; body is the object exactly as
--- received.
+-- received. latest marks the row TAXII serves by default for its id: the
+-- last version of the latest spec version (TAXII 2.1 §3.4.1). It is kept up
+-- to date on every insert and delete so that default reads need no
+-- per-row subquery.
 CREATE TABLE objects (
     rid          INTEGER PRIMARY KEY,
     cid          INTEGER NOT NULL,
@@ -52,6 +55,7 @@ CREATE TABLE objects (
     spec_version TEXT NOT NULL,
     version      TEXT NOT NULL,
     version_raw  TEXT NOT NULL,
+    latest       INTEGER NOT NULL DEFAULT 0,
     body         BLOB NOT NULL
 );
 CREATE INDEX objects_added ON objects (cid, date_added);

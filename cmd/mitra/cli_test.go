@@ -1,0 +1,141 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/uuid"
+)
+
+// mitra runs the CLI in-process.
+func mitra(t *testing.T, envs map[string]string, stdin string, args ...string) (stdout, stderr string, err error) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	getenv := func(k string) string { return envs[k] }
+	err = run(context.Background(), args, strings.NewReader(stdin), &out, &errb, getenv)
+	return out.String(), errb.String(), err
+}
+
+func exitCode(err error) int {
+	if err == nil {
+		return 0
+	}
+	var ee *exitError
+	if errors.As(err, &ee) {
+		return ee.code
+	}
+	return 1
+}
+
+func TestUserAndCollectionCommands(t *testing.T) {
+	data := t.TempDir()
+	pw := map[string]string{"MITRA_USER_PASSWORD": "a-long-password"}
+	if _, _, err := mitra(t, pw, "", "user", "create", "--data", data, "alice"); err != nil {
+		t.Fatal(err)
+	}
+	// Password from standard input when the variable is unset.
+	if _, _, err := mitra(t, nil, "bob-password-1\n", "user", "create", "--data", data, "bob", "--role", "read-only"); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := mitra(t, pw, "", "user", "create", "--data", data, "alice"); err == nil {
+		t.Error("creating alice twice succeeded")
+	}
+	if _, _, err := mitra(t, map[string]string{"MITRA_USER_PASSWORD": "short"}, "", "user", "create", "--data", data, "carol"); err == nil {
+		t.Error("a 5-character password was accepted")
+	}
+	out, _, err := mitra(t, nil, "", "user", "list", "--data", data)
+	if err != nil || !strings.Contains(out, "alice") || !strings.Contains(out, "read-only") {
+		t.Fatalf("user list: %v\n%s", err, out)
+	}
+
+	out, _, err = mitra(t, nil, "", "collection", "create", "--data", data, "--title", "Shared", "--description", "d", "--alias", "shared", "--readers", "alice,bob", "--writers", "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := strings.TrimSuffix(out, "\n")
+	if _, err := uuid.Parse(id); err != nil || out != id+"\n" {
+		t.Fatalf("collection create printed %q, want only a UUID line", out)
+	}
+	// MITRA_DATA selects the data directory as --data does.
+	out, _, err = mitra(t, map[string]string{"MITRA_DATA": data}, "", "collection", "list")
+	if err != nil || !strings.Contains(out, id) || !strings.Contains(out, "alice,bob") {
+		t.Fatalf("collection list: %v\n%s", err, out)
+	}
+	if _, _, err := mitra(t, nil, "", "collection", "create", "--data", data, "--title", "X", "--readers", "nobody"); err == nil {
+		t.Error("collection with an unknown reader was created")
+	}
+	tok, _, err := mitra(t, nil, "", "token", "create", "--data", data, "--user", "alice", "--expires", "1h")
+	if err != nil || !strings.HasPrefix(tok, "mitra_") || strings.Count(tok, "\n") != 1 {
+		t.Fatalf("token create printed %q (%v), want only the token", tok, err)
+	}
+	if _, _, err := mitra(t, nil, "", "token", "create", "--data", data, "--user", "bob", "--role", "admin"); err == nil {
+		t.Error("a read-only user got an admin token")
+	}
+	if _, _, err := mitra(t, nil, "", "collection", "delete", "--data", data, id); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := mitra(t, nil, "", "user", "delete", "--data", data, "bob"); err != nil {
+		t.Fatal(err)
+	}
+	out, _, _ = mitra(t, nil, "", "user", "list", "--data", data)
+	if strings.Contains(out, "bob") {
+		t.Errorf("bob still listed after delete:\n%s", out)
+	}
+	if _, _, err := mitra(t, nil, "", "user", "delete", "--data", data, "bob"); err == nil {
+		t.Error("deleting a missing user succeeded")
+	}
+}
+
+func TestValidateCommand(t *testing.T) {
+	dir := t.TempDir()
+	good := filepath.Join(dir, "good.json")
+	os.WriteFile(good, []byte(`{"type":"bundle","id":"bundle--44af6c39-c09b-49c5-9de2-394224b04982","objects":[
+		{"type":"identity","spec_version":"2.1","id":"identity--311b2d2d-f010-4473-83ec-1edf84858f4c","created":"2015-12-21T19:59:11.000Z","modified":"2015-12-21T19:59:11.000Z","name":"Cole Powers","identity_class":"individual"}]}`), 0o600)
+	bad := filepath.Join(dir, "bad.jsonl")
+	os.WriteFile(bad, []byte(`{"type":"identity","spec_version":"2.1","id":"identity--311b2d2d-f010-4473-83ec-1edf84858f4c","created":"2015-12-21T19:59:11.000Z","modified":"2015-12-21T19:59:11.000Z","name":"ok"}
+{"type":"indicator","spec_version":"2.1","id":"indicator--8e2e2d2b-17d4-4cbf-938f-98ee46b3cd3f","created":"2016-04-06T20:03:48.000Z","modified":"2016-04-06T20:03:48.000Z","pattern_type":"stix","valid_from":"2016-01-01T00:00:00Z","confidence":101}
+`), 0o600)
+	out, _, err := mitra(t, nil, "", "validate", good)
+	if err != nil || out != "" {
+		t.Errorf("valid bundle: exit %d, output %q", exitCode(err), out)
+	}
+	out, _, err = mitra(t, nil, "", "validate", good, bad)
+	if exitCode(err) != 1 {
+		t.Errorf("invalid file: exit %d, want 1", exitCode(err))
+	}
+	if !strings.Contains(out, "indicator--8e2e2d2b-17d4-4cbf-938f-98ee46b3cd3f") || !strings.Contains(out, "pattern") || !strings.Contains(out, "confidence") || !strings.Contains(out, "§") {
+		t.Errorf("problems should name the object, the property and the section:\n%s", out)
+	}
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		if !strings.HasPrefix(line, bad+": ") {
+			t.Errorf("problem line %q does not name its file", line)
+		}
+	}
+	// Standard input.
+	out, _, err = mitra(t, nil, `{"type":"x-custom","id":"x-custom--311b2d2d-f010-4473-83ec-1edf84858f4c","spec_version":"2.1","created":"2015-12-21T19:59:11.000Z","modified":"2015-12-21T19:59:11.000Z","x_field":1}`, "validate", "-")
+	if err != nil {
+		t.Errorf("custom object from stdin: %v\n%s", err, out)
+	}
+}
+
+func TestServeRefusesPlainHTTPOffLoopback(t *testing.T) {
+	_, _, err := mitra(t, nil, "", "serve", "--data", t.TempDir(), "--addr", "0.0.0.0:0")
+	if err == nil || !strings.Contains(err.Error(), "plain HTTP") {
+		t.Errorf("serve on 0.0.0.0 without TLS: %v", err)
+	}
+}
+
+func TestUsageErrors(t *testing.T) {
+	_, _, err := mitra(t, nil, "", "no-such-command")
+	if exitCode(err) != 2 {
+		t.Errorf("unknown command: exit %d, want 2", exitCode(err))
+	}
+	if _, _, err := mitra(t, nil, "", "--help"); err != nil {
+		t.Errorf("--help: %v", err)
+	}
+}
