@@ -75,13 +75,10 @@ func (c *ServeCmd) Run(ctx context.Context, e *env) error {
 		return err
 	}
 	authn := access.NewAuthenticator(st, nil)
-	validator := newValidator()
 	srv := taxii.NewServer(taxii.Config{
-		Store: st,
-		Auth:  authn,
-		Validate: func(raw []byte) []string {
-			return problemStrings(validator.Validate(raw))
-		},
+		Store:            st,
+		Auth:             authn,
+		Validator:        newValidator(),
 		Logger:           log,
 		Title:            c.Title,
 		MaxContentLength: c.MaxContent,
@@ -172,15 +169,4 @@ func bootstrapAdmin(ctx context.Context, st store.Store, e *env) error {
 
 func newValidator() *stix.Validator {
 	return &stix.Validator{}
-}
-
-func problemStrings(ps []stix.Problem) []string {
-	if len(ps) == 0 {
-		return nil
-	}
-	out := make([]string, len(ps))
-	for i, p := range ps {
-		out[i] = p.String()
-	}
-	return out
 }

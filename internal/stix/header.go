@@ -50,6 +50,10 @@ func ParseHeader(raw []byte) (*Header, error) {
 	if err := json.Unmarshal(raw, &hj); err != nil {
 		return nil, fmt.Errorf("object is not a JSON object: %w", err)
 	}
+	return newHeader(hj, raw)
+}
+
+func newHeader(hj headerJSON, raw []byte) (*Header, error) {
 	h := &Header{Raw: raw}
 	if hj.Type == nil || *hj.Type == "" {
 		return nil, fmt.Errorf("object has no type (STIX 2.1 §3.2)")
@@ -76,4 +80,15 @@ func ParseHeader(raw []byte) (*Header, error) {
 		}
 	}
 	return h, nil
+}
+
+// headerFromMap builds a Header from an already decoded object.
+func headerFromMap(obj map[string]any, raw []byte) (*Header, error) {
+	str := func(k string) *string {
+		if v, ok := obj[k].(string); ok {
+			return &v
+		}
+		return nil
+	}
+	return newHeader(headerJSON{ID: str("id"), Type: str("type"), SpecVersion: str("spec_version"), Created: str("created"), Modified: str("modified")}, raw)
 }

@@ -23,13 +23,21 @@ type Validator struct {
 // defined by the specification are allowed when their names follow §3.1 and
 // §11.1. A Validator is safe for concurrent use if CheckPattern is.
 func (v *Validator) Validate(raw []byte) []Problem {
+	_, probs := v.Inspect(raw)
+	return probs
+}
+
+// Inspect validates raw like Validate and, when it is valid, also returns
+// its Header, read from the same decoding (so that callers that store the
+// object do not parse it twice).
+func (v *Validator) Inspect(raw []byte) (*Header, []Problem) {
 	val, dups, err := decodeJSON(raw)
 	if err != nil {
-		return []Problem{{Path: "$", Rule: "object is not valid JSON: " + err.Error(), Section: "1.2.10"}}
+		return nil, []Problem{{Path: "$", Rule: "object is not valid JSON: " + err.Error(), Section: "1.2.10"}}
 	}
 	obj, ok := val.(map[string]any)
 	if !ok {
-		return []Problem{{Path: "$", Rule: "value is not a JSON object (a STIX object must be one)", Section: "1.2.10"}}
+		return nil, []Problem{{Path: "$", Rule: "value is not a JSON object (a STIX object must be one)", Section: "1.2.10"}}
 	}
 	c := &checker{v: v, obj: obj}
 	if id, ok := obj["id"].(string); ok {
@@ -39,7 +47,15 @@ func (v *Validator) Validate(raw []byte) []Problem {
 		c.add(d, "2.3", "key is repeated: names in a JSON object must be unique (the value cannot be read reliably)")
 	}
 	c.run()
-	return c.probs
+	if len(c.probs) > 0 {
+		return nil, c.probs
+	}
+	h, err := headerFromMap(obj, raw)
+	if err != nil {
+		// Unreachable for a valid object; reported rather than hidden.
+		return nil, []Problem{{ID: c.id, Path: "$", Rule: err.Error(), Section: "3.2"}}
+	}
+	return h, nil
 }
 
 // checker accumulates the problems of one object.

@@ -82,4 +82,3 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	}
 	s.log.DebugContext(r.Context(), "request refused", "method", r.Method, "path", r.URL.Path, "status", te.Status, "reason", te.Error())
 }
-

@@ -368,12 +368,6 @@ func (s *Server) deleteObject(w http.ResponseWriter, r *http.Request, p *access.
 	return nil
 }
 
-// envelopeIn is a TAXII envelope as POSTed; objects stay raw bytes so that
-// they are stored exactly as received.
-type envelopeIn struct {
-	Objects *[]json.RawMessage `json:"objects"`
-}
-
 func (s *Server) addObjects(w http.ResponseWriter, r *http.Request, p *access.Principal) error {
 	c, _, write, err := s.collectionFor(r.Context(), r, p)
 	if err != nil {
@@ -399,13 +393,9 @@ func (s *Server) addObjects(w http.ResponseWriter, r *http.Request, p *access.Pr
 	if err != nil {
 		return badRequest("could not read the request body: " + err.Error())
 	}
-	var env envelopeIn
-	if err := json.Unmarshal(body, &env); err != nil {
+	raws, err := splitEnvelope(body)
+	if err != nil {
 		return errorf(http.StatusUnprocessableEntity, "Unprocessable envelope", "the body is not a TAXII envelope: "+err.Error())
-	}
-	if env.Objects == nil {
-		// An envelope without objects adds nothing.
-		env.Objects = &[]json.RawMessage{}
 	}
 	st := &store.Status{
 		ID:               uuid.NewString(),
@@ -413,9 +403,9 @@ func (s *Server) addObjects(w http.ResponseWriter, r *http.Request, p *access.Pr
 		CollectionID:     c.ID,
 		RequestTimestamp: s.cfg.Now(),
 		Complete:         true,
-		TotalCount:       len(*env.Objects),
+		TotalCount:       len(raws),
 	}
-	checked := s.check(*env.Objects)
+	checked := s.check(raws)
 	var objs []store.Object
 	for _, ch := range checked {
 		if ch.failure != nil {
@@ -444,28 +434,24 @@ func (s *Server) check(raws []json.RawMessage) []checkedObject {
 	out := make([]checkedObject, len(raws))
 	one := func(i int) {
 		raw := raws[i]
-		h, herr := stix.ParseHeader(raw)
-		problems := s.cfg.Validate(raw)
-		if herr != nil && len(problems) == 0 {
-			problems = []string{herr.Error()}
-		}
-		if len(problems) > 0 {
+		// One decoding serves validation and the header the store needs.
+		h, probs := s.cfg.Validator.Inspect(raw)
+		if len(probs) > 0 {
+			problems := make([]string, len(probs))
+			for i, p := range probs {
+				problems[i] = p.String()
+			}
 			d := &store.StatusDetail{ID: "unknown", Version: "unknown"}
-			if h != nil {
-				d.ID = h.ID
-				if _, v, ok := h.Version(); ok {
-					d.Version = v
-				}
-			} else {
-				var hj struct {
-					ID       string `json:"id"`
-					Modified string `json:"modified"`
-					Created  string `json:"created"`
-				}
-				if json.Unmarshal(raw, &hj) == nil && hj.ID != "" {
-					d.ID = hj.ID
-					d.Version = cmp.Or(hj.Modified, hj.Created, "unknown")
-				}
+			var hj struct {
+				ID       any `json:"id"`
+				Modified any `json:"modified"`
+				Created  any `json:"created"`
+			}
+			// The version is the modified (else created) timestamp even
+			// when the id is missing (TAXII 2.1 §4.3.1).
+			if json.Unmarshal(raw, &hj) == nil {
+				d.ID = cmp.Or(asString(hj.ID), "unknown")
+				d.Version = cmp.Or(asString(hj.Modified), asString(hj.Created), "unknown")
 			}
 			const maxShown = 5
 			msg := strings.Join(problems[:min(len(problems), maxShown)], "; ")
@@ -506,3 +492,7 @@ func (s *Server) check(raws []json.RawMessage) []checkedObject {
 	return out
 }
 
+func asString(v any) string {
+	s, _ := v.(string)
+	return s
+}

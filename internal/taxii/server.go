@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/mitra-cert/mitra/internal/access"
+	"github.com/mitra-cert/mitra/internal/stix"
 	"github.com/mitra-cert/mitra/internal/store"
 )
 
@@ -32,10 +33,11 @@ const stixMediaType = "application/stix+json;version=2.1"
 type Config struct {
 	Store store.Store
 	Auth  *access.Authenticator
-	// Validate checks one object and returns its problems, one line each;
-	// an object with problems is refused (TAXII 2.1 §5.5 failures).
-	Validate func(raw []byte) []string
-	Logger   *slog.Logger
+	// Validator checks every POSTed object; an object with problems is
+	// refused and reported in the status failures (TAXII 2.1 §5.5). The
+	// zero Validator when nil.
+	Validator *stix.Validator
+	Logger    *slog.Logger
 	// APIRoot is the path of the one API root, with leading and trailing
 	// slash; "/api/" when empty.
 	APIRoot     string
@@ -57,6 +59,8 @@ type Server struct {
 	cfg Config
 	log *slog.Logger
 	mux *http.ServeMux
+	// mounts are the path patterns of handlers added with Mount.
+	mounts []string
 }
 
 // NewServer builds a Server from cfg.
@@ -79,8 +83,8 @@ func NewServer(cfg Config) *Server {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	if cfg.Validate == nil {
-		cfg.Validate = func([]byte) []string { return nil }
+	if cfg.Validator == nil {
+		cfg.Validator = &stix.Validator{}
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger, mux: http.NewServeMux()}
 	root := cfg.APIRoot
@@ -100,11 +104,37 @@ func NewServer(cfg Config) *Server {
 }
 
 // ServeHTTP implements http.Handler.
-func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	// TAXII endpoint paths end in '/' (TAXII 2.1 §3.1). Left to itself the
+	// mux answers "/taxii2" with a 301 to "/taxii2/", which clients follow
+	// by turning a POST into a GET without its body; answer 404 instead.
+	if !strings.HasSuffix(r.URL.Path, "/") && !s.mounted(r.URL.Path) {
+		s.writeError(w, r, errorf(http.StatusNotFound, "Not found", "no TAXII endpoint at "+r.URL.Path+" (TAXII paths end with '/')"))
+		return
+	}
+	s.mux.ServeHTTP(w, r)
+}
 
 // Mount adds another handler (the admin API) under pattern, sharing the
 // server's mux so that unknown paths still get TAXII errors.
-func (s *Server) Mount(pattern string, h http.Handler) { s.mux.Handle(pattern, h) }
+func (s *Server) Mount(pattern string, h http.Handler) {
+	s.mux.Handle(pattern, h)
+	_, path, ok := strings.Cut(pattern, " ")
+	if !ok {
+		path = pattern
+	}
+	s.mounts = append(s.mounts, path)
+}
+
+// mounted reports whether path is served by a mounted handler.
+func (s *Server) mounted(path string) bool {
+	for _, m := range s.mounts {
+		if path == m || strings.HasSuffix(m, "/") && strings.HasPrefix(path, m) {
+			return true
+		}
+	}
+	return false
+}
 
 // handlerFunc serves one authenticated, negotiated TAXII request.
 type handlerFunc func(w http.ResponseWriter, r *http.Request, p *access.Principal) error
