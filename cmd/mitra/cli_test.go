@@ -139,3 +139,36 @@ func TestUsageErrors(t *testing.T) {
 		t.Errorf("--help: %v", err)
 	}
 }
+
+func TestPatternCommands(t *testing.T) {
+	out, _, err := mitra(t, nil, "", "pattern", "check", "[ipv4-addr:value = '198.51.100.1'] FOLLOWEDBY [domain-name:value = 'example.com'] WITHIN 10 SECONDS")
+	if err != nil || out != "valid\n" {
+		t.Errorf("valid pattern: %q, exit %d", out, exitCode(err))
+	}
+	out, _, err = mitra(t, nil, "", "pattern", "check", "[ipv4-addr:value = '198.51.100.1'")
+	if exitCode(err) != 1 || !strings.Contains(out, "position") {
+		t.Errorf("invalid pattern: %q, exit %d; want the position and exit 1", out, exitCode(err))
+	}
+	in := `{"pattern":"[ipv4-addr:value = '198.51.100.1']","observed":[{"type":"observed-data","id":"observed-data--b67d30ff-02ac-498a-92f9-32f845f448cf","spec_version":"2.1","created":"2016-04-06T19:58:16.000Z","modified":"2016-04-06T19:58:16.000Z","first_observed":"2015-12-21T19:00:00Z","last_observed":"2015-12-21T19:00:00Z","number_observed":1,"object_refs":["ipv4-addr--ff26c055-6336-5bc5-b98d-13d6226742dd"]},{"type":"ipv4-addr","id":"ipv4-addr--ff26c055-6336-5bc5-b98d-13d6226742dd","value":"198.51.100.1"}]}
+{"pattern":"[ipv4-addr:value = '203.0.113.9']","observed":[{"type":"observed-data","id":"observed-data--b67d30ff-02ac-498a-92f9-32f845f448cf","spec_version":"2.1","created":"2016-04-06T19:58:16.000Z","modified":"2016-04-06T19:58:16.000Z","first_observed":"2015-12-21T19:00:00Z","last_observed":"2015-12-21T19:00:00Z","number_observed":1,"object_refs":["ipv4-addr--ff26c055-6336-5bc5-b98d-13d6226742dd"]},{"type":"ipv4-addr","id":"ipv4-addr--ff26c055-6336-5bc5-b98d-13d6226742dd","value":"198.51.100.1"}]}
+{"pattern":"[ipv4-addr:value = ","observed":[]}
+`
+	out, _, err = mitra(t, nil, in, "pattern", "match", "--jsonl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `{"valid":true,"matched":true,"error":null}` + "\n" + `{"valid":true,"matched":false,"error":null}` + "\n"
+	lines := strings.Split(out, "\n")
+	if !strings.HasPrefix(out, want) || len(lines) != 4 || !strings.HasPrefix(lines[2], `{"valid":false,"matched":false,"error":"`) {
+		t.Errorf("pattern match output:\n%s", out)
+	}
+}
+
+// The validator behind `mitra validate` and the TAXII POST parses patterns.
+func TestValidateChecksPatterns(t *testing.T) {
+	in := `{"type":"indicator","spec_version":"2.1","id":"indicator--8e2e2d2b-17d4-4cbf-938f-98ee46b3cd3f","created":"2016-04-06T20:03:48.000Z","modified":"2016-04-06T20:03:48.000Z","pattern":"[file:hashes.'SHA-256' = ","pattern_type":"stix","valid_from":"2016-01-01T00:00:00Z"}`
+	out, _, err := mitra(t, nil, in, "validate", "-")
+	if exitCode(err) != 1 || !strings.Contains(out, "$.pattern") || !strings.Contains(out, "position") {
+		t.Errorf("bad pattern: exit %d\n%s", exitCode(err), out)
+	}
+}

@@ -112,6 +112,7 @@ type CLI struct {
 	Collection CollectionCmd `cmd:"" help:"Manage collections."`
 	Token      TokenCmd      `cmd:"" help:"Manage API tokens."`
 	Validate   ValidateCmd   `cmd:"" help:"Validate STIX 2.1 objects in files (bundles, envelopes, objects, JSON lines; - for stdin)."`
+	Pattern    PatternCmd    `cmd:"" help:"Check STIX patterns and match them against observed data."`
 	Version    VersionCmd    `cmd:"" help:"Print the version."`
 }
 

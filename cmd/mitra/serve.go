@@ -12,6 +12,7 @@ import (
 
 	"github.com/mitra-cert/mitra/internal/access"
 	"github.com/mitra-cert/mitra/internal/admin"
+	"github.com/mitra-cert/mitra/internal/pattern"
 	"github.com/mitra-cert/mitra/internal/stix"
 	"github.com/mitra-cert/mitra/internal/store"
 	"github.com/mitra-cert/mitra/internal/store/sqlite"
@@ -167,6 +168,9 @@ func bootstrapAdmin(ctx context.Context, st store.Store, e *env) error {
 	return nil
 }
 
+// newValidator is the one STIX validator of the binary: indicators with
+// pattern_type "stix" must carry a pattern the engine can parse (STIX 2.1
+// §4.7.1, §9).
 func newValidator() *stix.Validator {
-	return &stix.Validator{}
+	return &stix.Validator{CheckPattern: pattern.Check}
 }

@@ -1,0 +1,448 @@
+package pattern
+
+import (
+	"hash/maphash"
+	"math"
+	"net/netip"
+	"slices"
+	"sync"
+	"sync/atomic"
+
+	"github.com/gaissmai/bart"
+)
+
+// leafRef names one observation expression of one indicator.
+type leafRef struct {
+	rec  *record
+	leaf int32
+	// exact: an index hit proves the leaf matched, so no evaluation is
+	// needed (the leaf is an OR of exactly indexed comparisons).
+	exact bool
+}
+
+// postings is the immutable list of leaves filed under one index key. The
+// first entry is stored inline because almost every key has one.
+type postings struct {
+	one  leafRef
+	more []leafRef
+}
+
+func (p postings) len() int {
+	if p.one.rec == nil {
+		return 0
+	}
+	return 1 + len(p.more)
+}
+
+func (p postings) each(f func(leafRef)) {
+	if p.one.rec == nil {
+		return
+	}
+	f(p.one)
+	for _, r := range p.more {
+		f(r)
+	}
+}
+
+// with returns a copy with r added; the receiver is unchanged, so readers
+// holding it are unaffected.
+func (p postings) with(r leafRef) postings {
+	if p.one.rec == nil {
+		return postings{one: r}
+	}
+	more := make([]leafRef, len(p.more), len(p.more)+1)
+	copy(more, p.more)
+	return postings{one: p.one, more: append(more, r)}
+}
+
+// without returns a copy with every entry of rec removed.
+func (p postings) without(rec *record) postings {
+	var out postings
+	p.each(func(r leafRef) {
+		if r.rec != rec {
+			out = out.with(r)
+		}
+	})
+	return out
+}
+
+// Clone lets bart copy values when it clones nodes; postings are
+// immutable, so a shallow copy is a deep copy.
+func (p postings) Clone() postings { return p }
+
+type keyKind uint8
+
+const (
+	kString keyKind = iota + 1
+	kInt
+	kFloat
+	kBool
+	kIP
+)
+
+// ikey is a hash-index key: (object type and path, value). The path is
+// interned to a small integer; values are a string or up to 128 bits.
+type ikey struct {
+	s    string
+	a, b uint64
+	path uint32
+	kind keyKind
+	bits uint8
+}
+
+const nShards = 64
+
+// eqIndex is the equality/IN hash index, split into shards each behind its
+// own RWMutex: a writer blocks only the readers of one shard, for the time
+// of one map assignment.
+type eqIndex struct {
+	seed   maphash.Seed
+	shards [nShards]eqShard
+	// filter is a blocked Bloom filter over the keys: most probes of a
+	// stream miss, and the filter answers those from a few megabytes
+	// instead of a cache miss into a map of a million entries. Bits of
+	// removed keys stay set until the next resize.
+	filter atomic.Pointer[bloom]
+	nkeys  int // guarded by the Matcher's writer lock
+}
+
+// bloom sets two bits per key in one 64-bit word.
+type bloom struct {
+	words []uint64
+	mask  uint64
+}
+
+func (b *bloom) bits(h uint64) (idx uint64, bits uint64) {
+	return h & b.mask, 1<<(h>>58) | 1<<((h>>52)&63)
+}
+
+func (b *bloom) mayHave(h uint64) bool {
+	i, bits := b.bits(h)
+	return atomic.LoadUint64(&b.words[i])&bits == bits
+}
+
+func (b *bloom) set(h uint64) {
+	i, bits := b.bits(h)
+	atomic.OrUint64(&b.words[i], bits)
+}
+
+// bloomBitsPerKey keeps false positives near 4% while the filter of a
+// million keys stays small enough (about 2 MiB) to live in cache.
+const bloomBitsPerKey = 10
+
+func newBloom(keys int) *bloom {
+	n := 1 << 10
+	for n*64 < keys*bloomBitsPerKey {
+		n <<= 1
+	}
+	return &bloom{words: make([]uint64, n), mask: uint64(n - 1)}
+}
+
+// reserve grows the filter ahead of adding n keys, rebuilding it from the
+// live keys. Writers only.
+func (e *eqIndex) reserve(n int) {
+	f := e.filter.Load()
+	want := e.nkeys + n
+	if len(f.words)*64 >= want*bloomBitsPerKey {
+		return
+	}
+	nf := newBloom(want + want/2)
+	for i := range e.shards {
+		s := &e.shards[i]
+		s.mu.RLock()
+		for k := range s.m {
+			nf.set(e.hash(&k))
+		}
+		s.mu.RUnlock()
+	}
+	e.filter.Store(nf)
+}
+
+type eqShard struct {
+	mu sync.RWMutex
+	m  map[ikey]postings
+	_  [32]byte // keep shards on separate cache lines
+}
+
+func newEqIndex() *eqIndex {
+	e := &eqIndex{seed: maphash.MakeSeed()}
+	for i := range e.shards {
+		e.shards[i].m = make(map[ikey]postings)
+	}
+	e.filter.Store(newBloom(0))
+	return e
+}
+
+func (e *eqIndex) hash(k *ikey) uint64 {
+	h := maphash.String(e.seed, k.s)
+	h ^= (k.a*0x9E3779B97F4A7C15 ^ k.b ^ uint64(k.path)<<8 ^ uint64(k.kind) ^ uint64(k.bits)<<40) * 0xBF58476D1CE4E5B9
+	return h ^ h>>31
+}
+
+func (e *eqIndex) shard(h uint64) *eqShard { return &e.shards[(h>>32)%nShards] }
+
+func (e *eqIndex) get(k ikey) postings {
+	h := e.hash(&k)
+	if !e.filter.Load().mayHave(h) {
+		return postings{}
+	}
+	s := e.shard(h)
+	s.mu.RLock()
+	p := s.m[k]
+	s.mu.RUnlock()
+	return p
+}
+
+// add files r under k. Writers only (the Matcher's writer lock is held).
+func (e *eqIndex) add(k ikey, r leafRef) {
+	h := e.hash(&k)
+	e.reserve(1)
+	s := e.shard(h)
+	s.mu.Lock()
+	old, ok := s.m[k]
+	s.m[k] = old.with(r)
+	s.mu.Unlock()
+	if !ok {
+		e.nkeys++
+	}
+	// set the bit after the entry exists, so a reader that passes the
+	// filter finds it
+	e.filter.Load().set(h)
+}
+
+func (e *eqIndex) remove(k ikey, rec *record) {
+	s := e.shard(e.hash(&k))
+	s.mu.Lock()
+	if p := s.m[k].without(rec); p.len() == 0 {
+		if _, ok := s.m[k]; ok {
+			e.nkeys--
+		}
+		delete(s.m, k)
+	} else {
+		s.m[k] = p
+	}
+	s.mu.Unlock()
+}
+
+func (e *eqIndex) size() int {
+	n := 0
+	for i := range e.shards {
+		s := &e.shards[i]
+		s.mu.RLock()
+		n += len(s.m)
+		s.mu.RUnlock()
+	}
+	return n
+}
+
+// numKey files numbers so that equal values share a key however they were
+// written: integral floats become integers (§9.2: 1 = 1.0, 1 != 1.5).
+func numKey(n num, isInt bool) (keyKind, uint64) {
+	if isInt {
+		return kInt, uint64(n.i)
+	}
+	f := n.f
+	if f == math.Trunc(f) && f >= -9223372036854775808.0 && f < 9223372036854775808.0 {
+		return kInt, uint64(int64(f))
+	}
+	return kFloat, math.Float64bits(f)
+}
+
+func ipKey(p netip.Prefix) (a, b uint64, bits uint8) {
+	a16 := p.Addr().As16()
+	for i := 0; i < 8; i++ {
+		a = a<<8 | uint64(a16[i])
+		b = b<<8 | uint64(a16[8+i])
+	}
+	bits = uint8(p.Bits())
+	if p.Addr().Is4() {
+		bits |= 0x80 // keep 1.2.3.4/32 apart from ::ffff:1.2.3.4/32
+	}
+	return a, b, bits
+}
+
+// pathIdx holds the per-(type, path) structures that are not hash-keyed:
+// CIDR tries and the LIKE automaton. They are copy-on-write snapshots
+// behind atomic pointers, so readers never wait.
+type pathIdx struct {
+	id   uint32
+	typ  string
+	path *ObjectPath
+	// single is the property name when the path is one plain step, which
+	// lets the matcher read it without walking.
+	single string
+
+	nEq, nIP atomic.Int64
+	sub, sup atomic.Pointer[bart.Table[postings]] // ISSUBSET, ISSUPERSET constants
+	like     atomic.Pointer[likeIndex]
+}
+
+// likeIndex pre-filters LIKE constants with an Aho-Corasick automaton over
+// each constant's longest literal run; constants added since the last
+// build wait in pending, and those without any literal are always tried.
+type likeIndex struct {
+	ac      *acMachine
+	byLit   [][]likeEntry // per automaton pattern
+	pending []likeEntry
+	always  []likeEntry
+	n       int
+}
+
+type likeEntry struct {
+	ref  leafRef
+	like *likePattern
+}
+
+// likeRebuildAt is how many pending entries trigger a rebuild of the
+// automaton; rebuilding is linear in all entries, so the threshold grows
+// with the index to keep additions amortised O(1).
+func likeRebuildAt(n int) int { return max(64, n/8) }
+
+func (li *likeIndex) entries() []likeEntry {
+	if li == nil {
+		return nil
+	}
+	var out []likeEntry
+	for _, l := range li.byLit {
+		out = append(out, l...)
+	}
+	out = append(out, li.pending...)
+	return append(out, li.always...)
+}
+
+func buildLikeIndex(all []likeEntry) *likeIndex {
+	li := &likeIndex{n: len(all)}
+	litIdx := map[string]int{}
+	var lits []string
+	for _, e := range all {
+		lit := e.like.longestLiteral()
+		if lit == "" {
+			li.always = append(li.always, e)
+			continue
+		}
+		i, ok := litIdx[lit]
+		if !ok {
+			i = len(lits)
+			litIdx[lit] = i
+			lits = append(lits, lit)
+			li.byLit = append(li.byLit, nil)
+		}
+		li.byLit[i] = append(li.byLit[i], e)
+	}
+	li.ac = buildAC(lits)
+	return li
+}
+
+func (li *likeIndex) with(e likeEntry) *likeIndex {
+	if li == nil {
+		return buildLikeIndex([]likeEntry{e})
+	}
+	if len(li.pending)+1 >= likeRebuildAt(li.n) {
+		return buildLikeIndex(append(li.entries(), e))
+	}
+	out := *li
+	out.pending = append(slices.Clip(li.pending), e)
+	out.n++
+	return &out
+}
+
+func (li *likeIndex) without(rec *record) *likeIndex {
+	var keep []likeEntry
+	for _, e := range li.entries() {
+		if e.ref.rec != rec {
+			keep = append(keep, e)
+		}
+	}
+	if len(keep) == 0 {
+		return nil
+	}
+	return buildLikeIndex(keep)
+}
+
+// acMachine is a byte-level Aho-Corasick automaton with a dense root row
+// and sparse rows elsewhere.
+type acMachine struct {
+	root  [256]int32
+	nodes []acNode
+}
+
+type acNode struct {
+	edges []acEdge
+	fail  int32
+	out   []int32 // patterns ending here, including via suffix links
+}
+
+type acEdge struct {
+	c    byte
+	next int32
+}
+
+func (n *acNode) next(c byte) int32 {
+	for _, e := range n.edges {
+		if e.c == c {
+			return e.next
+		}
+	}
+	return -1
+}
+
+func buildAC(pats []string) *acMachine {
+	m := &acMachine{nodes: []acNode{{}}}
+	for pi, p := range pats {
+		cur := int32(0)
+		for i := 0; i < len(p); i++ {
+			nx := m.nodes[cur].next(p[i])
+			if nx < 0 {
+				nx = int32(len(m.nodes))
+				m.nodes = append(m.nodes, acNode{})
+				m.nodes[cur].edges = append(m.nodes[cur].edges, acEdge{p[i], nx})
+			}
+			cur = nx
+		}
+		m.nodes[cur].out = append(m.nodes[cur].out, int32(pi))
+	}
+	for c := 0; c < 256; c++ {
+		m.root[c] = 0
+	}
+	queue := []int32{}
+	for _, e := range m.nodes[0].edges {
+		m.root[e.c] = e.next
+		m.nodes[e.next].fail = 0
+		queue = append(queue, e.next)
+	}
+	for len(queue) > 0 {
+		u := queue[0]
+		queue = queue[1:]
+		for _, e := range m.nodes[u].edges {
+			v := e.next
+			f := m.nodes[u].fail
+			m.nodes[v].fail = m.step(f, e.c)
+			if ff := m.nodes[v].fail; len(m.nodes[ff].out) > 0 {
+				m.nodes[v].out = append(slices.Clip(m.nodes[v].out), m.nodes[ff].out...)
+			}
+			queue = append(queue, v)
+		}
+	}
+	return m
+}
+
+func (m *acMachine) step(state int32, c byte) int32 {
+	for state != 0 {
+		if nx := m.nodes[state].next(c); nx >= 0 {
+			return nx
+		}
+		state = m.nodes[state].fail
+	}
+	return m.root[c]
+}
+
+// scan calls f for every pattern occurrence in s (a pattern may repeat).
+func (m *acMachine) scan(s string, f func(pat int32)) {
+	state := int32(0)
+	for i := 0; i < len(s); i++ {
+		state = m.step(state, s[i])
+		for _, p := range m.nodes[state].out {
+			f(p)
+		}
+	}
+}

@@ -1,0 +1,224 @@
+package pattern
+
+import (
+	"fmt"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+func sco(typ, value string) *Observation {
+	o, err := NewObservation(time.Unix(0, 0), time.Unix(0, 0), 1, &SCO{T: typ, Value: value})
+	if err != nil {
+		panic(err)
+	}
+	return o
+}
+
+func ids(ms []Match) []string {
+	var out []string
+	for _, m := range ms {
+		out = append(out, m.ID)
+	}
+	slices.Sort(out)
+	return out
+}
+
+func TestMatcherIndexes(t *testing.T) {
+	m := NewMatcher(MatcherOptions{})
+	err := m.AddAll([]Indicator{
+		{"eq", `[ipv4-addr:value = '10.0.0.1']`},
+		{"eq32", `[ipv4-addr:value = '10.0.0.2/32']`},
+		{"in", `[domain-name:value IN ('a.example', 'b.example')]`},
+		{"sub", `[ipv4-addr:value ISSUBSET '10.0.0.0/8']`},
+		{"sub16", `[ipv4-addr:value ISSUBSET '10.0.0.0/16']`},
+		{"sup", `[ipv4-addr:value ISSUPERSET '10.9.9.9']`},
+		{"v6", `[ipv6-addr:value ISSUBSET '2001:db8::/32']`},
+		{"like", `[url:value LIKE 'http://evil.example/%']`},
+		{"like2", `[url:value LIKE '%/payload.exe']`},
+		{"likeany", `[url:value LIKE '_%']`},
+		{"and", `[domain-name:value = 'a.example' AND domain-name:value LIKE '%.example']`},
+		{"scan", `[domain-name:value MATCHES '^b\\.']`},
+		{"not", `[domain-name:value NOT = 'a.example']`},
+		{"empty-in", `[domain-name:value IN ()]`},
+		{"window", `[domain-name:value = 'a.example'] START t'2000-01-01T00:00:00Z' STOP t'2001-01-01T00:00:00Z'`},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		obs  *Observation
+		want []string
+	}{
+		{sco("ipv4-addr", "10.0.0.1"), []string{"eq", "sub", "sub16"}},
+		{sco("ipv4-addr", "10.0.0.2"), []string{"eq32", "sub", "sub16"}},
+		{sco("ipv4-addr", "10.9.0.0/16"), []string{"sub", "sup"}},
+		{sco("ipv4-addr", "11.0.0.1"), nil},
+		{sco("ipv6-addr", "2001:db8::5"), []string{"v6"}},
+		{sco("ipv6-addr", "10.0.0.1"), nil},
+		{sco("domain-name", "a.example"), []string{"and", "in"}},
+		{sco("domain-name", "b.example"), []string{"in", "not", "scan"}},
+		{sco("url", "http://evil.example/x/payload.exe"), []string{"like", "like2", "likeany"}},
+		{sco("url", "http://good.example/"), []string{"likeany"}},
+	}
+	for _, tt := range tests {
+		if got := ids(m.Match(tt.obs)); !slices.Equal(got, tt.want) {
+			t.Errorf("%s %s: got %v, want %v", tt.obs.Objects[0].Type(), tt.obs.Objects[0].(*SCO).Value, got, tt.want)
+		}
+	}
+	// remove and replace
+	if !m.Remove("sub") || m.Remove("sub") {
+		t.Fatal("Remove result")
+	}
+	if err := m.Add("eq", `[ipv4-addr:value = '10.0.0.3']`); err != nil {
+		t.Fatal(err)
+	}
+	if got := ids(m.Match(sco("ipv4-addr", "10.0.0.1"))); !slices.Equal(got, []string{"sub16"}) {
+		t.Errorf("after remove/replace got %v", got)
+	}
+	if got := ids(m.Match(sco("ipv4-addr", "10.0.0.3"))); !slices.Equal(got, []string{"eq", "sub16"}) {
+		t.Errorf("replaced indicator: got %v", got)
+	}
+	for _, id := range []string{"like", "like2", "likeany", "scan", "and", "in", "not", "eq", "eq32", "sub16", "sup", "v6", "empty-in", "window"} {
+		if !m.Remove(id) {
+			t.Errorf("Remove(%s) = false", id)
+		}
+	}
+	if m.Len() != 0 {
+		t.Errorf("Len = %d after removing all", m.Len())
+	}
+	for _, tt := range tests {
+		if got := m.Match(tt.obs); len(got) != 0 {
+			t.Errorf("empty matcher matched %v", ids(got))
+		}
+	}
+	if err := m.Add("bad", `[a:b = `); err == nil {
+		t.Error("invalid pattern accepted")
+	}
+}
+
+func TestMatcherTemporalState(t *testing.T) {
+	m := NewMatcher(MatcherOptions{MaxEvents: 4})
+	if err := m.AddAll([]Indicator{
+		{"fb", `([ipv4-addr:value = '10.0.0.1'] FOLLOWEDBY [domain-name:value = 'x.example']) WITHIN 60 SECONDS`},
+		{"rep", `[domain-name:value = 'x.example'] REPEATS 3 TIMES`},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	base := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
+	at := func(sec int, typ, v string) *Observation {
+		ts := base.Add(time.Duration(sec) * time.Second)
+		o, _ := NewObservation(ts, ts, 1, &SCO{T: typ, Value: v})
+		return o
+	}
+	steps := []struct {
+		obs  *Observation
+		want []string
+	}{
+		{at(0, "ipv4-addr", "10.0.0.1"), nil},
+		{at(61, "domain-name", "x.example"), nil}, // window closed
+		{at(62, "ipv4-addr", "10.0.0.1"), nil},
+		{at(100, "domain-name", "x.example"), []string{"fb"}},
+		{at(101, "domain-name", "x.example"), []string{"rep"}},
+		{at(102, "domain-name", "x.example"), nil}, // state was consumed
+	}
+	for i, s := range steps {
+		got := m.Match(s.obs)
+		if !slices.Equal(ids(got), s.want) {
+			t.Errorf("step %d: got %v, want %v", i, ids(got), s.want)
+		}
+		for _, mt := range got {
+			if len(mt.Observations) < 2 {
+				t.Errorf("step %d: %s bound %d observations", i, mt.ID, len(mt.Observations))
+			}
+		}
+	}
+	// eviction: the WITHIN window bounds what "fb" keeps
+	rec := m.byID["fb"]
+	for i := range 100 {
+		m.Match(at(1000+i*100, "ipv4-addr", "10.0.0.1"))
+	}
+	rec.state.mu.Lock()
+	n := len(rec.state.events)
+	rec.state.mu.Unlock()
+	if n != 1 {
+		t.Errorf("fb keeps %d events, want 1 (window evicts)", n)
+	}
+	// MaxEvents bounds patterns without WITHIN
+	rep := m.byID["rep"]
+	m.Remove("fb")
+	for i := range 2 {
+		m.Match(at(20000+i, "domain-name", "x.example"))
+	}
+	rep.state.mu.Lock()
+	n = len(rep.state.events)
+	rep.state.mu.Unlock()
+	if n > 4 {
+		t.Errorf("rep keeps %d events, cap is 4", n)
+	}
+}
+
+// TestMatcherConcurrent adds and removes indicators while other goroutines
+// match; run with -race.
+func TestMatcherConcurrent(t *testing.T) {
+	m := NewMatcher(MatcherOptions{})
+	var base []Indicator
+	for i := range 200 {
+		base = append(base, Indicator{fmt.Sprint("base", i), fmt.Sprintf("[ipv4-addr:value = '10.1.%d.%d']", i/256, i%256)})
+	}
+	if err := m.AddAll(base); err != nil {
+		t.Fatal(err)
+	}
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	var matched atomic.Int64
+	for range 2 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			obs := []*Observation{sco("ipv4-addr", "10.1.0.5"), sco("ipv4-addr", "10.2.0.1"), sco("domain-name", "c.example"), sco("url", "http://c.example/x")}
+			for i := 0; ; i++ {
+				if i >= 2000 {
+					select {
+					case <-stop:
+						return
+					default:
+					}
+				}
+				got := m.Match(obs[i%len(obs)])
+				matched.Add(int64(len(got)))
+				if i%len(obs) == 0 && !slices.Contains(ids(got), "base5") {
+					t.Error("base5 stopped matching during updates")
+					return
+				}
+			}
+		}()
+	}
+	for i := range 300 {
+		id := fmt.Sprint("dyn", i%20)
+		var p string
+		switch i % 4 {
+		case 0:
+			p = fmt.Sprintf("[ipv4-addr:value ISSUBSET '10.2.%d.0/24']", i%3)
+		case 1:
+			p = "[domain-name:value = 'c.example']"
+		case 2:
+			p = "[url:value LIKE 'http://c.example/%']"
+		default:
+			p = "[domain-name:value MATCHES 'c'] FOLLOWEDBY [url:value = 'http://c.example/x']"
+		}
+		if err := m.Add(id, p); err != nil {
+			t.Fatal(err)
+		}
+		if i%3 == 0 {
+			m.Remove(fmt.Sprint("dyn", (i+7)%20))
+		}
+	}
+	close(stop)
+	wg.Wait()
+	if matched.Load() == 0 {
+		t.Fatal("nothing matched")
+	}
+}
