@@ -3,8 +3,8 @@ package pattern
 import (
 	"errors"
 	"fmt"
-	"time"
 	"testing"
+	"time"
 )
 
 // Fuzz inputs are size-capped so each execution stays fast; the caps are
