@@ -29,12 +29,15 @@ const (
 	RoleAnalyst  = "analyst"
 	RoleReadOnly = "read-only"
 	RoleSensor   = "sensor"
+	// RoleRelay may submit objects whose created_by_ref names another
+	// organisation: a hub or a federation peer relaying others' intelligence.
+	RoleRelay = "relay"
 )
 
 // ValidRole reports whether r is a known role.
 func ValidRole(r string) bool {
 	switch r {
-	case RoleAdmin, RoleAnalyst, RoleReadOnly, RoleSensor:
+	case RoleAdmin, RoleAnalyst, RoleReadOnly, RoleSensor, RoleRelay:
 		return true
 	}
 	return false
@@ -48,9 +51,17 @@ var ErrUnauthenticated = errors.New("unauthenticated")
 type Principal struct {
 	User         string
 	Organisation string
+	// Groups are the sharing groups the principal's organisation is in.
+	Groups []string
 	// Role is the effective role: a token's role when the caller used one.
 	Role    string
 	TokenID string
+}
+
+// MayRelay reports whether p may submit objects created by other
+// organisations.
+func (p *Principal) MayRelay() bool {
+	return p != nil && (p.Role == RoleRelay || p.Role == RoleAdmin)
 }
 
 // IsAdmin reports whether p may use the admin API.
@@ -131,7 +142,7 @@ func CreateToken(ctx context.Context, s store.Store, user, role string, ttl time
 
 // rank orders roles by power, for the rule that a token never exceeds its user.
 func rank(role string) int {
-	return slices.Index([]string{RoleSensor, RoleReadOnly, RoleAnalyst, RoleAdmin}, role)
+	return slices.Index([]string{RoleSensor, RoleReadOnly, RoleAnalyst, RoleRelay, RoleAdmin}, role)
 }
 
 // Authenticator checks credentials against the store. Changes in the store
@@ -186,7 +197,15 @@ func (a *Authenticator) Password(ctx context.Context, name, password string) (*P
 		a.cache[name] = cached{storedHash: u.PasswordHash, sum: sum}
 		a.mu.Unlock()
 	}
-	return &Principal{User: u.Name, Organisation: u.Organisation, Role: u.Role}, nil
+	return a.principal(ctx, u, u.Role, "")
+}
+
+func (a *Authenticator) principal(ctx context.Context, u *store.User, role, tokenID string) (*Principal, error) {
+	groups, err := a.store.GroupsOf(ctx, u.Organisation)
+	if err != nil {
+		return nil, fmt.Errorf("authenticate: %w", err)
+	}
+	return &Principal{User: u.Name, Organisation: u.Organisation, Groups: groups, Role: role, TokenID: tokenID}, nil
 }
 
 // Token authenticates an API token (HTTP Bearer).
@@ -221,25 +240,51 @@ func (a *Authenticator) Token(ctx context.Context, secret string) (*Principal, e
 	if rank(role) > rank(u.Role) {
 		role = u.Role // the user was demoted after the token was made
 	}
-	return &Principal{User: u.Name, Organisation: u.Organisation, Role: role, TokenID: t.ID}, nil
+	return a.principal(ctx, u, role, t.ID)
 }
 
-// CollectionAccess says what p may do with collection c. A principal with
-// neither right must not learn that the collection exists.
+// CollectionAccess says what p may do with collection c, through grants
+// to the user, to its organisation or to a sharing group its organisation
+// is in. A principal with neither right must not learn that the
+// collection exists.
 func CollectionAccess(p *Principal, c *store.Collection) (read, write bool) {
+	read, write, _ = collectionAccess(p, c)
+	return read, write
+}
+
+// collectionAccess also says through which grant p reads c.
+func collectionAccess(p *Principal, c *store.Collection) (read, write bool, via string) {
 	if p == nil {
-		return false, false
+		return false, false, ""
 	}
-	read = slices.Contains(c.Readers, p.User)
+	if slices.Contains(c.Readers, p.User) {
+		read, via = true, "user grant"
+	}
 	write = slices.Contains(c.Writers, p.User)
+	for _, g := range c.Grants {
+		var match bool
+		switch g.Kind {
+		case store.GrantOrg:
+			match = g.Subject == p.Organisation
+		case store.GrantGroup:
+			match = slices.Contains(p.Groups, g.Subject)
+		}
+		if !match {
+			continue
+		}
+		if g.Read && !read {
+			read, via = true, g.Kind+" grant "+g.Subject
+		}
+		write = write || g.Write
+	}
 	switch p.Role {
 	case RoleReadOnly:
 		write = false
 	case RoleSensor:
 		// Sensors report sightings; they do not browse intelligence.
-		read = false
+		read, via = false, ""
 	}
-	return read, write
+	return read, write, via
 }
 
 // CreateUser validates and stores a new user with a hashed password. The

@@ -21,6 +21,14 @@ type Header struct {
 	CreatedRaw  string
 	ModifiedRaw string
 	Raw         json.RawMessage
+	// CreatedByRef is the created_by_ref property ("" when absent).
+	CreatedByRef string
+	// MarkingRefs are the marking definitions the object refers to, in
+	// object_marking_refs and in granular_markings, in that order.
+	MarkingRefs []string
+	// Recipients is Mitra's x_mitra_recipients extension property: the
+	// organisations an AMBER+STRICT or RED object is released to.
+	Recipients []string
 }
 
 // Version is the timestamp that identifies this version of the object:
@@ -36,11 +44,17 @@ func (h *Header) Version() (t time.Time, raw string, ok bool) {
 }
 
 type headerJSON struct {
-	ID          *string `json:"id"`
-	Type        *string `json:"type"`
-	SpecVersion *string `json:"spec_version"`
-	Created     *string `json:"created"`
-	Modified    *string `json:"modified"`
+	ID                *string  `json:"id"`
+	Type              *string  `json:"type"`
+	SpecVersion       *string  `json:"spec_version"`
+	Created           *string  `json:"created"`
+	Modified          *string  `json:"modified"`
+	CreatedByRef      string   `json:"created_by_ref"`
+	ObjectMarkingRefs []string `json:"object_marking_refs"`
+	GranularMarkings  []struct {
+		MarkingRef string `json:"marking_ref"`
+	} `json:"granular_markings"`
+	Recipients []string `json:"x_mitra_recipients"`
 }
 
 // ParseHeader reads the identifying properties of one JSON object. It checks
@@ -54,7 +68,13 @@ func ParseHeader(raw []byte) (*Header, error) {
 }
 
 func newHeader(hj headerJSON, raw []byte) (*Header, error) {
-	h := &Header{Raw: raw}
+	h := &Header{Raw: raw, CreatedByRef: hj.CreatedByRef, Recipients: hj.Recipients}
+	h.MarkingRefs = append(h.MarkingRefs, hj.ObjectMarkingRefs...)
+	for _, g := range hj.GranularMarkings {
+		if g.MarkingRef != "" {
+			h.MarkingRefs = append(h.MarkingRefs, g.MarkingRef)
+		}
+	}
 	if hj.Type == nil || *hj.Type == "" {
 		return nil, fmt.Errorf("object has no type (STIX 2.1 §3.2)")
 	}
@@ -90,5 +110,30 @@ func headerFromMap(obj map[string]any, raw []byte) (*Header, error) {
 		}
 		return nil
 	}
-	return newHeader(headerJSON{ID: str("id"), Type: str("type"), SpecVersion: str("spec_version"), Created: str("created"), Modified: str("modified")}, raw)
+	strs := func(v any) []string {
+		l, _ := v.([]any)
+		var out []string
+		for _, x := range l {
+			if s, ok := x.(string); ok {
+				out = append(out, s)
+			}
+		}
+		return out
+	}
+	hj := headerJSON{ID: str("id"), Type: str("type"), SpecVersion: str("spec_version"), Created: str("created"), Modified: str("modified"),
+		ObjectMarkingRefs: strs(obj["object_marking_refs"]), Recipients: strs(obj["x_mitra_recipients"])}
+	if s := str("created_by_ref"); s != nil {
+		hj.CreatedByRef = *s
+	}
+	gms, _ := obj["granular_markings"].([]any)
+	for _, g := range gms {
+		if m, ok := g.(map[string]any); ok {
+			if ref, ok := m["marking_ref"].(string); ok {
+				hj.GranularMarkings = append(hj.GranularMarkings, struct {
+					MarkingRef string `json:"marking_ref"`
+				}{ref})
+			}
+		}
+	}
+	return newHeader(hj, raw)
 }

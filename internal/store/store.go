@@ -30,8 +30,10 @@ type Store interface {
 	Objects
 	Collections
 	Users
+	Groups
 	Tokens
 	Statuses
+	Audit
 	Close() error
 }
 
@@ -47,6 +49,14 @@ type Object struct {
 	// VersionRaw is Version as written in the object ("" when zero).
 	VersionRaw string
 	Raw        []byte
+	// Submitter is the organisation (identity id) of the principal that
+	// sent the object: recorded by the server, never read from the object.
+	Submitter string
+	// TLP is the strictest TLP level the object is marked with (0 when
+	// unmarked), as the access package numbers them.
+	TLP int
+	// Recipients are organisations named as recipients in the object.
+	Recipients []string
 }
 
 // AddResult says what happened to one object of an AddObjects call.
@@ -78,7 +88,8 @@ type Objects interface {
 	QueryObjects(ctx context.Context, collectionID string, q Query) (*Page, error)
 
 	// DeleteObject removes the versions of an object selected by q.Versions
-	// and q.SpecVersions (all versions when both are empty) from the
+	// and q.SpecVersions (all versions when both are empty) and admitted by
+	// q.Visible (when set) from the
 	// collection, appending a "delete" tombstone per version to the change
 	// log. It returns the number of versions removed; ErrNotFound when none.
 	DeleteObject(ctx context.Context, collectionID, objectID string, q Query) (int, error)
@@ -116,6 +127,11 @@ type Query struct {
 	Versions     VersionFilter
 	// WithBody loads Raw; manifests and versions do not need it.
 	WithBody bool
+	// Visible, when set, decides entry by entry what the caller may see.
+	// Entries it rejects are skipped as if absent: pages are still filled
+	// up to Limit and More says whether a visible entry follows, so page
+	// sizes and flags reveal nothing about hidden entries.
+	Visible func(*Entry) bool
 }
 
 // Entry is one object version in a collection.
@@ -126,6 +142,9 @@ type Entry struct {
 	VersionRaw  string
 	DateAdded   time.Time
 	Raw         []byte
+	Submitter   string
+	TLP         int
+	Recipients  []string
 }
 
 // Page is one page of a query. More is true when entries after the last one
@@ -164,6 +183,28 @@ type Collection struct {
 	// Readers and Writers are user names.
 	Readers []string
 	Writers []string
+	// Grants to organisations and sharing groups.
+	Grants []Grant
+	// DefaultTLP applies to objects without a TLP marking (access.TLP
+	// numbering; AMBER when zero at creation).
+	DefaultTLP int
+	// Recipients are organisations named as recipients of the collection's
+	// AMBER+STRICT and RED objects.
+	Recipients []string
+}
+
+// Grant kinds besides users.
+const (
+	GrantOrg   = "org"
+	GrantGroup = "group"
+)
+
+// Grant gives an organisation or a sharing group access to a collection.
+type Grant struct {
+	Kind    string // GrantOrg or GrantGroup
+	Subject string // organisation identity id or group id
+	Read    bool
+	Write   bool
 }
 
 // Collections manages collections and who may read and write them.
@@ -179,6 +220,11 @@ type Collections interface {
 	DeleteCollection(ctx context.Context, id string) error
 	// SetGrant gives (or with read and write false removes) a user's access.
 	SetGrant(ctx context.Context, collectionID, user string, read, write bool) error
+	// SetPartyGrant gives (or with read and write false removes) access to
+	// an organisation or a group (kind GrantOrg or GrantGroup).
+	SetPartyGrant(ctx context.Context, collectionID, kind, subject string, read, write bool) error
+	// SetCollectionPolicy sets the default TLP and the recipient list.
+	SetCollectionPolicy(ctx context.Context, collectionID string, defaultTLP int, recipients []string) error
 }
 
 // User is an account that authenticates with a password or API tokens.
@@ -195,17 +241,80 @@ type Organisation struct {
 	ID      string // identity--UUID
 	Name    string
 	Created time.Time
+	// AnonymiseSightings hides the organisation's identity in the sightings
+	// it submits from readers outside it.
+	AnonymiseSightings bool
+	Default            bool
 }
 
 // Users manages organisations and user accounts.
 type Users interface {
 	// DefaultOrganisation returns the organisation created with the store.
 	DefaultOrganisation(ctx context.Context) (*Organisation, error)
+	// CreateOrganisation stores o; o.ID (identity--UUID) is generated when
+	// empty. A taken name gives ErrConflict.
+	CreateOrganisation(ctx context.Context, o *Organisation) error
+	// GetOrganisation finds an organisation by identity id or by name.
+	GetOrganisation(ctx context.Context, idOrName string) (*Organisation, error)
+	ListOrganisations(ctx context.Context) ([]*Organisation, error)
+	// DeleteOrganisation removes an organisation without users; ErrConflict
+	// while users belong to it or for the default organisation.
+	DeleteOrganisation(ctx context.Context, id string) error
 	CreateUser(ctx context.Context, u *User) error
 	GetUser(ctx context.Context, name string) (*User, error)
 	ListUsers(ctx context.Context) ([]*User, error)
 	// DeleteUser removes the user, its grants and its tokens.
 	DeleteUser(ctx context.Context, name string) error
+}
+
+// Group is a sharing group: a named set of organisations.
+type Group struct {
+	ID      string
+	Name    string
+	Orgs    []string // organisation identity ids
+	Created time.Time
+}
+
+// Groups manages sharing groups.
+type Groups interface {
+	// CreateGroup stores g; g.ID is generated when empty. Unknown
+	// organisations give ErrNotFound, a taken name ErrConflict.
+	CreateGroup(ctx context.Context, g *Group) error
+	// GetGroup finds a group by id or by name.
+	GetGroup(ctx context.Context, idOrName string) (*Group, error)
+	ListGroups(ctx context.Context) ([]*Group, error)
+	DeleteGroup(ctx context.Context, id string) error
+	// GroupsOf lists the ids of the groups org belongs to.
+	GroupsOf(ctx context.Context, org string) ([]string, error)
+}
+
+// AuditRecord is one entry of the audit log.
+type AuditRecord struct {
+	Seq          int64
+	At           time.Time
+	Principal    string // user name
+	Organisation string
+	Action       string // e.g. "objects.add", "objects.read", "admin.user.create"
+	Path         string // the request path or command
+	Collection   string
+	Objects      []string
+	Detail       string
+}
+
+// AuditFilter selects audit records; zero fields do not filter.
+type AuditFilter struct {
+	Principal string
+	Action    string // exact, or a prefix ending in "."
+	Object    string
+	Since     time.Time
+	Limit     int // 0: 1000
+}
+
+// Audit keeps the audit log. Records are never changed or removed.
+type Audit interface {
+	AppendAudit(ctx context.Context, recs ...AuditRecord) error
+	// ListAudit returns matching records, oldest first.
+	ListAudit(ctx context.Context, f AuditFilter) ([]AuditRecord, error)
 }
 
 // Token is an API token. Only the hash of the secret is kept.

@@ -226,9 +226,12 @@ func (s *Server) getObjects(w http.ResponseWriter, r *http.Request, p *access.Pr
 	if err != nil {
 		return err
 	}
-	q.WithBody = true
+	q.WithBody, q.Visible = true, visible(p, c)
 	page, err := s.cfg.Store.QueryObjects(r.Context(), c.ID, q)
 	if err != nil {
+		return err
+	}
+	if err := s.afterRead(r, p, c, page); err != nil {
 		return err
 	}
 	return writeEnvelope(w, page)
@@ -243,8 +246,12 @@ func (s *Server) manifest(w http.ResponseWriter, r *http.Request, p *access.Prin
 	if err != nil {
 		return err
 	}
+	q.Visible = visible(p, c)
 	page, err := s.cfg.Store.QueryObjects(r.Context(), c.ID, q)
 	if err != nil {
+		return err
+	}
+	if err := s.afterRead(r, p, c, page); err != nil {
 		return err
 	}
 	type record struct {
@@ -270,8 +277,10 @@ func (s *Server) manifest(w http.ResponseWriter, r *http.Request, p *access.Prin
 
 // objectExists reports whether any version of id is in the collection, to
 // tell "no such object" (404) from "no version matches the filter".
-func (s *Server) objectExists(r *http.Request, collectionID, id string) (bool, error) {
-	page, err := s.cfg.Store.QueryObjects(r.Context(), collectionID, store.Query{IDs: []string{id}, SpecVersions: nil, Versions: store.VersionFilter{All: true}, Limit: 1})
+// Only versions p may see count: an object p may not see does not exist
+// for p.
+func (s *Server) objectExists(r *http.Request, p *access.Principal, c *store.Collection, id string) (bool, error) {
+	page, err := s.cfg.Store.QueryObjects(r.Context(), c.ID, store.Query{IDs: []string{id}, Versions: store.VersionFilter{All: true}, Limit: 1, Visible: visible(p, c)})
 	if err != nil {
 		return false, err
 	}
@@ -288,17 +297,20 @@ func (s *Server) getObject(w http.ResponseWriter, r *http.Request, p *access.Pri
 		return err
 	}
 	id := r.PathValue("object")
-	q.IDs, q.WithBody = []string{id}, true
+	q.IDs, q.WithBody, q.Visible = []string{id}, true, visible(p, c)
 	page, err := s.cfg.Store.QueryObjects(r.Context(), c.ID, q)
 	if err != nil {
 		return err
 	}
 	if len(page.Entries) == 0 {
-		if ok, err := s.objectExists(r, c.ID, id); err != nil {
+		if ok, err := s.objectExists(r, p, c, id); err != nil {
 			return err
 		} else if !ok {
 			return notFound("object")
 		}
+	}
+	if err := s.afterRead(r, p, c, page); err != nil {
+		return err
 	}
 	return writeEnvelope(w, page)
 }
@@ -313,13 +325,13 @@ func (s *Server) versions(w http.ResponseWriter, r *http.Request, p *access.Prin
 		return err
 	}
 	id := r.PathValue("object")
-	q.IDs = []string{id}
+	q.IDs, q.Visible = []string{id}, visible(p, c)
 	page, err := s.cfg.Store.QueryObjects(r.Context(), c.ID, q)
 	if err != nil {
 		return err
 	}
 	if len(page.Entries) == 0 {
-		if ok, err := s.objectExists(r, c.ID, id); err != nil {
+		if ok, err := s.objectExists(r, p, c, id); err != nil {
 			return err
 		} else if !ok {
 			return notFound("object")
@@ -355,11 +367,18 @@ func (s *Server) deleteObject(w http.ResponseWriter, r *http.Request, p *access.
 		return err
 	}
 	id := r.PathValue("object")
+	// Only versions the caller may see can be deleted: anything else would
+	// reveal that they exist.
+	q.Visible = visible(p, c)
 	n, err := s.cfg.Store.DeleteObject(r.Context(), c.ID, id, q)
 	if errors.Is(err, store.ErrNotFound) {
 		return notFound("object")
 	}
 	if err != nil {
+		return err
+	}
+	if err := s.cfg.Store.AppendAudit(r.Context(), store.AuditRecord{Principal: p.User, Organisation: p.Organisation,
+		Action: "objects.delete", Path: r.URL.RequestURI(), Collection: c.ID, Objects: []string{id}, Detail: fmt.Sprintf("%d versions", n)}); err != nil {
 		return err
 	}
 	s.log.InfoContext(r.Context(), "object deleted", "user", p.User, "collection", c.ID, "object", id, "versions", n)
@@ -405,18 +424,35 @@ func (s *Server) addObjects(w http.ResponseWriter, r *http.Request, p *access.Pr
 		Complete:         true,
 		TotalCount:       len(raws),
 	}
-	checked := s.check(raws)
+	checked := s.check(p, raws)
 	var objs []store.Object
+	var relayed []string
 	for _, ch := range checked {
 		if ch.failure != nil {
 			st.Failures = append(st.Failures, *ch.failure)
 			continue
 		}
 		objs = append(objs, ch.obj)
+		if ch.relayed {
+			relayed = append(relayed, ch.obj.ID)
+		}
 	}
 	// The store records each object's outcome in st and commits objects and
 	// status together: a 202 means both are durable.
 	if _, err := s.cfg.Store.AddObjects(r.Context(), c.ID, objs, st); err != nil {
+		return err
+	}
+	ids := make([]string, 0, len(st.Successes))
+	for _, d := range st.Successes {
+		ids = append(ids, d.ID)
+	}
+	recs := []store.AuditRecord{{Principal: p.User, Organisation: p.Organisation, Action: "objects.add", Path: r.URL.Path,
+		Collection: c.ID, Objects: ids, Detail: fmt.Sprintf("status %s: %d added, %d refused", st.ID, len(st.Successes), len(st.Failures))}}
+	if len(relayed) > 0 {
+		recs = append(recs, store.AuditRecord{Principal: p.User, Organisation: p.Organisation, Action: "objects.relay", Path: r.URL.Path,
+			Collection: c.ID, Objects: relayed, Detail: "submitted on behalf of the organisations in their created_by_ref"})
+	}
+	if err := s.cfg.Store.AppendAudit(r.Context(), recs...); err != nil {
 		return err
 	}
 	s.log.InfoContext(r.Context(), "objects added", "user", p.User, "collection", c.ID, "total", st.TotalCount, "successes", len(st.Successes), "failures", len(st.Failures))
@@ -426,11 +462,12 @@ func (s *Server) addObjects(w http.ResponseWriter, r *http.Request, p *access.Pr
 type checkedObject struct {
 	obj     store.Object
 	failure *store.StatusDetail
+	relayed bool // created_by_ref names another organisation
 }
 
 // check validates and reads the header of every object, in parallel for
 // large envelopes: validation is the costly part of ingest.
-func (s *Server) check(raws []json.RawMessage) []checkedObject {
+func (s *Server) check(p *access.Principal, raws []json.RawMessage) []checkedObject {
 	out := make([]checkedObject, len(raws))
 	one := func(i int) {
 		raw := raws[i]
@@ -462,8 +499,19 @@ func (s *Server) check(raws []json.RawMessage) []checkedObject {
 			out[i].failure = d
 			return
 		}
-		o := store.Object{ID: h.ID, Type: h.Type, SpecVersion: h.SpecVersion, Raw: []byte(raw)}
+		o := store.Object{ID: h.ID, Type: h.Type, SpecVersion: h.SpecVersion, Raw: []byte(raw),
+			Submitter: p.Organisation, TLP: int(access.Classify(h.MarkingRefs)), Recipients: h.Recipients}
 		o.Version, o.VersionRaw, _ = h.Version()
+		// The submitter is who authenticated, whatever the object claims; an
+		// object created by another organisation needs a relaying role.
+		if h.CreatedByRef != "" && h.CreatedByRef != p.Organisation {
+			if !p.MayRelay() {
+				out[i].failure = &store.StatusDetail{ID: h.ID, Version: cmp.Or(o.VersionRaw, "unknown"),
+					Message: "refused: created_by_ref names " + h.CreatedByRef + ", not your organisation " + p.Organisation + "; only the relay and admin roles may submit objects on behalf of others"}
+				return
+			}
+			out[i].relayed = true
+		}
 		out[i].obj = o
 	}
 	workers := runtime.GOMAXPROCS(0)
@@ -495,4 +543,45 @@ func (s *Server) check(raws []json.RawMessage) []checkedObject {
 func asString(v any) string {
 	s, _ := v.(string)
 	return s
+}
+
+// visible is the access policy's decision for p reading c, as a store filter.
+func visible(p *access.Principal, c *store.Collection) func(*store.Entry) bool {
+	return func(e *store.Entry) bool { return access.Decide(p, c, e).Allowed }
+}
+
+// afterRead redacts sightings for p and records reads of AMBER+STRICT and
+// RED objects in the audit log.
+func (s *Server) afterRead(r *http.Request, p *access.Principal, c *store.Collection, page *store.Page) error {
+	var strict []string
+	var anonymous []string
+	loaded := false
+	for i := range page.Entries {
+		e := &page.Entries[i]
+		if access.EffectiveTLP(c, e) >= access.TLPAmberStrict {
+			strict = append(strict, e.ID)
+		}
+		if e.Type == "sighting" && e.Raw != nil {
+			if !loaded {
+				orgs, err := s.cfg.Store.ListOrganisations(r.Context())
+				if err != nil {
+					return err
+				}
+				for _, o := range orgs {
+					if o.AnonymiseSightings {
+						anonymous = append(anonymous, o.ID)
+					}
+				}
+				loaded = true
+			}
+			e.Raw = access.RedactSighting(p, e, anonymous)
+		}
+	}
+	if len(strict) == 0 {
+		return nil
+	}
+	return s.cfg.Store.AppendAudit(r.Context(), store.AuditRecord{
+		Principal: p.User, Organisation: p.Organisation, Action: "objects.read", Path: r.URL.RequestURI(),
+		Collection: c.ID, Objects: strict, Detail: "AMBER+STRICT/RED objects served",
+	})
 }

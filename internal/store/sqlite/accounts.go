@@ -67,6 +67,17 @@ func (s *Store) CreateCollection(ctx context.Context, c *store.Collection) error
 			return err
 		}
 	}
+	for _, g := range c.Grants {
+		if err := setPartyGrant(ctx, tx, cid, g); err != nil {
+			return err
+		}
+	}
+	if c.DefaultTLP == 0 {
+		c.DefaultTLP = 3 // AMBER (access.TLPAmber)
+	}
+	if err := setPolicy(ctx, tx, cid, c.DefaultTLP, c.Recipients); err != nil {
+		return err
+	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("create collection: %w", err)
 	}
@@ -123,15 +134,25 @@ func (s *Store) GetCollection(ctx context.Context, idOrAlias string) (*store.Col
 	// An id match wins over an alias match.
 	for _, c := range cols {
 		if c.ID == idOrAlias {
-			return c, nil
+			cols[0] = c
 		}
+	}
+	if err := s.loadPolicies(ctx, cols[:1]); err != nil {
+		return nil, err
 	}
 	return cols[0], nil
 }
 
 // ListCollections implements store.Collections.
 func (s *Store) ListCollections(ctx context.Context) ([]*store.Collection, error) {
-	return s.listCollections(ctx, "")
+	cols, err := s.listCollections(ctx, "")
+	if err != nil {
+		return nil, err
+	}
+	if err := s.loadPolicies(ctx, cols); err != nil {
+		return nil, err
+	}
+	return cols, nil
 }
 
 func (s *Store) listCollections(ctx context.Context, where string, args ...any) ([]*store.Collection, error) {
@@ -186,6 +207,7 @@ func (s *Store) DeleteCollection(ctx context.Context, id string) error {
 		`DELETE FROM objects WHERE cid = ?`,
 		`DELETE FROM changes WHERE cid = ?`,
 		`DELETE FROM grants WHERE cid = ?`,
+		`DELETE FROM party_grants WHERE cid = ?`,
 		`DELETE FROM collections WHERE cid = ?`,
 	} {
 		if _, err := tx.ExecContext(ctx, q, cid); err != nil {
@@ -199,17 +221,14 @@ func (s *Store) DeleteCollection(ctx context.Context, id string) error {
 
 // DefaultOrganisation implements store.Users.
 func (s *Store) DefaultOrganisation(ctx context.Context) (*store.Organisation, error) {
-	var o store.Organisation
-	var created int64
-	err := s.r.QueryRowContext(ctx, `SELECT id, name, created FROM organisations WHERE is_default = 1`).Scan(&o.ID, &o.Name, &created)
+	o, err := scanOrg(s.r.QueryRowContext(ctx, `SELECT `+orgCols+` FROM organisations WHERE is_default = 1`))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("default organisation: %w", store.ErrNotFound)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("default organisation: %w", err)
 	}
-	o.Created = fromMicros(created)
-	return &o, nil
+	return o, nil
 }
 
 // CreateUser implements store.Users.
@@ -223,6 +242,8 @@ func (s *Store) CreateUser(ctx context.Context, u *store.User) error {
 			return err
 		}
 		u.Organisation = org.ID
+	} else if _, err := s.GetOrganisation(ctx, u.Organisation); err != nil {
+		return err
 	}
 	u.Created = fromMicros(micros(s.now()))
 	_, err := s.w.ExecContext(ctx, `INSERT INTO users (name, organisation, role, password_hash, created) VALUES (?, ?, ?, ?, ?)`,

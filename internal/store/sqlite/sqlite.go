@@ -14,6 +14,7 @@ import (
 	"context"
 	"database/sql"
 	"embed"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -386,7 +387,7 @@ type newRow struct {
 const insertChunk = 50
 
 const (
-	objectCols = `INSERT INTO objects (cid, date_added, id, type, spec_version, version, version_raw, latest, body) VALUES `
+	objectCols = `INSERT INTO objects (cid, date_added, id, type, spec_version, version, version_raw, latest, body, submitter, tlp, recipients) VALUES `
 	changeCols = `INSERT INTO changes (cid, seq, op, object_id, version_raw, at) VALUES `
 )
 
@@ -407,8 +408,8 @@ func (s *Store) prepareInserts(ctx context.Context) error {
 		st, err = s.w.PrepareContext(ctx, q)
 		return st
 	}
-	s.insObjN = prep(objectCols + repeatValues("(?,?,?,?,?,?,?,?,?)", insertChunk))
-	s.insObj1 = prep(objectCols + "(?,?,?,?,?,?,?,?,?)")
+	s.insObjN = prep(objectCols + repeatValues("(?,?,?,?,?,?,?,?,?,?,?,?)", insertChunk))
+	s.insObj1 = prep(objectCols + "(?,?,?,?,?,?,?,?,?,?,?,?)")
 	s.insChgN = prep(changeCols + repeatValues("(?,?,'add',?,?,?)", insertChunk))
 	s.insChg1 = prep(changeCols + "(?,?,'add',?,?,?)")
 	if err != nil {
@@ -421,7 +422,7 @@ func (s *Store) prepareInserts(ctx context.Context) error {
 func (s *Store) insertRows(ctx context.Context, tx *sql.Tx, cid int64, rows []newRow) error {
 	objN, obj1 := tx.StmtContext(ctx, s.insObjN), tx.StmtContext(ctx, s.insObj1)
 	chgN, chg1 := tx.StmtContext(ctx, s.insChgN), tx.StmtContext(ctx, s.insChg1)
-	oargs := make([]any, 0, insertChunk*9)
+	oargs := make([]any, 0, insertChunk*12)
 	cargs := make([]any, 0, insertChunk*5)
 	for len(rows) > 0 {
 		n := insertChunk
@@ -431,7 +432,8 @@ func (s *Store) insertRows(ctx context.Context, tx *sql.Tx, cid int64, rows []ne
 		}
 		oargs, cargs = oargs[:0], cargs[:0]
 		for _, r := range rows[:n] {
-			oargs = append(oargs, cid, r.added, r.obj.ID, r.obj.Type, r.spec, r.version, r.versionRaw, r.latest, r.obj.Raw)
+			oargs = append(oargs, cid, r.added, r.obj.ID, r.obj.Type, r.spec, r.version, r.versionRaw, r.latest, r.obj.Raw,
+				r.obj.Submitter, r.obj.TLP, jsonList(r.obj.Recipients))
 			cargs = append(cargs, cid, r.seq, r.obj.ID, r.versionRaw, r.added)
 		}
 		rows = rows[n:]
@@ -539,7 +541,7 @@ func (s *Store) QueryObjects(ctx context.Context, collectionID string, q store.Q
 	if limit <= 0 || limit > maxPage {
 		limit = maxPage
 	}
-	cols := "o.id, o.type, o.spec_version, o.version_raw, o.date_added"
+	cols := "o.id, o.type, o.spec_version, o.version_raw, o.date_added, o.submitter, o.tlp, o.recipients"
 	if q.WithBody {
 		cols += ", o.body"
 	}
@@ -549,35 +551,78 @@ func (s *Store) QueryObjects(ctx context.Context, collectionID string, q store.Q
 	if !q.AddedAfter.IsZero() {
 		after = micros(q.AddedAfter)
 	}
-	all := append([]any{cid, after}, args...)
-	all = append(all, limit+1)
-	rows, err := s.r.QueryContext(ctx, query, all...)
+	page := &store.Page{Entries: make([]store.Entry, 0, min(limit, 1024))}
+	// Without a visibility filter one query of limit+1 rows answers. With
+	// one, hidden rows are skipped and the scan goes on in chunks until
+	// limit+1 visible rows are found or the collection ends.
+	for {
+		chunk := limit + 1
+		if q.Visible != nil {
+			chunk = max(chunk, 256)
+		}
+		all := append([]any{cid, after}, args...)
+		all = append(all, chunk)
+		n, done, err := s.scanPage(ctx, query, all, q, page, limit, &after)
+		if err != nil {
+			return nil, err
+		}
+		if done || n < chunk {
+			return page, nil
+		}
+	}
+}
+
+// scanPage reads one chunk of rows into page. It returns the number of
+// rows read and whether the page is complete (limit entries and a further
+// visible one, which sets More).
+func (s *Store) scanPage(ctx context.Context, query string, args []any, q store.Query, page *store.Page, limit int, after *int64) (int, bool, error) {
+	rows, err := s.r.QueryContext(ctx, query, args...)
 	if err != nil {
-		return nil, fmt.Errorf("query objects: %w", err)
+		return 0, false, fmt.Errorf("query objects: %w", err)
 	}
 	defer rows.Close()
-	page := &store.Page{Entries: make([]store.Entry, 0, min(limit, 1024))}
+	n := 0
 	for rows.Next() {
-		if len(page.Entries) == limit {
-			page.More = true
-			break
-		}
+		n++
 		var e store.Entry
 		var added int64
-		dest := []any{&e.ID, &e.Type, &e.SpecVersion, &e.VersionRaw, &added}
+		var recipients string
+		dest := []any{&e.ID, &e.Type, &e.SpecVersion, &e.VersionRaw, &added, &e.Submitter, &e.TLP, &recipients}
 		if q.WithBody {
 			dest = append(dest, &e.Raw)
 		}
 		if err := rows.Scan(dest...); err != nil {
-			return nil, fmt.Errorf("query objects: %w", err)
+			return 0, false, fmt.Errorf("query objects: %w", err)
 		}
+		*after = added
 		e.DateAdded = fromMicros(added)
+		if recipients != "[]" && recipients != "" {
+			if err := json.Unmarshal([]byte(recipients), &e.Recipients); err != nil {
+				return 0, false, fmt.Errorf("query objects: recipients of %s: %w", e.ID, err)
+			}
+		}
+		if q.Visible != nil && !q.Visible(&e) {
+			continue
+		}
+		if len(page.Entries) == limit {
+			page.More = true
+			return n, true, nil
+		}
 		page.Entries = append(page.Entries, e)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("query objects: %w", err)
+		return 0, false, fmt.Errorf("query objects: %w", err)
 	}
-	return page, nil
+	return n, false, nil
+}
+
+// jsonList encodes a list of strings for a TEXT column ("[]" when empty).
+func jsonList(l []string) string {
+	if len(l) == 0 {
+		return "[]"
+	}
+	b, _ := json.Marshal(l) // strings: cannot fail
+	return string(b)
 }
 
 // DeleteObject implements store.Objects.
@@ -607,7 +652,7 @@ func (s *Store) DeleteObject(ctx context.Context, collectionID, objectID string,
 		where = " AND o.id = ?"
 		args = []any{objectID}
 	}
-	rows, err := tx.QueryContext(ctx, "SELECT o.rid, o.version_raw FROM objects o WHERE o.cid = ?"+where+" ORDER BY o.date_added", append([]any{cid}, args...)...)
+	rows, err := tx.QueryContext(ctx, "SELECT o.rid, o.version_raw, o.id, o.type, o.submitter, o.tlp, o.recipients FROM objects o WHERE o.cid = ?"+where+" ORDER BY o.date_added", append([]any{cid}, args...)...)
 	if err != nil {
 		return 0, fmt.Errorf("delete object: %w", err)
 	}
@@ -618,9 +663,21 @@ func (s *Store) DeleteObject(ctx context.Context, collectionID, objectID string,
 	var victims []victim
 	for rows.Next() {
 		var v victim
-		if err := rows.Scan(&v.rid, &v.ver); err != nil {
+		var e store.Entry
+		var recipients string
+		if err := rows.Scan(&v.rid, &v.ver, &e.ID, &e.Type, &e.Submitter, &e.TLP, &recipients); err != nil {
 			rows.Close()
 			return 0, fmt.Errorf("delete object: %w", err)
+		}
+		if q.Visible != nil {
+			e.VersionRaw = v.ver
+			if err := json.Unmarshal([]byte(recipients), &e.Recipients); err != nil {
+				rows.Close()
+				return 0, fmt.Errorf("delete object: %w", err)
+			}
+			if !q.Visible(&e) {
+				continue
+			}
 		}
 		victims = append(victims, v)
 	}

@@ -40,6 +40,10 @@ func Run(t *testing.T, open Open) {
 		{"ChangeLog", testChangeLog},
 		{"Status", testStatus},
 		{"NotFound", testNotFound},
+		{"Organisations", testOrganisations},
+		{"GroupsAndGrants", testGroupsAndGrants},
+		{"Visibility", testVisibility},
+		{"Audit", testAudit},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
