@@ -27,7 +27,8 @@ type UserCmd struct {
 type UserCreateCmd struct {
 	StoreFlags `embed:""`
 	Name       string `arg:"" help:"User name."`
-	Role       string `default:"analyst" enum:"admin,analyst,read-only,sensor" help:"Role: admin, analyst, read-only or sensor."`
+	Org        string `help:"Organisation (name or identity id); the default organisation when empty."`
+	Role       string `default:"analyst" enum:"admin,analyst,read-only,sensor,relay" help:"Role: admin, analyst, read-only, sensor or relay."`
 }
 
 // Run implements the command.
@@ -44,7 +45,18 @@ func (c *UserCreateCmd) Run(ctx context.Context, e *env) error {
 		return err
 	}
 	defer st.Close()
-	if _, err := access.CreateUser(ctx, st, c.Name, pw, c.Role, ""); err != nil {
+	org := ""
+	if c.Org != "" {
+		o, err := st.GetOrganisation(ctx, c.Org)
+		if err != nil {
+			return err
+		}
+		org = o.ID
+	}
+	if _, err := access.CreateUser(ctx, st, c.Name, pw, c.Role, org); err != nil {
+		return err
+	}
+	if err := audited(ctx, st, "admin.user.create", c.Name, nil); err != nil {
 		return err
 	}
 	fmt.Fprintf(e.stderr, "Created user %s (%s).\n", c.Name, c.Role)
@@ -119,6 +131,8 @@ type CollectionCmd struct {
 	Create CollectionCreateCmd `cmd:"" help:"Create a collection; prints only its id."`
 	List   CollectionListCmd   `cmd:"" help:"List collections."`
 	Delete CollectionDeleteCmd `cmd:"" help:"Delete a collection and everything in it."`
+	Grant  CollectionGrantCmd  `cmd:"" help:"Grant --read and/or --write to an --org, a --group or a --user."`
+	Revoke CollectionRevokeCmd `cmd:"" help:"Revoke --read and/or --write from an --org, a --group or a --user."`
 }
 
 // CollectionCreateCmd creates a collection.
@@ -129,6 +143,8 @@ type CollectionCreateCmd struct {
 	Alias       string   `help:"Alias, unique, usable in URLs in place of the id."`
 	Readers     []string `sep:"," help:"Users who may read (comma-separated)."`
 	Writers     []string `sep:"," help:"Users who may write (comma-separated)."`
+	DefaultTLP  string   `name:"default-tlp" default:"amber" help:"TLP for objects without a TLP marking: clear, green, amber, amber+strict, red."`
+	Recipients  []string `sep:"," help:"Organisations named as recipients of the collection's AMBER+STRICT and RED objects."`
 }
 
 // Run implements the command.
@@ -138,8 +154,22 @@ func (c *CollectionCreateCmd) Run(ctx context.Context, e *env) error {
 		return err
 	}
 	defer st.Close()
-	col := &store.Collection{Title: c.Title, Description: c.Description, Alias: c.Alias, Readers: c.Readers, Writers: c.Writers}
+	tlp, err := access.ParseTLP(c.DefaultTLP)
+	if err != nil {
+		return fmt.Errorf("--default-tlp: %w", err)
+	}
+	col := &store.Collection{Title: c.Title, Description: c.Description, Alias: c.Alias, Readers: c.Readers, Writers: c.Writers, DefaultTLP: int(tlp)}
+	for _, r := range c.Recipients {
+		o, err := st.GetOrganisation(ctx, r)
+		if err != nil {
+			return err
+		}
+		col.Recipients = append(col.Recipients, o.ID)
+	}
 	if err := st.CreateCollection(ctx, col); err != nil {
+		return err
+	}
+	if err := audited(ctx, st, "admin.collection.create", col.ID, nil); err != nil {
 		return err
 	}
 	// Scripts read the id from standard output: print it alone.
@@ -198,7 +228,7 @@ type TokenCmd struct {
 type TokenCreateCmd struct {
 	StoreFlags `embed:""`
 	User       string        `required:"" help:"User the token acts for."`
-	Role       string        `enum:"admin,analyst,read-only,sensor," default:"" help:"Role of the token (at most the user's own)."`
+	Role       string        `enum:"admin,analyst,read-only,sensor,relay," default:"" help:"Role of the token (at most the user's own)."`
 	Expires    time.Duration `default:"0" help:"Lifetime, such as 720h; 0 for none."`
 }
 

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -170,5 +171,75 @@ func TestValidateChecksPatterns(t *testing.T) {
 	out, _, err := mitra(t, nil, in, "validate", "-")
 	if exitCode(err) != 1 || !strings.Contains(out, "$.pattern") || !strings.Contains(out, "position") {
 		t.Errorf("bad pattern: exit %d\n%s", exitCode(err), out)
+	}
+}
+
+func TestOrgGroupGrantAuditCommands(t *testing.T) {
+	data := t.TempDir()
+	run := func(envs map[string]string, args ...string) string {
+		t.Helper()
+		out, errOut, err := mitra(t, envs, "", append(args, "--data", data)...)
+		if err != nil {
+			t.Fatalf("mitra %v: %v\n%s", args, err, errOut)
+		}
+		return out
+	}
+	// mitra org create NAME prints only the identity id.
+	grid := run(nil, "org", "create", "Grid Operator")
+	if !strings.HasPrefix(grid, "identity--") || strings.Count(grid, "\n") != 1 {
+		t.Fatalf("org create printed %q", grid)
+	}
+	grid = strings.TrimSpace(grid)
+	cert := strings.TrimSpace(run(nil, "org", "create", "National CERT", "--anonymise-sightings"))
+	group := strings.TrimSpace(run(nil, "group", "create", "energy", "--orgs", "Grid Operator,"+cert))
+	if _, err := uuid.Parse(group); err != nil {
+		t.Fatalf("group create printed %q", group)
+	}
+	pw := map[string]string{"MITRA_USER_PASSWORD": "a-long-password"}
+	run(pw, "user", "create", "gina", "--org", "Grid Operator", "--role", "read-only")
+	run(pw, "user", "create", "plain") // the core form: default organisation
+	if out := run(nil, "org", "show", grid); !strings.Contains(out, "gina (read-only)") || !strings.Contains(out, "energy") {
+		t.Errorf("org show:\n%s", out)
+	}
+	col := strings.TrimSpace(run(nil, "collection", "create", "--title", "Energy", "--default-tlp", "green", "--recipients", "National CERT"))
+	run(nil, "collection", "grant", col, "--read", "--group", "energy")
+	run(nil, "collection", "grant", col, "--read", "--write", "--org", "National CERT")
+	run(nil, "collection", "revoke", col, "--write", "--org", cert)
+	run(nil, "collection", "grant", col, "--read", "--user", "plain")
+	if _, _, err := mitra(t, nil, "", "collection", "grant", "--data", data, col, "--read"); exitCode(err) != 2 {
+		t.Errorf("grant without --org/--group/--user: exit %d, want 2", exitCode(err))
+	}
+	if _, _, err := mitra(t, nil, "", "collection", "grant", "--data", data, col, "--org", cert); err == nil {
+		t.Error("grant without --read/--write succeeded")
+	}
+	// What the commands did, as the store sees it.
+	st, err := (StoreFlags{Data: data, Store: "sqlite:"}).open(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := st.GetCollection(context.Background(), col)
+	st.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.DefaultTLP != 2 || len(c.Recipients) != 1 || c.Recipients[0] != cert || len(c.Readers) != 1 || c.Readers[0] != "plain" {
+		t.Errorf("collection = %+v", c)
+	}
+	grants := map[string]string{}
+	for _, g := range c.Grants {
+		grants[g.Kind+" "+g.Subject] = fmt.Sprintf("r=%v w=%v", g.Read, g.Write)
+	}
+	if grants["group "+group] != "r=true w=false" || grants["org "+cert] != "r=true w=false" || len(grants) != 2 {
+		t.Errorf("grants = %v", grants)
+	}
+	if out := run(nil, "audit", "--action", "admin."); !strings.Contains(out, "admin.collection.revoke") || !strings.Contains(out, "admin.group.create") {
+		t.Errorf("audit:\n%s", out)
+	}
+	if _, _, err := mitra(t, nil, "", "org", "delete", "--data", data, "Grid Operator"); err == nil {
+		t.Error("deleted an organisation that has users")
+	}
+	run(nil, "group", "delete", "energy")
+	if out := run(nil, "group", "list"); strings.Contains(out, "energy") {
+		t.Errorf("group still listed:\n%s", out)
 	}
 }

@@ -111,9 +111,13 @@ type CLI struct {
 	User       UserCmd       `cmd:"" help:"Manage users."`
 	Collection CollectionCmd `cmd:"" help:"Manage collections."`
 	Token      TokenCmd      `cmd:"" help:"Manage API tokens."`
+	Org        OrgCmd        `cmd:"" help:"Manage organisations."`
+	Group      GroupCmd      `cmd:"" help:"Manage sharing groups of organisations."`
+	Audit      AuditCmd      `cmd:"" help:"List the audit log."`
 	Validate   ValidateCmd   `cmd:"" help:"Validate STIX 2.1 objects in files (bundles, envelopes, objects, JSON lines; - for stdin)."`
 	Pattern    PatternCmd    `cmd:"" help:"Check STIX patterns and match them against observed data."`
 	Version    VersionCmd    `cmd:"" help:"Print the version."`
+	Migrate    MigrateCmd    `cmd:"" help:"Apply pending database schema migrations, and nothing else."`
 }
 
 // VersionCmd prints the version.

@@ -7,8 +7,10 @@ package admin
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/mitra-cert/mitra/internal/access"
@@ -48,6 +50,15 @@ func New(s store.Store, authn func(*http.Request) (*access.Principal, error), lo
 	h.mux.HandleFunc("GET /admin/tokens", h.wrap(h.listTokens))
 	h.mux.HandleFunc("POST /admin/tokens", h.wrap(h.createToken))
 	h.mux.HandleFunc("DELETE /admin/tokens/{id}", h.wrap(h.revokeToken))
+	h.mux.HandleFunc("GET /admin/orgs", h.wrap(h.listOrgs))
+	h.mux.HandleFunc("POST /admin/orgs", h.wrap(h.createOrg))
+	h.mux.HandleFunc("DELETE /admin/orgs/{id}", h.wrap(h.deleteOrg))
+	h.mux.HandleFunc("GET /admin/groups", h.wrap(h.listGroups))
+	h.mux.HandleFunc("POST /admin/groups", h.wrap(h.createGroup))
+	h.mux.HandleFunc("DELETE /admin/groups/{id}", h.wrap(h.deleteGroup))
+	h.mux.HandleFunc("PUT /admin/collections/{id}/org-grants/{org}", h.wrap(h.setPartyGrant(store.GrantOrg, "org")))
+	h.mux.HandleFunc("PUT /admin/collections/{id}/group-grants/{group}", h.wrap(h.setPartyGrant(store.GrantGroup, "group")))
+	h.mux.HandleFunc("GET /admin/audit", h.wrap(h.listAudit))
 	h.mux.HandleFunc("/admin/", func(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, http.StatusNotFound, "no admin endpoint "+r.Method+" "+r.URL.Path)
 	})
@@ -91,7 +102,15 @@ func (h *Handler) wrap(fn apiFunc) http.HandlerFunc {
 			}
 			return
 		}
-		h.log.InfoContext(r.Context(), "admin change", "user", p.User, "method", r.Method, "path", r.URL.Path, "status", status)
+		if r.Method != http.MethodGet {
+			h.log.InfoContext(r.Context(), "admin change", "user", p.User, "method", r.Method, "path", r.URL.Path, "status", status)
+			// Every admin change is audited; a failure to record it is
+			// reported, the change itself stands.
+			if err := h.store.AppendAudit(r.Context(), store.AuditRecord{Principal: p.User, Organisation: p.Organisation,
+				Action: "admin." + strings.ToLower(r.Method), Path: r.URL.Path, Detail: fmt.Sprint(status)}); err != nil {
+				h.log.ErrorContext(r.Context(), "admin: audit", "err", err)
+			}
+		}
 		if body == nil {
 			w.WriteHeader(status)
 			return
@@ -145,14 +164,23 @@ func (h *Handler) listUsers(r *http.Request, _ *access.Principal) (int, any, err
 
 func (h *Handler) createUser(r *http.Request, _ *access.Principal) (int, any, error) {
 	var in struct {
-		Name     string `json:"name"`
-		Password string `json:"password"`
-		Role     string `json:"role"`
+		Name         string `json:"name"`
+		Password     string `json:"password"`
+		Role         string `json:"role"`
+		Organisation string `json:"organisation"` // name or identity id; default organisation when empty
 	}
 	if err := decode(r, &in); err != nil {
 		return 0, nil, err
 	}
-	u, err := access.CreateUser(r.Context(), h.store, in.Name, in.Password, in.Role, "")
+	org := ""
+	if in.Organisation != "" {
+		o, err := h.store.GetOrganisation(r.Context(), in.Organisation)
+		if err != nil {
+			return 0, nil, err
+		}
+		org = o.ID
+	}
+	u, err := access.CreateUser(r.Context(), h.store, in.Name, in.Password, in.Role, org)
 	if err != nil {
 		return 0, nil, err
 	}
@@ -170,6 +198,14 @@ func (h *Handler) deleteUser(r *http.Request, p *access.Principal) (int, any, er
 	return http.StatusNoContent, nil, nil
 }
 
+// Grant is a collection grant to an organisation or a sharing group.
+type Grant struct {
+	Kind    string `json:"kind"` // "org" or "group"
+	Subject string `json:"subject"`
+	Read    bool   `json:"read"`
+	Write   bool   `json:"write"`
+}
+
 // Collection is the admin API's view of a collection.
 type Collection struct {
 	ID          string    `json:"id"`
@@ -178,11 +214,18 @@ type Collection struct {
 	Alias       string    `json:"alias,omitempty"`
 	Readers     []string  `json:"readers"`
 	Writers     []string  `json:"writers"`
+	Grants      []Grant   `json:"grants"`
+	DefaultTLP  string    `json:"default_tlp"`
+	Recipients  []string  `json:"recipients"`
 	Created     time.Time `json:"created"`
 }
 
 func collectionView(c *store.Collection) Collection {
-	v := Collection{ID: c.ID, Title: c.Title, Description: c.Description, Alias: c.Alias, Readers: c.Readers, Writers: c.Writers, Created: c.Created}
+	v := Collection{ID: c.ID, Title: c.Title, Description: c.Description, Alias: c.Alias, Readers: c.Readers, Writers: c.Writers, Created: c.Created,
+		Grants: []Grant{}, DefaultTLP: access.TLP(c.DefaultTLP).String(), Recipients: append([]string{}, c.Recipients...)}
+	for _, g := range c.Grants {
+		v.Grants = append(v.Grants, Grant(g))
+	}
 	if v.Readers == nil {
 		v.Readers = []string{}
 	}
@@ -311,4 +354,157 @@ func (h *Handler) revokeToken(r *http.Request, _ *access.Principal) (int, any, e
 		return 0, nil, err
 	}
 	return http.StatusNoContent, nil, nil
+}
+
+// Organisation is the admin API's view of an organisation.
+type Organisation struct {
+	ID                 string    `json:"id"`
+	Name               string    `json:"name"`
+	AnonymiseSightings bool      `json:"anonymise_sightings"`
+	Default            bool      `json:"default"`
+	Created            time.Time `json:"created"`
+}
+
+func (h *Handler) listOrgs(r *http.Request, _ *access.Principal) (int, any, error) {
+	os, err := h.store.ListOrganisations(r.Context())
+	if err != nil {
+		return 0, nil, err
+	}
+	out := make([]Organisation, 0, len(os))
+	for _, o := range os {
+		out = append(out, Organisation{ID: o.ID, Name: o.Name, AnonymiseSightings: o.AnonymiseSightings, Default: o.Default, Created: o.Created})
+	}
+	return http.StatusOK, out, nil
+}
+
+func (h *Handler) createOrg(r *http.Request, _ *access.Principal) (int, any, error) {
+	var in struct {
+		Name               string `json:"name"`
+		AnonymiseSightings bool   `json:"anonymise_sightings"`
+	}
+	if err := decode(r, &in); err != nil {
+		return 0, nil, err
+	}
+	o := &store.Organisation{Name: in.Name, AnonymiseSightings: in.AnonymiseSightings}
+	if err := h.store.CreateOrganisation(r.Context(), o); err != nil {
+		return 0, nil, err
+	}
+	return http.StatusCreated, Organisation{ID: o.ID, Name: o.Name, AnonymiseSightings: o.AnonymiseSightings, Created: o.Created}, nil
+}
+
+func (h *Handler) deleteOrg(r *http.Request, _ *access.Principal) (int, any, error) {
+	o, err := h.store.GetOrganisation(r.Context(), r.PathValue("id"))
+	if err != nil {
+		return 0, nil, err
+	}
+	if err := h.store.DeleteOrganisation(r.Context(), o.ID); err != nil {
+		return 0, nil, err
+	}
+	return http.StatusNoContent, nil, nil
+}
+
+func (h *Handler) listGroups(r *http.Request, _ *access.Principal) (int, any, error) {
+	gs, err := h.store.ListGroups(r.Context())
+	if err != nil {
+		return 0, nil, err
+	}
+	type group struct {
+		ID   string   `json:"id"`
+		Name string   `json:"name"`
+		Orgs []string `json:"orgs"`
+	}
+	out := make([]group, 0, len(gs))
+	for _, g := range gs {
+		out = append(out, group{ID: g.ID, Name: g.Name, Orgs: append([]string{}, g.Orgs...)})
+	}
+	return http.StatusOK, out, nil
+}
+
+func (h *Handler) createGroup(r *http.Request, _ *access.Principal) (int, any, error) {
+	var in struct {
+		Name string   `json:"name"`
+		Orgs []string `json:"orgs"` // names or identity ids
+	}
+	if err := decode(r, &in); err != nil {
+		return 0, nil, err
+	}
+	g := &store.Group{Name: in.Name}
+	for _, name := range in.Orgs {
+		o, err := h.store.GetOrganisation(r.Context(), name)
+		if err != nil {
+			return 0, nil, err
+		}
+		g.Orgs = append(g.Orgs, o.ID)
+	}
+	if err := h.store.CreateGroup(r.Context(), g); err != nil {
+		return 0, nil, err
+	}
+	return http.StatusCreated, map[string]any{"id": g.ID, "name": g.Name, "orgs": g.Orgs}, nil
+}
+
+func (h *Handler) deleteGroup(r *http.Request, _ *access.Principal) (int, any, error) {
+	g, err := h.store.GetGroup(r.Context(), r.PathValue("id"))
+	if err != nil {
+		return 0, nil, err
+	}
+	if err := h.store.DeleteGroup(r.Context(), g.ID); err != nil {
+		return 0, nil, err
+	}
+	return http.StatusNoContent, nil, nil
+}
+
+// setPartyGrant handles PUT .../org-grants/{org} and .../group-grants/{group}
+// with {"read": bool, "write": bool}; both false removes the grant.
+func (h *Handler) setPartyGrant(kind, param string) apiFunc {
+	return func(r *http.Request, _ *access.Principal) (int, any, error) {
+		var in struct {
+			Read  bool `json:"read"`
+			Write bool `json:"write"`
+		}
+		if err := decode(r, &in); err != nil {
+			return 0, nil, err
+		}
+		subject := r.PathValue(param)
+		if kind == store.GrantOrg {
+			o, err := h.store.GetOrganisation(r.Context(), subject)
+			if err != nil {
+				return 0, nil, err
+			}
+			subject = o.ID
+		} else {
+			g, err := h.store.GetGroup(r.Context(), subject)
+			if err != nil {
+				return 0, nil, err
+			}
+			subject = g.ID
+		}
+		if err := h.store.SetPartyGrant(r.Context(), r.PathValue("id"), kind, subject, in.Read, in.Write); err != nil {
+			return 0, nil, err
+		}
+		c, err := h.store.GetCollection(r.Context(), r.PathValue("id"))
+		if err != nil {
+			return 0, nil, err
+		}
+		return http.StatusOK, collectionView(c), nil
+	}
+}
+
+func (h *Handler) listAudit(r *http.Request, _ *access.Principal) (int, any, error) {
+	q := r.URL.Query()
+	f := store.AuditFilter{Principal: q.Get("user"), Action: q.Get("action"), Object: q.Get("object")}
+	if v := q.Get("since"); v != "" {
+		t, err := time.Parse(time.RFC3339Nano, v)
+		if err != nil {
+			return 0, nil, errors.Join(errBadBody, errors.New("since must be an RFC 3339 time"))
+		}
+		f.Since = t
+	}
+	recs, err := h.store.ListAudit(r.Context(), f)
+	if err != nil {
+		return 0, nil, err
+	}
+	if recs == nil {
+		recs = []store.AuditRecord{}
+	}
+	return http.StatusOK, recs, nil
 }
