@@ -217,139 +217,106 @@ func writeEnvelope(w http.ResponseWriter, p *store.Page) error {
 	return err
 }
 
-func (s *Server) getObjects(w http.ResponseWriter, r *http.Request, p *access.Principal) error {
+// readPage serves the read endpoints: it checks read access, parses the
+// filters the endpoint takes, queries the page the policy lets p see and,
+// for the endpoints of one object, answers 404 when p can see no version of
+// it at all.
+func (s *Server) readPage(r *http.Request, p *access.Principal, kind queryKind, withBody bool) (*store.Page, error) {
 	c, err := s.readable(r, p)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	q, err := s.parseQuery(r.URL, kindList)
+	q, err := s.parseQuery(r.URL, kind)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	q.WithBody, q.Visible = true, visible(p, c)
+	q.WithBody, q.Visible = withBody, visible(p, c)
+	id := r.PathValue("object")
+	if id != "" {
+		q.IDs = []string{id}
+	}
 	page, err := s.cfg.Store.QueryObjects(r.Context(), c.ID, q)
 	if err != nil {
-		return err
+		return nil, err
+	}
+	if id != "" && len(page.Entries) == 0 {
+		// Tell "no such object" from "no version matches the filter". Only
+		// versions p may see count: an object p may not see does not exist
+		// for p.
+		found, err := s.cfg.Store.QueryObjects(r.Context(), c.ID, store.Query{IDs: q.IDs, Versions: store.VersionFilter{All: true}, Limit: 1, Visible: q.Visible})
+		if err != nil {
+			return nil, err
+		}
+		if len(found.Entries) == 0 {
+			return nil, notFound("object")
+		}
 	}
 	if err := s.afterRead(r, p, c, page); err != nil {
+		return nil, err
+	}
+	return page, nil
+}
+
+func (s *Server) getObjects(w http.ResponseWriter, r *http.Request, p *access.Principal) error {
+	page, err := s.readPage(r, p, kindList, true)
+	if err != nil {
 		return err
 	}
 	return writeEnvelope(w, page)
-}
-
-func (s *Server) manifest(w http.ResponseWriter, r *http.Request, p *access.Principal) error {
-	c, err := s.readable(r, p)
-	if err != nil {
-		return err
-	}
-	q, err := s.parseQuery(r.URL, kindList)
-	if err != nil {
-		return err
-	}
-	q.Visible = visible(p, c)
-	page, err := s.cfg.Store.QueryObjects(r.Context(), c.ID, q)
-	if err != nil {
-		return err
-	}
-	if err := s.afterRead(r, p, c, page); err != nil {
-		return err
-	}
-	type record struct {
-		ID        string `json:"id"`
-		DateAdded string `json:"date_added"`
-		Version   string `json:"version"`
-		MediaType string `json:"media_type"`
-	}
-	out := struct {
-		More    bool     `json:"more,omitempty"`
-		Next    string   `json:"next,omitempty"`
-		Objects []record `json:"objects,omitempty"`
-	}{More: page.More}
-	for _, e := range page.Entries {
-		out.Objects = append(out.Objects, record{ID: e.ID, DateAdded: formatTime(e.DateAdded), Version: e.VersionRaw, MediaType: stixMediaType})
-	}
-	if page.More {
-		out.Next = encodeNext(page.Entries[len(page.Entries)-1].DateAdded)
-	}
-	pageHeaders(w, page)
-	return writeJSON(w, http.StatusOK, out)
-}
-
-// objectExists reports whether any version of id is in the collection, to
-// tell "no such object" (404) from "no version matches the filter".
-// Only versions p may see count: an object p may not see does not exist
-// for p.
-func (s *Server) objectExists(r *http.Request, p *access.Principal, c *store.Collection, id string) (bool, error) {
-	page, err := s.cfg.Store.QueryObjects(r.Context(), c.ID, store.Query{IDs: []string{id}, Versions: store.VersionFilter{All: true}, Limit: 1, Visible: visible(p, c)})
-	if err != nil {
-		return false, err
-	}
-	return len(page.Entries) > 0, nil
 }
 
 func (s *Server) getObject(w http.ResponseWriter, r *http.Request, p *access.Principal) error {
-	c, err := s.readable(r, p)
+	page, err := s.readPage(r, p, kindObject, true)
 	if err != nil {
-		return err
-	}
-	q, err := s.parseQuery(r.URL, kindObject)
-	if err != nil {
-		return err
-	}
-	id := r.PathValue("object")
-	q.IDs, q.WithBody, q.Visible = []string{id}, true, visible(p, c)
-	page, err := s.cfg.Store.QueryObjects(r.Context(), c.ID, q)
-	if err != nil {
-		return err
-	}
-	if len(page.Entries) == 0 {
-		if ok, err := s.objectExists(r, p, c, id); err != nil {
-			return err
-		} else if !ok {
-			return notFound("object")
-		}
-	}
-	if err := s.afterRead(r, p, c, page); err != nil {
 		return err
 	}
 	return writeEnvelope(w, page)
 }
 
-func (s *Server) versions(w http.ResponseWriter, r *http.Request, p *access.Principal) error {
-	c, err := s.readable(r, p)
-	if err != nil {
-		return err
-	}
-	q, err := s.parseQuery(r.URL, kindVersions)
-	if err != nil {
-		return err
-	}
-	id := r.PathValue("object")
-	q.IDs, q.Visible = []string{id}, visible(p, c)
-	page, err := s.cfg.Store.QueryObjects(r.Context(), c.ID, q)
-	if err != nil {
-		return err
-	}
-	if len(page.Entries) == 0 {
-		if ok, err := s.objectExists(r, p, c, id); err != nil {
-			return err
-		} else if !ok {
-			return notFound("object")
-		}
-	}
-	out := struct {
-		More     bool     `json:"more,omitempty"`
-		Next     string   `json:"next,omitempty"`
-		Versions []string `json:"versions,omitempty"`
-	}{More: page.More}
-	for _, e := range page.Entries {
-		out.Versions = append(out.Versions, e.VersionRaw)
-	}
+// listing is the shape of the manifest and versions resources (TAXII 2.1
+// §5.3.1, §5.8.1): more, next and a list under key that is omitted when
+// empty.
+func writeListing[T any](w http.ResponseWriter, page *store.Page, key string, item func(store.Entry) T) error {
+	out := map[string]any{}
 	if page.More {
-		out.Next = encodeNext(page.Entries[len(page.Entries)-1].DateAdded)
+		out["more"] = true
+		out["next"] = encodeNext(page.Entries[len(page.Entries)-1].DateAdded)
+	}
+	if len(page.Entries) > 0 {
+		items := make([]T, len(page.Entries))
+		for i, e := range page.Entries {
+			items[i] = item(e)
+		}
+		out[key] = items
 	}
 	pageHeaders(w, page)
 	return writeJSON(w, http.StatusOK, out)
+}
+
+// manifestRecord is a TAXII 2.1 manifest-record (§5.3.1).
+type manifestRecord struct {
+	ID        string `json:"id"`
+	DateAdded string `json:"date_added"`
+	Version   string `json:"version"`
+	MediaType string `json:"media_type"`
+}
+
+func (s *Server) manifest(w http.ResponseWriter, r *http.Request, p *access.Principal) error {
+	page, err := s.readPage(r, p, kindList, false)
+	if err != nil {
+		return err
+	}
+	return writeListing(w, page, "objects", func(e store.Entry) manifestRecord {
+		return manifestRecord{ID: e.ID, DateAdded: formatTime(e.DateAdded), Version: e.VersionRaw, MediaType: stixMediaType}
+	})
+}
+
+func (s *Server) versions(w http.ResponseWriter, r *http.Request, p *access.Principal) error {
+	page, err := s.readPage(r, p, kindVersions, false)
+	if err != nil {
+		return err
+	}
+	return writeListing(w, page, "versions", func(e store.Entry) string { return e.VersionRaw })
 }
 
 func (s *Server) deleteObject(w http.ResponseWriter, r *http.Request, p *access.Principal) error {
