@@ -36,10 +36,11 @@ var buildMitra = sync.OnceValues(func() (string, error) {
 })
 
 type proc struct {
-	cmd  *exec.Cmd
-	base string // http://host:port
-	done chan error
-	logs *bytes.Buffer
+	cmd   *exec.Cmd
+	base  string // http://host:port
+	done  chan error
+	found chan string // the base URL, once printed
+	logs  *bytes.Buffer
 }
 
 var listenRE = regexp.MustCompile(`listening on (https?://[^/\s]+)/taxii2/`)
@@ -47,7 +48,16 @@ var listenRE = regexp.MustCompile(`listening on (https?://[^/\s]+)/taxii2/`)
 // startServer runs `mitra serve` on a free loopback port.
 func startServer(t *testing.T, bin, data string) *proc {
 	t.Helper()
-	cmd := exec.Command(bin, "serve", "--addr", "127.0.0.1:0", "--data", data, "--log-level", "warn")
+	p := launchServer(t, bin, "--data", data)
+	p.waitListening(t)
+	return p
+}
+
+// launchServer starts `mitra serve` on a free loopback port with the extra
+// store arguments; waitListening waits until it listens.
+func launchServer(t *testing.T, bin string, storeArgs ...string) *proc {
+	t.Helper()
+	cmd := exec.Command(bin, append([]string{"serve", "--addr", "127.0.0.1:0", "--log-level", "warn"}, storeArgs...)...)
 	cmd.Env = append(os.Environ(), "MITRA_ADMIN_PASSWORD=admin-password-1")
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
@@ -56,28 +66,31 @@ func startServer(t *testing.T, bin, data string) *proc {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	p := &proc{cmd: cmd, done: make(chan error, 1), logs: &bytes.Buffer{}}
-	found := make(chan string, 1)
+	p := &proc{cmd: cmd, done: make(chan error, 1), logs: &bytes.Buffer{}, found: make(chan string, 1)}
 	go func() {
 		sc := bufio.NewScanner(stderr)
 		for sc.Scan() {
 			line := sc.Text()
 			p.logs.WriteString(line + "\n")
 			if m := listenRE.FindStringSubmatch(line); m != nil {
-				found <- m[1]
+				p.found <- m[1]
 			}
 		}
 		p.done <- cmd.Wait()
 	}()
 	t.Cleanup(func() { cmd.Process.Kill() })
+	return p
+}
+
+func (p *proc) waitListening(t *testing.T) {
+	t.Helper()
 	select {
-	case p.base = <-found:
+	case p.base = <-p.found:
 	case err := <-p.done:
 		t.Fatalf("server exited before listening: %v\n%s", err, p.logs)
 	case <-time.After(30 * time.Second):
 		t.Fatalf("server did not print its URL\n%s", p.logs)
 	}
-	return p
 }
 
 func runCLI(t *testing.T, bin string, env []string, args ...string) string {

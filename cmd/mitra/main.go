@@ -107,17 +107,18 @@ const version = "0.1.0"
 
 // CLI is the command tree.
 type CLI struct {
-	Serve      ServeCmd      `cmd:"" help:"Run the TAXII 2.1 server."`
-	User       UserCmd       `cmd:"" help:"Manage users."`
-	Collection CollectionCmd `cmd:"" help:"Manage collections."`
-	Token      TokenCmd      `cmd:"" help:"Manage API tokens."`
-	Org        OrgCmd        `cmd:"" help:"Manage organisations."`
-	Group      GroupCmd      `cmd:"" help:"Manage sharing groups of organisations."`
-	Audit      AuditCmd      `cmd:"" help:"List the audit log."`
-	Validate   ValidateCmd   `cmd:"" help:"Validate STIX 2.1 objects in files (bundles, envelopes, objects, JSON lines; - for stdin)."`
-	Pattern    PatternCmd    `cmd:"" help:"Check STIX patterns and match them against observed data."`
-	Version    VersionCmd    `cmd:"" help:"Print the version."`
-	Migrate    MigrateCmd    `cmd:"" help:"Apply pending database schema migrations, and nothing else."`
+	Serve        ServeCmd        `cmd:"" help:"Run the TAXII 2.1 server."`
+	User         UserCmd         `cmd:"" help:"Manage users."`
+	Collection   CollectionCmd   `cmd:"" help:"Manage collections."`
+	Token        TokenCmd        `cmd:"" help:"Manage API tokens."`
+	Org          OrgCmd          `cmd:"" help:"Manage organisations."`
+	Group        GroupCmd        `cmd:"" help:"Manage sharing groups of organisations."`
+	Audit        AuditCmd        `cmd:"" help:"List the audit log."`
+	Validate     ValidateCmd     `cmd:"" help:"Validate STIX 2.1 objects in files (bundles, envelopes, objects, JSON lines; - for stdin)."`
+	Pattern      PatternCmd      `cmd:"" help:"Check STIX patterns and match them against observed data."`
+	Version      VersionCmd      `cmd:"" help:"Print the version."`
+	Migrate      MigrateCmd      `cmd:"" help:"Apply pending database schema migrations, and nothing else."`
+	MigrateStore MigrateStoreCmd `cmd:"" name:"migrate-store" help:"Copy a whole store to another backend (e.g. SQLite to PostgreSQL), verifying row counts."`
 }
 
 // VersionCmd prints the version.

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -15,6 +16,7 @@ import (
 	"github.com/mitra-cert/mitra/internal/pattern"
 	"github.com/mitra-cert/mitra/internal/stix"
 	"github.com/mitra-cert/mitra/internal/store"
+	"github.com/mitra-cert/mitra/internal/store/postgres"
 	"github.com/mitra-cert/mitra/internal/store/sqlite"
 	"github.com/mitra-cert/mitra/internal/taxii"
 )
@@ -22,23 +24,44 @@ import (
 // StoreFlags select the store; every command that touches data takes them.
 type StoreFlags struct {
 	Data  string `default:"./mitra-data" env:"MITRA_DATA" help:"Data directory of the embedded store."`
-	Store string `default:"sqlite:" env:"MITRA_STORE" help:"Store DSN: 'sqlite:' (the data directory) or 'sqlite:DIR'."`
+	Store string `default:"sqlite:" env:"MITRA_STORE" help:"Store DSN: 'sqlite:' (the data directory), 'sqlite:DIR' or 'postgres://user@host:5432/db' (PostgreSQL, shared by several servers)."`
 }
 
 // open opens the store the flags name. It is the one place that picks a
 // backend by DSN scheme.
 func (f StoreFlags) open(ctx context.Context) (store.Store, error) {
-	scheme, rest, _ := strings.Cut(f.Store, ":")
+	return openStore(ctx, f.Store, f.Data)
+}
+
+// openStore opens the store dsn names; dataDir is the directory of a bare
+// "sqlite:".
+func openStore(ctx context.Context, dsn, dataDir string) (store.Store, error) {
+	if postgres.IsDSN(dsn) {
+		return postgres.Open(ctx, dsn, postgres.Options{})
+	}
+	scheme, rest, _ := strings.Cut(dsn, ":")
 	switch scheme {
 	case "sqlite":
-		dir := f.Data
+		dir := dataDir
 		if rest != "" {
 			dir = rest
 		}
 		return sqlite.Open(ctx, dir, sqlite.Options{})
 	default:
-		return nil, fmt.Errorf("store %q: unsupported backend %q (supported: sqlite:)", f.Store, scheme)
+		return nil, fmt.Errorf("store %q: unsupported backend %q (supported: sqlite:, postgres://)", redactDSN(dsn), scheme)
 	}
+}
+
+// redactDSN hides a password in dsn, for messages.
+func redactDSN(dsn string) string {
+	u, err := url.Parse(dsn)
+	if err != nil || u.User == nil {
+		return dsn
+	}
+	if _, has := u.User.Password(); has {
+		u.User = url.UserPassword(u.User.Username(), "xxxxx")
+	}
+	return u.String()
 }
 
 // ServeCmd runs the server.
@@ -157,7 +180,10 @@ func bootstrapAdmin(ctx context.Context, st store.Store, e *env) error {
 			return err
 		}
 	}
-	if _, err := access.CreateUser(ctx, st, "admin", pw, access.RoleAdmin, ""); err != nil {
+	if _, err := access.CreateUser(ctx, st, "admin", pw, access.RoleAdmin, ""); errors.Is(err, store.ErrConflict) {
+		// Another server on the same database created it first.
+		return nil
+	} else if err != nil {
 		return fmt.Errorf("create admin user: %w", err)
 	}
 	if generated {

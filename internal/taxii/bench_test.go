@@ -17,12 +17,11 @@ import (
 	"github.com/mitra-cert/mitra/internal/access"
 	"github.com/mitra-cert/mitra/internal/stix"
 	"github.com/mitra-cert/mitra/internal/store"
-	"github.com/mitra-cert/mitra/internal/store/sqlite"
 	"github.com/mitra-cert/mitra/internal/taxii"
 )
 
-// benchEnv is a server on a real SQLite store in a temporary directory, with
-// one user allowed to read and write one collection.
+// benchEnv is a server on a real store of the current backend (see
+// TestMain), with one user allowed to read and write one collection.
 type benchEnv struct {
 	srv   *httptest.Server
 	store store.Store
@@ -33,7 +32,7 @@ type benchEnv struct {
 func newBenchEnv(b *testing.B) *benchEnv {
 	b.Helper()
 	ctx := context.Background()
-	st, err := sqlite.Open(ctx, b.TempDir(), sqlite.Options{})
+	st, err := current.open(ctx, current.location(b))
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -19,7 +19,6 @@ import (
 	"github.com/mitra-cert/mitra/internal/access"
 	"github.com/mitra-cert/mitra/internal/stix"
 	"github.com/mitra-cert/mitra/internal/store"
-	"github.com/mitra-cert/mitra/internal/store/sqlite"
 	"github.com/mitra-cert/mitra/internal/taxii"
 	"golang.org/x/crypto/bcrypt"
 )
@@ -46,11 +45,12 @@ var passwordHash = sync.OnceValue(func() string {
 // microRE is a TAXII timestamp with exactly microsecond precision.
 var microRE = regexp.MustCompile(`^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$`)
 
-// env is one server over one SQLite store in a temporary directory.
+// env is one server over one store of the current backend, in a location
+// (directory, database schema) of its own.
 type env struct {
 	t   *testing.T
 	ctx context.Context
-	dir string
+	loc string
 	st  store.Store
 	srv *taxii.Server
 	ts  *httptest.Server
@@ -59,15 +59,15 @@ type env struct {
 
 func newEnv(t *testing.T, mod ...func(*taxii.Config)) *env {
 	t.Helper()
-	e := &env{t: t, ctx: t.Context(), dir: t.TempDir(), mod: mod}
+	e := &env{t: t, ctx: t.Context(), loc: current.location(t), mod: mod}
 	e.open()
 	return e
 }
 
-// open opens the store in e.dir and starts a server on it.
+// open opens the store at e.loc and starts a server on it.
 func (e *env) open() {
 	e.t.Helper()
-	st, err := sqlite.Open(e.ctx, e.dir, sqlite.Options{})
+	st, err := current.open(e.ctx, e.loc)
 	if err != nil {
 		e.t.Fatalf("open store: %v", err)
 	}
@@ -83,7 +83,7 @@ func (e *env) open() {
 }
 
 // restart stops the server, closes the store and opens both again on the
-// same directory.
+// same location.
 func (e *env) restart() {
 	e.t.Helper()
 	e.ts.Close()
