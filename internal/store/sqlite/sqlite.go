@@ -204,84 +204,20 @@ func (s *Store) AddObjects(ctx context.Context, collectionID string, objs []stor
 	if err != nil {
 		return nil, err
 	}
-	added := max(micros(s.now()), lastAdded+1)
-	results := make([]store.AddResult, len(objs))
-	var rows []newRow
-	var superseded []int64 // rids that lose the latest flag
-	for i, o := range objs {
-		res := &results[i]
-		vs := existing[o.ID]
-		version, versionRaw := "", o.VersionRaw
-		if o.Version.IsZero() {
-			// Unversioned (most SCOs): identical content is a duplicate;
-			// anything else becomes a new version named by its date_added.
-			if v := vs.sameBody(o.Raw); v != nil {
-				res.Version, res.Duplicate = v.versionRaw, true
-				continue
-			}
-			version = stix.SortKey(fromMicros(added))
-			versionRaw = stix.FormatMicro(fromMicros(added))
-		} else {
-			version = stix.SortKey(o.Version)
-		}
-		res.Version = versionRaw
-		if v := vs.find(version); v != nil {
-			if store.SameJSON(v.body, o.Raw) {
-				res.Duplicate = true
-			} else {
-				res.Err = fmt.Errorf("a different object with id %s and version %s is already in the collection: %w", o.ID, versionRaw, store.ErrConflict)
-			}
-			continue
-		}
-		specVersion := o.SpecVersion
-		if specVersion == "" {
-			specVersion = "2.1"
-		}
-		v := &storedVersion{version: version, versionRaw: versionRaw, spec: specVersion, body: o.Raw, rid: -1}
-		// The default read serves the greatest (spec_version, version).
-		if cur := vs.latest(); cur == nil || specVersion > cur.spec || (specVersion == cur.spec && version > cur.version) {
-			if cur != nil {
-				cur.isLatest = false
-				if cur.rid >= 0 {
-					superseded = append(superseded, cur.rid)
-				} else {
-					rows[cur.row].latest = false
-				}
-			}
-			v.isLatest = true
-		}
-		v.row = len(rows)
-		vs = append(vs, v)
-		existing[o.ID] = vs
-		lastSeq++
-		rows = append(rows, newRow{obj: &objs[i], added: added, seq: lastSeq, spec: specVersion, version: version, versionRaw: versionRaw, latest: v.isLatest})
-		added++
-	}
-	if err := s.insertRows(ctx, tx, cid, rows); err != nil {
+	plan := store.PlanAdd(objs, existing, micros(s.now()), lastAdded, lastSeq)
+	if err := s.insertRows(ctx, tx, cid, plan.Rows); err != nil {
 		return nil, err
 	}
-	for _, rid := range superseded {
+	for _, rid := range plan.Superseded {
 		if _, err := tx.ExecContext(ctx, `UPDATE objects SET latest = 0 WHERE rid = ?`, rid); err != nil {
 			return nil, fmt.Errorf("add objects: %w", err)
 		}
 	}
-	if _, err := tx.ExecContext(ctx, `UPDATE collections SET last_added = ?, last_seq = ? WHERE cid = ?`, added-1, lastSeq, cid); err != nil {
+	if _, err := tx.ExecContext(ctx, `UPDATE collections SET last_added = ?, last_seq = ? WHERE cid = ?`, plan.LastAdded, plan.LastSeq, cid); err != nil {
 		return nil, fmt.Errorf("add objects: %w", err)
 	}
 	if status != nil {
-		for i, res := range results {
-			d := store.StatusDetail{ID: objs[i].ID, Version: res.Version}
-			switch {
-			case res.Err != nil:
-				d.Message = res.Err.Error()
-				status.Failures = append(status.Failures, d)
-			case res.Duplicate:
-				d.Message = "already in the collection"
-				status.Successes = append(status.Successes, d)
-			default:
-				status.Successes = append(status.Successes, d)
-			}
-		}
+		plan.RecordStatus(objs, status)
 		if err := saveStatus(ctx, tx, status); err != nil {
 			return nil, err
 		}
@@ -289,54 +225,13 @@ func (s *Store) AddObjects(ctx context.Context, collectionID string, objs []stor
 	if err := tx.Commit(); err != nil {
 		return nil, fmt.Errorf("add objects: commit: %w", err)
 	}
-	return results, nil
-}
-
-// storedVersion is one version of an object during AddObjects: stored
-// before (rid >= 0) or added by this batch (rid < 0, row indexes rows).
-type storedVersion struct {
-	rid        int64
-	row        int
-	version    string
-	versionRaw string
-	spec       string
-	body       []byte
-	isLatest   bool
-}
-
-type versionList []*storedVersion
-
-func (vs versionList) find(version string) *storedVersion {
-	for _, v := range vs {
-		if v.version == version {
-			return v
-		}
-	}
-	return nil
-}
-
-func (vs versionList) latest() *storedVersion {
-	for _, v := range vs {
-		if v.isLatest {
-			return v
-		}
-	}
-	return nil
-}
-
-func (vs versionList) sameBody(raw []byte) *storedVersion {
-	for _, v := range vs {
-		if store.SameJSON(v.body, raw) {
-			return v
-		}
-	}
-	return nil
+	return plan.Results, nil
 }
 
 // loadVersions reads every stored version of the batch's ids, in one query
 // per chunk of ids. For new objects it finds nothing, cheaply.
-func loadVersions(ctx context.Context, tx *sql.Tx, cid int64, objs []store.Object) (map[string]versionList, error) {
-	out := make(map[string]versionList, len(objs))
+func loadVersions(ctx context.Context, tx *sql.Tx, cid int64, objs []store.Object) (map[string][]store.StoredVersion, error) {
+	out := make(map[string][]store.StoredVersion, len(objs))
 	ids := make([]any, 0, len(objs))
 	seen := make(map[string]bool, len(objs))
 	for _, o := range objs {
@@ -358,8 +253,8 @@ func loadVersions(ctx context.Context, tx *sql.Tx, cid int64, objs []store.Objec
 		}
 		for rows.Next() {
 			var id string
-			v := &storedVersion{}
-			if err := rows.Scan(&id, &v.rid, &v.version, &v.versionRaw, &v.spec, &v.isLatest, &v.body); err != nil {
+			var v store.StoredVersion
+			if err := rows.Scan(&id, &v.RID, &v.Version, &v.VersionRaw, &v.Spec, &v.Latest, &v.Body); err != nil {
 				rows.Close()
 				return nil, fmt.Errorf("add objects: load versions: %w", err)
 			}
@@ -371,16 +266,6 @@ func loadVersions(ctx context.Context, tx *sql.Tx, cid int64, objs []store.Objec
 		}
 	}
 	return out, nil
-}
-
-// newRow is an object version AddObjects inserts.
-type newRow struct {
-	obj        *store.Object
-	added, seq int64
-	spec       string
-	version    string
-	versionRaw string
-	latest     bool
 }
 
 // insertChunk is the number of rows one prepared multi-row INSERT takes.
@@ -419,7 +304,7 @@ func (s *Store) prepareInserts(ctx context.Context) error {
 }
 
 // insertRows writes rows and their change-log records with multi-row INSERTs.
-func (s *Store) insertRows(ctx context.Context, tx *sql.Tx, cid int64, rows []newRow) error {
+func (s *Store) insertRows(ctx context.Context, tx *sql.Tx, cid int64, rows []store.NewVersion) error {
 	objN, obj1 := tx.StmtContext(ctx, s.insObjN), tx.StmtContext(ctx, s.insObj1)
 	chgN, chg1 := tx.StmtContext(ctx, s.insChgN), tx.StmtContext(ctx, s.insChg1)
 	oargs := make([]any, 0, insertChunk*12)
@@ -432,9 +317,9 @@ func (s *Store) insertRows(ctx context.Context, tx *sql.Tx, cid int64, rows []ne
 		}
 		oargs, cargs = oargs[:0], cargs[:0]
 		for _, r := range rows[:n] {
-			oargs = append(oargs, cid, r.added, r.obj.ID, r.obj.Type, r.spec, r.version, r.versionRaw, r.latest, r.obj.Raw,
-				r.obj.Submitter, r.obj.TLP, jsonList(r.obj.Recipients))
-			cargs = append(cargs, cid, r.seq, r.obj.ID, r.versionRaw, r.added)
+			oargs = append(oargs, cid, r.Added, r.Obj.ID, r.Obj.Type, r.Spec, r.Version, r.VersionRaw, r.Latest, r.Obj.Raw,
+				r.Obj.Submitter, r.Obj.TLP, jsonList(r.Obj.Recipients))
+			cargs = append(cargs, cid, r.Seq, r.Obj.ID, r.VersionRaw, r.Added)
 		}
 		rows = rows[n:]
 		if _, err := objStmt.ExecContext(ctx, oargs...); err != nil {
