@@ -275,8 +275,8 @@ func (s *Store) ImportObjects(ctx context.Context, collectionID string, objs []s
 		var rows newRows
 		for i := range objs {
 			o := &objs[i]
-			rows.add(micros(o.DateAdded), 0, &store.Object{ID: o.ID, Type: o.Type, Raw: o.Raw, Submitter: o.Submitter, TLP: o.TLP, Recipients: o.Recipients},
-				o.SpecVersion, o.Version, o.VersionRaw, o.Latest)
+			rows.add(store.NewVersion{Added: micros(o.DateAdded), Spec: o.SpecVersion, Version: o.Version, VersionRaw: o.VersionRaw, Latest: o.Latest,
+				Obj: &store.Object{ID: o.ID, Type: o.Type, Raw: o.Raw, Submitter: o.Submitter, TLP: o.TLP, Recipients: o.Recipients}})
 		}
 		_, err = tx.Exec(ctx, insertObjectsSQL, cid, rows.added, rows.id, rows.typ, rows.spec, rows.version, rows.versionRaw, rows.latest, rows.body,
 			rows.submitter, rows.tlp, rows.recipients)

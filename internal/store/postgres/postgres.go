@@ -276,58 +276,10 @@ func (s *Store) AddObjects(ctx context.Context, collectionID string, objs []stor
 	if err != nil {
 		return nil, err
 	}
-	added := max(micros(s.now()), lastAdded+1)
-	results := make([]store.AddResult, len(objs))
+	plan := store.PlanAdd(objs, existing, micros(s.now()), lastAdded, lastSeq)
 	var rows newRows
-	var superseded []int64 // rids that lose the latest flag
-	for i, o := range objs {
-		res := &results[i]
-		vs := existing[o.ID]
-		version, versionRaw := "", o.VersionRaw
-		if o.Version.IsZero() {
-			// Unversioned (most SCOs): identical content is a duplicate;
-			// anything else becomes a new version named by its date_added.
-			if v := vs.sameBody(o.Raw); v != nil {
-				res.Version, res.Duplicate = v.versionRaw, true
-				continue
-			}
-			version = stix.SortKey(fromMicros(added))
-			versionRaw = stix.FormatMicro(fromMicros(added))
-		} else {
-			version = stix.SortKey(o.Version)
-		}
-		res.Version = versionRaw
-		if v := vs.find(version); v != nil {
-			if store.SameJSON(v.body, o.Raw) {
-				res.Duplicate = true
-			} else {
-				res.Err = fmt.Errorf("a different object with id %s and version %s is already in the collection: %w", o.ID, versionRaw, store.ErrConflict)
-			}
-			continue
-		}
-		specVersion := o.SpecVersion
-		if specVersion == "" {
-			specVersion = "2.1"
-		}
-		v := &storedVersion{version: version, versionRaw: versionRaw, spec: specVersion, body: o.Raw, rid: -1}
-		// The default read serves the greatest (spec_version, version).
-		if cur := vs.latest(); cur == nil || specVersion > cur.spec || (specVersion == cur.spec && version > cur.version) {
-			if cur != nil {
-				cur.isLatest = false
-				if cur.rid >= 0 {
-					superseded = append(superseded, cur.rid)
-				} else {
-					rows.latest[cur.row] = false
-				}
-			}
-			v.isLatest = true
-		}
-		v.row = len(rows.id)
-		vs = append(vs, v)
-		existing[o.ID] = vs
-		lastSeq++
-		rows.add(added, lastSeq, &objs[i], specVersion, version, versionRaw, v.isLatest)
-		added++
+	for _, r := range plan.Rows {
+		rows.add(r)
 	}
 	b := &pgx.Batch{}
 	if len(rows.id) > 0 {
@@ -336,25 +288,13 @@ func (s *Store) AddObjects(ctx context.Context, collectionID string, objs []stor
 		b.Queue(`INSERT INTO changes (cid, seq, op, object_id, version_raw, at)
 			SELECT $1, u.seq, 'add', u.object_id, u.version_raw, u.at FROM unnest($2::bigint[], $3::text[], $4::text[], $5::bigint[]) AS u(seq, object_id, version_raw, at)`,
 			cid, rows.seq, rows.id, rows.versionRaw, rows.added)
-		b.Queue(`UPDATE collections SET last_added = $1, last_seq = $2 WHERE cid = $3`, added-1, lastSeq, cid)
+		b.Queue(`UPDATE collections SET last_added = $1, last_seq = $2 WHERE cid = $3`, plan.LastAdded, plan.LastSeq, cid)
 	}
-	if len(superseded) > 0 {
-		b.Queue(`UPDATE objects SET latest = false WHERE rid = ANY($1)`, superseded)
+	if len(plan.Superseded) > 0 {
+		b.Queue(`UPDATE objects SET latest = false WHERE rid = ANY($1)`, plan.Superseded)
 	}
 	if status != nil {
-		for i, res := range results {
-			d := store.StatusDetail{ID: objs[i].ID, Version: res.Version}
-			switch {
-			case res.Err != nil:
-				d.Message = res.Err.Error()
-				status.Failures = append(status.Failures, d)
-			case res.Duplicate:
-				d.Message = "already in the collection"
-				status.Successes = append(status.Successes, d)
-			default:
-				status.Successes = append(status.Successes, d)
-			}
-		}
+		plan.RecordStatus(objs, status)
 		queueSaveStatus(b, status)
 	}
 	if b.Len() > 0 {
@@ -365,7 +305,7 @@ func (s *Store) AddObjects(ctx context.Context, collectionID string, objs []stor
 	if err := tx.Commit(ctx); err != nil {
 		return nil, fmt.Errorf("add objects: commit: %w", err)
 	}
-	return results, nil
+	return plan.Results, nil
 }
 
 // insertObjectsSQL inserts object rows given as column arrays (newRows):
@@ -385,15 +325,16 @@ type newRows struct {
 	tlp                                []int32
 }
 
-func (r *newRows) add(added, seq int64, o *store.Object, spec, version, versionRaw string, latest bool) {
-	r.added = append(r.added, added)
-	r.seq = append(r.seq, seq)
+func (r *newRows) add(v store.NewVersion) {
+	o := v.Obj
+	r.added = append(r.added, v.Added)
+	r.seq = append(r.seq, v.Seq)
 	r.id = append(r.id, o.ID)
 	r.typ = append(r.typ, o.Type)
-	r.spec = append(r.spec, spec)
-	r.version = append(r.version, version)
-	r.versionRaw = append(r.versionRaw, versionRaw)
-	r.latest = append(r.latest, latest)
+	r.spec = append(r.spec, v.Spec)
+	r.version = append(r.version, v.Version)
+	r.versionRaw = append(r.versionRaw, v.VersionRaw)
+	r.latest = append(r.latest, v.Latest)
 	r.body = append(r.body, o.Raw)
 	r.submitter = append(r.submitter, o.Submitter)
 	r.tlp = append(r.tlp, int32(o.TLP))
@@ -401,51 +342,9 @@ func (r *newRows) add(added, seq int64, o *store.Object, spec, version, versionR
 }
 
 // storedVersion is one version of an object during AddObjects: stored
-// before (rid >= 0) or added by this batch (rid < 0, row indexes newRows).
-type storedVersion struct {
-	rid        int64
-	row        int
-	version    string
-	versionRaw string
-	spec       string
-	body       []byte
-	isLatest   bool
-}
-
-type versionList []*storedVersion
-
-func (vs versionList) find(version string) *storedVersion {
-	for _, v := range vs {
-		if v.version == version {
-			return v
-		}
-	}
-	return nil
-}
-
-func (vs versionList) latest() *storedVersion {
-	for _, v := range vs {
-		if v.isLatest {
-			return v
-		}
-	}
-	return nil
-}
-
-func (vs versionList) sameBody(raw []byte) *storedVersion {
-	for _, v := range vs {
-		if store.SameJSON(v.body, raw) {
-			return v
-		}
-	}
-	return nil
-}
-
-// loadVersions reads every stored version of the batch's ids in one query.
-// For new objects it finds nothing, cheaply (one probe of objects_version
 // per id).
-func loadVersions(ctx context.Context, tx pgx.Tx, cid int64, objs []store.Object) (map[string]versionList, error) {
-	out := make(map[string]versionList, len(objs))
+func loadVersions(ctx context.Context, tx pgx.Tx, cid int64, objs []store.Object) (map[string][]store.StoredVersion, error) {
+	out := make(map[string][]store.StoredVersion, len(objs))
 	if len(objs) == 0 {
 		return out, nil
 	}
@@ -464,8 +363,8 @@ func loadVersions(ctx context.Context, tx pgx.Tx, cid int64, objs []store.Object
 	defer rows.Close()
 	for rows.Next() {
 		var id string
-		v := &storedVersion{}
-		if err := rows.Scan(&id, &v.rid, &v.version, &v.versionRaw, &v.spec, &v.isLatest, &v.body); err != nil {
+		var v store.StoredVersion
+		if err := rows.Scan(&id, &v.RID, &v.Version, &v.VersionRaw, &v.Spec, &v.Latest, &v.Body); err != nil {
 			return nil, fmt.Errorf("add objects: load versions: %w", err)
 		}
 		out[id] = append(out[id], v)
