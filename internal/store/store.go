@@ -10,7 +10,11 @@ package store
 import (
 	"context"
 	"errors"
+	"fmt"
+	"strings"
 	"time"
+
+	"github.com/google/uuid"
 )
 
 // Sentinel errors. Backends wrap them with context; callers test with errors.Is.
@@ -362,4 +366,25 @@ type Status struct {
 type Statuses interface {
 	SaveStatus(ctx context.Context, s *Status) error
 	GetStatus(ctx context.Context, id string) (*Status, error)
+}
+
+// Prepare checks a new collection and fills in its generated id; backends
+// call it at the start of CreateCollection.
+func (c *Collection) Prepare() error {
+	if strings.TrimSpace(c.Title) == "" {
+		return fmt.Errorf("collection title is empty: %w", ErrInvalid)
+	}
+	if c.ID == "" {
+		c.ID = uuid.NewString()
+	} else if _, err := uuid.Parse(c.ID); err != nil {
+		return fmt.Errorf("collection id %q is not a UUID: %w", c.ID, ErrInvalid)
+	}
+	// An alias that parses as a UUID could shadow another collection's id
+	// in URLs (TAXII 2.1 §5.2.1 lets either name a collection).
+	if c.Alias != "" {
+		if _, err := uuid.Parse(c.Alias); err == nil {
+			return fmt.Errorf("collection alias %q must not look like a collection id: %w", c.Alias, ErrInvalid)
+		}
+	}
+	return nil
 }

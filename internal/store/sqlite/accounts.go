@@ -16,18 +16,8 @@ import (
 
 // CreateCollection implements store.Collections.
 func (s *Store) CreateCollection(ctx context.Context, c *store.Collection) error {
-	if strings.TrimSpace(c.Title) == "" {
-		return fmt.Errorf("collection title is empty: %w", store.ErrInvalid)
-	}
-	if c.ID == "" {
-		c.ID = uuid.NewString()
-	} else if _, err := uuid.Parse(c.ID); err != nil {
-		return fmt.Errorf("collection id %q is not a UUID: %w", c.ID, store.ErrInvalid)
-	}
-	if c.Alias != "" {
-		if _, err := uuid.Parse(c.Alias); err == nil {
-			return fmt.Errorf("collection alias %q must not look like a collection id: %w", c.Alias, store.ErrInvalid)
-		}
+	if err := c.Prepare(); err != nil {
+		return err
 	}
 	c.Created = fromMicros(micros(s.now()))
 	tx, err := s.w.BeginTx(ctx, nil)
