@@ -24,7 +24,7 @@ import (
 // StoreFlags select the store; every command that touches data takes them.
 type StoreFlags struct {
 	Data  string `default:"./mitra-data" env:"MITRA_DATA" help:"Data directory of the embedded store."`
-	Store string `default:"sqlite:" env:"MITRA_STORE" help:"Store DSN: 'sqlite:' (the data directory), 'sqlite:DIR' or 'postgres://user@host:5432/db' (PostgreSQL, shared by several servers)."`
+	Store string `default:"sqlite:" env:"MITRA_STORE" help:"Store DSN: 'sqlite:' (the data directory), 'sqlite:DIR', with '?sync=normal' to trade power-loss durability for ingest speed, or 'postgres://user@host:5432/db' (PostgreSQL, shared by several servers)."`
 }
 
 // open opens the store the flags name. It is the one place that picks a
@@ -42,11 +42,16 @@ func openStore(ctx context.Context, dsn, dataDir string) (store.Store, error) {
 	scheme, rest, _ := strings.Cut(dsn, ":")
 	switch scheme {
 	case "sqlite":
-		dir := dataDir
-		if rest != "" {
-			dir = rest
+		// sqlite:[DIR][?sync=full|normal]
+		dir, query, _ := strings.Cut(rest, "?")
+		if dir == "" {
+			dir = dataDir
 		}
-		return sqlite.Open(ctx, dir, sqlite.Options{})
+		params, err := url.ParseQuery(query)
+		if err != nil {
+			return nil, fmt.Errorf("store %q: %w", dsn, err)
+		}
+		return sqlite.Open(ctx, dir, sqlite.Options{Sync: params.Get("sync")})
 	default:
 		return nil, fmt.Errorf("store %q: unsupported backend %q (supported: sqlite:, postgres://)", redactDSN(dsn), scheme)
 	}

@@ -71,3 +71,15 @@ func TestTwoHandlesOneFile(t *testing.T) {
 		t.Errorf("user created by the other handle not visible: %v", err)
 	}
 }
+
+func TestSyncOption(t *testing.T) {
+	ctx := context.Background()
+	s, err := sqlite.Open(ctx, t.TempDir(), sqlite.Options{Sync: "normal"})
+	if err != nil {
+		t.Fatalf("sync=normal: %v", err)
+	}
+	s.Close()
+	if _, err := sqlite.Open(ctx, t.TempDir(), sqlite.Options{Sync: "sometimes"}); err == nil {
+		t.Error("sync=sometimes accepted")
+	}
+}
