@@ -11,6 +11,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"iter"
 	"strings"
 	"time"
 
@@ -86,6 +87,11 @@ type Objects interface {
 	// Each stored version appends an "add" change to the collection's log.
 	// When AddObjects returns nil the objects are durable.
 	AddObjects(ctx context.Context, collectionID string, objs []Object, status *Status) ([]AddResult, error)
+
+	// AddBatches is AddObjects for objects that arrive in batches, all in
+	// one transaction: the caller can still be validating later batches
+	// while the store writes earlier ones. Results are in arrival order.
+	AddBatches(ctx context.Context, collectionID string, batches iter.Seq[[]Object], status *Status) ([]AddResult, error)
 
 	// QueryObjects returns one page of entries in date_added order. It
 	// returns ErrNotFound when the collection does not exist.

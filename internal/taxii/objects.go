@@ -7,12 +7,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"iter"
 	"net/http"
 	"net/url"
 	"runtime"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -391,22 +391,30 @@ func (s *Server) addObjects(w http.ResponseWriter, r *http.Request, p *access.Pr
 		Complete:         true,
 		TotalCount:       len(raws),
 	}
-	checked := s.check(p, raws)
-	var objs []store.Object
+	// Validation runs on every core, chunk by chunk, while the store writes
+	// the chunks already checked; the store records each object's outcome
+	// in st and commits objects and status together: a 202 means both are
+	// durable.
 	var relayed []string
-	for _, ch := range checked {
-		if ch.failure != nil {
-			st.Failures = append(st.Failures, *ch.failure)
-			continue
-		}
-		objs = append(objs, ch.obj)
-		if ch.relayed {
-			relayed = append(relayed, ch.obj.ID)
+	batches := func(yield func([]store.Object) bool) {
+		for chunk := range s.check(p, raws) {
+			objs := make([]store.Object, 0, len(chunk))
+			for _, ch := range chunk {
+				if ch.failure != nil {
+					st.Failures = append(st.Failures, *ch.failure)
+					continue
+				}
+				objs = append(objs, ch.obj)
+				if ch.relayed {
+					relayed = append(relayed, ch.obj.ID)
+				}
+			}
+			if !yield(objs) {
+				return
+			}
 		}
 	}
-	// The store records each object's outcome in st and commits objects and
-	// status together: a 202 means both are durable.
-	if _, err := s.cfg.Store.AddObjects(r.Context(), c.ID, objs, st); err != nil {
+	if _, err := s.cfg.Store.AddBatches(r.Context(), c.ID, batches, st); err != nil {
 		return err
 	}
 	ids := make([]string, 0, len(st.Successes))
@@ -432,9 +440,13 @@ type checkedObject struct {
 	relayed bool // created_by_ref names another organisation
 }
 
-// check validates and reads the header of every object, in parallel for
-// large envelopes: validation is the costly part of ingest.
-func (s *Server) check(p *access.Principal, raws []json.RawMessage) []checkedObject {
+// checkChunk is how many objects check hands over at a time.
+const checkChunk = 100
+
+// check validates and reads the header of every object on all cores, and
+// yields the results chunk by chunk, in order, as soon as each chunk is
+// done, so that storing a chunk overlaps with checking the next ones.
+func (s *Server) check(p *access.Principal, raws []json.RawMessage) iter.Seq[[]checkedObject] {
 	out := make([]checkedObject, len(raws))
 	one := func(i int) {
 		raw := raws[i]
@@ -481,30 +493,39 @@ func (s *Server) check(p *access.Principal, raws []json.RawMessage) []checkedObj
 		}
 		out[i].obj = o
 	}
-	workers := runtime.GOMAXPROCS(0)
-	if len(raws) < 64 || workers == 1 {
-		for i := range raws {
-			one(i)
+	return func(yield func([]checkedObject) bool) {
+		n := (len(raws) + checkChunk - 1) / checkChunk
+		done := make([]chan struct{}, n)
+		next := make(chan int, n)
+		for i := range n {
+			done[i] = make(chan struct{})
+			next <- i
 		}
-		return out
-	}
-	var wg sync.WaitGroup
-	next := make(chan int, len(raws))
-	for i := range raws {
-		next <- i
-	}
-	close(next)
-	for range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range next {
-				one(i)
+		close(next)
+		stop := make(chan struct{})
+		defer close(stop) // the consumer gave up: workers stop at the next chunk
+		for range min(runtime.GOMAXPROCS(0), n) {
+			go func() {
+				for ci := range next {
+					select {
+					case <-stop:
+						return
+					default:
+					}
+					for i := ci * checkChunk; i < min((ci+1)*checkChunk, len(raws)); i++ {
+						one(i)
+					}
+					close(done[ci])
+				}
+			}()
+		}
+		for ci := range n {
+			<-done[ci]
+			if !yield(out[ci*checkChunk : min((ci+1)*checkChunk, len(raws))]) {
+				return
 			}
-		}()
+		}
 	}
-	wg.Wait()
-	return out
 }
 
 func asString(v any) string {

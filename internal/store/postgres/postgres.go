@@ -38,6 +38,8 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"iter"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -263,6 +265,12 @@ func lockCollection(ctx context.Context, tx pgx.Tx, collectionID string) (cid, l
 // rows, the collection's marks and the status go to the server in one
 // round trip (a pgx batch of unnest INSERTs and UPDATEs).
 func (s *Store) AddObjects(ctx context.Context, collectionID string, objs []store.Object, status *store.Status) ([]store.AddResult, error) {
+	return s.AddBatches(ctx, collectionID, slices.Values([][]store.Object{objs}), status)
+}
+
+// AddBatches implements store.Objects. Each batch is loaded, planned and
+// written with one round trip of queued statements.
+func (s *Store) AddBatches(ctx context.Context, collectionID string, batches iter.Seq[[]store.Object], status *store.Status) ([]store.AddResult, error) {
 	tx, err := s.beginWrite(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("add objects: %w", err)
@@ -272,40 +280,53 @@ func (s *Store) AddObjects(ctx context.Context, collectionID string, objs []stor
 	if err != nil {
 		return nil, err
 	}
-	existing, err := loadVersions(ctx, tx, cid, objs)
-	if err != nil {
-		return nil, err
-	}
-	plan := store.PlanAdd(objs, existing, micros(s.now()), lastAdded, lastSeq)
-	var rows newRows
-	for _, r := range plan.Rows {
-		rows.add(r)
-	}
+	var results []store.AddResult
 	b := &pgx.Batch{}
-	if len(rows.id) > 0 {
-		b.Queue(insertObjectsSQL, cid, rows.added, rows.id, rows.typ, rows.spec, rows.version, rows.versionRaw, rows.latest, rows.body,
-			rows.submitter, rows.tlp, rows.recipients)
-		b.Queue(`INSERT INTO changes (cid, seq, op, object_id, version_raw, at)
+	for objs := range batches {
+		// Versions inserted by earlier batches are visible here: same
+		// transaction.
+		existing, err := loadVersions(ctx, tx, cid, objs)
+		if err != nil {
+			return nil, err
+		}
+		plan := store.PlanAdd(objs, existing, micros(s.now()), lastAdded, lastSeq)
+		var rows newRows
+		for _, r := range plan.Rows {
+			rows.add(r)
+		}
+		if len(rows.id) > 0 {
+			b.Queue(insertObjectsSQL, cid, rows.added, rows.id, rows.typ, rows.spec, rows.version, rows.versionRaw, rows.latest, rows.body,
+				rows.submitter, rows.tlp, rows.recipients)
+			b.Queue(`INSERT INTO changes (cid, seq, op, object_id, version_raw, at)
 			SELECT $1, u.seq, 'add', u.object_id, u.version_raw, u.at FROM unnest($2::bigint[], $3::text[], $4::text[], $5::bigint[]) AS u(seq, object_id, version_raw, at)`,
-			cid, rows.seq, rows.id, rows.versionRaw, rows.added)
-		b.Queue(`UPDATE collections SET last_added = $1, last_seq = $2 WHERE cid = $3`, plan.LastAdded, plan.LastSeq, cid)
+				cid, rows.seq, rows.id, rows.versionRaw, rows.added)
+		}
+		if len(plan.Superseded) > 0 {
+			b.Queue(`UPDATE objects SET latest = false WHERE rid = ANY($1)`, plan.Superseded)
+		}
+		if b.Len() > 0 {
+			if err := tx.SendBatch(ctx, b).Close(); err != nil {
+				return nil, fmt.Errorf("add objects: %w", err)
+			}
+			b = &pgx.Batch{}
+		}
+		lastAdded, lastSeq = plan.LastAdded, plan.LastSeq
+		if status != nil {
+			plan.RecordStatus(objs, status)
+		}
+		results = append(results, plan.Results...)
 	}
-	if len(plan.Superseded) > 0 {
-		b.Queue(`UPDATE objects SET latest = false WHERE rid = ANY($1)`, plan.Superseded)
-	}
+	b.Queue(`UPDATE collections SET last_added = $1, last_seq = $2 WHERE cid = $3`, lastAdded, lastSeq, cid)
 	if status != nil {
-		plan.RecordStatus(objs, status)
 		queueSaveStatus(b, status)
 	}
-	if b.Len() > 0 {
-		if err := tx.SendBatch(ctx, b).Close(); err != nil {
-			return nil, fmt.Errorf("add objects: %w", err)
-		}
+	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+		return nil, fmt.Errorf("add objects: %w", err)
 	}
 	if err := tx.Commit(ctx); err != nil {
 		return nil, fmt.Errorf("add objects: commit: %w", err)
 	}
-	return plan.Results, nil
+	return results, nil
 }
 
 // insertObjectsSQL inserts object rows given as column arrays (newRows):

@@ -18,10 +18,12 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"iter"
 	"net/url"
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -201,6 +203,11 @@ func isUnique(err error) bool {
 // SQLite statement costs microseconds of fixed overhead, which per object
 // would dominate ingest.
 func (s *Store) AddObjects(ctx context.Context, collectionID string, objs []store.Object, status *store.Status) ([]store.AddResult, error) {
+	return s.AddBatches(ctx, collectionID, slices.Values([][]store.Object{objs}), status)
+}
+
+// AddBatches implements store.Objects.
+func (s *Store) AddBatches(ctx context.Context, collectionID string, batches iter.Seq[[]store.Object], status *store.Status) ([]store.AddResult, error) {
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
 		return nil, fmt.Errorf("add objects: %w", err)
@@ -214,24 +221,33 @@ func (s *Store) AddObjects(ctx context.Context, collectionID string, objs []stor
 	if err != nil {
 		return nil, fmt.Errorf("add objects: %w", err)
 	}
-	existing, err := loadVersions(ctx, tx, cid, objs)
-	if err != nil {
-		return nil, err
-	}
-	plan := store.PlanAdd(objs, existing, micros(s.now()), lastAdded, lastSeq)
-	if err := s.insertRows(ctx, tx, cid, plan.Rows); err != nil {
-		return nil, err
-	}
-	for _, rid := range plan.Superseded {
-		if _, err := tx.ExecContext(ctx, `UPDATE objects SET latest = 0 WHERE rid = ?`, rid); err != nil {
-			return nil, fmt.Errorf("add objects: %w", err)
+	var results []store.AddResult
+	for objs := range batches {
+		// Versions inserted by earlier batches are visible here: same
+		// transaction.
+		existing, err := loadVersions(ctx, tx, cid, objs)
+		if err != nil {
+			return nil, err
 		}
+		plan := store.PlanAdd(objs, existing, micros(s.now()), lastAdded, lastSeq)
+		if err := s.insertRows(ctx, tx, cid, plan.Rows); err != nil {
+			return nil, err
+		}
+		for _, rid := range plan.Superseded {
+			if _, err := tx.ExecContext(ctx, `UPDATE objects SET latest = 0 WHERE rid = ?`, rid); err != nil {
+				return nil, fmt.Errorf("add objects: %w", err)
+			}
+		}
+		lastAdded, lastSeq = plan.LastAdded, plan.LastSeq
+		if status != nil {
+			plan.RecordStatus(objs, status)
+		}
+		results = append(results, plan.Results...)
 	}
-	if _, err := tx.ExecContext(ctx, `UPDATE collections SET last_added = ?, last_seq = ? WHERE cid = ?`, plan.LastAdded, plan.LastSeq, cid); err != nil {
+	if _, err := tx.ExecContext(ctx, `UPDATE collections SET last_added = ?, last_seq = ? WHERE cid = ?`, lastAdded, lastSeq, cid); err != nil {
 		return nil, fmt.Errorf("add objects: %w", err)
 	}
 	if status != nil {
-		plan.RecordStatus(objs, status)
 		if err := saveStatus(ctx, tx, status); err != nil {
 			return nil, err
 		}
@@ -239,7 +255,7 @@ func (s *Store) AddObjects(ctx context.Context, collectionID string, objs []stor
 	if err := tx.Commit(); err != nil {
 		return nil, fmt.Errorf("add objects: commit: %w", err)
 	}
-	return plan.Results, nil
+	return results, nil
 }
 
 // loadVersions reads every stored version of the batch's ids, in one query

@@ -217,3 +217,47 @@ func testAudit(t *testing.T, s store.Store) {
 		}
 	}
 }
+
+// testBatches: AddBatches writes several batches in one transaction, with
+// duplicates and newer versions across batches, and one status.
+func testBatches(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	cid := newCollection(t, s)
+	a := "indicator--" + uuid.NewString()
+	b := "indicator--" + uuid.NewString()
+	t1, t2 := base, base.Add(time.Minute)
+	batches := [][]store.Object{
+		{Obj(t, Indicator(a, t1, t1)), Obj(t, Indicator(b, t1, t1))},
+		{Obj(t, Indicator(a, t1, t2)), Obj(t, Indicator(b, t1, t1))}, // a: newer version; b: duplicate
+		{},
+		{Obj(t, Indicator(a, t1, t1))}, // duplicate of the first batch
+	}
+	st := &store.Status{ID: uuid.NewString(), Owner: "x", CollectionID: cid, RequestTimestamp: base, Complete: true, TotalCount: 5}
+	res, err := s.AddBatches(ctx, cid, func(yield func([]store.Object) bool) {
+		for _, b := range batches {
+			if !yield(b) {
+				return
+			}
+		}
+	}, st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res) != 5 || res[0].Duplicate || res[2].Duplicate || !res[3].Duplicate || !res[4].Duplicate {
+		t.Fatalf("results = %+v", res)
+	}
+	got, err := s.GetStatus(ctx, st.ID)
+	if err != nil || len(got.Successes) != 5 {
+		t.Fatalf("status = %+v, %v", got, err)
+	}
+	eq(t, "default read", versions(query(t, s, cid, store.Query{})), []string{b + "@" + t1.Format("2006-01-02T15:04:05.000Z"), a + "@" + t2.Format("2006-01-02T15:04:05.000Z")})
+	all := query(t, s, cid, store.Query{Versions: store.VersionFilter{All: true}})
+	for i := 1; i < len(all.Entries); i++ {
+		if !all.Entries[i].DateAdded.After(all.Entries[i-1].DateAdded) {
+			t.Errorf("date_added not increasing across batches")
+		}
+	}
+	if _, err := s.AddBatches(ctx, uuid.NewString(), func(func([]store.Object) bool) {}, nil); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("batches into a missing collection: %v", err)
+	}
+}

@@ -44,6 +44,7 @@ func Run(t *testing.T, open Open) {
 		{"GroupsAndGrants", testGroupsAndGrants},
 		{"Visibility", testVisibility},
 		{"Audit", testAudit},
+		{"Batches", testBatches},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
