@@ -1,0 +1,155 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"time"
+
+	"github.com/mitra-cert/mitra/internal/access"
+	"github.com/mitra-cert/mitra/internal/detect"
+	"github.com/mitra-cert/mitra/internal/store"
+	"github.com/mitra-cert/mitra/internal/taxii"
+)
+
+// DetectCmd matches telemetry against the store's indicators and records
+// sightings.
+type DetectCmd struct {
+	StoreFlags `embed:""`
+	Inputs     []string `arg:"" optional:"" help:"Files or directories to read ('-' for standard input; standard input when none and no --nats-stream)."`
+
+	Org        string   `env:"MITRA_DETECT_ORG" help:"Organisation the detector runs for (name or identity id): it sees the indicators this organisation may read and reports sightings as it. The default organisation when empty."`
+	Indicators []string `name:"indicators" sep:"," help:"Collections (ids or aliases) to take indicators from; every collection the organisation may read when empty."`
+
+	Collection      string `help:"Collection (id or alias) of the local store to write sightings to."`
+	TAXIIURL        string `name:"taxii-url" env:"MITRA_DETECT_TAXII_URL" help:"Write sightings to a TAXII 2.1 server instead: the collection's objects endpoint, or the API root with --taxii-collection."`
+	TAXIICollection string `name:"taxii-collection" help:"Collection id under --taxii-url (an API root)."`
+	TAXIIUser       string `name:"taxii-user" env:"MITRA_DETECT_TAXII_USER" help:"HTTP Basic user for --taxii-url."`
+	TAXIIPassword   string `name:"taxii-password" env:"MITRA_DETECT_TAXII_PASSWORD" help:"HTTP Basic password for --taxii-url."`
+	TAXIIToken      string `name:"taxii-token" env:"MITRA_DETECT_TAXII_TOKEN" help:"Bearer token for --taxii-url."`
+
+	Format  string `default:"auto" enum:"auto,stix,zeek,suricata,json" help:"Input format: auto, stix (STIX 2.1 JSON lines), zeek (TSV or JSON), suricata (EVE JSON), json (with --mapping)."`
+	Mapping string `type:"existingfile" help:"JSON file mapping the fields of generic JSON lines to STIX object paths."`
+	Follow  bool   `help:"Keep reading files and directories as they grow (and new files in directories)."`
+
+	NATSURL     string        `name:"nats-url" env:"MITRA_NATS_URL" default:"nats://127.0.0.1:4222" help:"NATS server."`
+	NATSStream  string        `name:"nats-stream" help:"Read events from this JetStream stream (through a durable consumer shared by all detectors)."`
+	NATSSubject string        `name:"nats-subject" help:"Only this subject of the stream."`
+	NATSDurable string        `name:"nats-durable" default:"mitra-detect" help:"Durable consumer name; detectors with the same name share the load."`
+	NATSAckWait time.Duration `name:"nats-ack-wait" default:"1m" help:"Redelivery delay of unacknowledged messages."`
+
+	Bucket   time.Duration `default:"1m" help:"Sighting aggregation period (per indicator)."`
+	Flush    time.Duration `default:"5s" help:"How often changed sightings are written."`
+	Poll     time.Duration `default:"1s" help:"How often indicator changes are polled."`
+	Progress time.Duration `default:"10s" help:"Progress line on standard error every so often (0: none)."`
+	LogLevel string        `default:"info" enum:"debug,info,warn,error" env:"MITRA_LOG_LEVEL" help:"Log level."`
+}
+
+// Run implements the command.
+func (c *DetectCmd) Run(ctx context.Context, e *env) error {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(c.LogLevel)); err != nil {
+		return err
+	}
+	log := slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: level}))
+	if (c.Collection == "") == (c.TAXIIURL == "") {
+		return errors.New("give --collection (local store) or --taxii-url (remote TAXII server) for the sightings, one of them")
+	}
+	var mapping *detect.Mapping
+	if c.Mapping != "" {
+		m, err := detect.LoadMapping(c.Mapping)
+		if err != nil {
+			return err
+		}
+		mapping = m
+	} else if c.Format == detect.FormatJSON {
+		return errors.New("--format json needs --mapping")
+	}
+	st, err := c.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	p, err := detectPrincipal(ctx, st, c.Org)
+	if err != nil {
+		return err
+	}
+	var sink detect.Sink
+	if c.Collection != "" {
+		col, err := st.GetCollection(ctx, c.Collection)
+		if err != nil {
+			return fmt.Errorf("--collection %s: %w", c.Collection, err)
+		}
+		if _, write := access.CollectionAccess(p, col); !write {
+			return fmt.Errorf("--collection %s: organisation %s may not write to it (grant it with 'mitra collection grant %s --write --org ...')", c.Collection, p.Organisation, col.ID)
+		}
+		sink = &detect.StoreSink{Store: st, Collection: col.ID, Submitter: p.Organisation}
+	} else {
+		cl, err := taxii.NewClient(c.TAXIIURL, c.TAXIICollection)
+		if err != nil {
+			return err
+		}
+		cl.User, cl.Password, cl.Token = c.TAXIIUser, c.TAXIIPassword, c.TAXIIToken
+		sink = &detect.TAXIISink{Client: cl}
+	}
+	opts := detect.InputOptions{Format: c.Format, Mapping: mapping, Follow: c.Follow}
+	var sources []detect.Source
+	for _, in := range c.Inputs {
+		if in == "-" {
+			sources = append(sources, &detect.ReaderSource{Label: "stdin", R: e.stdin, Opts: opts})
+			continue
+		}
+		fi, err := os.Stat(in)
+		if err != nil {
+			return err
+		}
+		if fi.IsDir() {
+			sources = append(sources, &detect.DirSource{Dir: in, Opts: opts})
+		} else {
+			sources = append(sources, &detect.FileSource{Path: in, Opts: opts})
+		}
+	}
+	if c.NATSStream != "" {
+		sources = append(sources, &detect.NATSSource{URL: c.NATSURL, Stream: c.NATSStream, Subject: c.NATSSubject,
+			Durable: c.NATSDurable, AckWait: c.NATSAckWait, Opts: opts})
+	}
+	if len(sources) == 0 {
+		sources = append(sources, &detect.ReaderSource{Label: "stdin", R: e.stdin, Opts: opts})
+	}
+	cfg := detect.Config{
+		Indicators: &detect.StoreIndicators{Store: st, Principal: p, Collections: c.Indicators, Logger: log},
+		Sink:       sink, Identity: p.Organisation,
+		Bucket: c.Bucket, Flush: c.Flush, Poll: c.Poll, Logger: log,
+	}
+	if c.Progress > 0 {
+		cfg.Progress, cfg.ProgressEvery = e.stderr, c.Progress
+	}
+	d, err := detect.New(cfg)
+	if err != nil {
+		return err
+	}
+	return d.Run(ctx, sources...)
+}
+
+// detectPrincipal is the organisation the detector acts for, as a
+// principal without a user: it reads through the organisation's and its
+// groups' grants, as access.Decide rules.
+func detectPrincipal(ctx context.Context, st store.Store, org string) (*access.Principal, error) {
+	var o *store.Organisation
+	var err error
+	if org == "" {
+		o, err = st.DefaultOrganisation(ctx)
+	} else {
+		o, err = st.GetOrganisation(ctx, org)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("organisation %q: %w", org, err)
+	}
+	groups, err := st.GroupsOf(ctx, o.ID)
+	if err != nil {
+		return nil, err
+	}
+	return &access.Principal{Organisation: o.ID, Groups: groups, Role: access.RoleAnalyst}, nil
+}
