@@ -12,14 +12,21 @@ import (
 	"github.com/mitra-cert/mitra/internal/detect"
 	"github.com/mitra-cert/mitra/internal/store"
 	"github.com/mitra-cert/mitra/internal/taxii"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // DetectCmd matches telemetry against the store's indicators and records
 // sightings.
 type DetectCmd struct {
-	StoreFlags `embed:""`
-	Inputs     []string `arg:"" optional:"" help:"Files or directories to read ('-' for standard input; standard input when none and no --nats-stream)."`
+	StoreFlags  `embed:""`
+	DetectFlags `embed:""`
+	Inputs      []string `arg:"" optional:"" help:"Files or directories to read ('-' for standard input; standard input when none and no --nats-stream)."`
+	LogLevel    string   `default:"info" enum:"debug,info,warn,error" env:"MITRA_LOG_LEVEL" help:"Log level."`
+}
 
+// DetectFlags configure a detector; 'mitra detect' takes them as they are
+// and 'mitra serve' with a detect- prefix, to run one inside the server.
+type DetectFlags struct {
 	Org        string   `env:"MITRA_DETECT_ORG" help:"Organisation the detector runs for (name or identity id): it sees the indicators this organisation may read and reports sightings as it. The default organisation when empty."`
 	Indicators []string `name:"indicators" sep:"," help:"Collections (ids or aliases) to take indicators from; every collection the organisation may read when empty."`
 
@@ -44,7 +51,6 @@ type DetectCmd struct {
 	Flush    time.Duration `default:"5s" help:"How often changed sightings are written."`
 	Poll     time.Duration `default:"1s" help:"How often indicator changes are polled."`
 	Progress time.Duration `default:"10s" help:"Progress line on standard error every so often (0: none)."`
-	LogLevel string        `default:"info" enum:"debug,info,warn,error" env:"MITRA_LOG_LEVEL" help:"Log level."`
 }
 
 // Run implements the command.
@@ -54,56 +60,66 @@ func (c *DetectCmd) Run(ctx context.Context, e *env) error {
 		return err
 	}
 	log := slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: level}))
-	if (c.Collection == "") == (c.TAXIIURL == "") {
-		return errors.New("give --collection (local store) or --taxii-url (remote TAXII server) for the sightings, one of them")
-	}
-	var mapping *detect.Mapping
-	if c.Mapping != "" {
-		m, err := detect.LoadMapping(c.Mapping)
-		if err != nil {
-			return err
-		}
-		mapping = m
-	} else if c.Format == detect.FormatJSON {
-		return errors.New("--format json needs --mapping")
-	}
 	st, err := c.open(ctx)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	p, err := detectPrincipal(ctx, st, c.Org)
+	d, sources, err := c.DetectFlags.build(ctx, st, c.Inputs, log, e, nil)
 	if err != nil {
 		return err
+	}
+	return d.Run(ctx, sources...)
+}
+
+// build makes the detector and its sources. inputs are files, directories
+// or "-"; reg, when set, gets the detector's metrics.
+func (c *DetectFlags) build(ctx context.Context, st store.Store, inputs []string, log *slog.Logger, e *env, reg prometheus.Registerer) (*detect.Detector, []detect.Source, error) {
+	if (c.Collection == "") == (c.TAXIIURL == "") {
+		return nil, nil, errors.New("give --collection (local store) or --taxii-url (remote TAXII server) for the sightings, one of them")
+	}
+	var mapping *detect.Mapping
+	if c.Mapping != "" {
+		m, err := detect.LoadMapping(c.Mapping)
+		if err != nil {
+			return nil, nil, err
+		}
+		mapping = m
+	} else if c.Format == detect.FormatJSON {
+		return nil, nil, errors.New("--format json needs --mapping")
+	}
+	p, err := detectPrincipal(ctx, st, c.Org)
+	if err != nil {
+		return nil, nil, err
 	}
 	var sink detect.Sink
 	if c.Collection != "" {
 		col, err := st.GetCollection(ctx, c.Collection)
 		if err != nil {
-			return fmt.Errorf("--collection %s: %w", c.Collection, err)
+			return nil, nil, fmt.Errorf("--collection %s: %w", c.Collection, err)
 		}
 		if _, write := access.CollectionAccess(p, col); !write {
-			return fmt.Errorf("--collection %s: organisation %s may not write to it (grant it with 'mitra collection grant %s --write --org ...')", c.Collection, p.Organisation, col.ID)
+			return nil, nil, fmt.Errorf("--collection %s: organisation %s may not write to it (grant it with 'mitra collection grant %s --write --org ...')", c.Collection, p.Organisation, col.ID)
 		}
 		sink = &detect.StoreSink{Store: st, Collection: col.ID, Submitter: p.Organisation}
 	} else {
 		cl, err := taxii.NewClient(c.TAXIIURL, c.TAXIICollection)
 		if err != nil {
-			return err
+			return nil, nil, err
 		}
 		cl.User, cl.Password, cl.Token = c.TAXIIUser, c.TAXIIPassword, c.TAXIIToken
 		sink = &detect.TAXIISink{Client: cl}
 	}
 	opts := detect.InputOptions{Format: c.Format, Mapping: mapping, Follow: c.Follow}
 	var sources []detect.Source
-	for _, in := range c.Inputs {
+	for _, in := range inputs {
 		if in == "-" {
 			sources = append(sources, &detect.ReaderSource{Label: "stdin", R: e.stdin, Opts: opts})
 			continue
 		}
 		fi, err := os.Stat(in)
 		if err != nil {
-			return err
+			return nil, nil, err
 		}
 		if fi.IsDir() {
 			sources = append(sources, &detect.DirSource{Dir: in, Opts: opts})
@@ -126,11 +142,12 @@ func (c *DetectCmd) Run(ctx context.Context, e *env) error {
 	if c.Progress > 0 {
 		cfg.Progress, cfg.ProgressEvery = e.stderr, c.Progress
 	}
+	cfg.Registerer = reg
 	d, err := detect.New(cfg)
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
-	return d.Run(ctx, sources...)
+	return d, sources, nil
 }
 
 // detectPrincipal is the organisation the detector acts for, as a

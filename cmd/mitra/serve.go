@@ -13,12 +13,16 @@ import (
 
 	"github.com/mitra-cert/mitra/internal/access"
 	"github.com/mitra-cert/mitra/internal/admin"
+	"github.com/mitra-cert/mitra/internal/detect"
 	"github.com/mitra-cert/mitra/internal/pattern"
 	"github.com/mitra-cert/mitra/internal/stix"
 	"github.com/mitra-cert/mitra/internal/store"
 	"github.com/mitra-cert/mitra/internal/store/postgres"
 	"github.com/mitra-cert/mitra/internal/store/sqlite"
 	"github.com/mitra-cert/mitra/internal/taxii"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
 // StoreFlags select the store; every command that touches data takes them.
@@ -79,6 +83,11 @@ type ServeCmd struct {
 	LogLevel       string `default:"info" enum:"debug,info,warn,error" env:"MITRA_LOG_LEVEL" help:"Log level: debug, info, warn, error."`
 	MaxContent     int64  `name:"max-content-length" default:"67108864" env:"MITRA_MAX_CONTENT_LENGTH" help:"Largest request body accepted, in bytes."`
 	Title          string `default:"Mitra" env:"MITRA_TITLE" help:"Server title shown in TAXII discovery."`
+
+	// A detector inside the server, when inputs or a NATS stream are given;
+	// its metrics join the server's at /metrics.
+	DetectInputs []string    `name:"detect-input" sep:"," help:"Run a detector inside the server on these files or directories (see 'mitra detect'; the other detect- flags are its flags)."`
+	Detect       DetectFlags `embed:"" prefix:"detect-"`
 }
 
 // Run implements the command.
@@ -114,6 +123,27 @@ func (c *ServeCmd) Run(ctx context.Context, e *env) error {
 	})
 	srv.Mount(admin.Prefix, admin.New(st, srv.Authenticate, log, nil))
 
+	// Prometheus metrics, for authenticated scrapers (any role; a sensor
+	// token is enough).
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	metrics := promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
+	srv.Mount("/metrics", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, err := srv.Authenticate(r); err != nil {
+			w.Header().Set("WWW-Authenticate", `Basic realm="mitra", charset="UTF-8", Bearer realm="mitra"`)
+			http.Error(w, "authentication required", http.StatusUnauthorized)
+			return
+		}
+		metrics.ServeHTTP(w, r)
+	}))
+	var detector *detect.Detector
+	var detectSources []detect.Source
+	if len(c.DetectInputs) > 0 || c.Detect.NATSStream != "" {
+		if detector, detectSources, err = c.Detect.build(ctx, st, c.DetectInputs, log, e, reg); err != nil {
+			return fmt.Errorf("detector: %w", err)
+		}
+	}
+
 	ln, err := net.Listen("tcp", c.Addr)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
@@ -128,7 +158,20 @@ func (c *ServeCmd) Run(ctx context.Context, e *env) error {
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 	fmt.Fprintf(e.stderr, "Mitra listening on %s://%s/taxii2/\n", scheme, ln.Addr())
-	errc := make(chan error, 1)
+	errc := make(chan error, 2)
+	detectDone := make(chan struct{})
+	dctx, stopDetector := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopDetector()
+	if detector != nil {
+		go func() {
+			defer close(detectDone)
+			if err := detector.Run(dctx, detectSources...); err != nil && !errors.Is(err, context.Canceled) {
+				errc <- fmt.Errorf("detector: %w", err)
+			}
+		}()
+	} else {
+		close(detectDone)
+	}
 	go func() {
 		if useTLS {
 			errc <- hs.ServeTLS(ln, c.TLSCert, c.TLSKey)
@@ -138,6 +181,8 @@ func (c *ServeCmd) Run(ctx context.Context, e *env) error {
 	}()
 	select {
 	case err := <-errc:
+		stopDetector()
+		<-detectDone
 		return fmt.Errorf("serve: %w", err)
 	case <-ctx.Done():
 	}
@@ -149,6 +194,9 @@ func (c *ServeCmd) Run(ctx context.Context, e *env) error {
 	if err := hs.Shutdown(sctx); err != nil {
 		return fmt.Errorf("shutdown: %w", err)
 	}
+	// The detector flushes its sightings before the store closes.
+	stopDetector()
+	<-detectDone
 	log.Info("stopped")
 	return nil
 }
