@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # Runs every test of Mitra: static checks, then go test over all packages.
-# Services (PostgreSQL, NATS) are taken from MITRA_TEST_* variables with the
-# local defaults; in CI (CI=true) tests that need them fail when they are
-# unreachable, elsewhere they skip saying why.
+# Services are taken from MITRA_TEST_POSTGRES (default
+# postgres://postgres@127.0.0.1:5432/test?sslmode=disable) and
+# MITRA_TEST_NATS (default nats://127.0.0.1:4222). When no NATS server
+# answers there and nats-server is installed, one with JetStream is started
+# on a free loopback port for the run. In CI (CI=true) tests whose service
+# is unreachable fail; elsewhere they skip saying why.
 set -euo pipefail
 cd "$(dirname "$0")"
 unformatted=$(gofmt -l cmd internal)
@@ -11,5 +14,20 @@ if [ -n "$unformatted" ]; then
   echo "$unformatted" >&2
   exit 1
 fi
+
+if [ -z "${MITRA_TEST_NATS:-}" ] && ! (exec 3<>/dev/tcp/127.0.0.1/4222) 2>/dev/null; then
+  if command -v nats-server >/dev/null 2>&1 || [ -x /usr/sbin/nats-server ]; then
+    nats_bin=$(command -v nats-server || echo /usr/sbin/nats-server)
+    nats_dir=$(mktemp -d)
+    port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])' 2>/dev/null || echo 14222)
+    "$nats_bin" -a 127.0.0.1 -p "$port" -js -sd "$nats_dir" >"$nats_dir/log" 2>&1 &
+    nats_pid=$!
+    trap 'kill $nats_pid 2>/dev/null; rm -rf "$nats_dir"' EXIT
+    for _ in $(seq 50); do (exec 3<>/dev/tcp/127.0.0.1/"$port") 2>/dev/null && break; sleep 0.1; done
+    export MITRA_TEST_NATS="nats://127.0.0.1:$port"
+    echo "test.sh: started nats-server with JetStream at $MITRA_TEST_NATS" >&2
+  fi
+fi
+
 go vet ./...
 go test -count=1 -timeout 15m "$@" ./...
