@@ -4,7 +4,6 @@ import (
 	"maps"
 	"net/netip"
 	"strings"
-	"time"
 
 	"github.com/mitra-cert/mitra/internal/pattern"
 	"github.com/mitra-cert/mitra/internal/stix"
@@ -240,9 +239,4 @@ func withID(m map[string]any) (summaryObject, bool) {
 	}
 	m["id"] = id
 	return summaryObject{id: id, m: m}, true
-}
-
-// stixTime renders t as a STIX timestamp with millisecond precision.
-func stixTime(t time.Time) string {
-	return t.UTC().Format("2006-01-02T15:04:05.000Z")
 }

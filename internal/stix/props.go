@@ -89,7 +89,6 @@ func pHex(n string) prop              { return prop{name: n, kind: kHex} }
 func pBin(n string) prop              { return prop{name: n, kind: kBinary} }
 func pObj(n string, s *objSpec) prop  { return prop{name: n, kind: kObject, sub: s} }
 func pObjs(n string, s *objSpec) prop { return prop{name: n, kind: kObjectList, sub: s} }
-func pLang(n string) prop             { return prop{name: n, kind: kLang} }
 func pLangs(n string) prop            { return prop{name: n, kind: kLangList} }
 func pDictOf(n string, f func(*checker, string, any, string)) prop {
 	return prop{name: n, kind: kDict, dictVal: f}

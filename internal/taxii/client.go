@@ -35,7 +35,7 @@ type Client struct {
 func NewClient(rawURL, collection string) (*Client, error) {
 	u, err := url.Parse(rawURL)
 	if err != nil || u.Scheme == "" || u.Host == "" {
-		return nil, fmt.Errorf("TAXII URL %q: want http(s)://host/...", rawURL)
+		return nil, fmt.Errorf("TAXII URL %q: want an absolute http or https URL", rawURL)
 	}
 	if u.Scheme != "http" && u.Scheme != "https" {
 		return nil, fmt.Errorf("TAXII URL %q: scheme must be http or https", rawURL)
