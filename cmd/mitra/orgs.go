@@ -8,6 +8,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/mitra-cert/mitra/internal/access"
 	"github.com/mitra-cert/mitra/internal/store"
 )
 
@@ -63,6 +64,7 @@ func (c *OrgListCmd) Run(ctx context.Context, e *env) error {
 type OrgShowCmd struct {
 	StoreFlags `embed:""`
 	Org        string `arg:"" help:"Organisation name or identity id."`
+	STIX       bool   `name:"stix" help:"Print the organisation's STIX identity object instead."`
 }
 
 // Run implements the command.
@@ -71,6 +73,10 @@ func (c *OrgShowCmd) Run(ctx context.Context, e *env) error {
 		o, err := st.GetOrganisation(ctx, c.Org)
 		if err != nil {
 			return err
+		}
+		if c.STIX {
+			fmt.Fprintf(e.stdout, "%s\n", access.IdentityObject(o))
+			return nil
 		}
 		users, err := st.ListUsers(ctx)
 		if err != nil {

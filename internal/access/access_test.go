@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mitra-cert/mitra/internal/stix"
 	"github.com/mitra-cert/mitra/internal/store"
 	"github.com/mitra-cert/mitra/internal/store/sqlite"
 )
@@ -129,5 +130,16 @@ func TestTokens(t *testing.T) {
 	}
 	if p, err := auth.Password(ctx, "ann", "a-long-password"); err != nil || p.User != "ann" {
 		t.Errorf("right password: %v, %v", p, err)
+	}
+}
+
+func TestIdentityObjectIsValidSTIX(t *testing.T) {
+	o := &store.Organisation{ID: "identity--56aa563d-042b-419c-9a1f-cf21df626a34", Name: "Grid \"Operator\"", Created: time.Date(2026, 1, 2, 3, 4, 5, 678901000, time.UTC)}
+	raw := IdentityObject(o)
+	if ps := (&stix.Validator{}).Validate(raw); len(ps) > 0 {
+		t.Fatalf("identity %s: %v", raw, ps)
+	}
+	if !strings.Contains(string(raw), `"identity_class":"organization"`) || !strings.Contains(string(raw), o.ID) {
+		t.Errorf("identity = %s", raw)
 	}
 }

@@ -363,6 +363,12 @@ type Organisation struct {
 	AnonymiseSightings bool      `json:"anonymise_sightings"`
 	Default            bool      `json:"default"`
 	Created            time.Time `json:"created"`
+	// Identity is the organisation's STIX identity object.
+	Identity json.RawMessage `json:"identity"`
+}
+
+func orgView(o *store.Organisation) Organisation {
+	return Organisation{ID: o.ID, Name: o.Name, AnonymiseSightings: o.AnonymiseSightings, Default: o.Default, Created: o.Created, Identity: access.IdentityObject(o)}
 }
 
 func (h *Handler) listOrgs(r *http.Request, _ *access.Principal) (int, any, error) {
@@ -372,7 +378,7 @@ func (h *Handler) listOrgs(r *http.Request, _ *access.Principal) (int, any, erro
 	}
 	out := make([]Organisation, 0, len(os))
 	for _, o := range os {
-		out = append(out, Organisation{ID: o.ID, Name: o.Name, AnonymiseSightings: o.AnonymiseSightings, Default: o.Default, Created: o.Created})
+		out = append(out, orgView(o))
 	}
 	return http.StatusOK, out, nil
 }
@@ -389,7 +395,7 @@ func (h *Handler) createOrg(r *http.Request, _ *access.Principal) (int, any, err
 	if err := h.store.CreateOrganisation(r.Context(), o); err != nil {
 		return 0, nil, err
 	}
-	return http.StatusCreated, Organisation{ID: o.ID, Name: o.Name, AnonymiseSightings: o.AnonymiseSightings, Created: o.Created}, nil
+	return http.StatusCreated, orgView(o), nil
 }
 
 func (h *Handler) deleteOrg(r *http.Request, _ *access.Principal) (int, any, error) {
