@@ -60,7 +60,7 @@ func (g gen) pick(s ...string) string { return s[g.r.IntN(len(s))] }
 
 func (g gen) comparison() string {
 	t := g.pick("x", "y")
-	switch g.r.IntN(12) {
+	switch g.r.IntN(13) {
 	case 0:
 		return fmt.Sprintf("%s:v = '%s'", t, g.pick("a", "b", "c"))
 	case 1:
@@ -82,7 +82,12 @@ func (g gen) comparison() string {
 	case 9:
 		return fmt.Sprintf("%s:v NOT = '%s'", t, g.pick("a", "b"))
 	case 10:
+		if g.r.IntN(2) == 0 {
+			return fmt.Sprintf("%s:ref.value %s '10.0.0.%s'", t, g.pick("=", "!=", "ISSUBSET"), g.pick("1", "1/32", "0/30"))
+		}
 		return fmt.Sprintf("%s:ref.v = '%s'", t, g.pick("a", "b"))
+	case 11:
+		return fmt.Sprintf("ipv4-addr:value %s", g.pick("= '10.0.0.1'", "= '10.0.0.1/32'", "IN ('10.0.0.2', 'x')", "ISSUBSET '10.0.0.0/30'", "ISSUPERSET '10.0.0.1'", "!= '10.0.0.1'", "LIKE '10.%'", "= '010.0.0.1'"))
 	default:
 		return fmt.Sprintf("%s:v MATCHES '%s'", t, g.pick("^a", "b|c", "."))
 	}
@@ -142,8 +147,11 @@ func (g gen) observation(sec int) string {
 		return "{" + strings.Join(parts, ",") + "}"
 	}
 	objs := `{"0":` + obj("0")
-	if g.r.IntN(2) == 0 {
+	switch g.r.IntN(3) {
+	case 0:
 		objs += `,"1":` + obj("1")
+	case 1:
+		objs += fmt.Sprintf(`,"1":{"type":"ipv4-addr","value":%q}`, g.pick("10.0.0.1", "10.0.0.1/32", "10.0.0.2", "10.0.0.0/30", "010.0.0.1", "x"))
 	}
 	objs += "}"
 	return od(at(float64(sec)), at(float64(sec+g.r.IntN(8))), 1+g.r.IntN(2), objs)

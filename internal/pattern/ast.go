@@ -28,9 +28,9 @@ type Pattern struct {
 	// stateless is true when one observation alone decides a match: the
 	// pattern is an OR-tree of leaves qualified at most by START/STOP.
 	stateless bool
-	// horizon is the WITHIN bound that encloses the whole pattern, or 0 when
-	// no WITHIN encloses every leaf; the streaming Matcher evicts state
-	// older than this (§9.5.1).
+	// horizon bounds how long the streaming Matcher remembers an
+	// observation for this pattern (from the WITHIN qualifiers, §9.5.1);
+	// 0 means unbounded. Only multi-observation patterns use it.
 	horizon time.Duration
 }
 
@@ -39,7 +39,14 @@ type Pattern struct {
 type ObservationExpr interface {
 	// String renders the node in canonical pattern syntax.
 	String() string
+	write(b *strings.Builder)
 	obsNode()
+}
+
+func render(w interface{ write(*strings.Builder) }) string {
+	var b strings.Builder
+	w.write(&b)
+	return b.String()
 }
 
 // ObsOp is an observation operator (§9.5.2).
@@ -52,6 +59,7 @@ const (
 	ObsAnd
 )
 
+// String returns the operator keyword.
 func (o ObsOp) String() string {
 	switch o {
 	case ObsFollowedBy:
@@ -108,33 +116,113 @@ func (*ObsRepeats) obsNode()   {}
 func (*ObsStartStop) obsNode() {}
 
 // String renders the leaf as "[expr]".
-func (l *ObsLeaf) String() string { return "[" + l.Expr.String() + "]" }
+func (l *ObsLeaf) String() string { return render(l) }
 
-// String renders the node with explicit parentheses around both operands.
-func (b *ObsBinary) String() string {
-	return "(" + b.Left.String() + " " + b.Op.String() + " " + b.Right.String() + ")"
+func (l *ObsLeaf) write(b *strings.Builder) {
+	b.WriteByte('[')
+	l.Expr.write(b)
+	b.WriteByte(']')
+}
+
+// obsPrec is the binding strength of a node (§9.5.3): qualified
+// expressions and leaves bind tightest, then AND, OR, FOLLOWEDBY.
+func obsPrec(n ObservationExpr) int {
+	if x, ok := n.(*ObsBinary); ok {
+		return int(x.Op) + 1
+	}
+	return 4
+}
+
+func writeObs(b *strings.Builder, n ObservationExpr, paren bool) {
+	if paren {
+		b.WriteByte('(')
+	}
+	n.write(b)
+	if paren {
+		b.WriteByte(')')
+	}
+}
+
+// String renders the node with only the parentheses its structure needs,
+// so the rendering parses back to the same tree.
+func (x *ObsBinary) String() string { return render(x) }
+
+func (x *ObsBinary) write(b *strings.Builder) {
+	p := obsPrec(x)
+	// left-associative: a right operand of equal strength needs parentheses
+	writeObs(b, x.Left, obsPrec(x.Left) < p)
+	b.WriteString(" " + x.Op.String() + " ")
+	writeObs(b, x.Right, obsPrec(x.Right) <= p)
+}
+
+// qualKind identifies a qualifier type, for the one-of-each rule
+// (§9.5.1); 0 for other nodes.
+func qualKind(n ObservationExpr) int {
+	switch n.(type) {
+	case *ObsWithin:
+		return 1
+	case *ObsRepeats:
+		return 2
+	case *ObsStartStop:
+		return 3
+	}
+	return 0
+}
+
+// writeQualified writes the operand of a qualifier: parenthesised when it
+// is a binary expression, or when its own qualifier chain already has a
+// qualifier of this kind.
+func writeQualified(b *strings.Builder, x ObservationExpr, kind int) {
+	paren := obsPrec(x) < 4
+	for n := x; !paren; {
+		k := qualKind(n)
+		if k == 0 {
+			break
+		}
+		if k == kind {
+			paren = true
+		}
+		switch q := n.(type) {
+		case *ObsWithin:
+			n = q.X
+		case *ObsRepeats:
+			n = q.X
+		case *ObsStartStop:
+			n = q.X
+		}
+	}
+	writeObs(b, x, paren)
 }
 
 // String renders the qualified expression.
-func (w *ObsWithin) String() string {
-	return "(" + w.X.String() + " WITHIN " + w.text + " SECONDS)"
+func (w *ObsWithin) String() string { return render(w) }
+
+func (w *ObsWithin) write(b *strings.Builder) {
+	writeQualified(b, w.X, 1)
+	b.WriteString(" WITHIN " + w.text + " SECONDS")
 }
 
 // String renders the qualified expression.
-func (r *ObsRepeats) String() string {
-	return "(" + r.X.String() + " REPEATS " + strconv.FormatInt(r.Times, 10) + " TIMES)"
+func (r *ObsRepeats) String() string { return render(r) }
+
+func (r *ObsRepeats) write(b *strings.Builder) {
+	writeQualified(b, r.X, 2)
+	b.WriteString(" REPEATS " + strconv.FormatInt(r.Times, 10) + " TIMES")
 }
 
 // String renders the qualified expression.
-func (s *ObsStartStop) String() string {
-	return "(" + s.X.String() + " START " + formatTimestampLiteral(s.Start) +
-		" STOP " + formatTimestampLiteral(s.Stop) + ")"
+func (s *ObsStartStop) String() string { return render(s) }
+
+func (s *ObsStartStop) write(b *strings.Builder) {
+	writeQualified(b, s.X, 3)
+	b.WriteString(" START " + formatTimestampLiteral(s.Start) + " STOP " + formatTimestampLiteral(s.Stop))
 }
 
 // CompExpr is a comparison-expression tree node: *Comparison or *CompBinary.
 type CompExpr interface {
 	// String renders the node in canonical pattern syntax.
 	String() string
+	write(b *strings.Builder)
 	compNode()
 }
 
@@ -147,13 +235,38 @@ type CompBinary struct {
 
 func (*CompBinary) compNode() {}
 
-// String renders the node with explicit parentheses.
-func (b *CompBinary) String() string {
-	op := " OR "
-	if b.And {
-		op = " AND "
+// String renders the node with only the parentheses its structure needs.
+func (x *CompBinary) String() string { return render(x) }
+
+func compPrec(e CompExpr) int {
+	if x, ok := e.(*CompBinary); ok {
+		if x.And {
+			return 2
+		}
+		return 1
 	}
-	return "(" + b.Left.String() + op + b.Right.String() + ")"
+	return 3
+}
+
+func writeComp(b *strings.Builder, e CompExpr, paren bool) {
+	if paren {
+		b.WriteByte('(')
+	}
+	e.write(b)
+	if paren {
+		b.WriteByte(')')
+	}
+}
+
+func (x *CompBinary) write(b *strings.Builder) {
+	p := compPrec(x)
+	writeComp(b, x.Left, compPrec(x.Left) < p)
+	if x.And {
+		b.WriteString(" AND ")
+	} else {
+		b.WriteString(" OR ")
+	}
+	writeComp(b, x.Right, compPrec(x.Right) <= p)
 }
 
 // CompOp is a comparison operator (§9.6.1).
@@ -177,6 +290,7 @@ const (
 
 var compOpNames = [...]string{"=", "!=", ">", "<", ">=", "<=", "IN", "LIKE", "MATCHES", "ISSUBSET", "ISSUPERSET", "EXISTS"}
 
+// String returns the operator as written in patterns.
 func (o CompOp) String() string { return compOpNames[o] }
 
 // Comparison is one comparison expression: an object path, an operator
@@ -200,12 +314,13 @@ type Comparison struct {
 func (*Comparison) compNode() {}
 
 // String renders the comparison in canonical syntax.
-func (c *Comparison) String() string {
-	var b strings.Builder
+func (c *Comparison) String() string { return render(c) }
+
+func (c *Comparison) write(b *strings.Builder) {
 	if c.Op == OpExists {
 		b.WriteString("EXISTS ")
 		b.WriteString(c.Path.String())
-		return b.String()
+		return
 	}
 	b.WriteString(c.Path.String())
 	b.WriteByte(' ')
@@ -223,10 +338,9 @@ func (c *Comparison) String() string {
 			b.WriteString(l.String())
 		}
 		b.WriteByte(')')
-	} else {
-		b.WriteString(c.Value.String())
+		return
 	}
-	return b.String()
+	b.WriteString(c.Value.String())
 }
 
 // StepKind says what one object-path step does (§9.7).
@@ -316,6 +430,7 @@ const (
 
 var litKindNames = [...]string{"string", "integer", "float", "boolean", "binary", "hex", "timestamp"}
 
+// String names the constant type as §9.2 does.
 func (k LitKind) String() string { return litKindNames[k] }
 
 // Literal is a pattern constant. Exactly the field matching Kind is set;

@@ -17,6 +17,10 @@ var ErrBudget = errors.New("pattern: evaluation exceeded its step budget")
 // DefaultBudget is the search-step budget Evaluate uses.
 const DefaultBudget = 2_000_000
 
+// maxSearchDepth bounds the nesting of REPEATS continuations; deeper
+// searches end with ErrBudget.
+const maxSearchDepth = 100_000
+
 // finish runs the checks and derivations that need the whole tree.
 func (p *Pattern) finish() error {
 	var err error
@@ -53,7 +57,9 @@ func (p *Pattern) finish() error {
 	}
 	p.minUnits = minUnits(p.Root)
 	p.stateless = stateless(p.Root)
-	p.horizon = horizon(p.Root)
+	if h, ok := horizon(p.Root, true); ok {
+		p.horizon = h
+	}
 	return nil
 }
 
@@ -61,40 +67,69 @@ func (p *Pattern) finish() error {
 // rejects an AND whose sides can never start from the same object: §9.5
 // says all operands of AND MUST be satisfiable with the same object.
 func rootTypes(e CompExpr) ([]string, error) {
+	set, err := rootTypeSet(e)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]string, 0, len(set))
+	for t := range set {
+		out = append(out, t)
+	}
+	slices.Sort(out)
+	return out, nil
+}
+
+// rootTypeSet works on sets, merging the smaller into the larger, so long
+// chains of OR stay near linear.
+func rootTypeSet(e CompExpr) (map[string]struct{}, error) {
 	switch x := e.(type) {
 	case *Comparison:
-		return []string{x.Path.Type}, nil
+		return map[string]struct{}{x.Path.Type: {}}, nil
 	case *CompBinary:
-		l, err := rootTypes(x.Left)
+		l, err := rootTypeSet(x.Left)
 		if err != nil {
 			return nil, err
 		}
-		r, err := rootTypes(x.Right)
+		r, err := rootTypeSet(x.Right)
 		if err != nil {
 			return nil, err
+		}
+		left, right := l, r
+		if len(l) < len(r) {
+			l, r = r, l
 		}
 		if !x.And {
-			out := slices.Clone(l)
-			for _, t := range r {
-				if !slices.Contains(out, t) {
-					out = append(out, t)
-				}
+			for t := range r {
+				l[t] = struct{}{}
 			}
-			return out, nil
+			return l, nil
 		}
-		var out []string
-		for _, t := range l {
-			if slices.Contains(r, t) {
-				out = append(out, t)
+		out := map[string]struct{}{}
+		for t := range r {
+			if _, ok := l[t]; ok {
+				out[t] = struct{}{}
 			}
 		}
 		if len(out) == 0 {
 			return nil, fmt.Errorf("AND joins comparisons on object types %s and %s, which one object can never satisfy; use OR or separate observation expressions (§9.5)",
-				strings.Join(l, "/"), strings.Join(r, "/"))
+				typeList(left), typeList(right))
 		}
 		return out, nil
 	}
 	return nil, nil
+}
+
+// typeList renders a type set for an error message, shortened if long.
+func typeList(set map[string]struct{}) string {
+	ts := make([]string, 0, len(set))
+	for t := range set {
+		ts = append(ts, t)
+	}
+	slices.Sort(ts)
+	if len(ts) > 4 {
+		return strings.Join(ts[:4], "/") + "/…"
+	}
+	return strings.Join(ts, "/")
 }
 
 func minUnits(n ObservationExpr) int64 {
@@ -150,30 +185,38 @@ func stateless(n ObservationExpr) bool {
 	return false
 }
 
-// horizon is the WITHIN bound covering every observation of any binding of
-// n, or 0 if there is none.
-func horizon(n ObservationExpr) time.Duration {
+// horizon is how long the streaming Matcher must remember an observation
+// that matched one of n's leaves; bounded is false when no WITHIN limits
+// it. top says a binding of n is a whole match: then a part that one
+// observation decides needs no memory at all, as it matches the moment
+// its observation arrives (and the match consumes the state).
+func horizon(n ObservationExpr, top bool) (d time.Duration, bounded bool) {
+	if top && stateless(n) {
+		return 0, true
+	}
 	switch x := n.(type) {
 	case *ObsWithin:
-		h := horizon(x.X)
-		if h == 0 || x.Duration < h {
-			return x.Duration
+		if !top {
+			// A WITHIN below AND, FOLLOWEDBY or REPEATS bounds only its
+			// own part; the rest of the binding may come any time later.
+			return horizon(x.X, false)
 		}
-		return h
+		if h, ok := horizon(x.X, top); ok && h > 0 && h < x.Duration {
+			return h, true
+		}
+		return x.Duration, true
 	case *ObsRepeats:
-		return horizon(x.X)
+		return horizon(x.X, top && x.Times == 1)
 	case *ObsStartStop:
-		return horizon(x.X)
+		return horizon(x.X, top)
 	case *ObsBinary:
 		if x.Op == ObsOr {
-			l, r := horizon(x.Left), horizon(x.Right)
-			if l == 0 || r == 0 {
-				return 0
-			}
-			return max(l, r)
+			l, lok := horizon(x.Left, top)
+			r, rok := horizon(x.Right, top)
+			return max(l, r), lok && rok
 		}
 	}
-	return 0
+	return 0, false
 }
 
 // ---- comparison expressions -------------------------------------------
@@ -410,6 +453,7 @@ type searcher struct {
 	stack    []int32   // units bound so far
 	steps    int
 	budget   int
+	depth    int
 	overrun  bool
 	feasible map[ObservationExpr]bool
 }
@@ -520,6 +564,14 @@ func (s *searcher) repeat(x *ObsRepeats, left int64, prevStart int, acc summary,
 	if left == 0 {
 		return k(acc)
 	}
+	// Each repetition nests one level of continuations; bound the stack
+	// that a huge count over a huge number_observed could build.
+	if s.depth >= maxSearchDepth {
+		s.overrun = true
+		return false
+	}
+	s.depth++
+	defer func() { s.depth-- }()
 	start := len(s.stack)
 	return s.solve(x.X, func(b summary) bool {
 		if prevStart >= 0 && slices.Compare(s.stack[prevStart:start], s.stack[start:]) > 0 {

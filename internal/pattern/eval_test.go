@@ -344,6 +344,15 @@ func TestEvaluateBudget(t *testing.T) {
 	if !errors.Is(err, ErrBudget) {
 		t.Fatalf("err = %v, want ErrBudget", err)
 	}
+	// number_observed multiplies observations without copying them
+	many := mustObs(t, obsAt("a", 0, 0, 1_000_000))
+	res, err := MustParse(`[x:v = 'a'] REPEATS 5000 TIMES`).Evaluate(many)
+	if err != nil || !res.Matched {
+		t.Fatalf("REPEATS 5000 over number_observed 1e6: %v, %v", res.Matched, err)
+	}
+	if _, err := MustParse(`[x:v = 'a'] REPEATS 500000 TIMES`).Evaluate(many); !errors.Is(err, ErrBudget) {
+		t.Fatalf("REPEATS 500000: err = %v, want ErrBudget", err)
+	}
 }
 
 func TestObservationsFromJSON(t *testing.T) {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"runtime"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -50,16 +51,73 @@ type Matcher struct {
 	nextPath  uint32
 
 	eq    *eqIndex
-	paths atomic.Pointer[typeTable[*pathIdx]]
-	scan  atomic.Pointer[typeTable[leafRef]]
+	types atomic.Pointer[typeTable]
 	pool  sync.Pool
 
 	budgetHits atomic.Int64
+
+	// Multi-observation patterns holding state, so that state whose
+	// window has closed is dropped even if the pattern sees nothing more.
+	amu       sync.Mutex
+	active    map[*record]struct{}
+	clock     atomic.Int64 // newest first_observed seen, Unix ns
+	seen      atomic.Uint64
+	sweepLock sync.Mutex
 }
 
-// typeTable maps an object type to a list; replaced whole on change.
-type typeTable[T any] struct {
-	byType map[string][]T
+// sweepEvery is how many observations pass between sweeps of idle state.
+const sweepEvery = 16384
+
+// typeTable maps an object type to what a root object of that type is
+// looked up in: its indexed paths and its scan list (observation
+// expressions with nothing indexable). It is replaced whole on change.
+type typeTable struct {
+	byType map[string]*typeEntry
+}
+
+type typeEntry struct {
+	paths []*pathIdx
+	scan  []leafRef
+}
+
+// publishTypes replaces the type table: scan lists are edited by edit
+// (for the types it names), and the path lists are rebuilt if paths is
+// set. Writers only.
+func (m *Matcher) publishTypes(paths bool, edit map[string]func([]leafRef) []leafRef) {
+	old := m.types.Load()
+	nt := &typeTable{byType: make(map[string]*typeEntry, len(old.byType)+len(edit))}
+	for t, e := range old.byType {
+		nt.byType[t] = e
+	}
+	for t, f := range edit {
+		e := typeEntry{}
+		if o := nt.byType[t]; o != nil {
+			e = *o
+		}
+		e.scan = f(e.scan)
+		nt.byType[t] = &e
+	}
+	if paths {
+		byType := map[string][]*pathIdx{}
+		for _, pi := range m.pathByKey {
+			byType[pi.typ] = append(byType[pi.typ], pi)
+		}
+		for t, l := range byType {
+			slices.SortFunc(l, func(a, b *pathIdx) int { return int(a.id) - int(b.id) })
+			e := typeEntry{}
+			if o := nt.byType[t]; o != nil {
+				e = *o
+			}
+			e.paths = l
+			nt.byType[t] = &e
+		}
+	}
+	for t, e := range nt.byType {
+		if len(e.paths) == 0 && len(e.scan) == 0 {
+			delete(nt.byType, t)
+		}
+	}
+	m.types.Store(nt)
 }
 
 // record is one loaded indicator.
@@ -87,9 +145,9 @@ func NewMatcher(opts MatcherOptions) *Matcher {
 		byID:      make(map[string]*record),
 		pathByKey: make(map[string]*pathIdx),
 		eq:        newEqIndex(),
+		active:    make(map[*record]struct{}),
 	}
-	m.paths.Store(&typeTable[*pathIdx]{byType: map[string][]*pathIdx{}})
-	m.scan.Store(&typeTable[leafRef]{byType: map[string][]leafRef{}})
+	m.types.Store(&typeTable{byType: map[string]*typeEntry{}})
 	m.pool.New = func() any { return &scratch{} }
 	return m
 }
@@ -225,7 +283,13 @@ func comparisonAnchors(c *Comparison) ([]anchor, bool, bool) {
 func literalAnchors(p *ObjectPath, l Literal, ip netip.Prefix) ([]anchor, bool) {
 	switch l.Kind {
 	case LitString:
-		as := []anchor{{path: p, kind: aEq, key: ikey{kind: kString, s: l.Str}}}
+		var as []anchor
+		// The value property of an address object itself is always
+		// compared as an address when the constant is one, so the string
+		// entry would never be probed; other paths need both.
+		if !ip.IsValid() || !isAddrValuePath(p) {
+			as = append(as, anchor{path: p, kind: aEq, key: ikey{kind: kString, s: l.Str}})
+		}
 		if ip.IsValid() {
 			a, b, bits := ipKey(ip)
 			as = append(as, anchor{path: p, kind: aEq, key: ikey{kind: kIP, a: a, b: b, bits: bits}})
@@ -245,6 +309,10 @@ func literalAnchors(p *ObjectPath, l Literal, ip netip.Prefix) ([]anchor, bool) 
 		return []anchor{{path: p, kind: aEq, key: ikey{kind: kBool, a: a}}}, true
 	}
 	return nil, false
+}
+
+func isAddrValuePath(p *ObjectPath) bool {
+	return (p.Type == "ipv4-addr" || p.Type == "ipv6-addr") && len(p.Steps) == 1 && p.Steps[0].Name == "value"
 }
 
 // ---- adding and removing --------------------------------------------------
@@ -279,10 +347,54 @@ func compileIndicator(ind Indicator, p *Pattern) *compiled {
 	return c
 }
 
+// compileAll parses indicators, on all CPUs for big batches: parsing is
+// the larger part of loading, and needs no lock.
+func compileAll(inds []Indicator) ([]*compiled, []error) {
+	out := make([]*compiled, len(inds))
+	errs := make([]error, len(inds))
+	work := func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			p, err := Parse(inds[i].Pattern)
+			if err != nil {
+				errs[i] = fmt.Errorf("indicator %s: %w", inds[i].ID, err)
+				continue
+			}
+			out[i] = compileIndicator(inds[i], p)
+		}
+	}
+	workers := runtime.GOMAXPROCS(0)
+	if len(inds) < 4096 || workers == 1 {
+		work(0, len(inds))
+	} else {
+		var wg sync.WaitGroup
+		chunk := (len(inds) + workers - 1) / workers
+		for lo := 0; lo < len(inds); lo += chunk {
+			wg.Add(1)
+			go func(lo, hi int) {
+				defer wg.Done()
+				work(lo, hi)
+			}(lo, min(lo+chunk, len(inds)))
+		}
+		wg.Wait()
+	}
+	comp := out[:0]
+	for _, c := range out {
+		if c != nil {
+			comp = append(comp, c)
+		}
+	}
+	var bad []error
+	for _, e := range errs {
+		if e != nil {
+			bad = append(bad, e)
+		}
+	}
+	return comp, bad
+}
+
 // batch gathers the copy-on-write updates of one writer call so each
 // snapshot is replaced once.
 type batch struct {
-	m        *Matcher
 	newPaths bool
 	tries    map[*pathIdx]*trieOps
 	likes    map[*pathIdx][]likeEntry
@@ -318,19 +430,25 @@ func (m *Matcher) pathFor(b *batch, p *ObjectPath) *pathIdx {
 // Invalid patterns are skipped and reported together in the error; the
 // valid ones are loaded either way.
 func (m *Matcher) AddAll(inds []Indicator) error {
-	var errs []error
-	comp := make([]*compiled, 0, len(inds))
-	for _, ind := range inds {
-		p, err := Parse(ind.Pattern)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("indicator %s: %w", ind.ID, err))
-			continue
-		}
-		comp = append(comp, compileIndicator(ind, p))
+	// Within one batch the last indicator with an ID wins; dropping the
+	// earlier ones here keeps their entries from being filed at all.
+	last := make(map[string]int, len(inds))
+	for i, ind := range inds {
+		last[ind.ID] = i
 	}
+	if len(last) < len(inds) {
+		uniq := make([]Indicator, 0, len(last))
+		for i, ind := range inds {
+			if last[ind.ID] == i {
+				uniq = append(uniq, ind)
+			}
+		}
+		inds = uniq
+	}
+	comp, errs := compileAll(inds)
 	m.wmu.Lock()
 	defer m.wmu.Unlock()
-	b := &batch{m: m, tries: map[*pathIdx]*trieOps{}, likes: map[*pathIdx][]likeEntry{}, scanAdd: map[string][]leafRef{}}
+	b := &batch{tries: map[*pathIdx]*trieOps{}, likes: map[*pathIdx][]likeEntry{}, scanAdd: map[string][]leafRef{}}
 	nAnchors := 0
 	for _, c := range comp {
 		for _, as := range c.anchors {
@@ -403,26 +521,12 @@ func (m *Matcher) commit(b *batch) {
 		}
 		pi.like.Store(li)
 	}
-	if len(b.scanAdd) > 0 {
-		old := m.scan.Load()
-		nt := &typeTable[leafRef]{byType: make(map[string][]leafRef, len(old.byType)+len(b.scanAdd))}
-		for t, l := range old.byType {
-			nt.byType[t] = l
+	if len(b.scanAdd) > 0 || b.newPaths {
+		edit := map[string]func([]leafRef) []leafRef{}
+		for t, add := range b.scanAdd {
+			edit[t] = func(l []leafRef) []leafRef { return append(slices.Clip(l), add...) }
 		}
-		for t, l := range b.scanAdd {
-			nt.byType[t] = append(slices.Clip(nt.byType[t]), l...)
-		}
-		m.scan.Store(nt)
-	}
-	if b.newPaths {
-		nt := &typeTable[*pathIdx]{byType: map[string][]*pathIdx{}}
-		for _, pi := range m.pathByKey {
-			nt.byType[pi.typ] = append(nt.byType[pi.typ], pi)
-		}
-		for _, l := range nt.byType {
-			slices.SortFunc(l, func(a, b *pathIdx) int { return int(a.id) - int(b.id) })
-		}
-		m.paths.Store(nt)
+		m.publishTypes(b.newPaths, edit)
 	}
 }
 
@@ -477,11 +581,16 @@ func (m *Matcher) removeLocked(rec *record) {
 	// Readers that already hold a reference drop it from here on.
 	rec.removed.Store(true)
 	delete(m.byID, rec.id)
+	if rec.state != nil {
+		m.amu.Lock()
+		delete(m.active, rec)
+		m.amu.Unlock()
+	}
 	p := rec.pat
 	if p == nil {
 		p = MustParse(rec.src) // it parsed when added
 	}
-	b := &batch{m: m, tries: map[*pathIdx]*trieOps{}}
+	b := &batch{tries: map[*pathIdx]*trieOps{}}
 	scanTypes := map[string]bool{}
 	for _, l := range p.leaves {
 		as, _, ok := anchorsOf(l.Expr)
@@ -529,23 +638,19 @@ func (m *Matcher) removeLocked(rec *record) {
 		applyTrie(&pi.sup, ops.sup)
 	}
 	if len(scanTypes) > 0 {
-		old := m.scan.Load()
-		nt := &typeTable[leafRef]{byType: make(map[string][]leafRef, len(old.byType))}
-		for t, l := range old.byType {
-			if scanTypes[t] {
+		edit := map[string]func([]leafRef) []leafRef{}
+		for t := range scanTypes {
+			edit[t] = func(l []leafRef) []leafRef {
 				var keep []leafRef
 				for _, r := range l {
 					if r.rec != rec {
 						keep = append(keep, r)
 					}
 				}
-				l = keep
-			}
-			if len(l) > 0 {
-				nt.byType[t] = l
+				return keep
 			}
 		}
-		m.scan.Store(nt)
+		m.publishTypes(false, edit)
 	}
 }
 
@@ -573,14 +678,16 @@ func (m *Matcher) Match(obs *Observation) []Match { return m.MatchAppend(nil, ob
 func (m *Matcher) MatchAppend(dst []Match, obs *Observation) []Match {
 	sc := m.pool.Get().(*scratch)
 	sc.cands, sc.hits, sc.fired = sc.cands[:0], sc.hits[:0], sc.fired[:0]
-	paths := m.paths.Load()
-	scan := m.scan.Load()
+	types := m.types.Load()
 	for _, obj := range obs.Objects {
-		typ := obj.Type()
-		for _, pi := range paths.byType[typ] {
+		te := types.byType[obj.Type()]
+		if te == nil {
+			continue
+		}
+		for _, pi := range te.paths {
 			m.probe(sc, obs, obj, pi)
 		}
-		for _, ref := range scan.byType[typ] {
+		for _, ref := range te.scan {
 			sc.cands = append(sc.cands, cand{ref: ref, root: obj})
 		}
 	}
@@ -627,7 +734,58 @@ func (m *Matcher) MatchAppend(dst []Match, obs *Observation) []Match {
 	clear(sc.hits)
 	clear(sc.fired)
 	m.pool.Put(sc)
+	m.tick(obs.FirstObserved)
 	return dst
+}
+
+// tick advances the stream clock and now and then sweeps idle state.
+func (m *Matcher) tick(t time.Time) {
+	if y := t.Year(); y < 1678 || y > 2261 {
+		return // outside the range of Unix nanoseconds; no clock to advance
+	}
+	ns := t.UnixNano()
+	for {
+		cur := m.clock.Load()
+		if ns <= cur || m.clock.CompareAndSwap(cur, ns) {
+			break
+		}
+	}
+	if m.seen.Add(1)%sweepEvery == 0 && m.sweepLock.TryLock() {
+		m.Sweep(time.Unix(0, m.clock.Load()))
+		m.sweepLock.Unlock()
+	}
+}
+
+// Sweep drops remembered observations whose WITHIN window has closed as of
+// now (stream time), for every multi-observation pattern, and returns how
+// many patterns with a WITHIN window still hold state. Match calls it every few thousand
+// observations with the newest first_observed seen; call it directly when
+// the stream goes quiet.
+func (m *Matcher) Sweep(now time.Time) int {
+	m.amu.Lock()
+	recs := make([]*record, 0, len(m.active))
+	for r := range m.active {
+		recs = append(recs, r)
+	}
+	m.amu.Unlock()
+	for _, r := range recs {
+		st := r.state
+		st.mu.Lock()
+		if now.After(st.watermark) {
+			st.watermark = now
+		}
+		st.evict(r.pat.horizon)
+		if len(st.events) == 0 || r.removed.Load() {
+			// lock order everywhere: state, then the active set
+			m.amu.Lock()
+			delete(m.active, r)
+			m.amu.Unlock()
+		}
+		st.mu.Unlock()
+	}
+	m.amu.Lock()
+	defer m.amu.Unlock()
+	return len(m.active)
 }
 
 func hasHit(hits []leafRef, r leafRef) bool {
@@ -698,18 +856,13 @@ func (m *Matcher) probeString(sc *scratch, root Object, pi *pathIdx, s string, h
 		m.addPostings(sc, root, m.eq.get(ikey{kind: kString, s: s, path: pi.id}))
 	}
 	if isIP {
-		if sub != nil {
-			// constants that contain the value
-			if pfx.IsSingleIP() {
-				if _, ok := sub.Lookup(pfx.Addr()); !ok {
-					goto superset
-				}
-			}
+		// constants that contain the value; for a single address the
+		// longest-prefix lookup rules out most misses without iterating
+		if sub != nil && (!pfx.IsSingleIP() || hasLPM(sub, pfx.Addr())) {
 			for _, p := range sub.Supernets(pfx) {
 				m.addPostings(sc, root, p)
 			}
 		}
-	superset:
 		if sup != nil {
 			// constants the value contains
 			for _, p := range sup.Subnets(pfx) {
@@ -721,6 +874,11 @@ func (m *Matcher) probeString(sc *scratch, root Object, pi *pathIdx, s string, h
 		text, _ := textOf(it, true)
 		m.probeLike(sc, root, li, text)
 	}
+}
+
+func hasLPM(t *bart.Table[postings], a netip.Addr) bool {
+	_, ok := t.Lookup(a)
+	return ok
 }
 
 func (m *Matcher) probeLike(sc *scratch, root Object, li *likeIndex, text string) {
@@ -761,12 +919,68 @@ func (m *Matcher) addPostings(sc *scratch, root Object, p postings) {
 type tstate struct {
 	mu        sync.Mutex
 	events    []tevent
+	perLeaf   []int // events per leaf
 	watermark time.Time
+}
+
+// recount rebuilds perLeaf after events were dropped.
+func (st *tstate) recount() {
+	clear(st.perLeaf)
+	for _, e := range st.events {
+		for _, l := range e.leaves {
+			st.perLeaf[l]++
+		}
+	}
+}
+
+func (st *tstate) expired(e tevent, horizon time.Duration) bool {
+	return !e.obs.LastObserved.After(st.watermark.Add(-horizon))
+}
+
+// evictFront drops expired events from the front only.
+func (st *tstate) evictFront(horizon time.Duration) bool {
+	if horizon <= 0 {
+		return false
+	}
+	n := 0
+	for n < len(st.events) && st.expired(st.events[n], horizon) {
+		n++
+	}
+	if n == 0 {
+		return false
+	}
+	clear(st.events[:n])
+	st.events = slices.Delete(st.events, 0, n)
+	return true
 }
 
 type tevent struct {
 	obs    *Observation
 	leaves []int32
+}
+
+// evict drops events that can no longer take part in a match: an event
+// whose last_observed is a full window before the newest first_observed
+// can never again share a WITHIN window (§9.5.1) with an observation still
+// to come. Without an enclosing WITHIN nothing expires by time.
+func (st *tstate) evict(horizon time.Duration) {
+	if horizon <= 0 || len(st.events) == 0 {
+		return
+	}
+	keep := st.events[:0]
+	for _, e := range st.events {
+		if !st.expired(e, horizon) {
+			keep = append(keep, e)
+		}
+	}
+	if len(keep) == len(st.events) {
+		return
+	}
+	clear(st.events[len(keep):])
+	st.events = keep
+	if st.perLeaf != nil {
+		st.recount()
+	}
 }
 
 // feed adds an observation that matched some leaves and runs the binding
@@ -782,24 +996,35 @@ func (m *Matcher) feed(rec *record, obs *Observation, leaves []int32) ([]*Observ
 	if obs.FirstObserved.After(st.watermark) {
 		st.watermark = obs.FirstObserved
 	}
-	st.events = append(st.events, tevent{obs: obs, leaves: leaves})
-	if p.horizon > 0 {
-		// An event whose last_observed is a full window before the newest
-		// first_observed can never again share a WITHIN window (§9.5.1)
-		// with an observation still to come.
-		limit := st.watermark.Add(-p.horizon)
-		keep := st.events[:0]
-		for _, e := range st.events {
-			if e.obs.LastObserved.After(limit) {
-				keep = append(keep, e)
-			}
-		}
-		clear(st.events[len(keep):])
-		st.events = keep
+	if len(st.events) == 0 && p.horizon > 0 {
+		// only state that can expire by time is worth sweeping; the rest
+		// is bounded by MaxEvents
+		m.amu.Lock()
+		m.active[rec] = struct{}{}
+		m.amu.Unlock()
 	}
+	st.events = append(st.events, tevent{obs: obs, leaves: leaves})
+	if st.perLeaf == nil {
+		st.perLeaf = make([]int, len(p.leaves))
+	}
+	for _, l := range leaves {
+		st.perLeaf[l]++
+	}
+	// In a time-ordered stream the oldest events are first, so checking
+	// the front is enough here; Sweep does the full pass.
+	dropped := st.evictFront(p.horizon)
 	if over := len(st.events) - m.opts.MaxEvents; over > 0 {
 		clear(st.events[:over])
 		st.events = slices.Delete(st.events, 0, over)
+		dropped = true
+	}
+	if dropped {
+		st.recount()
+	}
+	// Without an event for every leaf the pattern needs, no search can
+	// succeed: skip building it.
+	if !feasibleWith(p.Root, st.perLeaf) {
+		return nil, false
 	}
 	units := make([]unit, len(st.events))
 	cands := make([][]int32, len(p.leaves))
@@ -825,5 +1050,27 @@ func (m *Matcher) feed(rec *record, obs *Observation, leaves []int32) ([]*Observ
 	}
 	clear(st.events)
 	st.events = st.events[:0]
+	clear(st.perLeaf)
 	return out, true
+}
+
+// feasibleWith reports whether n could match given which leaves have
+// events at all.
+func feasibleWith(n ObservationExpr, perLeaf []int) bool {
+	switch x := n.(type) {
+	case *ObsLeaf:
+		return perLeaf[x.index] > 0
+	case *ObsBinary:
+		if x.Op == ObsOr {
+			return feasibleWith(x.Left, perLeaf) || feasibleWith(x.Right, perLeaf)
+		}
+		return feasibleWith(x.Left, perLeaf) && feasibleWith(x.Right, perLeaf)
+	case *ObsWithin:
+		return feasibleWith(x.X, perLeaf)
+	case *ObsRepeats:
+		return feasibleWith(x.X, perLeaf)
+	case *ObsStartStop:
+		return feasibleWith(x.X, perLeaf)
+	}
+	return false
 }

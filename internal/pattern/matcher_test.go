@@ -3,6 +3,7 @@ package pattern
 import (
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -97,6 +98,16 @@ func TestMatcherIndexes(t *testing.T) {
 	if err := m.Add("bad", `[a:b = `); err == nil {
 		t.Error("invalid pattern accepted")
 	}
+	// the last of duplicate IDs in one batch wins
+	if err := m.AddAll([]Indicator{{"d", `[ipv4-addr:value ISSUBSET '10.0.0.0/8']`}, {"d", `[domain-name:value = 'd.example']`}}); err != nil {
+		t.Fatal(err)
+	}
+	if got := ids(m.Match(sco("ipv4-addr", "10.0.0.1"))); len(got) != 0 {
+		t.Errorf("replaced duplicate still matches: %v", got)
+	}
+	if got := ids(m.Match(sco("domain-name", "d.example"))); !slices.Equal(got, []string{"d"}) {
+		t.Errorf("duplicate: got %v", got)
+	}
 }
 
 func TestMatcherTemporalState(t *testing.T) {
@@ -145,6 +156,11 @@ func TestMatcherTemporalState(t *testing.T) {
 	rec.state.mu.Unlock()
 	if n != 1 {
 		t.Errorf("fb keeps %d events, want 1 (window evicts)", n)
+	}
+	// Sweep drops state whose window closed without further events
+	m.Match(at(100000, "ipv4-addr", "10.0.0.1"))
+	if n := m.Sweep(base.Add(200000 * time.Second)); n != 0 {
+		t.Errorf("after Sweep %d windowed patterns hold state, want 0", n)
 	}
 	// MaxEvents bounds patterns without WITHIN
 	rep := m.byID["rep"]
@@ -220,5 +236,46 @@ func TestMatcherConcurrent(t *testing.T) {
 	wg.Wait()
 	if matched.Load() == 0 {
 		t.Fatal("nothing matched")
+	}
+}
+
+// TestLargePatterns runs big but valid patterns through every stage; it
+// guards against quadratic behaviour (which would make it crawl), without
+// timing anything.
+func TestLargePatterns(t *testing.T) {
+	var parts []string
+	for i := range 10000 {
+		parts = append(parts, fmt.Sprintf("t%d:b = 'é'", i))
+	}
+	obs, _ := NewObservation(time.Unix(0, 0), time.Unix(0, 0), 1, &SCO{T: "t5", Props: map[string]any{"b": "é"}})
+	for _, src := range []string{
+		"[" + strings.Join(parts, " OR ") + "]",
+		"[(" + strings.Join(parts[:5000], " OR ") + ") AND (" + strings.Join(parts[:5000], " OR ") + ")]",
+		"[" + strings.Repeat("t5:b = 'é' AND ", 10000) + "t5:b = 'é']",
+		strings.Repeat("[t5:b = 'é'] FOLLOWEDBY ", 5000) + "[t5:b = 'é']",
+		strings.Repeat("[t5:b = 'é'] OR ", 5000) + "[t5:b = 'é']",
+		"[t5:b IN (" + strings.Repeat("'x', ", 20000) + "'é')]",
+	} {
+		p, err := Parse(src)
+		if err != nil {
+			t.Fatalf("%.60s…: %v", src, err)
+		}
+		want, err := p.Evaluate([]*Observation{obs})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := Parse(p.Root.String()); err != nil {
+			t.Fatalf("canonical form: %v", err)
+		}
+		m := NewMatcher(MatcherOptions{})
+		if err := m.Add("x", src); err != nil {
+			t.Fatal(err)
+		}
+		if got := len(m.Match(obs)) == 1; got != want.Matched {
+			t.Errorf("%.60s…: Matcher %v, Evaluate %v", src, got, want.Matched)
+		}
+		if !m.Remove("x") {
+			t.Fatal("Remove")
+		}
 	}
 }

@@ -22,6 +22,7 @@ type SyntaxError struct {
 	Msg string
 }
 
+// Error renders the error as "position N: message".
 func (e *SyntaxError) Error() string { return fmt.Sprintf("position %d: %s", e.Pos, e.Msg) }
 
 // Limits that keep parsing and evaluation bounded on hostile input.
@@ -68,7 +69,7 @@ func Parse(src string) (*Pattern, error) {
 		// §9.4: patterns MUST be Unicode strings.
 		return nil, &SyntaxError{Pos: utf8.RuneCountInString(src[:i]), Msg: "pattern is not valid UTF-8"}
 	}
-	p := &parser{lx: lexer{src: src}}
+	p := &parser{lx: lexer{src: src}, ascii: isASCII(src)}
 	p.advance()
 	root, err := p.parse()
 	if err != nil {
@@ -85,17 +86,29 @@ type parser struct {
 	lx    lexer
 	tok   token
 	depth int
+	// charPos cache
+	ascii            bool
+	posByte, posChar int
 }
 
 type parseError struct{ err *SyntaxError }
 
 func (p *parser) advance() { p.tok = p.lx.next() }
 
+// charPos converts a byte offset to a character offset. Offsets are
+// asked for mostly in increasing order, so it counts on from the last one
+// instead of from the start, keeping parsing linear.
 func (p *parser) charPos(byteOff int) int {
-	if byteOff > len(p.lx.src) {
-		byteOff = len(p.lx.src)
+	byteOff = min(max(byteOff, 0), len(p.lx.src))
+	if p.ascii {
+		return byteOff
 	}
-	return utf8.RuneCountInString(p.lx.src[:byteOff])
+	if byteOff < p.posByte {
+		p.posByte, p.posChar = 0, 0
+	}
+	p.posChar += utf8.RuneCountInString(p.lx.src[p.posByte:byteOff])
+	p.posByte = byteOff
+	return p.posChar
 }
 
 // fail aborts parsing; parse recovers it into the returned error so the
@@ -274,15 +287,16 @@ func (p *parser) obsPrimary() ObservationExpr {
 	switch p.tok.kind {
 	case tLBrack:
 		pos := p.tok.pos
+		cpos := p.charPos(pos) // now, while the position cache is behind it
 		p.enter()
 		p.advance()
 		e := p.compOr()
 		if p.tok.kind != tRBrack {
-			p.expected("']' to close the observation expression opened at position " + strconv.Itoa(p.charPos(pos)) + ", or AND/OR")
+			p.expected("']' to close the observation expression opened at position " + strconv.Itoa(cpos) + ", or AND/OR")
 		}
 		p.advance()
 		p.leave()
-		return &ObsLeaf{Pos: p.charPos(pos), Expr: e}
+		return &ObsLeaf{Pos: cpos, Expr: e}
 	case tLParen:
 		pos := p.tok.pos
 		p.enter()

@@ -2,6 +2,7 @@ package pattern
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -107,6 +108,34 @@ func TestSpecExamplesParse(t *testing.T) {
 	}
 }
 
+// tree renders a pattern fully parenthesised, to check its structure.
+func tree(n ObservationExpr) string {
+	switch x := n.(type) {
+	case *ObsLeaf:
+		return "[" + ctree(x.Expr) + "]"
+	case *ObsBinary:
+		return "(" + tree(x.Left) + " " + x.Op.String() + " " + tree(x.Right) + ")"
+	case *ObsWithin:
+		return "(" + tree(x.X) + " WITHIN " + x.text + " SECONDS)"
+	case *ObsRepeats:
+		return "(" + tree(x.X) + " REPEATS " + fmt.Sprint(x.Times) + " TIMES)"
+	case *ObsStartStop:
+		return "(" + tree(x.X) + " START " + formatTimestampLiteral(x.Start) + " STOP " + formatTimestampLiteral(x.Stop) + ")"
+	}
+	return "?"
+}
+
+func ctree(e CompExpr) string {
+	if x, ok := e.(*CompBinary); ok {
+		op := " OR "
+		if x.And {
+			op = " AND "
+		}
+		return "(" + ctree(x.Left) + op + ctree(x.Right) + ")"
+	}
+	return e.String()
+}
+
 func TestParseStructure(t *testing.T) {
 	tests := []struct {
 		src, want string
@@ -122,6 +151,11 @@ func TestParseStructure(t *testing.T) {
 		{`([a:b = 1] FOLLOWEDBY [a:c = 2]) REPEATS 5 TIMES`, `(([a:b = 1] FOLLOWEDBY [a:c = 2]) REPEATS 5 TIMES)`},
 		{`[a:b = 1] REPEATS 2 TIMES WITHIN 1.5 SECONDS`, `(([a:b = 1] REPEATS 2 TIMES) WITHIN 1.5 SECONDS)`},
 		{`[a:b = 1] START t'2016-01-01T00:00:00Z' STOP t'2016-01-02T00:00:00.5Z'`, `([a:b = 1] START t'2016-01-01T00:00:00Z' STOP t'2016-01-02T00:00:00.5Z')`},
+		{`[a:b = 1] OR ([a:b = 2] OR [a:b = 3])`, `([a:b = 1] OR ([a:b = 2] OR [a:b = 3]))`},
+		{`([a:b = 1] WITHIN 1 SECONDS) WITHIN 2 SECONDS`, `(([a:b = 1] WITHIN 1 SECONDS) WITHIN 2 SECONDS)`},
+		{`([a:b = 1] WITHIN 1 SECONDS REPEATS 2 TIMES) WITHIN 2 SECONDS`, `((([a:b = 1] WITHIN 1 SECONDS) REPEATS 2 TIMES) WITHIN 2 SECONDS)`},
+		{`[a:b = 1] AND ([a:b = 2] FOLLOWEDBY [a:b = 3]) REPEATS 2 TIMES`, `([a:b = 1] AND (([a:b = 2] FOLLOWEDBY [a:b = 3]) REPEATS 2 TIMES))`},
+		{`[a:b = 1 OR (a:c = 2 OR a:d = 3)]`, `[(a:b = 1 OR (a:c = 2 OR a:d = 3))]`},
 		// comparison precedence: AND over OR
 		{`[a:b = 1 OR a:c = 2 AND a:d = 3]`, `[(a:b = 1 OR (a:c = 2 AND a:d = 3))]`},
 		{`[(a:b = 1 OR a:c = 2) AND a:d = 3]`, `[((a:b = 1 OR a:c = 2) AND a:d = 3)]`},
@@ -172,8 +206,13 @@ func TestParseStructure(t *testing.T) {
 			t.Errorf("Parse(%q): %v", tt.src, err)
 			continue
 		}
-		if got := p.Root.String(); got != tt.want {
+		if got := tree(p.Root); got != tt.want {
 			t.Errorf("Parse(%q) = %s, want %s", tt.src, got, tt.want)
+		}
+		// the minimal rendering keeps the structure
+		q, err := Parse(p.Root.String())
+		if err != nil || tree(q.Root) != tt.want {
+			t.Errorf("rendering %q of %q: %v, %v", p.Root.String(), tt.src, err, q)
 		}
 	}
 }
@@ -294,6 +333,13 @@ func TestRegexTranslation(t *testing.T) {
 		{`(?P<n>a)b`, "ab", true},
 		{`\e`, "\x1b", true},
 		{`\xd4`, "\u00d4", true},
+		{`a\012b`, "a\nb", true},
+		{`\Aab\z`, "ab", true},
+		{`(?<n>a)b`, "ab", true},
+		{`\p{Greek}`, "λ", true},
+		{`[\p{Greek}x]`, "λ", true},
+		{`\x{3bb}{2}`, "λλ", true},
+		{`a*?b`, "aab", true},
 	}
 	for _, tt := range tests {
 		re, err := compileRegex(tt.re)

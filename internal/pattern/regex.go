@@ -36,6 +36,9 @@ func compileRegex(src string) (*regexp.Regexp, error) {
 	if err != nil {
 		msg := err.Error()
 		msg = strings.TrimPrefix(msg, "error parsing regexp: ")
+		if len(msg) > 160 {
+			msg = msg[:160] + "…"
+		}
 		return nil, &regexError{off: 0, msg: msg}
 	}
 	return re, nil
@@ -96,6 +99,14 @@ func translatePCRE(src string) (string, error) {
 				}
 				b.WriteString(regexp.QuoteMeta(lit))
 				continue
+			}
+			if (e == 'p' || e == 'P' || e == 'x') && i+2 < len(src) && src[i+2] == '{' {
+				// \p{Name}, \x{HHHH}: copy the braces verbatim
+				if end := strings.IndexByte(src[i+2:], '}'); end > 0 {
+					b.WriteString(src[i : i+3+end])
+					i += 2 + end
+					continue
+				}
 			}
 			b.WriteByte(c)
 			b.WriteByte(e)
