@@ -504,7 +504,9 @@ func (s *Server) check(p *access.Principal, raws []json.RawMessage) iter.Seq[[]c
 		close(next)
 		stop := make(chan struct{})
 		defer close(stop) // the consumer gave up: workers stop at the next chunk
-		for range min(runtime.GOMAXPROCS(0), n) {
+		// One core fewer than there are: the store (and a database on the
+		// same host) needs one to write the chunks already checked.
+		for range min(max(1, runtime.GOMAXPROCS(0)-1), n) {
 			go func() {
 				for ci := range next {
 					select {
