@@ -20,7 +20,49 @@ import (
 type UserCmd struct {
 	Create UserCreateCmd `cmd:"" help:"Create a user (password from MITRA_USER_PASSWORD, else prompted)."`
 	List   UserListCmd   `cmd:"" help:"List users."`
+	Show   UserShowCmd   `cmd:"" help:"Show a user: organisation, role, tokens, collections."`
 	Delete UserDeleteCmd `cmd:"" help:"Delete a user."`
+}
+
+// UserShowCmd shows one user.
+type UserShowCmd struct {
+	StoreFlags `embed:""`
+	Name       string `arg:"" help:"User name."`
+}
+
+// Run implements the command.
+func (c *UserShowCmd) Run(ctx context.Context, e *env) error {
+	return withStore(ctx, c.StoreFlags, func(st store.Store) error {
+		u, err := st.GetUser(ctx, c.Name)
+		if err != nil {
+			return err
+		}
+		org, err := st.GetOrganisation(ctx, u.Organisation)
+		if err != nil {
+			return err
+		}
+		groups, err := st.GroupsOf(ctx, org.ID)
+		if err != nil {
+			return err
+		}
+		p := &access.Principal{User: u.Name, Organisation: u.Organisation, Groups: groups, Role: u.Role}
+		fmt.Fprintf(e.stdout, "name: %s\norganisation: %s (%s)\nrole: %s\ncreated: %s\n", u.Name, org.Name, org.ID, u.Role, u.Created.Format(time.RFC3339))
+		tokens, err := st.ListTokens(ctx, u.Name)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stdout, "tokens: %d\ncollections:\n", len(tokens))
+		cols, err := st.ListCollections(ctx)
+		if err != nil {
+			return err
+		}
+		for _, col := range cols {
+			if r, w := access.CollectionAccess(p, col); r || w {
+				fmt.Fprintf(e.stdout, "  %s  %s  read=%v write=%v\n", col.ID, col.Title, r, w)
+			}
+		}
+		return nil
+	})
 }
 
 // UserCreateCmd creates a user.

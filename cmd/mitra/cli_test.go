@@ -201,6 +201,9 @@ func TestOrgGroupGrantAuditCommands(t *testing.T) {
 	if out := run(nil, "org", "show", grid); !strings.Contains(out, "gina (read-only)") || !strings.Contains(out, "energy") {
 		t.Errorf("org show:\n%s", out)
 	}
+	if out := run(nil, "org", "show", grid, "--stix"); !strings.Contains(out, `"identity_class":"organization"`) || !strings.Contains(out, grid) {
+		t.Errorf("org show --stix:\n%s", out)
+	}
 	col := strings.TrimSpace(run(nil, "collection", "create", "--title", "Energy", "--default-tlp", "green", "--recipients", "National CERT"))
 	run(nil, "collection", "grant", col, "--read", "--group", "energy")
 	run(nil, "collection", "grant", col, "--read", "--write", "--org", "National CERT")
@@ -231,6 +234,9 @@ func TestOrgGroupGrantAuditCommands(t *testing.T) {
 	}
 	if grants["group "+group] != "r=true w=false" || grants["org "+cert] != "r=true w=false" || len(grants) != 2 {
 		t.Errorf("grants = %v", grants)
+	}
+	if out := run(nil, "user", "show", "gina"); !strings.Contains(out, "Grid Operator") || !strings.Contains(out, col) || !strings.Contains(out, "read=true write=false") {
+		t.Errorf("user show:\n%s", out)
 	}
 	if out := run(nil, "audit", "--action", "admin."); !strings.Contains(out, "admin.collection.revoke") || !strings.Contains(out, "admin.group.create") {
 		t.Errorf("audit:\n%s", out)
