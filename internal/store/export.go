@@ -74,9 +74,6 @@ type Exporter interface {
 	// ExportObjects calls fn with the collection's object versions in
 	// date_added order, at most ExportBatch at a time, bodies included.
 	ExportObjects(ctx context.Context, collectionID string, fn func([]ObjectRecord) error) error
-	// ExportChanges calls fn with the collection's change log in seq order,
-	// at most ExportBatch records at a time.
-	ExportChanges(ctx context.Context, collectionID string, fn func([]Change) error) error
 	// ExportStatuses calls fn with every status, at most ExportBatch at a
 	// time.
 	ExportStatuses(ctx context.Context, fn func([]*Status) error) error
@@ -188,7 +185,7 @@ func Copy(ctx context.Context, dst interface {
 		if err != nil {
 			return fmt.Errorf("collection %s: objects: %w", c.ID, err)
 		}
-		err = src.ExportChanges(ctx, c.ID, func(chs []Change) error {
+		err = ExportChanges(ctx, src, c.ID, func(chs []Change) error {
 			return step(len(chs), dst.ImportChanges(ctx, c.ID, chs))
 		})
 		if err != nil {
@@ -224,4 +221,24 @@ func both(c Collection) int {
 		}
 	}
 	return n
+}
+
+// ExportChanges calls fn with a collection's change log in seq order, at
+// most ExportBatch records at a time; it reads through Objects.Changes, so
+// every backend shares it.
+func ExportChanges(ctx context.Context, src Objects, collectionID string, fn func([]Change) error) error {
+	var after int64
+	for {
+		chs, err := src.Changes(ctx, collectionID, after, ExportBatch)
+		if err != nil {
+			return err
+		}
+		if len(chs) == 0 {
+			return nil
+		}
+		if err := fn(chs); err != nil {
+			return err
+		}
+		after = chs[len(chs)-1].Seq
+	}
 }

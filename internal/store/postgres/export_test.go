@@ -67,7 +67,7 @@ func dumpStore(t *testing.T, s copyable) dump {
 			d.Objects[c.ID] = append(d.Objects[c.ID], objs...)
 			return nil
 		}))
-		must(s.ExportChanges(ctx, c.ID, func(chs []store.Change) error {
+		must(store.ExportChanges(ctx, s, c.ID, func(chs []store.Change) error {
 			d.Changes[c.ID] = append(d.Changes[c.ID], chs...)
 			return nil
 		}))

@@ -274,19 +274,7 @@ func (s *Store) GetUser(ctx context.Context, name string) (*store.User, error) {
 // ListUsers implements store.Users.
 func (s *Store) ListUsers(ctx context.Context) ([]*store.User, error) {
 	rows, err := s.r.QueryContext(ctx, `SELECT `+userCols+` FROM users ORDER BY name`)
-	if err != nil {
-		return nil, fmt.Errorf("list users: %w", err)
-	}
-	defer rows.Close()
-	var out []*store.User
-	for rows.Next() {
-		u, err := scanUser(rows)
-		if err != nil {
-			return nil, fmt.Errorf("list users: %w", err)
-		}
-		out = append(out, u)
-	}
-	return out, rows.Err()
+	return collect(rows, err, "list users", scanUser)
 }
 
 // DeleteUser implements store.Users.
@@ -361,19 +349,7 @@ func (s *Store) TokenByHash(ctx context.Context, hash string) (*store.Token, err
 // ListTokens implements store.Tokens.
 func (s *Store) ListTokens(ctx context.Context, user string) ([]*store.Token, error) {
 	rows, err := s.r.QueryContext(ctx, `SELECT `+tokenCols+` FROM tokens WHERE user_name = ? OR ? = '' ORDER BY created`, user, user)
-	if err != nil {
-		return nil, fmt.Errorf("list tokens: %w", err)
-	}
-	defer rows.Close()
-	var out []*store.Token
-	for rows.Next() {
-		t, err := scanToken(rows)
-		if err != nil {
-			return nil, fmt.Errorf("list tokens: %w", err)
-		}
-		out = append(out, t)
-	}
-	return out, rows.Err()
+	return collect(rows, err, "list tokens", scanToken)
 }
 
 // RevokeToken implements store.Tokens.
@@ -446,4 +422,24 @@ func (s *Store) GetStatus(ctx context.Context, id string) (*store.Status, error)
 		}
 	}
 	return &st, nil
+}
+
+// collect scans every row of a query (whose error is err) with scan.
+func collect[T any](rows *sql.Rows, err error, what string, scan func(interface{ Scan(...any) error }) (T, error)) ([]T, error) {
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	defer rows.Close()
+	var out []T
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", what, err)
+		}
+		out = append(out, v)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	return out, nil
 }

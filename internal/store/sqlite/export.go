@@ -91,24 +91,6 @@ func (s *Store) ExportObjects(ctx context.Context, collectionID string, fn func(
 	}
 }
 
-// ExportChanges implements store.Exporter.
-func (s *Store) ExportChanges(ctx context.Context, collectionID string, fn func([]store.Change) error) error {
-	var after int64
-	for {
-		chs, err := s.Changes(ctx, collectionID, after, store.ExportBatch)
-		if err != nil {
-			return err
-		}
-		if len(chs) == 0 {
-			return nil
-		}
-		if err := fn(chs); err != nil {
-			return err
-		}
-		after = chs[len(chs)-1].Seq
-	}
-}
-
 // ExportStatuses implements store.Exporter.
 func (s *Store) ExportStatuses(ctx context.Context, fn func([]*store.Status) error) error {
 	after := ""
