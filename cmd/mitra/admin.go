@@ -82,27 +82,24 @@ func (c *UserCreateCmd) Run(ctx context.Context, e *env) error {
 			return err
 		}
 	}
-	st, err := c.open(ctx)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	org := ""
-	if c.Org != "" {
-		o, err := st.GetOrganisation(ctx, c.Org)
-		if err != nil {
+	return withStore(ctx, c.StoreFlags, func(st store.Store) error {
+		org := ""
+		if c.Org != "" {
+			o, err := st.GetOrganisation(ctx, c.Org)
+			if err != nil {
+				return err
+			}
+			org = o.ID
+		}
+		if _, err := access.CreateUser(ctx, st, c.Name, pw, c.Role, org); err != nil {
 			return err
 		}
-		org = o.ID
-	}
-	if _, err := access.CreateUser(ctx, st, c.Name, pw, c.Role, org); err != nil {
-		return err
-	}
-	if err := audited(ctx, st, "admin.user.create", c.Name, nil); err != nil {
-		return err
-	}
-	fmt.Fprintf(e.stderr, "Created user %s (%s).\n", c.Name, c.Role)
-	return nil
+		if err := audited(ctx, st, "admin.user.create", c.Name, nil); err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stderr, "Created user %s (%s).\n", c.Name, c.Role)
+		return nil
+	})
 }
 
 // promptPassword reads a password from the terminal without echo, or a line
@@ -135,21 +132,18 @@ type UserListCmd struct {
 
 // Run implements the command.
 func (c *UserListCmd) Run(ctx context.Context, e *env) error {
-	st, err := c.open(ctx)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	users, err := st.ListUsers(ctx)
-	if err != nil {
-		return err
-	}
-	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "NAME\tROLE\tORGANISATION\tCREATED")
-	for _, u := range users {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", u.Name, u.Role, u.Organisation, u.Created.Format(time.RFC3339))
-	}
-	return tw.Flush()
+	return withStore(ctx, c.StoreFlags, func(st store.Store) error {
+		users, err := st.ListUsers(ctx)
+		if err != nil {
+			return err
+		}
+		tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "NAME\tROLE\tORGANISATION\tCREATED")
+		for _, u := range users {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", u.Name, u.Role, u.Organisation, u.Created.Format(time.RFC3339))
+		}
+		return tw.Flush()
+	})
 }
 
 // UserDeleteCmd deletes a user.
@@ -160,12 +154,9 @@ type UserDeleteCmd struct {
 
 // Run implements the command.
 func (c *UserDeleteCmd) Run(ctx context.Context, e *env) error {
-	st, err := c.open(ctx)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	return st.DeleteUser(ctx, c.Name)
+	return withStore(ctx, c.StoreFlags, func(st store.Store) error {
+		return st.DeleteUser(ctx, c.Name)
+	})
 }
 
 // CollectionCmd groups the collection commands.
@@ -191,32 +182,29 @@ type CollectionCreateCmd struct {
 
 // Run implements the command.
 func (c *CollectionCreateCmd) Run(ctx context.Context, e *env) error {
-	st, err := c.open(ctx)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	tlp, err := access.ParseTLP(c.DefaultTLP)
-	if err != nil {
-		return fmt.Errorf("--default-tlp: %w", err)
-	}
-	col := &store.Collection{Title: c.Title, Description: c.Description, Alias: c.Alias, Readers: c.Readers, Writers: c.Writers, DefaultTLP: int(tlp)}
-	for _, r := range c.Recipients {
-		o, err := st.GetOrganisation(ctx, r)
+	return withStore(ctx, c.StoreFlags, func(st store.Store) error {
+		tlp, err := access.ParseTLP(c.DefaultTLP)
 		if err != nil {
+			return fmt.Errorf("--default-tlp: %w", err)
+		}
+		col := &store.Collection{Title: c.Title, Description: c.Description, Alias: c.Alias, Readers: c.Readers, Writers: c.Writers, DefaultTLP: int(tlp)}
+		for _, r := range c.Recipients {
+			o, err := st.GetOrganisation(ctx, r)
+			if err != nil {
+				return err
+			}
+			col.Recipients = append(col.Recipients, o.ID)
+		}
+		if err := st.CreateCollection(ctx, col); err != nil {
 			return err
 		}
-		col.Recipients = append(col.Recipients, o.ID)
-	}
-	if err := st.CreateCollection(ctx, col); err != nil {
-		return err
-	}
-	if err := audited(ctx, st, "admin.collection.create", col.ID, nil); err != nil {
-		return err
-	}
-	// Scripts read the id from standard output: print it alone.
-	fmt.Fprintln(e.stdout, col.ID)
-	return nil
+		if err := audited(ctx, st, "admin.collection.create", col.ID, nil); err != nil {
+			return err
+		}
+		// Scripts read the id from standard output: print it alone.
+		fmt.Fprintln(e.stdout, col.ID)
+		return nil
+	})
 }
 
 // CollectionListCmd lists collections.
@@ -226,21 +214,18 @@ type CollectionListCmd struct {
 
 // Run implements the command.
 func (c *CollectionListCmd) Run(ctx context.Context, e *env) error {
-	st, err := c.open(ctx)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	cols, err := st.ListCollections(ctx)
-	if err != nil {
-		return err
-	}
-	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tTITLE\tALIAS\tREADERS\tWRITERS")
-	for _, col := range cols {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", col.ID, col.Title, col.Alias, strings.Join(col.Readers, ","), strings.Join(col.Writers, ","))
-	}
-	return tw.Flush()
+	return withStore(ctx, c.StoreFlags, func(st store.Store) error {
+		cols, err := st.ListCollections(ctx)
+		if err != nil {
+			return err
+		}
+		tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "ID\tTITLE\tALIAS\tREADERS\tWRITERS")
+		for _, col := range cols {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", col.ID, col.Title, col.Alias, strings.Join(col.Readers, ","), strings.Join(col.Writers, ","))
+		}
+		return tw.Flush()
+	})
 }
 
 // CollectionDeleteCmd deletes a collection.
@@ -251,12 +236,9 @@ type CollectionDeleteCmd struct {
 
 // Run implements the command.
 func (c *CollectionDeleteCmd) Run(ctx context.Context, e *env) error {
-	st, err := c.open(ctx)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	return st.DeleteCollection(ctx, c.ID)
+	return withStore(ctx, c.StoreFlags, func(st store.Store) error {
+		return st.DeleteCollection(ctx, c.ID)
+	})
 }
 
 // TokenCmd groups the API token commands.
@@ -276,17 +258,14 @@ type TokenCreateCmd struct {
 
 // Run implements the command.
 func (c *TokenCreateCmd) Run(ctx context.Context, e *env) error {
-	st, err := c.open(ctx)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	secret, _, err := access.CreateToken(ctx, st, c.User, c.Role, c.Expires, time.Now())
-	if err != nil {
-		return err
-	}
-	fmt.Fprintln(e.stdout, secret)
-	return nil
+	return withStore(ctx, c.StoreFlags, func(st store.Store) error {
+		secret, _, err := access.CreateToken(ctx, st, c.User, c.Role, c.Expires, time.Now())
+		if err != nil {
+			return err
+		}
+		fmt.Fprintln(e.stdout, secret)
+		return nil
+	})
 }
 
 // TokenListCmd lists tokens.
@@ -297,25 +276,22 @@ type TokenListCmd struct {
 
 // Run implements the command.
 func (c *TokenListCmd) Run(ctx context.Context, e *env) error {
-	st, err := c.open(ctx)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	ts, err := st.ListTokens(ctx, c.User)
-	if err != nil {
-		return err
-	}
-	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tUSER\tROLE\tCREATED\tEXPIRES\tREVOKED")
-	for _, t := range ts {
-		exp := "never"
-		if !t.Expires.IsZero() {
-			exp = t.Expires.Format(time.RFC3339)
+	return withStore(ctx, c.StoreFlags, func(st store.Store) error {
+		ts, err := st.ListTokens(ctx, c.User)
+		if err != nil {
+			return err
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%v\n", t.ID, t.User, t.Role, t.Created.Format(time.RFC3339), exp, t.Revoked)
-	}
-	return tw.Flush()
+		tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "ID\tUSER\tROLE\tCREATED\tEXPIRES\tREVOKED")
+		for _, t := range ts {
+			exp := "never"
+			if !t.Expires.IsZero() {
+				exp = t.Expires.Format(time.RFC3339)
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%v\n", t.ID, t.User, t.Role, t.Created.Format(time.RFC3339), exp, t.Revoked)
+		}
+		return tw.Flush()
+	})
 }
 
 // TokenRevokeCmd revokes a token.
@@ -326,10 +302,7 @@ type TokenRevokeCmd struct {
 
 // Run implements the command.
 func (c *TokenRevokeCmd) Run(ctx context.Context, e *env) error {
-	st, err := c.open(ctx)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	return st.RevokeToken(ctx, c.ID)
+	return withStore(ctx, c.StoreFlags, func(st store.Store) error {
+		return st.RevokeToken(ctx, c.ID)
+	})
 }

@@ -332,16 +332,6 @@ func (c *AuditCmd) Run(ctx context.Context, e *env) error {
 	})
 }
 
-// withStore opens the store the flags name, runs fn and closes it.
-func withStore(ctx context.Context, f StoreFlags, fn func(store.Store) error) error {
-	st, err := f.open(ctx)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	return fn(st)
-}
-
 // audited records a successful administration command in the audit log
 // (as the local operator) and passes err through.
 func audited(ctx context.Context, st store.Store, action, detail string, err error) error {

@@ -73,6 +73,16 @@ func redactDSN(dsn string) string {
 	return u.String()
 }
 
+// withStore opens the store the flags name, runs fn and closes it.
+func withStore(ctx context.Context, f StoreFlags, fn func(store.Store) error) error {
+	st, err := f.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	return fn(st)
+}
+
 // ServeCmd runs the server.
 type ServeCmd struct {
 	StoreFlags     `embed:""`

@@ -297,19 +297,7 @@ func (s *Store) GetUser(ctx context.Context, name string) (*store.User, error) {
 // ListUsers implements store.Users.
 func (s *Store) ListUsers(ctx context.Context) ([]*store.User, error) {
 	rows, err := s.pool.Query(ctx, `SELECT `+userCols+` FROM users ORDER BY name COLLATE "C"`)
-	if err != nil {
-		return nil, fmt.Errorf("list users: %w", err)
-	}
-	defer rows.Close()
-	var out []*store.User
-	for rows.Next() {
-		u, err := scanUser(rows)
-		if err != nil {
-			return nil, fmt.Errorf("list users: %w", err)
-		}
-		out = append(out, u)
-	}
-	return out, rows.Err()
+	return collect(rows, err, "list users", scanUser)
 }
 
 // DeleteUser implements store.Users.
@@ -387,19 +375,7 @@ func (s *Store) TokenByHash(ctx context.Context, hash string) (*store.Token, err
 // ListTokens implements store.Tokens.
 func (s *Store) ListTokens(ctx context.Context, user string) ([]*store.Token, error) {
 	rows, err := s.pool.Query(ctx, `SELECT `+tokenCols+` FROM tokens WHERE user_name = $1 OR $1 = '' ORDER BY created, id`, user)
-	if err != nil {
-		return nil, fmt.Errorf("list tokens: %w", err)
-	}
-	defer rows.Close()
-	var out []*store.Token
-	for rows.Next() {
-		t, err := scanToken(rows)
-		if err != nil {
-			return nil, fmt.Errorf("list tokens: %w", err)
-		}
-		out = append(out, t)
-	}
-	return out, rows.Err()
+	return collect(rows, err, "list tokens", scanToken)
 }
 
 // RevokeToken implements store.Tokens.
@@ -477,4 +453,24 @@ func (s *Store) GetStatus(ctx context.Context, id string) (*store.Status, error)
 		return nil, fmt.Errorf("get status: %w", err)
 	}
 	return st, nil
+}
+
+// collect scans every row of a query (whose error is err) with scan.
+func collect[T any](rows pgx.Rows, err error, what string, scan func(pgx.Row) (T, error)) ([]T, error) {
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	defer rows.Close()
+	var out []T
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", what, err)
+		}
+		out = append(out, v)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	return out, nil
 }

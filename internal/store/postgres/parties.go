@@ -63,19 +63,7 @@ func (s *Store) GetOrganisation(ctx context.Context, idOrName string) (*store.Or
 // ListOrganisations implements store.Users.
 func (s *Store) ListOrganisations(ctx context.Context) ([]*store.Organisation, error) {
 	rows, err := s.pool.Query(ctx, `SELECT `+orgCols+` FROM organisations ORDER BY created, name COLLATE "C"`)
-	if err != nil {
-		return nil, fmt.Errorf("list organisations: %w", err)
-	}
-	defer rows.Close()
-	var out []*store.Organisation
-	for rows.Next() {
-		o, err := scanOrg(rows)
-		if err != nil {
-			return nil, fmt.Errorf("list organisations: %w", err)
-		}
-		out = append(out, o)
-	}
-	return out, rows.Err()
+	return collect(rows, err, "list organisations", scanOrg)
 }
 
 // DeleteOrganisation implements store.Users.
