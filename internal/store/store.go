@@ -62,6 +62,11 @@ type Object struct {
 	TLP int
 	// Recipients are organisations named as recipients in the object.
 	Recipients []string
+	// Owner is the organisation that owns the object when this is its
+	// first version on the server (Submitter when empty): the organisation
+	// named by created_by_ref when the server accepts that the submitter
+	// speaks for it. Later versions must come from the owner (contract.go).
+	Owner string
 }
 
 // AddResult says what happened to one object of an AddObjects call.
@@ -137,6 +142,9 @@ type Query struct {
 	Versions     VersionFilter
 	// WithBody loads Raw; manifests and versions do not need it.
 	WithBody bool
+	// Owner, for DeleteObject: when set, the object must be owned by this
+	// organisation, else ErrForbidden (contract.go).
+	Owner string
 	// Visible, when set, decides entry by entry what the caller may see.
 	// Entries it rejects are skipped as if absent: pages are still filled
 	// up to Limit and More says whether a visible entry follows, so page
@@ -318,6 +326,9 @@ type AuditFilter struct {
 	Object    string
 	Since     time.Time
 	Limit     int // 0: 1000
+	// Before, when > 0, keeps records with Seq < Before: the cursor for
+	// the next page of a newest-first listing.
+	Before int64
 }
 
 // Audit keeps the audit log. Records are never changed or removed.
