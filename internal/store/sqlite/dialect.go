@@ -132,7 +132,6 @@ func (j jsonList) Scan(src any) error {
 	return err
 }
 
-
 // WholeAdd implements sqlstore.Dialect: statements are cheap in process,
 // so batches are written while the caller validates the next.
 func (Dialect) WholeAdd() bool { return false }
