@@ -11,7 +11,7 @@ import (
 	"github.com/mitra-cert/mitra/internal/access"
 	"github.com/mitra-cert/mitra/internal/detect"
 	"github.com/mitra-cert/mitra/internal/store"
-	"github.com/mitra-cert/mitra/internal/taxii"
+	"github.com/mitra-cert/mitra/internal/taxiiclient"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -103,7 +103,7 @@ func (c *DetectFlags) build(ctx context.Context, st store.Store, inputs []string
 		}
 		sink = &detect.StoreSink{Store: st, Collection: col.ID, Submitter: p.Organisation}
 	} else {
-		cl, err := taxii.NewClient(c.TAXIIURL, c.TAXIICollection)
+		cl, err := taxiiclient.NewClient(c.TAXIIURL, c.TAXIICollection)
 		if err != nil {
 			return nil, nil, err
 		}
