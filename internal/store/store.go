@@ -40,6 +40,7 @@ type Store interface {
 	Statuses
 	Audit
 	Owners
+	Updater
 	Close() error
 }
 
