@@ -41,6 +41,7 @@ type Store interface {
 	Audit
 	Owners
 	Updater
+	Markings
 	Close() error
 }
 

@@ -49,6 +49,7 @@ func Run(t *testing.T, open Open) {
 		{"OwnershipRace", testOwnershipRace},
 		{"Update", testUpdate},
 		{"UpdateConcurrent", testUpdateConcurrent},
+		{"Markings", testMarkings},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
