@@ -42,6 +42,7 @@ type Store interface {
 	Owners
 	Updater
 	Markings
+	AccountChanges
 	Close() error
 }
 

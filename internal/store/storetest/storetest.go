@@ -50,6 +50,7 @@ func Run(t *testing.T, open Open) {
 		{"Update", testUpdate},
 		{"UpdateConcurrent", testUpdateConcurrent},
 		{"Markings", testMarkings},
+		{"AccountChanges", testAccountChanges},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
