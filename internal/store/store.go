@@ -44,6 +44,7 @@ type Store interface {
 	Markings
 	AccountChanges
 	Retention
+	Health
 	Close() error
 }
 

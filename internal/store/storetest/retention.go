@@ -91,3 +91,15 @@ func testRetention(t *testing.T, s store.Store) {
 		}
 	}
 }
+
+// testPing: a freshly opened store is healthy; a cancelled context is not.
+func testPing(t *testing.T, s store.Store) {
+	if err := s.Ping(context.Background()); err != nil {
+		t.Errorf("Ping: %v", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := s.Ping(ctx); err == nil {
+		t.Error("Ping with a cancelled context succeeded")
+	}
+}

@@ -53,6 +53,7 @@ func Run(t *testing.T, open Open) {
 		{"AccountChanges", testAccountChanges},
 		{"AuditPages", testAuditPages},
 		{"Retention", testRetention},
+		{"Ping", testPing},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
