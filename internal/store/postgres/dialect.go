@@ -65,6 +65,16 @@ func (Dialect) InsertVersions(b *sqlstore.Batch, cid int64, rows []store.NewVers
 	}
 }
 
+// InsertOwners implements sqlstore.Dialect. Rows go in id order (the
+// order of ids), so that concurrent claimants lock keys in one order.
+func (Dialect) InsertOwners(b *sqlstore.Batch, ids, owners []string, ignoreConflicts bool) {
+	q := `INSERT INTO owners (id, owner) SELECT u.id, u.owner FROM unnest(?::text[], ?::text[]) WITH ORDINALITY AS u(id, owner, n) ORDER BY u.n`
+	if ignoreConflicts {
+		q += ` ON CONFLICT DO NOTHING`
+	}
+	b.Queue(q, ids, owners)
+}
+
 // InsertChanges implements sqlstore.Dialect.
 func (Dialect) InsertChanges(b *sqlstore.Batch, cid int64, changes []store.Change) {
 	n := len(changes)

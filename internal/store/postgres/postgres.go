@@ -87,11 +87,12 @@ func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 	if now == nil {
 		now = time.Now
 	}
-	if _, _, err := migrate(ctx, d, now); err != nil {
+	version, _, err := migrate(ctx, d, now)
+	if err != nil {
 		d.Close()
 		return nil, err
 	}
-	s, err := sqlstore.New(ctx, d, Dialect{}, now)
+	s, err := sqlstore.New(ctx, d, Dialect{}, now, version)
 	if err != nil {
 		d.Close()
 		return nil, err

@@ -106,7 +106,7 @@ func Open(ctx context.Context, dir string, opts Options) (*Store, error) {
 	}
 	r.SetMaxOpenConns(max(4, runtime.GOMAXPROCS(0)*2))
 	d.r = r
-	s, err := sqlstore.New(ctx, d, Dialect{}, now)
+	s, err := sqlstore.New(ctx, d, Dialect{}, now, len(ms))
 	if err != nil {
 		d.Close()
 		return nil, err

@@ -112,6 +112,9 @@ type Dialect interface {
 	// InsertVersions queues the inserts of object rows (and, when
 	// withChanges, their "add" change-log records) on b.
 	InsertVersions(b *Batch, cid int64, rows []store.NewVersion, withChanges bool)
+	// InsertOwners queues the inserts of recorded owners (ids[i] owned by
+	// owners[i]); with ignoreConflicts an id already owned keeps its owner.
+	InsertOwners(b *Batch, ids, owners []string, ignoreConflicts bool)
 	// InsertChanges queues the inserts of change-log records on b.
 	InsertChanges(b *Batch, cid int64, changes []store.Change)
 	// ListValue encodes a list column written by the audit log; ListDest
