@@ -335,7 +335,7 @@ func (c *AuditCmd) Run(ctx context.Context, e *env) error {
 
 // audited records a successful administration command in the audit log
 // (as the local operator) and passes err through.
-func audited(ctx context.Context, st store.Store, action, detail string, err error) error {
+func audited(ctx context.Context, st store.Audit, action, detail string, err error) error {
 	if err != nil {
 		return err
 	}

@@ -20,7 +20,7 @@ import (
 
 // Handler serves the admin API under Prefix.
 type Handler struct {
-	store  store.Store
+	store  Store
 	authn  func(*http.Request) (*access.Principal, error)
 	log    *slog.Logger
 	now    func() time.Time
@@ -33,7 +33,7 @@ const Prefix = "/admin/"
 
 // New returns the admin API. authn authenticates a request (the TAXII
 // server's Authenticate, so both APIs take the same credentials).
-func New(s store.Store, authn func(*http.Request) (*access.Principal, error), log *slog.Logger, now func() time.Time) *Handler {
+func New(s Store, authn func(*http.Request) (*access.Principal, error), log *slog.Logger, now func() time.Time) *Handler {
 	if now == nil {
 		now = time.Now
 	}

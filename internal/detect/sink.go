@@ -22,7 +22,7 @@ type Sink interface {
 // StoreSink adds objects to a collection of a local store, submitted by
 // an organisation.
 type StoreSink struct {
-	Store      store.Store
+	Store      ObjectAdder
 	Collection string // id
 	Submitter  string // organisation identity id
 }
