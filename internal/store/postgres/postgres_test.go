@@ -47,29 +47,8 @@ func TestIsDSN(t *testing.T) {
 }
 
 func TestReopenKeepsData(t *testing.T) {
-	ctx := context.Background()
 	dsn := pgtest.NewSchema(t)
-	s := openDSN(t, dsn)
-	org1, err := s.DefaultOrganisation(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := &store.Collection{Title: "kept"}
-	if err := s.CreateCollection(ctx, c); err != nil {
-		t.Fatal(err)
-	}
-	s.Close()
-	s = openDSN(t, dsn)
-	org2, err := s.DefaultOrganisation(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if org1.ID != org2.ID {
-		t.Errorf("default organisation changed on reopen: %s then %s", org1.ID, org2.ID)
-	}
-	if _, err := s.GetCollection(ctx, c.ID); err != nil {
-		t.Errorf("collection lost on reopen: %v", err)
-	}
+	storetest.ReopenKeepsData(t, func(t testing.TB) store.Store { return openDSN(t, dsn) })
 }
 
 // Several processes starting at once on a new database: every Open succeeds,

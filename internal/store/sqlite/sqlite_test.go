@@ -27,30 +27,15 @@ func TestStore(t *testing.T) {
 }
 
 func TestReopenKeepsData(t *testing.T) {
-	ctx := context.Background()
 	dir := t.TempDir()
-	s, err := sqlite.Open(ctx, dir, sqlite.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	org1, _ := s.DefaultOrganisation(ctx)
-	c := &store.Collection{Title: "kept"}
-	if err := s.CreateCollection(ctx, c); err != nil {
-		t.Fatal(err)
-	}
-	s.Close()
-	s, err = sqlite.Open(ctx, dir, sqlite.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	org2, _ := s.DefaultOrganisation(ctx)
-	if org1.ID != org2.ID {
-		t.Errorf("default organisation changed on reopen: %s then %s", org1.ID, org2.ID)
-	}
-	if _, err := s.GetCollection(ctx, c.ID); err != nil {
-		t.Errorf("collection lost on reopen: %v", err)
-	}
+	storetest.ReopenKeepsData(t, func(t testing.TB) store.Store {
+		s, err := sqlite.Open(context.Background(), dir, sqlite.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		return s
+	})
 }
 
 // Two handles on one file, as a running server and a CLI command have: a

@@ -169,8 +169,3 @@ func fromMicros(v int64) time.Time {
 }
 
 func noRows(err error) bool { return errors.Is(err, ErrNoRows) }
-
-// placeholders returns "?,?,…" with n marks.
-func placeholders(n int) string {
-	return strings.TrimSuffix(strings.Repeat("?,", n), ",")
-}
