@@ -115,6 +115,11 @@ type Dialect interface {
 	// InsertOwners queues the inserts of recorded owners (ids[i] owned by
 	// owners[i]); with ignoreConflicts an id already owned keeps its owner.
 	InsertOwners(b *Batch, ids, owners []string, ignoreConflicts bool)
+	// ClaimOwnersSQL is one statement that inserts the owner claims (as
+	// InsertOwners with ignoreConflicts) and returns (id, owner) of the
+	// claims it inserted and of the recorded owners of all its snapshot
+	// sees; "" where claims and reads are separate statements.
+	ClaimOwnersSQL(a *Args, ids, owners, all []string) string
 	// InsertChanges queues the inserts of change-log records on b.
 	InsertChanges(b *Batch, cid int64, changes []store.Change)
 	// ListValue encodes a list column written by the audit log; ListDest

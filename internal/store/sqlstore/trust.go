@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"context"
 	"fmt"
+	"maps"
 
 	"github.com/mitra-cert/mitra/internal/store"
 )
@@ -15,20 +16,54 @@ import (
 // the add transaction holds the database's write lock: no other writer
 // can claim in between. On PostgreSQL writers of different collections run
 // concurrently: when two claim one id, the owners primary key makes the
-// second INSERT wait for the first transaction and then do nothing, and
-// the SELECT that follows (a new snapshot under READ COMMITTED) reads the
-// winner. Ids are claimed in sorted order (store.OwnerClaims), so two
-// claimants never wait for each other in a cycle.
+// second INSERT wait for the first transaction and then do nothing. Where
+// the dialect has one statement that claims and reads (the rows it
+// inserted, the others from its snapshot), an id it neither inserted nor
+// saw was claimed by a transaction that committed meanwhile, and a second
+// statement (a new snapshot under READ COMMITTED) reads the winner. Ids
+// are claimed in sorted order (store.OwnerClaims), so two claimants never
+// wait for each other in a cycle.
 func (s *Store) claimOwners(ctx context.Context, tx Tx, objs []store.Object) (map[string]string, error) {
 	ids, owners := store.OwnerClaims(objs)
-	if len(ids) > 0 {
+	all := uniqueIDs(objs)
+	if len(ids) == 0 {
+		return s.loadOwners(ctx, tx, all)
+	}
+	var a Args
+	q := s.d.ClaimOwnersSQL(&a, ids, owners, all)
+	if q == "" {
 		b := &Batch{}
 		s.d.InsertOwners(b, ids, owners, true)
 		if err := tx.Send(ctx, b); err != nil {
 			return nil, fmt.Errorf("add objects: record owners: %w", err)
 		}
+		return s.loadOwners(ctx, tx, all)
 	}
-	return s.loadOwners(ctx, tx, uniqueIDs(objs))
+	out := make(map[string]string, len(all))
+	rows, err := tx.Query(ctx, q, a...)
+	_, err = collect(rows, err, "add objects: record owners", func(r Row) (struct{}, error) {
+		var id, owner string
+		err := r.Scan(&id, &owner)
+		out[id] = owner
+		return struct{}{}, err
+	})
+	if err != nil {
+		return nil, err
+	}
+	var late []string
+	for _, id := range ids {
+		if _, ok := out[id]; !ok {
+			late = append(late, id)
+		}
+	}
+	if len(late) > 0 {
+		won, err := s.loadOwners(ctx, tx, late)
+		if err != nil {
+			return nil, err
+		}
+		maps.Copy(out, won)
+	}
+	return out, nil
 }
 
 // loadOwners reads the recorded owners of ids.
