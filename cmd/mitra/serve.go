@@ -94,6 +94,15 @@ type ServeCmd struct {
 	MaxContent     int64  `name:"max-content-length" default:"67108864" env:"MITRA_MAX_CONTENT_LENGTH" help:"Largest request body accepted, in bytes."`
 	Title          string `default:"Mitra" env:"MITRA_TITLE" help:"Server title shown in TAXII discovery."`
 
+	ReadTimeout  time.Duration `default:"5m" env:"MITRA_READ_TIMEOUT" help:"Longest time to read a whole request, body included."`
+	WriteTimeout time.Duration `default:"10m" env:"MITRA_WRITE_TIMEOUT" help:"Longest time from the end of the request headers to the end of the response."`
+	IdleTimeout  time.Duration `default:"2m" env:"MITRA_IDLE_TIMEOUT" help:"How long an idle keep-alive connection stays open."`
+	UploadMemory int64         `name:"upload-memory" default:"268435456" env:"MITRA_UPLOAD_MEMORY" help:"Cap on the request bytes of POSTs processed at once; a POST that finds no room within --upload-wait gets 503 with Retry-After."`
+	UploadWait   time.Duration `default:"5s" env:"MITRA_UPLOAD_WAIT" help:"How long a POST waits for room under --upload-memory."`
+	TokenExpiry  time.Duration `default:"2160h" env:"MITRA_TOKEN_EXPIRY" help:"Lifetime of API tokens created over the admin API without one; 0 for none."`
+	SignInFree   int           `name:"signin-free" default:"5" env:"MITRA_SIGNIN_FREE" help:"Failed password sign-ins per user name and per client address before further ones are delayed."`
+	SignInMax    time.Duration `name:"signin-max-delay" default:"1m" env:"MITRA_SIGNIN_MAX_DELAY" help:"Longest delay after failed sign-ins (the delay doubles from 1s per failure up to this)."`
+
 	// A detector inside the server, when inputs or a NATS stream are given;
 	// its metrics join the server's at /metrics.
 	DetectInputs []string    `name:"detect-input" sep:"," help:"Run a detector inside the server on these files or directories (see 'mitra detect'; the other detect- flags are its flags)."`
@@ -122,7 +131,15 @@ func (c *ServeCmd) Run(ctx context.Context, e *env) error {
 	if err := bootstrapAdmin(ctx, st, e); err != nil {
 		return err
 	}
-	authn := access.NewAuthenticator(st, nil)
+	// Prometheus metrics, for authenticated scrapers (any role; a sensor
+	// token is enough).
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	authn, err := access.NewAuthenticatorWith(st, access.AuthOptions{Logger: log, Metrics: reg,
+		Throttle: access.ThrottleConfig{Free: c.SignInFree, Max: c.SignInMax}})
+	if err != nil {
+		return err
+	}
 	srv := taxii.NewServer(taxii.Config{
 		Store:            st,
 		Auth:             authn,
@@ -130,13 +147,14 @@ func (c *ServeCmd) Run(ctx context.Context, e *env) error {
 		Logger:           log,
 		Title:            c.Title,
 		MaxContentLength: c.MaxContent,
+		Metrics:          reg,
+		UploadMemory:     c.UploadMemory,
+		UploadWait:       c.UploadWait,
 	})
-	srv.Mount(admin.Prefix, admin.New(st, srv.Authenticate, log, nil))
+	api := admin.NewWith(st, srv.Authenticate, admin.Options{Log: log, Auth: authn, TokenExpiry: c.TokenExpiry})
+	srv.Mount(admin.Prefix, api)
+	srv.Mount(admin.AccountPrefix, api)
 
-	// Prometheus metrics, for authenticated scrapers (any role; a sensor
-	// token is enough).
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	metrics := promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
 	srv.Mount("/metrics", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if _, err := srv.Authenticate(r); err != nil {
@@ -162,11 +180,7 @@ func (c *ServeCmd) Run(ctx context.Context, e *env) error {
 	if useTLS {
 		scheme = "https"
 	}
-	hs := &http.Server{
-		Handler:           srv,
-		ReadHeaderTimeout: 10 * time.Second,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-	}
+	hs := c.httpServer(srv, log)
 	fmt.Fprintf(e.stderr, "Mitra listening on %s://%s/taxii2/\n", scheme, ln.Addr())
 	errc := make(chan error, 2)
 	detectDone := make(chan struct{})
@@ -209,6 +223,19 @@ func (c *ServeCmd) Run(ctx context.Context, e *env) error {
 	<-detectDone
 	log.Info("stopped")
 	return nil
+}
+
+// httpServer is the server's HTTP configuration: timeouts bound how long a
+// slow or silent client can hold a connection and its memory.
+func (c *ServeCmd) httpServer(h http.Handler, log *slog.Logger) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       c.ReadTimeout,
+		WriteTimeout:      c.WriteTimeout,
+		IdleTimeout:       c.IdleTimeout,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
 }
 
 func loopback(addr string) bool {
