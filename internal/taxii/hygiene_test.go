@@ -162,13 +162,13 @@ func TestHTTPAndIngestMetrics(t *testing.T) {
 	}
 	objects := "/api/collections/{collection}/objects/"
 	for key, want := range map[string]float64{
-		"mitra_http_requests_total{code=202,endpoint=" + objects + ",method=POST}":    1,
-		"mitra_http_requests_total{code=200,endpoint=" + objects + ",method=GET}":     1,
-		"mitra_http_requests_total{code=401,endpoint=/taxii2/,method=GET}":            1,
-		"mitra_http_request_duration_seconds{endpoint=" + objects + ",method=POST}":   1,
-		"mitra_http_request_duration_seconds{endpoint=/taxii2/,method=GET}":           1,
-		"mitra_ingest_objects_total{collection=" + c.ID + ",outcome=accepted}":        2,
-		"mitra_ingest_objects_total{collection=" + c.ID + ",outcome=refused}":         1,
+		"mitra_http_requests_total{code=202,endpoint=" + objects + ",method=POST}":  1,
+		"mitra_http_requests_total{code=200,endpoint=" + objects + ",method=GET}":   1,
+		"mitra_http_requests_total{code=401,endpoint=/taxii2/,method=GET}":          1,
+		"mitra_http_request_duration_seconds{endpoint=" + objects + ",method=POST}": 1,
+		"mitra_http_request_duration_seconds{endpoint=/taxii2/,method=GET}":         1,
+		"mitra_ingest_objects_total{collection=" + c.ID + ",outcome=accepted}":      2,
+		"mitra_ingest_objects_total{collection=" + c.ID + ",outcome=refused}":       1,
 	} {
 		if got[key] != want {
 			t.Errorf("%s = %v, want %v", key, got[key], want)
