@@ -26,21 +26,6 @@ type UserCmd struct {
 	Delete UserDeleteCmd `cmd:"" help:"Delete a user."`
 }
 
-// accountStore is a store that can change accounts.
-type accountStore interface {
-	store.Users
-	store.AccountChanges
-}
-
-// accounts returns st's account changes.
-func accounts(st store.Store) (accountStore, error) {
-	ac, ok := st.(accountStore)
-	if !ok {
-		return nil, errors.New("this store cannot change accounts")
-	}
-	return ac, nil
-}
-
 // UserUpdateCmd changes a user's role or organisation.
 type UserUpdateCmd struct {
 	StoreFlags `embed:""`
@@ -55,10 +40,6 @@ func (c *UserUpdateCmd) Run(ctx context.Context, e *env) error {
 		return errors.New("say --role, --org or both")
 	}
 	return withStore(ctx, c.StoreFlags, func(st store.Store) error {
-		ac, err := accounts(st)
-		if err != nil {
-			return err
-		}
 		var ch access.UserChange
 		if c.Role != "" {
 			ch.Role = &c.Role
@@ -70,7 +51,7 @@ func (c *UserUpdateCmd) Run(ctx context.Context, e *env) error {
 			}
 			ch.Organisation = &o.ID
 		}
-		u, err := access.UpdateUser(ctx, ac, c.Name, ch)
+		u, err := access.UpdateUser(ctx, st, c.Name, ch)
 		if err != nil {
 			return err
 		}
@@ -98,11 +79,7 @@ func (c *UserPasswdCmd) Run(ctx context.Context, e *env) error {
 		}
 	}
 	return withStore(ctx, c.StoreFlags, func(st store.Store) error {
-		ac, err := accounts(st)
-		if err != nil {
-			return err
-		}
-		_, err = access.UpdateUser(ctx, ac, c.Name, access.UserChange{Password: &pw})
+		_, err := access.UpdateUser(ctx, st, c.Name, access.UserChange{Password: &pw})
 		return audited(ctx, st, e, "admin.user.password", c.Name, "", err)
 	})
 }

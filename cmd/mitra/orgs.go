@@ -215,10 +215,6 @@ type GroupSetCmd struct {
 // Run implements the command.
 func (c *GroupSetCmd) Run(ctx context.Context, e *env) error {
 	return withStore(ctx, c.StoreFlags, func(st store.Store) error {
-		ac, ok := st.(store.AccountChanges)
-		if !ok {
-			return errors.New("this store cannot change groups")
-		}
 		g, err := st.GetGroup(ctx, c.Group)
 		if err != nil {
 			return err
@@ -231,7 +227,7 @@ func (c *GroupSetCmd) Run(ctx context.Context, e *env) error {
 			}
 			ids = append(ids, o.ID)
 		}
-		return audited(ctx, st, e, "admin.group.members", g.ID, strings.Join(ids, ","), ac.SetGroupOrgs(ctx, g.ID, ids))
+		return audited(ctx, st, e, "admin.group.members", g.ID, strings.Join(ids, ","), st.SetGroupOrgs(ctx, g.ID, ids))
 	})
 }
 
@@ -343,13 +339,14 @@ type AuditCmd struct {
 	Action     string        `help:"Only this action (objects.add, objects.read, objects.delete, objects.relay, admin.…); a prefix ending in '.' matches a family."`
 	Object     string        `help:"Only records naming this object id."`
 	Since      time.Duration `help:"Only the last DURATION (e.g. 24h)."`
-	Limit      int           `default:"100" help:"At most this many records."`
+	Limit      int           `default:"100" help:"At most this many records, newest first."`
+	Before     int64         `help:"Only records older than SEQ (the SEQ of the last record of the previous page)." placeholder:"SEQ"`
 }
 
 // Run implements the command.
 func (c *AuditCmd) Run(ctx context.Context, e *env) error {
 	return withStore(ctx, c.StoreFlags, func(st store.Store) error {
-		f := store.AuditFilter{Principal: c.User, Action: c.Action, Object: c.Object, Limit: c.Limit}
+		f := store.AuditFilter{Principal: c.User, Action: c.Action, Object: c.Object, Limit: c.Limit, Before: c.Before}
 		if c.Since > 0 {
 			f.Since = time.Now().Add(-c.Since)
 		}
@@ -358,12 +355,21 @@ func (c *AuditCmd) Run(ctx context.Context, e *env) error {
 			return err
 		}
 		tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "TIME\tPRINCIPAL\tACTION\tPATH\tCOLLECTION\tOBJECTS\tDETAIL")
+		fmt.Fprintln(tw, "SEQ\tTIME\tPRINCIPAL\tACTION\tPATH\tCOLLECTION\tOBJECTS\tDETAIL")
 		for _, r := range recs {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.At.Format(time.RFC3339Nano), r.Principal, r.Action, r.Path, r.Collection, strings.Join(r.Objects, ","), r.Detail)
+			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Seq, r.At.Format(time.RFC3339Nano), r.Principal, r.Action, r.Path, r.Collection, strings.Join(r.Objects, ","), r.Detail)
 		}
 		return tw.Flush()
 	})
+}
+
+// cliPrincipal names the local operator in the audit log: "cli:" and the
+// operating-system user.
+func cliPrincipal(e *env) string {
+	if u := e.getenv("USER"); u != "" {
+		return "cli:" + u
+	}
+	return "cli"
 }
 
 // audited records a successful administration command in the audit log
@@ -373,11 +379,7 @@ func audited(ctx context.Context, st store.Store, e *env, action, object, detail
 	if err != nil {
 		return err
 	}
-	who := "cli"
-	if u := e.getenv("USER"); u != "" {
-		who += ":" + u
-	}
-	rec := store.AuditRecord{Principal: who, Action: action, Path: "mitra " + strings.ReplaceAll(strings.TrimPrefix(action, "admin."), ".", " "),
+	rec := store.AuditRecord{Principal: cliPrincipal(e), Action: action, Path: "mitra " + strings.ReplaceAll(strings.TrimPrefix(action, "admin."), ".", " "),
 		Objects: []string{object}, Detail: detail}
 	if strings.HasPrefix(action, "admin.collection.") {
 		rec.Collection = object

@@ -94,14 +94,15 @@ type ServeCmd struct {
 	MaxContent     int64  `name:"max-content-length" default:"67108864" env:"MITRA_MAX_CONTENT_LENGTH" help:"Largest request body accepted, in bytes."`
 	Title          string `default:"Mitra" env:"MITRA_TITLE" help:"Server title shown in TAXII discovery."`
 
-	ReadTimeout  time.Duration `default:"5m" env:"MITRA_READ_TIMEOUT" help:"Longest time to read a whole request, body included."`
-	WriteTimeout time.Duration `default:"10m" env:"MITRA_WRITE_TIMEOUT" help:"Longest time from the end of the request headers to the end of the response."`
-	IdleTimeout  time.Duration `default:"2m" env:"MITRA_IDLE_TIMEOUT" help:"How long an idle keep-alive connection stays open."`
-	UploadMemory int64         `name:"upload-memory" default:"268435456" env:"MITRA_UPLOAD_MEMORY" help:"Cap on the request bytes of POSTs processed at once; a POST that finds no room within --upload-wait gets 503 with Retry-After."`
-	UploadWait   time.Duration `default:"5s" env:"MITRA_UPLOAD_WAIT" help:"How long a POST waits for room under --upload-memory."`
-	TokenExpiry  time.Duration `default:"2160h" env:"MITRA_TOKEN_EXPIRY" help:"Lifetime of API tokens created over the admin API without one; 0 for none."`
-	SignInFree   int           `name:"signin-free" default:"5" env:"MITRA_SIGNIN_FREE" help:"Failed password sign-ins per user name and per client address before further ones are delayed."`
-	SignInMax    time.Duration `name:"signin-max-delay" default:"1m" env:"MITRA_SIGNIN_MAX_DELAY" help:"Longest delay after failed sign-ins (the delay doubles from 1s per failure up to this)."`
+	ReadTimeout  time.Duration  `default:"5m" env:"MITRA_READ_TIMEOUT" help:"Longest time to read a whole request, body included."`
+	WriteTimeout time.Duration  `default:"10m" env:"MITRA_WRITE_TIMEOUT" help:"Longest time from the end of the request headers to the end of the response."`
+	IdleTimeout  time.Duration  `default:"2m" env:"MITRA_IDLE_TIMEOUT" help:"How long an idle keep-alive connection stays open."`
+	UploadMemory int64          `name:"upload-memory" default:"268435456" env:"MITRA_UPLOAD_MEMORY" help:"Cap on the request bytes of POSTs processed at once; a POST that finds no room within --upload-wait gets 503 with Retry-After."`
+	UploadWait   time.Duration  `default:"5s" env:"MITRA_UPLOAD_WAIT" help:"How long a POST waits for room under --upload-memory."`
+	TokenExpiry  time.Duration  `default:"2160h" env:"MITRA_TOKEN_EXPIRY" help:"Lifetime of API tokens created over the admin API without one; 0 for none."`
+	SignInFree   int            `name:"signin-free" default:"5" env:"MITRA_SIGNIN_FREE" help:"Failed password sign-ins per user name and per client address before further ones are delayed."`
+	Retention    RetentionFlags `embed:""`
+	SignInMax    time.Duration  `name:"signin-max-delay" default:"1m" env:"MITRA_SIGNIN_MAX_DELAY" help:"Longest delay after failed sign-ins (the delay doubles from 1s per failure up to this)."`
 
 	// A detector inside the server, when inputs or a NATS stream are given;
 	// its metrics join the server's at /metrics.
@@ -172,6 +173,12 @@ func (c *ServeCmd) Run(ctx context.Context, e *env) error {
 		}
 	}
 
+	// Old statuses and audit records are pruned hourly (also by every
+	// server of a shared database; pruning twice removes nothing more).
+	rctx, stopRetention := context.WithCancel(ctx)
+	defer stopRetention()
+	go admin.RunRetention(rctx, st, c.Retention.retention(), time.Hour, log)
+
 	ln, err := net.Listen("tcp", c.Addr)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
@@ -223,6 +230,34 @@ func (c *ServeCmd) Run(ctx context.Context, e *env) error {
 	<-detectDone
 	log.Info("stopped")
 	return nil
+}
+
+// RetentionFlags say how long old records are kept.
+type RetentionFlags struct {
+	StatusRetention time.Duration `name:"status-retention" default:"720h" env:"MITRA_STATUS_RETENTION" help:"Remove TAXII status resources older than this; 0 keeps them."`
+	AuditRetention  time.Duration `name:"audit-retention" default:"8760h" env:"MITRA_AUDIT_RETENTION" help:"Remove audit records older than this; 0 keeps them."`
+}
+
+func (f RetentionFlags) retention() admin.Retention {
+	return admin.Retention{Statuses: f.StatusRetention, Audit: f.AuditRetention}
+}
+
+// PruneCmd applies the retention once.
+type PruneCmd struct {
+	StoreFlags `embed:""`
+	Retention  RetentionFlags `embed:""`
+}
+
+// Run implements the command.
+func (c *PruneCmd) Run(ctx context.Context, e *env) error {
+	return withStore(ctx, c.StoreFlags, func(st store.Store) error {
+		statuses, audit, err := admin.Prune(ctx, st, c.Retention.retention(), time.Now(), cliPrincipal(e))
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stderr, "Removed %d statuses and %d audit records.\n", statuses, audit)
+		return nil
+	})
 }
 
 // httpServer is the server's HTTP configuration: timeouts bound how long a

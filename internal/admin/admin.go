@@ -162,6 +162,9 @@ func (h *Handler) serve(action string, adminOnly bool, fn apiFunc) http.HandlerF
 		}
 		if action != "" {
 			obj := changedObject(r, body)
+			if !adminOnly {
+				obj = p.User // the caller's own account
+			}
 			h.log.InfoContext(r.Context(), "admin change", "user", p.User, "action", action, "object", obj, "status", status)
 			// Every change is audited: who, what, and the object changed.
 			// A failure to record it is reported; the change itself stands.
@@ -194,8 +197,9 @@ func (h *Handler) serve(action string, adminOnly bool, fn apiFunc) http.HandlerF
 	}
 }
 
-// changedObject names the object of a change: the one in the path, else
-// the one created.
+// changedObject names the object of a change: the one in the path (by its
+// id when the answer carries it, since paths may use names), else the one
+// created.
 func changedObject(r *http.Request, body any) string {
 	var parts []string
 	for _, k := range []string{"name", "id", "user", "org", "group"} {
@@ -203,22 +207,27 @@ func changedObject(r *http.Request, body any) string {
 			parts = append(parts, v)
 		}
 	}
-	if len(parts) > 0 {
-		return strings.Join(parts, "/")
-	}
+	var id string
 	switch v := body.(type) {
 	case User:
-		return v.Name
+		id = v.Name
 	case Collection:
-		return v.ID
+		id = v.ID
 	case Token:
-		return v.ID
+		id = v.ID
 	case Organisation:
-		return v.ID
+		id = v.ID
 	case Group:
-		return v.ID
+		id = v.ID
 	}
-	return ""
+	switch {
+	case id == "":
+	case len(parts) > 0:
+		parts[0] = id
+	default:
+		parts = []string{id}
+	}
+	return strings.Join(parts, "/")
 }
 
 var errBadBody = errors.New("bad request body")
@@ -287,21 +296,6 @@ func (h *Handler) createUser(r *http.Request, _ *access.Principal) (int, any, er
 	return http.StatusCreated, userView(u), nil
 }
 
-// accountStore is the store's account changes.
-type accountStore interface {
-	store.Users
-	store.AccountChanges
-}
-
-// accounts returns the store's account changes.
-func (h *Handler) accounts() (accountStore, error) {
-	ac, ok := h.store.(accountStore)
-	if !ok {
-		return nil, errors.New("this store cannot change accounts")
-	}
-	return ac, nil
-}
-
 // updateUser handles PATCH /admin/users/{name} with any of "role",
 // "organisation" (name or identity id) and "password".
 func (h *Handler) updateUser(r *http.Request, p *access.Principal) (int, any, error) {
@@ -325,11 +319,7 @@ func (h *Handler) updateUser(r *http.Request, p *access.Principal) (int, any, er
 		}
 		ch.Organisation = &o.ID
 	}
-	ac, err := h.accounts()
-	if err != nil {
-		return 0, nil, err
-	}
-	u, err := access.UpdateUser(r.Context(), ac, name, ch)
+	u, err := access.UpdateUser(r.Context(), h.store, name, ch)
 	if err != nil {
 		return 0, nil, err
 	}
@@ -351,11 +341,7 @@ func (h *Handler) changeOwnPassword(r *http.Request, p *access.Principal) (int, 
 	if _, err := h.auth.PasswordFrom(r.Context(), p.User, in.Current, clientAddr(r)); err != nil {
 		return 0, nil, err
 	}
-	ac, err := h.accounts()
-	if err != nil {
-		return 0, nil, err
-	}
-	if _, err := access.UpdateUser(r.Context(), ac, p.User, access.UserChange{Password: &in.New}); err != nil {
+	if _, err := access.UpdateUser(r.Context(), h.store, p.User, access.UserChange{Password: &in.New}); err != nil {
 		return 0, nil, err
 	}
 	return http.StatusNoContent, nil, nil
@@ -703,11 +689,7 @@ func (h *Handler) setGroupOrgs(r *http.Request, _ *access.Principal) (int, any, 
 	if err != nil {
 		return 0, nil, err
 	}
-	ac, err := h.accounts()
-	if err != nil {
-		return 0, nil, err
-	}
-	if err := ac.SetGroupOrgs(r.Context(), g.ID, ids); err != nil {
+	if err := h.store.SetGroupOrgs(r.Context(), g.ID, ids); err != nil {
 		return 0, nil, err
 	}
 	if g, err = h.store.GetGroup(r.Context(), g.ID); err != nil {

@@ -2,14 +2,12 @@ package taxii
 
 import (
 	"context"
-	"errors"
 	"log/slog"
 	"net/http"
 	"strconv"
 	"strings"
 	"time"
 
-	"github.com/mitra-cert/mitra/internal/store"
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sync/semaphore"
 )
@@ -165,14 +163,5 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	w.Write([]byte("ready\n"))
 }
 
-// ping checks the store: its own health check when it has one.
-func (s *Server) ping(ctx context.Context) error {
-	if h, ok := s.cfg.Store.(store.Health); ok {
-		return h.Ping(ctx)
-	}
-	_, err := s.cfg.Store.DefaultOrganisation(ctx)
-	if errors.Is(err, store.ErrNotFound) {
-		return nil
-	}
-	return err
-}
+// ping checks that the store answers and its schema is current.
+func (s *Server) ping(ctx context.Context) error { return s.cfg.Store.Ping(ctx) }
