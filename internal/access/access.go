@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -181,6 +182,9 @@ type Authenticator struct {
 
 	throttle *throttle
 	failures *prometheus.CounterVec
+	// bcryptSlots bounds concurrent bcrypt checks, so that a sign-in storm
+	// from many addresses waits for CPU instead of taking all of it.
+	bcryptSlots chan struct{}
 }
 
 type cached struct {
@@ -217,6 +221,7 @@ func NewAuthenticatorWith(s store.Store, o AuthOptions) (*Authenticator, error) 
 	}
 	dummy, _ := bcrypt.GenerateFromPassword([]byte("timing equaliser"), bcrypt.DefaultCost)
 	a := &Authenticator{store: s, now: o.Now, log: o.Logger, cache: map[string]cached{}, dummy: dummy, throttle: newThrottle(o.Throttle),
+		bcryptSlots: make(chan struct{}, max(1, runtime.GOMAXPROCS(0)/2)),
 		failures: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "mitra", Subsystem: "auth", Name: "failures_total",
 			Help: "Refused sign-ins, by scheme (password, token) and reason (invalid credentials, throttled after failures)."}, []string{"scheme", "reason"})}
 	if o.Metrics != nil {
@@ -244,17 +249,23 @@ func (a *Authenticator) Password(ctx context.Context, name, password string) (*P
 // bcrypt. Failures are audited and counted.
 func (a *Authenticator) PasswordFrom(ctx context.Context, name, password, addr string) (*Principal, error) {
 	now := a.now()
-	if w := a.throttle.wait(name, addr, now); w > 0 {
+	// The name is whatever the client sent: the throttle's tables and the
+	// audit log keep at most 128 bytes of it, so their size stays bounded.
+	key := name
+	if len(key) > 128 {
+		key = key[:128]
+	}
+	if w := a.throttle.wait(key, addr, now); w > 0 {
 		a.failures.WithLabelValues("password", "throttled").Inc()
 		return nil, &ThrottledError{RetryAfter: w}
 	}
 	p, err := a.password(ctx, name, password)
 	if errors.Is(err, ErrUnauthenticated) {
 		a.failures.WithLabelValues("password", "invalid").Inc()
-		delayed := a.throttle.fail(name, addr, now)
-		recs := []store.AuditRecord{{Principal: name, Action: "auth.failure", Detail: "password sign-in failed from " + orUnknown(addr)}}
+		delayed := a.throttle.fail(key, addr, now)
+		recs := []store.AuditRecord{{Principal: key, Action: "auth.failure", Detail: "password sign-in failed from " + orUnknown(addr)}}
 		if delayed {
-			recs = append(recs, store.AuditRecord{Principal: name, Action: "auth.throttled",
+			recs = append(recs, store.AuditRecord{Principal: key, Action: "auth.throttled",
 				Detail: "further sign-ins as this user or from " + orUnknown(addr) + " are delayed"})
 		}
 		if aerr := a.store.AppendAudit(ctx, recs...); aerr != nil {
@@ -263,7 +274,7 @@ func (a *Authenticator) PasswordFrom(ctx context.Context, name, password, addr s
 		return nil, err
 	}
 	if err == nil {
-		a.throttle.succeed(name, addr, now)
+		a.throttle.succeed(key, addr, now)
 	}
 	return p, err
 }
@@ -284,7 +295,7 @@ func (a *Authenticator) password(ctx context.Context, name, password string) (*P
 	if errors.Is(err, store.ErrNotFound) {
 		// Spend the same time as a wrong password, so that user names
 		// cannot be probed by timing.
-		_ = bcrypt.CompareHashAndPassword(a.dummy, []byte(password))
+		_ = a.compare(ctx, a.dummy, password)
 		return nil, ErrUnauthenticated
 	}
 	if err != nil {
@@ -295,14 +306,29 @@ func (a *Authenticator) password(ctx context.Context, name, password string) (*P
 	c, ok := a.cache[name]
 	a.mu.Unlock()
 	if !ok || c.storedHash != u.PasswordHash || subtle.ConstantTimeCompare(c.sum[:], sum[:]) != 1 {
-		if bcrypt.CompareHashAndPassword([]byte(u.PasswordHash), []byte(password)) != nil {
-			return nil, ErrUnauthenticated
+		if err := a.compare(ctx, []byte(u.PasswordHash), password); err != nil {
+			return nil, err
 		}
 		a.mu.Lock()
 		a.cache[name] = cached{storedHash: u.PasswordHash, sum: sum}
 		a.mu.Unlock()
 	}
 	return a.principal(ctx, u, u.Role, "")
+}
+
+// compare checks password against a bcrypt hash in one of the bounded
+// slots: ErrUnauthenticated when it does not match.
+func (a *Authenticator) compare(ctx context.Context, hash []byte, password string) error {
+	select {
+	case a.bcryptSlots <- struct{}{}:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	defer func() { <-a.bcryptSlots }()
+	if bcrypt.CompareHashAndPassword(hash, []byte(password)) != nil {
+		return ErrUnauthenticated
+	}
+	return nil
 }
 
 func (a *Authenticator) principal(ctx context.Context, u *store.User, role, tokenID string) (*Principal, error) {

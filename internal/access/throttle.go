@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"net/netip"
 	"sync"
 	"time"
 )
@@ -97,6 +98,7 @@ type failures struct {
 // wait says how long an attempt by user from addr must still wait (0: go
 // ahead).
 func (t *throttle) wait(user, addr string, now time.Time) time.Duration {
+	addr = addrKey(addr)
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	var w time.Duration
@@ -113,6 +115,7 @@ func (t *throttle) wait(user, addr string, now time.Time) time.Duration {
 
 // fail records a failed attempt and reports whether it starts a delay.
 func (t *throttle) fail(user, addr string, now time.Time) (delayed bool) {
+	addr = addrKey(addr)
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if addr != "" {
@@ -147,6 +150,7 @@ func (t *throttle) succeed(user, addr string, now time.Time) {
 	if addr == "" {
 		return
 	}
+	addr = addrKey(addr)
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	k := user + "\x00" + addr
@@ -162,6 +166,20 @@ func (t *throttle) size() int {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return t.users.l.Len() + t.addrs.l.Len() + t.good.l.Len()
+}
+
+// addrKey is the throttle's key for a client address: IPv6 addresses count
+// per /64, the block one subscriber usually holds whole.
+func addrKey(addr string) string {
+	ip, err := netip.ParseAddr(addr)
+	if err != nil || ip.Unmap().Is4() {
+		return addr
+	}
+	p, err := ip.Prefix(64)
+	if err != nil {
+		return addr
+	}
+	return p.String()
 }
 
 // lru is a map bounded to max entries, dropping the least recently used.

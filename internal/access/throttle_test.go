@@ -239,3 +239,17 @@ func gather(t *testing.T, reg *prometheus.Registry) map[string]float64 {
 	}
 	return out
 }
+
+func TestThrottleCountsIPv6PerSlash64(t *testing.T) {
+	for addr, want := range map[string]string{
+		"2001:db8:1:2:3:4:5:6": "2001:db8:1:2::/64",
+		"2001:db8:1:2:ffff::1": "2001:db8:1:2::/64",
+		"192.0.2.1":            "192.0.2.1",
+		"::ffff:192.0.2.1":     "::ffff:192.0.2.1",
+		"":                     "",
+	} {
+		if got := addrKey(addr); got != want {
+			t.Errorf("addrKey(%q) = %q, want %q", addr, got, want)
+		}
+	}
+}
