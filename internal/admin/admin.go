@@ -107,8 +107,8 @@ func NewWith(s store.Store, authn func(*http.Request) (*access.Principal, error)
 // ServeHTTP implements http.Handler.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.mux.ServeHTTP(w, r) }
 
-// apiFunc serves one request; a change reports the object it changed in
-// the returned change (when the path does not name it).
+// apiFunc serves one request. The object of a change is read from the
+// path, or from the view returned for a created object (changedObject).
 type apiFunc func(r *http.Request, p *access.Principal) (status int, body any, err error)
 
 // wrap serves fn to admins; action, when set, names the change for the
