@@ -150,3 +150,20 @@ func TestServeTimeouts(t *testing.T) {
 		t.Errorf("defaults: upload memory %d, token expiry %v, status retention %v", c.UploadMemory, c.TokenExpiry, c.Retention.StatusRetention)
 	}
 }
+
+func TestTrustedProxyFlag(t *testing.T) {
+	got, err := parsePrefixes([]string{"10.0.0.0/8", "192.0.2.7", "::1", "10.1.2.3/16"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var s []string
+	for _, p := range got {
+		s = append(s, p.String())
+	}
+	if strings.Join(s, " ") != "10.0.0.0/8 192.0.2.7/32 ::1/128 10.1.0.0/16" {
+		t.Errorf("prefixes = %v", s)
+	}
+	if _, err := parsePrefixes([]string{"proxy.example"}); err == nil {
+		t.Error("a host name was taken as a proxy address")
+	}
+}

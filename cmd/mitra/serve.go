@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strings"
 	"time"
@@ -102,6 +103,7 @@ type ServeCmd struct {
 	TokenExpiry  time.Duration  `default:"2160h" env:"MITRA_TOKEN_EXPIRY" help:"Lifetime of API tokens created over the admin API without one; 0 for none."`
 	SignInFree   int            `name:"signin-free" default:"5" env:"MITRA_SIGNIN_FREE" help:"Failed password sign-ins per user name and per client address before further ones are delayed."`
 	Retention    RetentionFlags `embed:""`
+	TrustedProxy []string       `name:"trusted-proxy" sep:"," env:"MITRA_TRUSTED_PROXY" help:"Addresses or CIDR prefixes of reverse proxies whose X-Forwarded-For names the client (for sign-in throttling per client address)."`
 	SignInMax    time.Duration  `name:"signin-max-delay" default:"1m" env:"MITRA_SIGNIN_MAX_DELAY" help:"Longest delay after failed sign-ins (the delay doubles from 1s per failure up to this)."`
 
 	// A detector inside the server, when inputs or a NATS stream are given;
@@ -141,6 +143,10 @@ func (c *ServeCmd) Run(ctx context.Context, e *env) error {
 	if err != nil {
 		return err
 	}
+	proxies, err := parsePrefixes(c.TrustedProxy)
+	if err != nil {
+		return fmt.Errorf("--trusted-proxy: %w", err)
+	}
 	srv := taxii.NewServer(taxii.Config{
 		Store:            st,
 		Auth:             authn,
@@ -151,8 +157,9 @@ func (c *ServeCmd) Run(ctx context.Context, e *env) error {
 		Metrics:          reg,
 		UploadMemory:     c.UploadMemory,
 		UploadWait:       c.UploadWait,
+		TrustedProxies:   proxies,
 	})
-	api := admin.NewWith(st, srv.Authenticate, admin.Options{Log: log, Auth: authn, TokenExpiry: c.TokenExpiry})
+	api := admin.NewWith(st, srv.Authenticate, admin.Options{Log: log, Auth: authn, TokenExpiry: c.TokenExpiry, ClientAddr: srv.ClientAddr})
 	srv.Mount(admin.Prefix, api)
 	srv.Mount(admin.AccountPrefix, api)
 
@@ -230,6 +237,23 @@ func (c *ServeCmd) Run(ctx context.Context, e *env) error {
 	<-detectDone
 	log.Info("stopped")
 	return nil
+}
+
+// parsePrefixes reads addresses ("10.0.0.1") and prefixes ("10.0.0.0/8").
+func parsePrefixes(l []string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, v := range l {
+		if p, err := netip.ParsePrefix(v); err == nil {
+			out = append(out, p.Masked())
+			continue
+		}
+		a, err := netip.ParseAddr(v)
+		if err != nil {
+			return nil, fmt.Errorf("%q is neither an address nor a CIDR prefix", v)
+		}
+		out = append(out, netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()))
+	}
+	return out, nil
 }
 
 // RetentionFlags say how long old records are kept.

@@ -30,6 +30,7 @@ type Handler struct {
 	mux         *http.ServeMux
 	prefix      string
 	tokenExpiry time.Duration
+	clientAddr  func(*http.Request) string
 }
 
 // Prefix is where the admin API lives.
@@ -49,6 +50,10 @@ type Options struct {
 	// TokenExpiry is the lifetime of tokens created without "expires"
 	// (0: such tokens never expire).
 	TokenExpiry time.Duration
+	// ClientAddr names the client of a request for sign-in throttling (the
+	// TAXII server's, which knows the trusted proxies); the connection's
+	// address when nil.
+	ClientAddr func(*http.Request) string
 }
 
 // New returns the admin API with default options (tokens expire after
@@ -69,7 +74,10 @@ func NewWith(s store.Store, authn func(*http.Request) (*access.Principal, error)
 	if o.Auth == nil {
 		o.Auth = access.NewAuthenticator(s, o.Now)
 	}
-	h := &Handler{store: s, authn: authn, auth: o.Auth, log: o.Log, now: o.Now, mux: http.NewServeMux(), prefix: Prefix, tokenExpiry: o.TokenExpiry}
+	if o.ClientAddr == nil {
+		o.ClientAddr = remoteHost
+	}
+	h := &Handler{store: s, authn: authn, auth: o.Auth, log: o.Log, now: o.Now, mux: http.NewServeMux(), prefix: Prefix, tokenExpiry: o.TokenExpiry, clientAddr: o.ClientAddr}
 	// Every change names its audit action (the same names as the
 	// command-line tools use).
 	h.mux.HandleFunc("GET /admin/users", h.wrap("", h.listUsers))
@@ -338,7 +346,7 @@ func (h *Handler) changeOwnPassword(r *http.Request, p *access.Principal) (int, 
 	if err := decode(r, &in); err != nil {
 		return 0, nil, err
 	}
-	if _, err := h.auth.PasswordFrom(r.Context(), p.User, in.Current, clientAddr(r)); err != nil {
+	if _, err := h.auth.PasswordFrom(r.Context(), p.User, in.Current, h.clientAddr(r)); err != nil {
 		return 0, nil, err
 	}
 	if _, err := access.UpdateUser(r.Context(), h.store, p.User, access.UserChange{Password: &in.New}); err != nil {
@@ -347,8 +355,8 @@ func (h *Handler) changeOwnPassword(r *http.Request, p *access.Principal) (int, 
 	return http.StatusNoContent, nil, nil
 }
 
-// clientAddr is the request's client address without the port.
-func clientAddr(r *http.Request) string {
+// remoteHost is the connection's address without the port.
+func remoteHost(r *http.Request) string {
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
 		return r.RemoteAddr

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
@@ -241,4 +242,40 @@ func TestConcurrentUploadCap(t *testing.T) {
 		t.Fatalf("slow upload: %d %s", r.status, r.body)
 	}
 	alice.do(http.MethodPost, objectsPath(c.ID), envelope(malware(3, created))).ok(http.StatusAccepted)
+}
+
+func TestThrottleKeysOnTheClientBehindTrustedProxies(t *testing.T) {
+	t.Parallel()
+	throttled := func(trusted bool) func(*taxii.Config) {
+		return func(c *taxii.Config) {
+			a, err := access.NewAuthenticatorWith(c.Store, access.AuthOptions{Throttle: access.ThrottleConfig{Free: 1, Base: 30 * time.Second}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			c.Auth = a
+			if trusted {
+				c.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}
+			}
+		}
+	}
+	for _, trusted := range []bool{true, false} {
+		e := newEnv(t, throttled(trusted))
+		e.user("alice", access.RoleAnalyst)
+		from := func(user, pw, xff string) *resp {
+			return e.basic(user, pw).do(http.MethodGet, "/taxii2/", nil, "X-Forwarded-For", xff)
+		}
+		from("mallory", "guess-guess", "10.9.9.9, 198.51.100.1").wantError(http.StatusUnauthorized)
+		from("mallory", "guess-guess", "10.9.9.9, 198.51.100.1").wantError(http.StatusUnauthorized)
+		// The attacking client is delayed...
+		from("alice", password, "198.51.100.1").wantError(http.StatusTooManyRequests)
+		// ...and another client behind the same proxy is not, when the
+		// proxy is trusted. Otherwise the header proves nothing: a client
+		// cannot escape its delay by sending one.
+		r := from("alice", password, "198.51.100.2")
+		if trusted {
+			r.ok(http.StatusOK)
+		} else {
+			r.wantError(http.StatusTooManyRequests)
+		}
+	}
 }

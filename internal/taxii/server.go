@@ -16,6 +16,7 @@ import (
 	"mime"
 	"net"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"strings"
 	"time"
@@ -64,6 +65,10 @@ type Config struct {
 	// UploadWait (5s when zero) gets 503 with Retry-After.
 	UploadMemory int64
 	UploadWait   time.Duration
+	// TrustedProxies are the addresses of reverse proxies whose
+	// X-Forwarded-For header names the client (for sign-in throttling per
+	// client address); the header of anyone else is ignored.
+	TrustedProxies []netip.Prefix
 }
 
 // Server is the TAXII 2.1 HTTP handler.
@@ -217,7 +222,7 @@ func (s *Server) authenticate(r *http.Request) (*access.Principal, error) {
 		return nil, access.ErrUnauthenticated
 	}
 	if user, pw, ok := r.BasicAuth(); ok {
-		return s.cfg.Auth.PasswordFrom(r.Context(), user, pw, clientAddr(r))
+		return s.cfg.Auth.PasswordFrom(r.Context(), user, pw, s.ClientAddr(r))
 	}
 	if scheme, tok, ok := strings.Cut(h, " "); ok && strings.EqualFold(scheme, "Bearer") {
 		return s.cfg.Auth.Token(r.Context(), strings.TrimSpace(tok))
@@ -225,14 +230,47 @@ func (s *Server) authenticate(r *http.Request) (*access.Principal, error) {
 	return nil, access.ErrUnauthenticated
 }
 
-// clientAddr is the address the request came from, without the port: the
-// key of per-address sign-in throttling. Behind a proxy it is the proxy's.
-func clientAddr(r *http.Request) string {
+// ClientAddr is the address the request came from, without the port: the
+// key of per-address sign-in throttling. From a trusted proxy, it is the
+// nearest address in X-Forwarded-For that is not a trusted proxy.
+func (s *Server) ClientAddr(r *http.Request) string {
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
-		return r.RemoteAddr
+		host = r.RemoteAddr
+	}
+	if !s.trusted(host) {
+		return host
+	}
+	// Proxies append the address they received from; read from the end.
+	var hops []string
+	for _, v := range r.Header.Values("X-Forwarded-For") {
+		hops = append(hops, strings.Split(v, ",")...)
+	}
+	for i := len(hops) - 1; i >= 0; i-- {
+		hop := strings.TrimSpace(hops[i])
+		if _, err := netip.ParseAddr(hop); err != nil {
+			break // garbage: keep the last address we can vouch for
+		}
+		host = hop
+		if !s.trusted(hop) {
+			break
+		}
 	}
 	return host
+}
+
+func (s *Server) trusted(addr string) bool {
+	ip, err := netip.ParseAddr(addr)
+	if err != nil {
+		return false
+	}
+	ip = ip.Unmap()
+	for _, p := range s.cfg.TrustedProxies {
+		if p.Contains(ip) {
+			return true
+		}
+	}
+	return false
 }
 
 // Authenticate is the server's authentication, for other HTTP layers
