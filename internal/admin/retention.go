@@ -18,9 +18,15 @@ type Retention struct {
 	Audit time.Duration
 }
 
+// RetentionStore is what pruning needs of the store.
+type RetentionStore interface {
+	store.Retention
+	store.Audit
+}
+
 // Prune removes the records older than r allows, as of now, and records
 // in the audit log what it removed.
-func Prune(ctx context.Context, st store.Store, r Retention, now time.Time, who string) (statuses, audit int64, err error) {
+func Prune(ctx context.Context, st RetentionStore, r Retention, now time.Time, who string) (statuses, audit int64, err error) {
 	if r.Statuses > 0 {
 		if statuses, err = st.PruneStatuses(ctx, now.Add(-r.Statuses)); err != nil {
 			return statuses, 0, fmt.Errorf("retention: %w", err)
@@ -40,7 +46,7 @@ func Prune(ctx context.Context, st store.Store, r Retention, now time.Time, who 
 
 // RunRetention prunes at once and then every interval until ctx ends.
 // Failures are logged and retried at the next interval.
-func RunRetention(ctx context.Context, st store.Store, r Retention, every time.Duration, log *slog.Logger) {
+func RunRetention(ctx context.Context, st RetentionStore, r Retention, every time.Duration, log *slog.Logger) {
 	if r.Statuses <= 0 && r.Audit <= 0 {
 		return
 	}
