@@ -21,7 +21,67 @@ type UserCmd struct {
 	Create UserCreateCmd `cmd:"" help:"Create a user (password from MITRA_USER_PASSWORD, else prompted)."`
 	List   UserListCmd   `cmd:"" help:"List users."`
 	Show   UserShowCmd   `cmd:"" help:"Show a user: organisation, role, tokens, collections."`
+	Update UserUpdateCmd `cmd:"" help:"Change a user's --role or --org."`
+	Passwd UserPasswdCmd `cmd:"" help:"Set a user's password (from MITRA_USER_PASSWORD, else prompted)."`
 	Delete UserDeleteCmd `cmd:"" help:"Delete a user."`
+}
+
+// UserUpdateCmd changes a user's role or organisation.
+type UserUpdateCmd struct {
+	StoreFlags `embed:""`
+	Name       string `arg:"" help:"User name."`
+	Role       string `enum:"admin,analyst,read-only,sensor,relay," default:"" help:"New role: admin, analyst, read-only, sensor or relay."`
+	Org        string `help:"New organisation (name or identity id)."`
+}
+
+// Run implements the command.
+func (c *UserUpdateCmd) Run(ctx context.Context, e *env) error {
+	if c.Role == "" && c.Org == "" {
+		return errors.New("say --role, --org or both")
+	}
+	return withStore(ctx, c.StoreFlags, func(st store.Store) error {
+		var ch access.UserChange
+		if c.Role != "" {
+			ch.Role = &c.Role
+		}
+		if c.Org != "" {
+			o, err := st.GetOrganisation(ctx, c.Org)
+			if err != nil {
+				return err
+			}
+			ch.Organisation = &o.ID
+		}
+		u, err := access.UpdateUser(ctx, st, c.Name, ch)
+		if err != nil {
+			return err
+		}
+		if err := audited(ctx, st, e, "admin.user.update", u.Name, "role "+u.Role+", organisation "+u.Organisation, nil); err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stderr, "Updated user %s: role %s, organisation %s.\n", u.Name, u.Role, u.Organisation)
+		return nil
+	})
+}
+
+// UserPasswdCmd sets a user's password.
+type UserPasswdCmd struct {
+	StoreFlags `embed:""`
+	Name       string `arg:"" help:"User name."`
+}
+
+// Run implements the command.
+func (c *UserPasswdCmd) Run(ctx context.Context, e *env) error {
+	pw := e.getenv("MITRA_USER_PASSWORD")
+	if pw == "" {
+		var err error
+		if pw, err = promptPassword(e, "New password for "+c.Name+": "); err != nil {
+			return err
+		}
+	}
+	return withStore(ctx, c.StoreFlags, func(st store.Store) error {
+		_, err := access.UpdateUser(ctx, st, c.Name, access.UserChange{Password: &pw})
+		return audited(ctx, st, e, "admin.user.password", c.Name, "", err)
+	})
 }
 
 // UserShowCmd shows one user.
@@ -94,7 +154,7 @@ func (c *UserCreateCmd) Run(ctx context.Context, e *env) error {
 		if _, err := access.CreateUser(ctx, st, c.Name, pw, c.Role, org); err != nil {
 			return err
 		}
-		if err := audited(ctx, st, "admin.user.create", c.Name, nil); err != nil {
+		if err := audited(ctx, st, e, "admin.user.create", c.Name, "role "+c.Role, nil); err != nil {
 			return err
 		}
 		fmt.Fprintf(e.stderr, "Created user %s (%s).\n", c.Name, c.Role)
@@ -155,7 +215,7 @@ type UserDeleteCmd struct {
 // Run implements the command.
 func (c *UserDeleteCmd) Run(ctx context.Context, e *env) error {
 	return withStore(ctx, c.StoreFlags, func(st store.Store) error {
-		return st.DeleteUser(ctx, c.Name)
+		return audited(ctx, st, e, "admin.user.delete", c.Name, "", st.DeleteUser(ctx, c.Name))
 	})
 }
 
@@ -164,6 +224,7 @@ type CollectionCmd struct {
 	Create CollectionCreateCmd `cmd:"" help:"Create a collection; prints only its id."`
 	List   CollectionListCmd   `cmd:"" help:"List collections."`
 	Delete CollectionDeleteCmd `cmd:"" help:"Delete a collection and everything in it."`
+	Policy CollectionPolicyCmd `cmd:"" help:"Set a collection's default TLP and recipients."`
 	Grant  CollectionGrantCmd  `cmd:"" help:"Grant --read and/or --write to an --org, a --group or a --user."`
 	Revoke CollectionRevokeCmd `cmd:"" help:"Revoke --read and/or --write from an --org, a --group or a --user."`
 }
@@ -198,7 +259,7 @@ func (c *CollectionCreateCmd) Run(ctx context.Context, e *env) error {
 		if err := st.CreateCollection(ctx, col); err != nil {
 			return err
 		}
-		if err := audited(ctx, st, "admin.collection.create", col.ID, nil); err != nil {
+		if err := audited(ctx, st, e, "admin.collection.create", col.ID, col.Title, nil); err != nil {
 			return err
 		}
 		// Scripts read the id from standard output: print it alone.
@@ -237,7 +298,11 @@ type CollectionDeleteCmd struct {
 // Run implements the command.
 func (c *CollectionDeleteCmd) Run(ctx context.Context, e *env) error {
 	return withStore(ctx, c.StoreFlags, func(st store.Store) error {
-		return st.DeleteCollection(ctx, c.ID)
+		col, err := st.GetCollection(ctx, c.ID)
+		if err != nil {
+			return err
+		}
+		return audited(ctx, st, e, "admin.collection.delete", col.ID, col.Title, st.DeleteCollection(ctx, col.ID))
 	})
 }
 
@@ -253,14 +318,17 @@ type TokenCreateCmd struct {
 	StoreFlags `embed:""`
 	User       string        `required:"" help:"User the token acts for."`
 	Role       string        `enum:"admin,analyst,read-only,sensor,relay," default:"" help:"Role of the token (at most the user's own)."`
-	Expires    time.Duration `default:"0" help:"Lifetime, such as 720h; 0 for none."`
+	Expires    time.Duration `default:"2160h" env:"MITRA_TOKEN_EXPIRY" help:"Lifetime, such as 720h; 0 for none."`
 }
 
 // Run implements the command.
 func (c *TokenCreateCmd) Run(ctx context.Context, e *env) error {
 	return withStore(ctx, c.StoreFlags, func(st store.Store) error {
-		secret, _, err := access.CreateToken(ctx, st, c.User, c.Role, c.Expires, time.Now())
+		secret, t, err := access.CreateToken(ctx, st, c.User, c.Role, c.Expires, time.Now())
 		if err != nil {
+			return err
+		}
+		if err := audited(ctx, st, e, "admin.token.create", t.ID, "token for user "+t.User+", role "+t.Role, nil); err != nil {
 			return err
 		}
 		fmt.Fprintln(e.stdout, secret)
@@ -303,6 +371,38 @@ type TokenRevokeCmd struct {
 // Run implements the command.
 func (c *TokenRevokeCmd) Run(ctx context.Context, e *env) error {
 	return withStore(ctx, c.StoreFlags, func(st store.Store) error {
-		return st.RevokeToken(ctx, c.ID)
+		return audited(ctx, st, e, "admin.token.revoke", c.ID, "", st.RevokeToken(ctx, c.ID))
+	})
+}
+
+// CollectionPolicyCmd sets a collection's marking policy.
+type CollectionPolicyCmd struct {
+	StoreFlags `embed:""`
+	ID         string   `arg:"" help:"Collection id or alias."`
+	DefaultTLP string   `name:"default-tlp" default:"amber" help:"TLP for objects without a TLP marking: clear, green, amber, amber+strict, red."`
+	Recipients []string `sep:"," help:"Organisations named as recipients of the collection's AMBER+STRICT and RED objects (replaces the list)."`
+}
+
+// Run implements the command.
+func (c *CollectionPolicyCmd) Run(ctx context.Context, e *env) error {
+	return withStore(ctx, c.StoreFlags, func(st store.Store) error {
+		tlp, err := access.ParseTLP(c.DefaultTLP)
+		if err != nil {
+			return fmt.Errorf("--default-tlp: %w", err)
+		}
+		col, err := st.GetCollection(ctx, c.ID)
+		if err != nil {
+			return err
+		}
+		var recipients []string
+		for _, r := range c.Recipients {
+			o, err := st.GetOrganisation(ctx, r)
+			if err != nil {
+				return err
+			}
+			recipients = append(recipients, o.ID)
+		}
+		err = st.SetCollectionPolicy(ctx, col.ID, int(tlp), recipients)
+		return audited(ctx, st, e, "admin.collection.policy", col.ID, fmt.Sprintf("default %s, recipients %s", tlp, strings.Join(recipients, ",")), err)
 	})
 }

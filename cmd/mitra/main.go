@@ -113,7 +113,8 @@ type CLI struct {
 	Token        TokenCmd        `cmd:"" help:"Manage API tokens."`
 	Org          OrgCmd          `cmd:"" help:"Manage organisations."`
 	Group        GroupCmd        `cmd:"" help:"Manage sharing groups of organisations."`
-	Audit        AuditCmd        `cmd:"" help:"List the audit log."`
+	Audit        AuditCmd        `cmd:"" help:"List the audit log, newest first."`
+	Prune        PruneCmd        `cmd:"" help:"Remove old status resources and audit records now (the server does it hourly)."`
 	Validate     ValidateCmd     `cmd:"" help:"Validate STIX 2.1 objects in files (bundles, envelopes, objects, JSON lines; - for stdin)."`
 	Pattern      PatternCmd      `cmd:"" help:"Check STIX patterns and match them against observed data."`
 	Version      VersionCmd      `cmd:"" help:"Print the version."`

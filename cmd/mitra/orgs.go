@@ -34,6 +34,9 @@ func (c *OrgCreateCmd) Run(ctx context.Context, e *env) error {
 		if err := st.CreateOrganisation(ctx, o); err != nil {
 			return err
 		}
+		if err := audited(ctx, st, e, "admin.org.create", o.ID, o.Name, nil); err != nil {
+			return err
+		}
 		fmt.Fprintln(e.stdout, o.ID)
 		return nil
 	})
@@ -117,7 +120,7 @@ func (c *OrgDeleteCmd) Run(ctx context.Context, e *env) error {
 		if err != nil {
 			return err
 		}
-		return audited(ctx, st, "admin.org.delete", o.ID, st.DeleteOrganisation(ctx, o.ID))
+		return audited(ctx, st, e, "admin.org.delete", o.ID, o.Name, st.DeleteOrganisation(ctx, o.ID))
 	})
 }
 
@@ -126,6 +129,7 @@ type GroupCmd struct {
 	Create GroupCreateCmd `cmd:"" help:"Create a sharing group of organisations; prints only its id."`
 	List   GroupListCmd   `cmd:"" help:"List sharing groups."`
 	Show   GroupShowCmd   `cmd:"" help:"Show a sharing group."`
+	Set    GroupSetCmd    `cmd:"" help:"Replace a sharing group's member organisations."`
 	Delete GroupDeleteCmd `cmd:"" help:"Delete a sharing group (its collection grants go with it)."`
 }
 
@@ -151,7 +155,7 @@ func (c *GroupCreateCmd) Run(ctx context.Context, e *env) error {
 			return err
 		}
 		fmt.Fprintln(e.stdout, g.ID)
-		return audited(ctx, st, "admin.group.create", g.Name, nil)
+		return audited(ctx, st, e, "admin.group.create", g.ID, g.Name, nil)
 	})
 }
 
@@ -201,6 +205,32 @@ func (c *GroupShowCmd) Run(ctx context.Context, e *env) error {
 	})
 }
 
+// GroupSetCmd replaces a group's members.
+type GroupSetCmd struct {
+	StoreFlags `embed:""`
+	Group      string   `arg:"" help:"Group name or id."`
+	Orgs       []string `sep:"," required:"" help:"Member organisations (names or identity ids, comma-separated)."`
+}
+
+// Run implements the command.
+func (c *GroupSetCmd) Run(ctx context.Context, e *env) error {
+	return withStore(ctx, c.StoreFlags, func(st store.Store) error {
+		g, err := st.GetGroup(ctx, c.Group)
+		if err != nil {
+			return err
+		}
+		var ids []string
+		for _, name := range c.Orgs {
+			o, err := st.GetOrganisation(ctx, name)
+			if err != nil {
+				return err
+			}
+			ids = append(ids, o.ID)
+		}
+		return audited(ctx, st, e, "admin.group.members", g.ID, strings.Join(ids, ","), st.SetGroupOrgs(ctx, g.ID, ids))
+	})
+}
+
 // GroupDeleteCmd deletes a group.
 type GroupDeleteCmd struct {
 	StoreFlags `embed:""`
@@ -214,7 +244,7 @@ func (c *GroupDeleteCmd) Run(ctx context.Context, e *env) error {
 		if err != nil {
 			return err
 		}
-		return audited(ctx, st, "admin.group.delete", g.Name, st.DeleteGroup(ctx, g.ID))
+		return audited(ctx, st, e, "admin.group.delete", g.ID, g.Name, st.DeleteGroup(ctx, g.ID))
 	})
 }
 
@@ -235,14 +265,14 @@ type CollectionRevokeCmd struct {
 }
 
 // Run implements the command.
-func (c *CollectionGrantCmd) Run(ctx context.Context, e *env) error { return c.apply(ctx, true) }
+func (c *CollectionGrantCmd) Run(ctx context.Context, e *env) error { return c.apply(ctx, e, true) }
 
 // Run implements the command.
-func (c *CollectionRevokeCmd) Run(ctx context.Context, e *env) error { return c.apply(ctx, false) }
+func (c *CollectionRevokeCmd) Run(ctx context.Context, e *env) error { return c.apply(ctx, e, false) }
 
 // apply grants (or revokes) the rights named by the flags, keeping the
 // other right as it was.
-func (c *CollectionGrantCmd) apply(ctx context.Context, grant bool) error {
+func (c *CollectionGrantCmd) apply(ctx context.Context, e *env, grant bool) error {
 	if !c.Read && !c.Write {
 		return errors.New("say --read, --write or both")
 	}
@@ -289,7 +319,7 @@ func (c *CollectionGrantCmd) apply(ctx context.Context, grant bool) error {
 		if !grant {
 			action = "admin.collection.revoke"
 		}
-		return audited(ctx, st, action, fmt.Sprintf("%s org=%s group=%s user=%s read=%v write=%v", col.ID, c.Org, c.Group, c.User, c.Read, c.Write), err)
+		return audited(ctx, st, e, action, col.ID, fmt.Sprintf("org=%s group=%s user=%s read=%v write=%v", c.Org, c.Group, c.User, c.Read, c.Write), err)
 	})
 }
 
@@ -333,11 +363,26 @@ func (c *AuditCmd) Run(ctx context.Context, e *env) error {
 	})
 }
 
+// cliPrincipal names the local operator in the audit log: "cli:" and the
+// operating-system user.
+func cliPrincipal(e *env) string {
+	if u := e.getenv("USER"); u != "" {
+		return "cli:" + u
+	}
+	return "cli"
+}
+
 // audited records a successful administration command in the audit log
-// (as the local operator) and passes err through.
-func audited(ctx context.Context, st store.Audit, action, detail string, err error) error {
+// and passes err through: who (the local operator, "cli:" and the
+// operating-system user), what (action) and the object of the change.
+func audited(ctx context.Context, st store.Store, e *env, action, object, detail string, err error) error {
 	if err != nil {
 		return err
 	}
-	return st.AppendAudit(ctx, store.AuditRecord{Principal: "cli", Action: action, Path: "mitra " + strings.ReplaceAll(action, ".", " "), Detail: detail})
+	rec := store.AuditRecord{Principal: cliPrincipal(e), Action: action, Path: "mitra " + strings.ReplaceAll(strings.TrimPrefix(action, "admin."), ".", " "),
+		Objects: []string{object}, Detail: detail}
+	if strings.HasPrefix(action, "admin.collection.") {
+		rec.Collection = object
+	}
+	return st.AppendAudit(ctx, rec)
 }

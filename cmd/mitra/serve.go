@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strings"
 	"time"
@@ -94,6 +95,17 @@ type ServeCmd struct {
 	MaxContent     int64  `name:"max-content-length" default:"67108864" env:"MITRA_MAX_CONTENT_LENGTH" help:"Largest request body accepted, in bytes."`
 	Title          string `default:"Mitra" env:"MITRA_TITLE" help:"Server title shown in TAXII discovery."`
 
+	ReadTimeout  time.Duration  `default:"5m" env:"MITRA_READ_TIMEOUT" help:"Longest time to read a whole request, body included."`
+	WriteTimeout time.Duration  `default:"10m" env:"MITRA_WRITE_TIMEOUT" help:"Longest time from the end of the request headers to the end of the response."`
+	IdleTimeout  time.Duration  `default:"2m" env:"MITRA_IDLE_TIMEOUT" help:"How long an idle keep-alive connection stays open."`
+	UploadMemory int64          `name:"upload-memory" default:"268435456" env:"MITRA_UPLOAD_MEMORY" help:"Cap on the request bytes of POSTs processed at once; a POST that finds no room within --upload-wait gets 503 with Retry-After."`
+	UploadWait   time.Duration  `default:"5s" env:"MITRA_UPLOAD_WAIT" help:"How long a POST waits for room under --upload-memory."`
+	TokenExpiry  time.Duration  `default:"2160h" env:"MITRA_TOKEN_EXPIRY" help:"Lifetime of API tokens created over the admin API without one; 0 for none."`
+	SignInFree   int            `name:"signin-free" default:"5" env:"MITRA_SIGNIN_FREE" help:"Failed password sign-ins per user name and per client address before further ones are delayed."`
+	Retention    RetentionFlags `embed:""`
+	TrustedProxy []string       `name:"trusted-proxy" sep:"," env:"MITRA_TRUSTED_PROXY" help:"Addresses or CIDR prefixes of reverse proxies whose X-Forwarded-For names the client (for sign-in throttling per client address)."`
+	SignInMax    time.Duration  `name:"signin-max-delay" default:"1m" env:"MITRA_SIGNIN_MAX_DELAY" help:"Longest delay after failed sign-ins (the delay doubles from 1s per failure up to this)."`
+
 	// A detector inside the server, when inputs or a NATS stream are given;
 	// its metrics join the server's at /metrics.
 	DetectInputs []string    `name:"detect-input" sep:"," help:"Run a detector inside the server on these files or directories (see 'mitra detect'; the other detect- flags are its flags)."`
@@ -122,7 +134,19 @@ func (c *ServeCmd) Run(ctx context.Context, e *env) error {
 	if err := bootstrapAdmin(ctx, st, e); err != nil {
 		return err
 	}
-	authn := access.NewAuthenticator(st, nil)
+	// Prometheus metrics, for authenticated scrapers (any role; a sensor
+	// token is enough).
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	authn, err := access.NewAuthenticatorWith(st, access.AuthOptions{Logger: log, Metrics: reg,
+		Throttle: access.ThrottleConfig{Free: c.SignInFree, Max: c.SignInMax}})
+	if err != nil {
+		return err
+	}
+	proxies, err := parsePrefixes(c.TrustedProxy)
+	if err != nil {
+		return fmt.Errorf("--trusted-proxy: %w", err)
+	}
 	srv := taxii.NewServer(taxii.Config{
 		Store:            st,
 		Auth:             authn,
@@ -130,13 +154,15 @@ func (c *ServeCmd) Run(ctx context.Context, e *env) error {
 		Logger:           log,
 		Title:            c.Title,
 		MaxContentLength: c.MaxContent,
+		Metrics:          reg,
+		UploadMemory:     c.UploadMemory,
+		UploadWait:       c.UploadWait,
+		TrustedProxies:   proxies,
 	})
-	srv.Mount(admin.Prefix, admin.New(st, srv.Authenticate, log, nil))
+	api := admin.NewWith(st, srv.Authenticate, admin.Options{Log: log, Auth: authn, TokenExpiry: c.TokenExpiry, ClientAddr: srv.ClientAddr})
+	srv.Mount(admin.Prefix, api)
+	srv.Mount(admin.AccountPrefix, api)
 
-	// Prometheus metrics, for authenticated scrapers (any role; a sensor
-	// token is enough).
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	metrics := promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
 	srv.Mount("/metrics", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if _, err := srv.Authenticate(r); err != nil {
@@ -154,6 +180,12 @@ func (c *ServeCmd) Run(ctx context.Context, e *env) error {
 		}
 	}
 
+	// Old statuses and audit records are pruned hourly (also by every
+	// server of a shared database; pruning twice removes nothing more).
+	rctx, stopRetention := context.WithCancel(ctx)
+	defer stopRetention()
+	go admin.RunRetention(rctx, st, c.Retention.retention(), time.Hour, log)
+
 	ln, err := net.Listen("tcp", c.Addr)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
@@ -162,11 +194,7 @@ func (c *ServeCmd) Run(ctx context.Context, e *env) error {
 	if useTLS {
 		scheme = "https"
 	}
-	hs := &http.Server{
-		Handler:           srv,
-		ReadHeaderTimeout: 10 * time.Second,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-	}
+	hs := c.httpServer(srv, log)
 	fmt.Fprintf(e.stderr, "Mitra listening on %s://%s/taxii2/\n", scheme, ln.Addr())
 	errc := make(chan error, 2)
 	detectDone := make(chan struct{})
@@ -209,6 +237,64 @@ func (c *ServeCmd) Run(ctx context.Context, e *env) error {
 	<-detectDone
 	log.Info("stopped")
 	return nil
+}
+
+// parsePrefixes reads addresses ("10.0.0.1") and prefixes ("10.0.0.0/8").
+func parsePrefixes(l []string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, v := range l {
+		if p, err := netip.ParsePrefix(v); err == nil {
+			out = append(out, p.Masked())
+			continue
+		}
+		a, err := netip.ParseAddr(v)
+		if err != nil {
+			return nil, fmt.Errorf("%q is neither an address nor a CIDR prefix", v)
+		}
+		out = append(out, netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()))
+	}
+	return out, nil
+}
+
+// RetentionFlags say how long old records are kept.
+type RetentionFlags struct {
+	StatusRetention time.Duration `name:"status-retention" default:"720h" env:"MITRA_STATUS_RETENTION" help:"Remove TAXII status resources older than this; 0 keeps them."`
+	AuditRetention  time.Duration `name:"audit-retention" default:"8760h" env:"MITRA_AUDIT_RETENTION" help:"Remove audit records older than this; 0 keeps them."`
+}
+
+func (f RetentionFlags) retention() admin.Retention {
+	return admin.Retention{Statuses: f.StatusRetention, Audit: f.AuditRetention}
+}
+
+// PruneCmd applies the retention once.
+type PruneCmd struct {
+	StoreFlags `embed:""`
+	Retention  RetentionFlags `embed:""`
+}
+
+// Run implements the command.
+func (c *PruneCmd) Run(ctx context.Context, e *env) error {
+	return withStore(ctx, c.StoreFlags, func(st store.Store) error {
+		statuses, audit, err := admin.Prune(ctx, st, c.Retention.retention(), time.Now(), cliPrincipal(e))
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stderr, "Removed %d statuses and %d audit records.\n", statuses, audit)
+		return nil
+	})
+}
+
+// httpServer is the server's HTTP configuration: timeouts bound how long a
+// slow or silent client can hold a connection and its memory.
+func (c *ServeCmd) httpServer(h http.Handler, log *slog.Logger) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       c.ReadTimeout,
+		WriteTimeout:      c.WriteTimeout,
+		IdleTimeout:       c.IdleTimeout,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
 }
 
 func loopback(addr string) bool {

@@ -98,4 +98,26 @@ func TestServeWithDetector(t *testing.T) {
 	if resp.StatusCode != 200 || !strings.Contains(string(body), "mitra_detect_") || !strings.Contains(string(body), "go_goroutines") {
 		t.Errorf("/metrics: %d\n%.500s", resp.StatusCode, body)
 	}
+	// The server's own HTTP and ingest metrics are there too.
+	for _, want := range []string{
+		`mitra_http_requests_total{code="202",endpoint="/api/collections/{collection}/objects/",method="POST"} 1`,
+		`mitra_http_request_duration_seconds_count{endpoint="/api/collections/{collection}/objects/",method="GET"}`,
+		`mitra_ingest_objects_total{collection="` + col + `",outcome="accepted"} 1`,
+		`mitra_auth_throttle_entries`,
+	} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+	// Liveness and readiness answer without credentials.
+	for _, p := range []string{"/healthz", "/readyz"} {
+		resp, err := http.Get(srv.base + p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Errorf("%s: %d", p, resp.StatusCode)
+		}
+	}
 }

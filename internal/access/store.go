@@ -14,6 +14,8 @@ type UserStore interface {
 	GetUser(ctx context.Context, name string) (*store.User, error)
 	TokenByHash(ctx context.Context, hash string) (*store.Token, error)
 	GroupsOf(ctx context.Context, org string) ([]string, error)
+	// AppendAudit records failed and throttled sign-ins.
+	AppendAudit(ctx context.Context, recs ...store.AuditRecord) error
 }
 
 // TokenStore creates tokens for existing users.

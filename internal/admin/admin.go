@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -18,50 +19,95 @@ import (
 	"github.com/mitra-cert/mitra/internal/store"
 )
 
-// Handler serves the admin API under Prefix.
+// Handler serves the admin API under Prefix, and the account API (a
+// user's own password) under AccountPrefix.
 type Handler struct {
-	store  Store
-	authn  func(*http.Request) (*access.Principal, error)
-	log    *slog.Logger
-	now    func() time.Time
-	mux    *http.ServeMux
-	prefix string
+	store       Store
+	authn       func(*http.Request) (*access.Principal, error)
+	auth        *access.Authenticator
+	log         *slog.Logger
+	now         func() time.Time
+	mux         *http.ServeMux
+	prefix      string
+	tokenExpiry time.Duration
+	clientAddr  func(*http.Request) string
 }
 
 // Prefix is where the admin API lives.
 const Prefix = "/admin/"
 
-// New returns the admin API. authn authenticates a request (the TAXII
+// AccountPrefix is where users manage their own account.
+const AccountPrefix = "/account/"
+
+// Options configures a Handler.
+type Options struct {
+	Log *slog.Logger
+	// Now is the clock; time.Now when nil.
+	Now func() time.Time
+	// Auth checks the current password of a password change, through its
+	// sign-in throttle; a default Authenticator on the store when nil.
+	Auth *access.Authenticator
+	// TokenExpiry is the lifetime of tokens created without "expires"
+	// (0: such tokens never expire).
+	TokenExpiry time.Duration
+	// ClientAddr names the client of a request for sign-in throttling (the
+	// TAXII server's, which knows the trusted proxies); the connection's
+	// address when nil.
+	ClientAddr func(*http.Request) string
+}
+
+// New returns the admin API with default options (tokens expire after
+// access.DefaultTokenExpiry). authn authenticates a request (the TAXII
 // server's Authenticate, so both APIs take the same credentials).
 func New(s Store, authn func(*http.Request) (*access.Principal, error), log *slog.Logger, now func() time.Time) *Handler {
-	if now == nil {
-		now = time.Now
+	return NewWith(s, authn, Options{Log: log, Now: now, TokenExpiry: access.DefaultTokenExpiry})
+}
+
+// NewWith returns the admin API configured by o.
+func NewWith(s Store, authn func(*http.Request) (*access.Principal, error), o Options) *Handler {
+	if o.Now == nil {
+		o.Now = time.Now
 	}
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
 	}
-	h := &Handler{store: s, authn: authn, log: log, now: now, mux: http.NewServeMux(), prefix: Prefix}
-	h.mux.HandleFunc("GET /admin/users", h.wrap(h.listUsers))
-	h.mux.HandleFunc("POST /admin/users", h.wrap(h.createUser))
-	h.mux.HandleFunc("DELETE /admin/users/{name}", h.wrap(h.deleteUser))
-	h.mux.HandleFunc("GET /admin/collections", h.wrap(h.listCollections))
-	h.mux.HandleFunc("POST /admin/collections", h.wrap(h.createCollection))
-	h.mux.HandleFunc("DELETE /admin/collections/{id}", h.wrap(h.deleteCollection))
-	h.mux.HandleFunc("PUT /admin/collections/{id}/grants/{user}", h.wrap(h.setGrant))
-	h.mux.HandleFunc("GET /admin/tokens", h.wrap(h.listTokens))
-	h.mux.HandleFunc("POST /admin/tokens", h.wrap(h.createToken))
-	h.mux.HandleFunc("DELETE /admin/tokens/{id}", h.wrap(h.revokeToken))
-	h.mux.HandleFunc("GET /admin/orgs", h.wrap(h.listOrgs))
-	h.mux.HandleFunc("POST /admin/orgs", h.wrap(h.createOrg))
-	h.mux.HandleFunc("DELETE /admin/orgs/{id}", h.wrap(h.deleteOrg))
-	h.mux.HandleFunc("GET /admin/groups", h.wrap(h.listGroups))
-	h.mux.HandleFunc("POST /admin/groups", h.wrap(h.createGroup))
-	h.mux.HandleFunc("DELETE /admin/groups/{id}", h.wrap(h.deleteGroup))
-	h.mux.HandleFunc("PUT /admin/collections/{id}/org-grants/{org}", h.wrap(h.setPartyGrant(store.GrantOrg, "org")))
-	h.mux.HandleFunc("PUT /admin/collections/{id}/group-grants/{group}", h.wrap(h.setPartyGrant(store.GrantGroup, "group")))
-	h.mux.HandleFunc("GET /admin/audit", h.wrap(h.listAudit))
+	if o.Auth == nil {
+		o.Auth = access.NewAuthenticator(s, o.Now)
+	}
+	if o.ClientAddr == nil {
+		o.ClientAddr = remoteHost
+	}
+	h := &Handler{store: s, authn: authn, auth: o.Auth, log: o.Log, now: o.Now, mux: http.NewServeMux(), prefix: Prefix, tokenExpiry: o.TokenExpiry, clientAddr: o.ClientAddr}
+	// Every change names its audit action (the same names as the
+	// command-line tools use).
+	h.mux.HandleFunc("GET /admin/users", h.wrap("", h.listUsers))
+	h.mux.HandleFunc("POST /admin/users", h.wrap("admin.user.create", h.createUser))
+	h.mux.HandleFunc("PATCH /admin/users/{name}", h.wrap("admin.user.update", h.updateUser))
+	h.mux.HandleFunc("DELETE /admin/users/{name}", h.wrap("admin.user.delete", h.deleteUser))
+	h.mux.HandleFunc("GET /admin/collections", h.wrap("", h.listCollections))
+	h.mux.HandleFunc("POST /admin/collections", h.wrap("admin.collection.create", h.createCollection))
+	h.mux.HandleFunc("DELETE /admin/collections/{id}", h.wrap("admin.collection.delete", h.deleteCollection))
+	h.mux.HandleFunc("PUT /admin/collections/{id}/grants/{user}", h.wrap("admin.collection.grant", h.setGrant))
+	h.mux.HandleFunc("PUT /admin/collections/{id}/policy", h.wrap("admin.collection.policy", h.setPolicy))
+	h.mux.HandleFunc("GET /admin/tokens", h.wrap("", h.listTokens))
+	h.mux.HandleFunc("POST /admin/tokens", h.wrap("admin.token.create", h.createToken))
+	h.mux.HandleFunc("DELETE /admin/tokens/{id}", h.wrap("admin.token.revoke", h.revokeToken))
+	h.mux.HandleFunc("GET /admin/orgs", h.wrap("", h.listOrgs))
+	h.mux.HandleFunc("POST /admin/orgs", h.wrap("admin.org.create", h.createOrg))
+	h.mux.HandleFunc("DELETE /admin/orgs/{id}", h.wrap("admin.org.delete", h.deleteOrg))
+	h.mux.HandleFunc("GET /admin/groups", h.wrap("", h.listGroups))
+	h.mux.HandleFunc("POST /admin/groups", h.wrap("admin.group.create", h.createGroup))
+	h.mux.HandleFunc("PUT /admin/groups/{id}/orgs", h.wrap("admin.group.members", h.setGroupOrgs))
+	h.mux.HandleFunc("DELETE /admin/groups/{id}", h.wrap("admin.group.delete", h.deleteGroup))
+	h.mux.HandleFunc("PUT /admin/collections/{id}/org-grants/{org}", h.wrap("admin.collection.grant", h.setPartyGrant(store.GrantOrg, "org")))
+	h.mux.HandleFunc("PUT /admin/collections/{id}/group-grants/{group}", h.wrap("admin.collection.grant", h.setPartyGrant(store.GrantGroup, "group")))
+	h.mux.HandleFunc("GET /admin/audit", h.wrap("", h.listAudit))
 	h.mux.HandleFunc("/admin/", func(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, http.StatusNotFound, "no admin endpoint "+r.Method+" "+r.URL.Path)
+	})
+	h.mux.HandleFunc("PUT /account/password", h.serve("user.password", false, h.changeOwnPassword))
+	h.mux.HandleFunc("/account/", func(w http.ResponseWriter, r *http.Request) {
+		writeErr(w, http.StatusNotFound, "no account endpoint "+r.Method+" "+r.URL.Path)
 	})
 	return h
 }
@@ -69,28 +115,47 @@ func New(s Store, authn func(*http.Request) (*access.Principal, error), log *slo
 // ServeHTTP implements http.Handler.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.mux.ServeHTTP(w, r) }
 
+// apiFunc serves one request. The object of a change is read from the
+// path, or from the view returned for a created object (changedObject).
 type apiFunc func(r *http.Request, p *access.Principal) (status int, body any, err error)
 
-func (h *Handler) wrap(fn apiFunc) http.HandlerFunc {
+// wrap serves fn to admins; action, when set, names the change for the
+// audit log.
+func (h *Handler) wrap(action string, fn apiFunc) http.HandlerFunc {
+	return h.serve(action, true, fn)
+}
+
+func (h *Handler) serve(action string, adminOnly bool, fn apiFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		p, err := h.authn(r)
 		if err != nil {
-			if errors.Is(err, access.ErrUnauthenticated) {
+			var throttled *access.ThrottledError
+			switch {
+			case errors.As(err, &throttled):
+				w.Header().Set("Retry-After", strconv.Itoa(throttled.RetryAfterSeconds()))
+				writeErr(w, http.StatusTooManyRequests, throttled.Error())
+			case errors.Is(err, access.ErrUnauthenticated):
 				w.Header().Set("WWW-Authenticate", `Basic realm="mitra", charset="UTF-8", Bearer realm="mitra"`)
 				writeErr(w, http.StatusUnauthorized, "authentication required")
-				return
+			default:
+				h.log.ErrorContext(r.Context(), "admin: authenticate", "err", err)
+				writeErr(w, http.StatusInternalServerError, "internal error")
 			}
-			h.log.ErrorContext(r.Context(), "admin: authenticate", "err", err)
-			writeErr(w, http.StatusInternalServerError, "internal error")
 			return
 		}
-		if !p.IsAdmin() {
+		if adminOnly && !p.IsAdmin() {
 			writeErr(w, http.StatusForbidden, "the admin API needs the admin role")
 			return
 		}
 		status, body, err := fn(r, p)
 		if err != nil {
+			var throttled *access.ThrottledError
 			switch {
+			case errors.As(err, &throttled):
+				w.Header().Set("Retry-After", strconv.Itoa(throttled.RetryAfterSeconds()))
+				writeErr(w, http.StatusTooManyRequests, throttled.Error())
+			case errors.Is(err, access.ErrUnauthenticated):
+				writeErr(w, http.StatusForbidden, "the current password is wrong")
 			case errors.Is(err, store.ErrNotFound):
 				writeErr(w, http.StatusNotFound, err.Error())
 			case errors.Is(err, store.ErrConflict):
@@ -103,12 +168,26 @@ func (h *Handler) wrap(fn apiFunc) http.HandlerFunc {
 			}
 			return
 		}
-		if r.Method != http.MethodGet {
-			h.log.InfoContext(r.Context(), "admin change", "user", p.User, "method", r.Method, "path", r.URL.Path, "status", status)
-			// Every admin change is audited; a failure to record it is
-			// reported, the change itself stands.
-			if err := h.store.AppendAudit(r.Context(), store.AuditRecord{Principal: p.User, Organisation: p.Organisation,
-				Action: "admin." + strings.ToLower(r.Method), Path: r.URL.Path, Detail: fmt.Sprint(status)}); err != nil {
+		if action != "" {
+			obj := changedObject(r, body)
+			if !adminOnly {
+				obj = p.User // the caller's own account
+			}
+			h.log.InfoContext(r.Context(), "admin change", "user", p.User, "action", action, "object", obj, "status", status)
+			// Every change is audited: who, what, and the object changed.
+			// A failure to record it is reported; the change itself stands.
+			rec := store.AuditRecord{Principal: p.User, Organisation: p.Organisation, Action: action, Path: r.Method + " " + r.URL.Path,
+				Objects: []string{obj}, Detail: fmt.Sprint(status)}
+			if strings.HasPrefix(action, "admin.collection.") {
+				rec.Collection = r.PathValue("id")
+				if c, ok := body.(Collection); ok {
+					rec.Collection = c.ID
+				}
+			}
+			if t, ok := body.(Token); ok {
+				rec.Detail = fmt.Sprintf("%d: token for user %s, role %s", status, t.User, t.Role)
+			}
+			if err := h.store.AppendAudit(r.Context(), rec); err != nil {
 				h.log.ErrorContext(r.Context(), "admin: audit", "err", err)
 			}
 		}
@@ -116,10 +195,47 @@ func (h *Handler) wrap(fn apiFunc) http.HandlerFunc {
 			w.WriteHeader(status)
 			return
 		}
+		if pg, ok := body.(paged); ok {
+			w.Header().Set("Link", pg.next)
+			body = pg.items
+		}
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(status)
 		json.NewEncoder(w).Encode(body)
 	}
+}
+
+// changedObject names the object of a change: the one in the path (by its
+// id when the answer carries it, since paths may use names), else the one
+// created.
+func changedObject(r *http.Request, body any) string {
+	var parts []string
+	for _, k := range []string{"name", "id", "user", "org", "group"} {
+		if v := r.PathValue(k); v != "" {
+			parts = append(parts, v)
+		}
+	}
+	var id string
+	switch v := body.(type) {
+	case User:
+		id = v.Name
+	case Collection:
+		id = v.ID
+	case Token:
+		id = v.ID
+	case Organisation:
+		id = v.ID
+	case Group:
+		id = v.ID
+	}
+	switch {
+	case id == "":
+	case len(parts) > 0:
+		parts[0] = id
+	default:
+		parts = []string{id}
+	}
+	return strings.Join(parts, "/")
 }
 
 var errBadBody = errors.New("bad request body")
@@ -186,6 +302,66 @@ func (h *Handler) createUser(r *http.Request, _ *access.Principal) (int, any, er
 		return 0, nil, err
 	}
 	return http.StatusCreated, userView(u), nil
+}
+
+// updateUser handles PATCH /admin/users/{name} with any of "role",
+// "organisation" (name or identity id) and "password".
+func (h *Handler) updateUser(r *http.Request, p *access.Principal) (int, any, error) {
+	var in struct {
+		Role         *string `json:"role"`
+		Organisation *string `json:"organisation"`
+		Password     *string `json:"password"`
+	}
+	if err := decode(r, &in); err != nil {
+		return 0, nil, err
+	}
+	name := r.PathValue("name")
+	if name == p.User && in.Role != nil && *in.Role != access.RoleAdmin {
+		return 0, nil, errors.Join(store.ErrInvalid, errors.New("you cannot take the admin role from yourself"))
+	}
+	ch := access.UserChange{Role: in.Role, Password: in.Password}
+	if in.Organisation != nil {
+		o, err := h.store.GetOrganisation(r.Context(), *in.Organisation)
+		if err != nil {
+			return 0, nil, fmt.Errorf("organisation %q: %w", *in.Organisation, err)
+		}
+		ch.Organisation = &o.ID
+	}
+	u, err := access.UpdateUser(r.Context(), h.store, name, ch)
+	if err != nil {
+		return 0, nil, err
+	}
+	return http.StatusOK, userView(u), nil
+}
+
+// changeOwnPassword handles PUT /account/password with {"current": ...,
+// "new": ...}: any user changes their own password. The current password
+// is checked like a sign-in (throttled, audited when wrong), so that a
+// stolen token cannot take over the account.
+func (h *Handler) changeOwnPassword(r *http.Request, p *access.Principal) (int, any, error) {
+	var in struct {
+		Current string `json:"current"`
+		New     string `json:"new"`
+	}
+	if err := decode(r, &in); err != nil {
+		return 0, nil, err
+	}
+	if _, err := h.auth.PasswordFrom(r.Context(), p.User, in.Current, h.clientAddr(r)); err != nil {
+		return 0, nil, err
+	}
+	if _, err := access.UpdateUser(r.Context(), h.store, p.User, access.UserChange{Password: &in.New}); err != nil {
+		return 0, nil, err
+	}
+	return http.StatusNoContent, nil, nil
+}
+
+// remoteHost is the connection's address without the port.
+func remoteHost(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
 }
 
 func (h *Handler) deleteUser(r *http.Request, p *access.Principal) (int, any, error) {
@@ -255,15 +431,69 @@ func (h *Handler) createCollection(r *http.Request, _ *access.Principal) (int, a
 		Alias       string   `json:"alias"`
 		Readers     []string `json:"readers"`
 		Writers     []string `json:"writers"`
+		DefaultTLP  string   `json:"default_tlp"` // AMBER when empty
+		Recipients  []string `json:"recipients"`  // organisation names or identity ids
 	}
 	if err := decode(r, &in); err != nil {
 		return 0, nil, err
 	}
 	c := &store.Collection{Title: in.Title, Description: in.Description, Alias: in.Alias, Readers: in.Readers, Writers: in.Writers}
+	var err error
+	if c.DefaultTLP, c.Recipients, err = h.policy(r, in.DefaultTLP, in.Recipients); err != nil {
+		return 0, nil, err
+	}
 	if err := h.store.CreateCollection(r.Context(), c); err != nil {
 		return 0, nil, err
 	}
 	return http.StatusCreated, collectionView(c), nil
+}
+
+// policy reads a collection policy: the default TLP by name (AMBER when
+// empty) and recipient organisations by name or id.
+func (h *Handler) policy(r *http.Request, tlp string, recipients []string) (int, []string, error) {
+	level := access.TLPAmber
+	if tlp != "" {
+		var err error
+		if level, err = access.ParseTLP(tlp); err != nil || level == access.TLPUnmarked {
+			return 0, nil, errors.Join(errBadBody, fmt.Errorf("default_tlp %q: use clear, green, amber, amber+strict or red", tlp))
+		}
+	}
+	var ids []string
+	for _, name := range recipients {
+		o, err := h.store.GetOrganisation(r.Context(), name)
+		if err != nil {
+			return 0, nil, fmt.Errorf("recipient %q: %w", name, err)
+		}
+		ids = append(ids, o.ID)
+	}
+	return int(level), ids, nil
+}
+
+// setPolicy handles PUT /admin/collections/{id}/policy with
+// {"default_tlp": "amber", "recipients": ["org", ...]}.
+func (h *Handler) setPolicy(r *http.Request, _ *access.Principal) (int, any, error) {
+	var in struct {
+		DefaultTLP string   `json:"default_tlp"`
+		Recipients []string `json:"recipients"`
+	}
+	if err := decode(r, &in); err != nil {
+		return 0, nil, err
+	}
+	c, err := h.store.GetCollection(r.Context(), r.PathValue("id"))
+	if err != nil {
+		return 0, nil, err
+	}
+	tlp, recipients, err := h.policy(r, in.DefaultTLP, in.Recipients)
+	if err != nil {
+		return 0, nil, err
+	}
+	if err := h.store.SetCollectionPolicy(r.Context(), c.ID, tlp, recipients); err != nil {
+		return 0, nil, err
+	}
+	if c, err = h.store.GetCollection(r.Context(), c.ID); err != nil {
+		return 0, nil, err
+	}
+	return http.StatusOK, collectionView(c), nil
 }
 
 func (h *Handler) deleteCollection(r *http.Request, _ *access.Principal) (int, any, error) {
@@ -328,16 +558,20 @@ func (h *Handler) createToken(r *http.Request, _ *access.Principal) (int, any, e
 	var in struct {
 		User    string `json:"user"`
 		Role    string `json:"role"`
-		Expires string `json:"expires"` // a Go duration such as "720h"; empty: never
+		Expires string `json:"expires"` // a Go duration such as "720h", or "never"; empty: the server's default
 	}
 	if err := decode(r, &in); err != nil {
 		return 0, nil, err
 	}
-	var ttl time.Duration
-	if in.Expires != "" {
+	ttl := h.tokenExpiry
+	switch in.Expires {
+	case "":
+	case "never":
+		ttl = 0
+	default:
 		d, err := time.ParseDuration(in.Expires)
 		if err != nil || d <= 0 {
-			return 0, nil, errors.Join(errBadBody, errors.New(`expires must be a positive duration such as "720h"`))
+			return 0, nil, errors.Join(errBadBody, errors.New(`expires must be a positive duration such as "720h", or "never"`))
 		}
 		ttl = d
 	}
@@ -410,21 +644,66 @@ func (h *Handler) deleteOrg(r *http.Request, _ *access.Principal) (int, any, err
 	return http.StatusNoContent, nil, nil
 }
 
+// Group is the admin API's view of a sharing group.
+type Group struct {
+	ID   string   `json:"id"`
+	Name string   `json:"name"`
+	Orgs []string `json:"orgs"`
+}
+
+func groupView(g *store.Group) Group {
+	return Group{ID: g.ID, Name: g.Name, Orgs: append([]string{}, g.Orgs...)}
+}
+
 func (h *Handler) listGroups(r *http.Request, _ *access.Principal) (int, any, error) {
 	gs, err := h.store.ListGroups(r.Context())
 	if err != nil {
 		return 0, nil, err
 	}
-	type group struct {
-		ID   string   `json:"id"`
-		Name string   `json:"name"`
-		Orgs []string `json:"orgs"`
-	}
-	out := make([]group, 0, len(gs))
+	out := make([]Group, 0, len(gs))
 	for _, g := range gs {
-		out = append(out, group{ID: g.ID, Name: g.Name, Orgs: append([]string{}, g.Orgs...)})
+		out = append(out, groupView(g))
 	}
 	return http.StatusOK, out, nil
+}
+
+// orgIDs resolves organisation names or ids.
+func (h *Handler) orgIDs(r *http.Request, names []string) ([]string, error) {
+	ids := []string{}
+	for _, name := range names {
+		o, err := h.store.GetOrganisation(r.Context(), name)
+		if err != nil {
+			return nil, fmt.Errorf("organisation %q: %w", name, err)
+		}
+		ids = append(ids, o.ID)
+	}
+	return ids, nil
+}
+
+// setGroupOrgs handles PUT /admin/groups/{id}/orgs with {"orgs": [...]}:
+// the group's members become exactly these organisations.
+func (h *Handler) setGroupOrgs(r *http.Request, _ *access.Principal) (int, any, error) {
+	var in struct {
+		Orgs []string `json:"orgs"` // names or identity ids
+	}
+	if err := decode(r, &in); err != nil {
+		return 0, nil, err
+	}
+	g, err := h.store.GetGroup(r.Context(), r.PathValue("id"))
+	if err != nil {
+		return 0, nil, err
+	}
+	ids, err := h.orgIDs(r, in.Orgs)
+	if err != nil {
+		return 0, nil, err
+	}
+	if err := h.store.SetGroupOrgs(r.Context(), g.ID, ids); err != nil {
+		return 0, nil, err
+	}
+	if g, err = h.store.GetGroup(r.Context(), g.ID); err != nil {
+		return 0, nil, err
+	}
+	return http.StatusOK, groupView(g), nil
 }
 
 func (h *Handler) createGroup(r *http.Request, _ *access.Principal) (int, any, error) {
@@ -446,7 +725,7 @@ func (h *Handler) createGroup(r *http.Request, _ *access.Principal) (int, any, e
 	if err := h.store.CreateGroup(r.Context(), g); err != nil {
 		return 0, nil, err
 	}
-	return http.StatusCreated, map[string]any{"id": g.ID, "name": g.Name, "orgs": g.Orgs}, nil
+	return http.StatusCreated, groupView(g), nil
 }
 
 func (h *Handler) deleteGroup(r *http.Request, _ *access.Principal) (int, any, error) {
@@ -496,22 +775,13 @@ func (h *Handler) setPartyGrant(kind, param string) apiFunc {
 	}
 }
 
-// positiveParam parses an optional positive integer query parameter (0
-// when absent).
-func positiveParam(v string, most int64) (int64, error) {
-	if v == "" {
-		return 0, nil
-	}
-	n, err := strconv.ParseInt(v, 10, 64)
-	if err != nil || n <= 0 || n > most {
-		return 0, fmt.Errorf("%q is not an integer from 1 to %d", v, most)
-	}
-	return n, nil
-}
-
+// listAudit handles GET /admin/audit: records newest first, at most limit
+// (100, up to 1000) per page. When more may follow, the Link header (RFC
+// 8288, rel="next") gives the next page: the same query with before= the
+// last record's seq.
 func (h *Handler) listAudit(r *http.Request, _ *access.Principal) (int, any, error) {
 	q := r.URL.Query()
-	f := store.AuditFilter{Principal: q.Get("user"), Action: q.Get("action"), Object: q.Get("object")}
+	f := store.AuditFilter{Principal: q.Get("user"), Action: q.Get("action"), Object: q.Get("object"), Limit: 100}
 	if v := q.Get("since"); v != "" {
 		t, err := time.Parse(time.RFC3339Nano, v)
 		if err != nil {
@@ -519,16 +789,20 @@ func (h *Handler) listAudit(r *http.Request, _ *access.Principal) (int, any, err
 		}
 		f.Since = t
 	}
-	// Newest first; the next page is before = the last record's seq.
-	var err error
-	if f.Before, err = positiveParam(q.Get("before"), 1<<62); err != nil {
-		return 0, nil, errors.Join(errBadBody, fmt.Errorf("before: %w", err))
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 1000 {
+			return 0, nil, errors.Join(errBadBody, errors.New("limit must be between 1 and 1000"))
+		}
+		f.Limit = n
 	}
-	limit, err := positiveParam(q.Get("limit"), 1000)
-	if err != nil {
-		return 0, nil, errors.Join(errBadBody, fmt.Errorf("limit: %w", err))
+	if v := q.Get("before"); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 1 {
+			return 0, nil, errors.Join(errBadBody, errors.New("before must be the seq of an audit record"))
+		}
+		f.Before = n
 	}
-	f.Limit = int(limit)
 	recs, err := h.store.ListAudit(r.Context(), f)
 	if err != nil {
 		return 0, nil, err
@@ -536,5 +810,15 @@ func (h *Handler) listAudit(r *http.Request, _ *access.Principal) (int, any, err
 	if recs == nil {
 		recs = []store.AuditRecord{}
 	}
+	if len(recs) == f.Limit {
+		q.Set("before", strconv.FormatInt(recs[len(recs)-1].Seq, 10))
+		return http.StatusOK, paged{recs, fmt.Sprintf(`<%s?%s>; rel="next"`, r.URL.Path, q.Encode())}, nil
+	}
 	return http.StatusOK, recs, nil
+}
+
+// paged is a page of a listing with the link to the next one.
+type paged struct {
+	items any
+	next  string
 }

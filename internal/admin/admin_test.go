@@ -47,6 +47,8 @@ type env struct {
 	ts  *httptest.Server
 	// clock is the admin API's clock, in Unix nanoseconds.
 	clock atomic.Int64
+	srv   *taxii.Server
+	api   *admin.Handler
 }
 
 func (e *env) now() time.Time     { return time.Unix(0, e.clock.Load()).UTC() }
@@ -62,8 +64,17 @@ func newEnv(t *testing.T) *env {
 	t.Cleanup(func() { st.Close() })
 	e := &env{t: t, ctx: ctx, st: st}
 	e.setNow(time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC))
-	srv := taxii.NewServer(taxii.Config{Store: st, Auth: access.NewAuthenticator(st, nil)})
-	srv.Mount(admin.Prefix, admin.New(st, srv.Authenticate, nil, e.now))
+	// The tests below fail sign-ins on purpose; a lenient throttle keeps
+	// them from being delayed (throttling has tests of its own).
+	auth, err := access.NewAuthenticatorWith(st, access.AuthOptions{Throttle: access.ThrottleConfig{Free: 1000}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.srv = taxii.NewServer(taxii.Config{Store: st, Auth: auth})
+	e.api = admin.NewWith(st, e.srv.Authenticate, admin.Options{Now: e.now, Auth: auth, TokenExpiry: access.DefaultTokenExpiry})
+	e.srv.Mount(admin.Prefix, e.api)
+	e.srv.Mount(admin.AccountPrefix, e.api)
+	srv := e.srv
 	e.ts = httptest.NewServer(srv)
 	t.Cleanup(e.ts.Close)
 	for name, role := range map[string]string{"root": access.RoleAdmin, "alice": access.RoleAnalyst} {
@@ -453,8 +464,12 @@ func TestTokens(t *testing.T) {
 	var tok token
 	r := root.do(http.MethodPost, "/admin/tokens", map[string]string{"user": "alice"})
 	r.wantJSON(http.StatusCreated, &tok)
-	if !strings.HasPrefix(tok.Token, access.TokenPrefix) || tok.ID == "" || tok.User != "alice" || tok.Role != access.RoleAnalyst || tok.Revoked || tok.Expires != nil {
+	if !strings.HasPrefix(tok.Token, access.TokenPrefix) || tok.ID == "" || tok.User != "alice" || tok.Role != access.RoleAnalyst || tok.Revoked {
 		t.Fatalf("created token = %+v", tok)
+	}
+	// Tokens expire by default (issue 11).
+	if tok.Expires == nil || !tok.Expires.Equal(e.now().Add(access.DefaultTokenExpiry)) {
+		t.Errorf("created token expires %v, want the default %v after now", tok.Expires, access.DefaultTokenExpiry)
 	}
 	secret := tok.Token
 

@@ -74,7 +74,7 @@ func TestOrganisationsGroupsGrantsAudit(t *testing.T) {
 		if r.Principal != "root" {
 			t.Errorf("audit record by %q", r.Principal)
 		}
-		if r.Action == "admin.put" {
+		if r.Action == "admin.collection.grant" {
 			puts++
 		}
 	}

@@ -11,4 +11,6 @@ type Store interface {
 	store.Groups
 	store.Tokens
 	store.Audit
+	store.AccountChanges
+	store.Retention
 }

@@ -1,6 +1,7 @@
 package taxii
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -99,4 +100,39 @@ func skipValue(b []byte, i int) int {
 		}
 		return i
 	}
+}
+
+// bareObject refuses a body that is one STIX object rather than a TAXII
+// envelope (TAXII 2.1 §3.7): a JSON object with a "type" member and no
+// "objects". Read as an envelope it would have no objects, and storing
+// nothing would look like success to the client. Bodies that are not JSON
+// pass, for splitEnvelope to report.
+func bareObject(body []byte) error {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
+		return nil
+	}
+	typ := ""
+	for dec.More() {
+		k, err := dec.Token()
+		if err != nil {
+			return nil
+		}
+		if k == "objects" {
+			return nil // an envelope (or a bundle, which splitEnvelope reads alike)
+		}
+		var v json.RawMessage
+		if err := dec.Decode(&v); err != nil {
+			return nil
+		}
+		if k == "type" {
+			if json.Unmarshal(v, &typ) != nil {
+				typ = "?"
+			}
+		}
+	}
+	if typ == "" {
+		return nil
+	}
+	return badRequest(fmt.Sprintf(`the body is a single STIX object (type %q), not a TAXII envelope: send {"objects": [ ... ]} (TAXII 2.1 §3.7)`, typ))
 }

@@ -42,8 +42,12 @@ func notFound(what string) *Error {
 // is the one place where errors become HTTP statuses.
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	var te *Error
+	var throttled *access.ThrottledError
 	switch {
 	case errors.As(err, &te):
+	case errors.As(err, &throttled):
+		w.Header().Set("Retry-After", strconv.Itoa(throttled.RetryAfterSeconds()))
+		te = errorf(http.StatusTooManyRequests, "Too many failed sign-ins", throttled.Error())
 	case errors.Is(err, access.ErrUnauthenticated):
 		te = errorf(http.StatusUnauthorized, "Authentication required", "send HTTP Basic credentials or a Bearer API token")
 	case errors.Is(err, store.ErrNotFound):

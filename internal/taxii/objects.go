@@ -379,6 +379,9 @@ func (s *Server) addObjects(w http.ResponseWriter, r *http.Request, p *access.Pr
 	if err != nil {
 		return badRequest("could not read the request body: " + err.Error())
 	}
+	if err := bareObject(body); err != nil {
+		return err
+	}
 	raws, err := splitEnvelope(body)
 	if err != nil {
 		return errorf(http.StatusUnprocessableEntity, "Unprocessable envelope", "the body is not a TAXII envelope: "+err.Error())
@@ -417,6 +420,7 @@ func (s *Server) addObjects(w http.ResponseWriter, r *http.Request, p *access.Pr
 	if _, err := s.cfg.Store.AddBatches(r.Context(), c.ID, batches, st); err != nil {
 		return err
 	}
+	s.metrics.ingest(c.ID, len(st.Successes), len(st.Failures))
 	ids := make([]string, 0, len(st.Successes))
 	for _, d := range st.Successes {
 		ids = append(ids, d.ID)

@@ -14,13 +14,17 @@ import (
 	"errors"
 	"log/slog"
 	"mime"
+	"net"
 	"net/http"
+	"net/netip"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/mitra-cert/mitra/internal/access"
 	"github.com/mitra-cert/mitra/internal/stix"
 	"github.com/mitra-cert/mitra/internal/store"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // MediaType is the TAXII 2.1 media type (TAXII 2.1 §1.6.8).
@@ -52,6 +56,19 @@ type Config struct {
 	PageSize int
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
+	// Metrics, when set, receives the HTTP metrics (requests, status codes
+	// and latency per endpoint) and the ingest metrics (objects accepted
+	// and refused per collection).
+	Metrics prometheus.Registerer
+	// UploadMemory caps the request bytes of POSTs being processed at once;
+	// 4 × MaxContentLength when zero. A POST that finds no room within
+	// UploadWait (5s when zero) gets 503 with Retry-After.
+	UploadMemory int64
+	UploadWait   time.Duration
+	// TrustedProxies are the addresses of reverse proxies whose
+	// X-Forwarded-For header names the client (for sign-in throttling per
+	// client address); the header of anyone else is ignored.
+	TrustedProxies []netip.Prefix
 }
 
 // Server is the TAXII 2.1 HTTP handler.
@@ -60,7 +77,9 @@ type Server struct {
 	log *slog.Logger
 	mux *http.ServeMux
 	// mounts are the path patterns of handlers added with Mount.
-	mounts []string
+	mounts  []string
+	metrics *metrics
+	uploads *uploadCap
 }
 
 // NewServer builds a Server from cfg.
@@ -86,7 +105,17 @@ func NewServer(cfg Config) *Server {
 	if cfg.Validator == nil {
 		cfg.Validator = &stix.Validator{}
 	}
-	s := &Server{cfg: cfg, log: cfg.Logger, mux: http.NewServeMux()}
+	if cfg.UploadMemory <= 0 {
+		cfg.UploadMemory = 4 * cfg.MaxContentLength
+	}
+	if cfg.UploadWait <= 0 {
+		cfg.UploadWait = 5 * time.Second
+	}
+	s := &Server{cfg: cfg, log: cfg.Logger, mux: http.NewServeMux(),
+		metrics: newMetrics(cfg.Metrics, cfg.Logger), uploads: newUploadCap(cfg.UploadMemory, cfg.UploadWait)}
+	// Liveness and readiness, without authentication.
+	s.Mount("GET /healthz", http.HandlerFunc(s.healthz))
+	s.Mount("GET /readyz", http.HandlerFunc(s.readyz))
 	root := cfg.APIRoot
 	s.handle("/taxii2/{$}", map[string]handlerFunc{"GET": s.discovery})
 	s.handle(root+"{$}", map[string]handlerFunc{"GET": s.apiRoot})
@@ -105,6 +134,10 @@ func NewServer(cfg Config) *Server {
 
 // ServeHTTP implements http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	s.observe(w, r, http.HandlerFunc(s.serve))
+}
+
+func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	// TAXII endpoint paths end in '/' (TAXII 2.1 §3.1). Left to itself the
 	// mux answers "/taxii2" with a 301 to "/taxii2/", which clients follow
 	// by turning a POST into a GET without its body; answer 404 instead.
@@ -166,6 +199,15 @@ func (s *Server) handle(pattern string, methods map[string]handlerFunc) {
 			s.writeError(w, r, errorf(http.StatusNotAcceptable, "Not acceptable", "this server answers with "+MediaType+"; send it in the Accept header"))
 			return
 		}
+		if r.Method == http.MethodPost {
+			release, err := s.reserveUpload(r)
+			if err != nil {
+				w.Header().Set("Retry-After", strconv.Itoa(max(1, int(s.cfg.UploadWait.Seconds()))))
+				s.writeError(w, r, err)
+				return
+			}
+			defer release()
+		}
 		if err := h(w, r, p); err != nil {
 			s.writeError(w, r, err)
 		}
@@ -180,12 +222,55 @@ func (s *Server) authenticate(r *http.Request) (*access.Principal, error) {
 		return nil, access.ErrUnauthenticated
 	}
 	if user, pw, ok := r.BasicAuth(); ok {
-		return s.cfg.Auth.Password(r.Context(), user, pw)
+		return s.cfg.Auth.PasswordFrom(r.Context(), user, pw, s.ClientAddr(r))
 	}
 	if scheme, tok, ok := strings.Cut(h, " "); ok && strings.EqualFold(scheme, "Bearer") {
 		return s.cfg.Auth.Token(r.Context(), strings.TrimSpace(tok))
 	}
 	return nil, access.ErrUnauthenticated
+}
+
+// ClientAddr is the address the request came from, without the port: the
+// key of per-address sign-in throttling. From a trusted proxy, it is the
+// nearest address in X-Forwarded-For that is not a trusted proxy.
+func (s *Server) ClientAddr(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		host = r.RemoteAddr
+	}
+	if !s.trusted(host) {
+		return host
+	}
+	// Proxies append the address they received from; read from the end.
+	var hops []string
+	for _, v := range r.Header.Values("X-Forwarded-For") {
+		hops = append(hops, strings.Split(v, ",")...)
+	}
+	for i := len(hops) - 1; i >= 0; i-- {
+		hop := strings.TrimSpace(hops[i])
+		if _, err := netip.ParseAddr(hop); err != nil {
+			break // garbage: keep the last address we can vouch for
+		}
+		host = hop
+		if !s.trusted(hop) {
+			break
+		}
+	}
+	return host
+}
+
+func (s *Server) trusted(addr string) bool {
+	ip, err := netip.ParseAddr(addr)
+	if err != nil {
+		return false
+	}
+	ip = ip.Unmap()
+	for _, p := range s.cfg.TrustedProxies {
+		if p.Contains(ip) {
+			return true
+		}
+	}
+	return false
 }
 
 // Authenticate is the server's authentication, for other HTTP layers

@@ -208,7 +208,9 @@ func TestCollectionByIDAndAlias(t *testing.T) {
 
 func TestAuthentication(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t)
+	// Sign-ins fail here on purpose, more often than the default throttle
+	// allows (TestSignInThrottle tests it).
+	e := newEnv(t, lenientThrottle)
 	e.user("alice", access.RoleAnalyst)
 	c := e.collection("alpha", []string{"alice"}, []string{"alice"})
 	good, _, err := access.CreateToken(e.ctx, e.st, "alice", "", 0, time.Now())
@@ -556,4 +558,14 @@ func TestErrorsAreTAXII(t *testing.T) {
 	if r.header.Get("X-Content-Type-Options") != "nosniff" {
 		t.Errorf("X-Content-Type-Options = %q", r.header.Get("X-Content-Type-Options"))
 	}
+}
+
+// lenientThrottle gives the server an authenticator that delays sign-ins
+// only after many failures.
+func lenientThrottle(c *taxii.Config) {
+	a, err := access.NewAuthenticatorWith(c.Store.(access.UserStore), access.AuthOptions{Throttle: access.ThrottleConfig{Free: 100000}})
+	if err != nil {
+		panic(err)
+	}
+	c.Auth = a
 }

@@ -19,4 +19,6 @@ type Store interface {
 	GetStatus(ctx context.Context, id string) (*store.Status, error)
 	ListOrganisations(ctx context.Context) ([]*store.Organisation, error)
 	AppendAudit(ctx context.Context, recs ...store.AuditRecord) error
+	// Ping answers /readyz.
+	store.Health
 }

@@ -1,0 +1,68 @@
+package admin
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/mitra-cert/mitra/internal/store"
+)
+
+// Retention says how long old records are kept, so that a server running
+// for years does not grow without bound. Zero keeps them forever.
+type Retention struct {
+	// Statuses: TAXII status resources, by request time.
+	Statuses time.Duration
+	// Audit: audit records, by time.
+	Audit time.Duration
+}
+
+// RetentionStore is what pruning needs of the store.
+type RetentionStore interface {
+	store.Retention
+	store.Audit
+}
+
+// Prune removes the records older than r allows, as of now, and records
+// in the audit log what it removed.
+func Prune(ctx context.Context, st RetentionStore, r Retention, now time.Time, who string) (statuses, audit int64, err error) {
+	if r.Statuses > 0 {
+		if statuses, err = st.PruneStatuses(ctx, now.Add(-r.Statuses)); err != nil {
+			return statuses, 0, fmt.Errorf("retention: %w", err)
+		}
+	}
+	if r.Audit > 0 {
+		if audit, err = st.PruneAudit(ctx, now.Add(-r.Audit)); err != nil {
+			return statuses, audit, fmt.Errorf("retention: %w", err)
+		}
+	}
+	if statuses+audit > 0 {
+		err = st.AppendAudit(ctx, store.AuditRecord{Principal: who, Action: "admin.retention.prune", Path: "retention",
+			Detail: fmt.Sprintf("removed %d statuses older than %s and %d audit records older than %s", statuses, r.Statuses, audit, r.Audit)})
+	}
+	return statuses, audit, err
+}
+
+// RunRetention prunes at once and then every interval until ctx ends.
+// Failures are logged and retried at the next interval.
+func RunRetention(ctx context.Context, st RetentionStore, r Retention, every time.Duration, log *slog.Logger) {
+	if r.Statuses <= 0 && r.Audit <= 0 {
+		return
+	}
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		statuses, audit, err := Prune(ctx, st, r, time.Now(), "server")
+		if err != nil && ctx.Err() == nil {
+			log.ErrorContext(ctx, "retention", "err", err)
+		} else if statuses+audit > 0 {
+			log.InfoContext(ctx, "retention: pruned", "statuses", statuses, "audit", audit)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}

@@ -1,0 +1,52 @@
+package admin_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/mitra-cert/mitra/internal/admin"
+	"github.com/mitra-cert/mitra/internal/store"
+)
+
+func TestRetentionPrunesOldStatusesAndAudit(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	now := time.Date(2030, 6, 1, 0, 0, 0, 0, time.UTC)
+	for i, age := range []time.Duration{40 * 24 * time.Hour, 10 * 24 * time.Hour} {
+		st := &store.Status{ID: []string{"2d086da7-4bdc-4f91-900e-d77486753710", "6a1c2c77-3b5e-4d87-9b1c-0f0e7c1d2a3b"}[i],
+			Owner: "alice", RequestTimestamp: now.Add(-age), Complete: true}
+		if err := e.st.SaveStatus(e.ctx, st); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := e.st.AppendAudit(e.ctx,
+		store.AuditRecord{At: now.Add(-400 * 24 * time.Hour), Principal: "old", Action: "objects.add"},
+		store.AuditRecord{At: now.Add(-100 * 24 * time.Hour), Principal: "recent", Action: "objects.add"}); err != nil {
+		t.Fatal(err)
+	}
+	statuses, audit, err := admin.Prune(e.ctx, e.st, admin.Retention{Statuses: 30 * 24 * time.Hour, Audit: 365 * 24 * time.Hour}, now, "test")
+	if err != nil || statuses != 1 || audit != 1 {
+		t.Fatalf("pruned %d statuses, %d audit records, %v; want 1, 1", statuses, audit, err)
+	}
+	if _, err := e.st.GetStatus(e.ctx, "2d086da7-4bdc-4f91-900e-d77486753710"); err == nil {
+		t.Error("the 40-day-old status survived")
+	}
+	if _, err := e.st.GetStatus(e.ctx, "6a1c2c77-3b5e-4d87-9b1c-0f0e7c1d2a3b"); err != nil {
+		t.Errorf("the 10-day-old status: %v", err)
+	}
+	recs, err := e.st.ListAudit(e.ctx, store.AuditFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var principals []string
+	for _, r := range recs {
+		principals = append(principals, r.Principal)
+	}
+	if len(recs) != 2 || recs[0].Action != "admin.retention.prune" || recs[1].Principal != "recent" {
+		t.Errorf("audit after pruning: %v", principals)
+	}
+	// Zero keeps everything.
+	if s, a, err := admin.Prune(e.ctx, e.st, admin.Retention{}, now.Add(10*365*24*time.Hour), "test"); s != 0 || a != 0 || err != nil {
+		t.Errorf("zero retention pruned %d, %d, %v", s, a, err)
+	}
+}
