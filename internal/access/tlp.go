@@ -178,7 +178,8 @@ func contains(list []string, s string) bool {
 }
 
 // MarkingLevel reads a marking-definition object (STIX 2.1 §7.2.1) and
-// returns the TLP level it stands for:
+// returns the TLP level it stands for (not checking that it is otherwise
+// valid):
 //   - the TLP 2.0 extension's tlp_2_0 value;
 //   - definition_type "tlp" (any case, as OpenCTI writes "TLP"): the
 //     definition's tlp value, else the name ("TLP:AMBER+STRICT");

@@ -3,6 +3,7 @@ package taxii
 import (
 	"bytes"
 	"cmp"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -383,6 +384,14 @@ func (s *Server) addObjects(w http.ResponseWriter, r *http.Request, p *access.Pr
 	if err != nil {
 		return errorf(http.StatusUnprocessableEntity, "Unprocessable envelope", "the body is not a TAXII envelope: "+err.Error())
 	}
+	markings, err := s.resolveMarkings(r.Context(), body, raws)
+	if err != nil {
+		return err
+	}
+	orgs, err := s.organisationsNamed(r.Context(), body)
+	if err != nil {
+		return err
+	}
 	st := &store.Status{
 		ID:               uuid.NewString(),
 		Owner:            p.User,
@@ -397,7 +406,7 @@ func (s *Server) addObjects(w http.ResponseWriter, r *http.Request, p *access.Pr
 	// durable.
 	var relayed []string
 	batches := func(yield func([]store.Object) bool) {
-		for chunk := range s.check(p, raws) {
+		for chunk := range s.check(p, raws, markings, orgs) {
 			objs := make([]store.Object, 0, len(chunk))
 			for _, ch := range chunk {
 				if ch.failure != nil {
@@ -437,7 +446,86 @@ func (s *Server) addObjects(w http.ResponseWriter, r *http.Request, p *access.Pr
 type checkedObject struct {
 	obj     store.Object
 	failure *store.StatusDetail
-	relayed bool // created_by_ref names another organisation
+	relayed bool // created_by_ref names another organisation of this server
+}
+
+// resolveMarkings learns every marking definition the objects of an
+// envelope may refer to beyond the well-known TLP ones: valid
+// marking-definition objects sent in the same envelope and those stored on
+// the server (in any collection). Where both exist for one id the stricter
+// counts (access.Resolver.Learn), so that a definition stored first by
+// someone else cannot weaken the author's. The store is asked only about
+// ids the body mentions, once per request, before the write transaction.
+func (s *Server) resolveMarkings(ctx context.Context, body []byte, raws []json.RawMessage) (*access.Resolver, error) {
+	r := &access.Resolver{}
+	unknown := r.Unknown(markingIDs(body))
+	if len(unknown) == 0 {
+		return r, nil
+	}
+	for _, raw := range raws {
+		if !bytes.Contains(raw, []byte(`"marking-definition"`)) {
+			continue
+		}
+		h, probs := s.cfg.Validator.Inspect(raw)
+		if len(probs) > 0 || h.Type != "marking-definition" {
+			continue // refused below; an invalid definition resolves nothing
+		}
+		if level, err := access.MarkingLevel(raw); err == nil {
+			r.Learn(h.ID, level)
+		}
+	}
+	ms, ok := s.cfg.Store.(store.Markings)
+	if !ok {
+		return r, nil
+	}
+	stored, err := ms.MarkingDefinitions(ctx, unknown)
+	if err != nil {
+		return nil, fmt.Errorf("resolve markings: %w", err)
+	}
+	for id, raw := range stored {
+		if level, err := access.MarkingLevel(raw); err == nil {
+			r.Learn(id, level)
+		}
+	}
+	return r, nil
+}
+
+// markingIDs returns the marking-definition ids written anywhere in body
+// (a superset of those the objects refer to; ids written with JSON escapes
+// are missed and so stay unresolved: the strictest outcome).
+func markingIDs(body []byte) []string {
+	const prefix = "marking-definition--"
+	const uuidLen = 36
+	var ids []string
+	for i := 0; ; {
+		j := bytes.Index(body[i:], []byte(prefix))
+		if j < 0 {
+			return ids
+		}
+		start := i + j
+		end := start + len(prefix) + uuidLen
+		if end <= len(body) && uuid.Validate(string(body[start+len(prefix):end])) == nil {
+			ids = append(ids, string(body[start:end]))
+		}
+		i = start + len(prefix)
+	}
+}
+
+// organisationsNamed returns the organisations registered on the server
+// when body may name one in created_by_ref, else nil.
+func (s *Server) organisationsNamed(ctx context.Context, body []byte) (map[string]bool, error) {
+	if !bytes.Contains(body, []byte(`"created_by_ref"`)) {
+		return nil, nil
+	}
+	list, err := s.cfg.Store.ListOrganisations(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("list organisations: %w", err)
+	}
+	orgs := make(map[string]bool, len(list))
+	for _, o := range list {
+		orgs[o.ID] = true
+	}
+	return orgs, nil
 }
 
 // checkChunk is how many objects check hands over at a time.
@@ -446,7 +534,15 @@ const checkChunk = 100
 // check validates and reads the header of every object on all cores, and
 // yields the results chunk by chunk, in order, as soon as each chunk is
 // done, so that storing a chunk overlaps with checking the next ones.
-func (s *Server) check(p *access.Principal, raws []json.RawMessage) iter.Seq[[]checkedObject] {
+//
+// Each object gets its TLP from markings and its owner: the organisation
+// named in created_by_ref when that is an organisation of this server and
+// the submitter may speak for it (its own, or any for the relay and admin
+// roles), else the submitter's organisation. An identity that is not an
+// organisation of this server (a vendor, MITRE, a researcher) may be named
+// by any writer: the object is the submitter's, who is recorded as its
+// provenance.
+func (s *Server) check(p *access.Principal, raws []json.RawMessage, markings *access.Resolver, orgs map[string]bool) iter.Seq[[]checkedObject] {
 	out := make([]checkedObject, len(raws))
 	one := func(i int) {
 		raw := raws[i]
@@ -479,17 +575,20 @@ func (s *Server) check(p *access.Principal, raws []json.RawMessage) iter.Seq[[]c
 			return
 		}
 		o := store.Object{ID: h.ID, Type: h.Type, SpecVersion: h.SpecVersion, Raw: []byte(raw),
-			Submitter: p.Organisation, TLP: int(access.Classify(h.MarkingRefs)), Recipients: h.Recipients}
+			Submitter: p.Organisation, TLP: int(markings.Classify(h.MarkingRefs)), Recipients: h.Recipients,
+			Owner: p.Organisation}
 		o.Version, o.VersionRaw, _ = h.Version()
 		// The submitter is who authenticated, whatever the object claims; an
-		// object created by another organisation needs a relaying role.
-		if h.CreatedByRef != "" && h.CreatedByRef != p.Organisation {
+		// object created by another organisation of this server needs a
+		// relaying role, and then belongs to that organisation.
+		if h.CreatedByRef != "" && h.CreatedByRef != p.Organisation && orgs[h.CreatedByRef] {
 			if !p.MayRelay() {
 				out[i].failure = &store.StatusDetail{ID: h.ID, Version: cmp.Or(o.VersionRaw, "unknown"),
-					Message: "refused: created_by_ref names " + h.CreatedByRef + ", not your organisation " + p.Organisation + "; only the relay and admin roles may submit objects on behalf of others"}
+					Message: "refused: created_by_ref names " + h.CreatedByRef + ", another organisation of this server, not yours (" + p.Organisation + "); only the relay and admin roles may submit objects on behalf of others"}
 				return
 			}
 			out[i].relayed = true
+			o.Owner = h.CreatedByRef
 		}
 		out[i].obj = o
 	}
