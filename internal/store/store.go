@@ -39,6 +39,7 @@ type Store interface {
 	Tokens
 	Statuses
 	Audit
+	Owners
 	Close() error
 }
 

@@ -229,7 +229,11 @@ func (s *Store) AddBatches(ctx context.Context, collectionID string, batches ite
 		if err != nil {
 			return nil, err
 		}
-		plan := store.PlanAdd(objs, existing, micros(s.now()), lastAdded, lastSeq)
+		owners, err := claimOwners(ctx, tx, objs)
+		if err != nil {
+			return nil, err
+		}
+		plan := store.PlanAdd(objs, existing, owners, micros(s.now()), lastAdded, lastSeq)
 		if err := s.insertRows(ctx, tx, cid, plan.Rows); err != nil {
 			return nil, err
 		}
@@ -602,6 +606,9 @@ func (s *Store) DeleteObject(ctx context.Context, collectionID, objectID string,
 	}
 	if len(victims) == 0 {
 		return 0, fmt.Errorf("object %s: %w", objectID, store.ErrNotFound)
+	}
+	if err := checkDeleteOwner(ctx, tx, objectID, q.Owner); err != nil {
+		return 0, err
 	}
 	at := max(micros(s.now()), lastAdded)
 	for _, v := range victims {
