@@ -240,15 +240,19 @@ func (s *Server) readPage(r *http.Request, p *access.Principal, kind queryKind, 
 	if err != nil {
 		return nil, err
 	}
-	if id != "" && len(page.Entries) == 0 {
-		// Tell "no such object" from "no version matches the filter". Only
-		// versions p may see count: an object p may not see does not exist
-		// for p.
-		found, err := s.cfg.Store.QueryObjects(r.Context(), c.ID, store.Query{IDs: q.IDs, Versions: store.VersionFilter{All: true}, Limit: 1, Visible: q.Visible})
-		if err != nil {
-			return nil, err
+	if id != "" {
+		// Tell "no such object" from "no version matches the filter". An
+		// object exists for p when p may see the version served by default
+		// (its latest): one whose latest version is hidden answers exactly
+		// like an unknown id, even if p could see an older version. The
+		// default query has just asked that very question.
+		exists := len(page.Entries) > 0
+		if kind != kindObject || !q.Versions.IsZero() || len(q.SpecVersions) > 0 {
+			if exists, err = s.objectVisible(r.Context(), p, c, id); err != nil {
+				return nil, err
+			}
 		}
-		if len(found.Entries) == 0 {
+		if !exists {
 			return nil, notFound("object")
 		}
 	}
@@ -335,21 +339,47 @@ func (s *Server) deleteObject(w http.ResponseWriter, r *http.Request, p *access.
 		return err
 	}
 	id := r.PathValue("object")
+	// An object p may not see does not exist for p (readPage), whoever
+	// asks: 404 before anything else is said about it.
+	if ok, err := s.objectVisible(r.Context(), p, c, id); err != nil {
+		return err
+	} else if !ok {
+		return notFound("object")
+	}
 	// Only versions the caller may see can be deleted: anything else would
 	// reveal that they exist.
 	q.Visible = visible(p, c)
-	n, err := s.cfg.Store.DeleteObject(r.Context(), c.ID, id, q)
-	if errors.Is(err, store.ErrNotFound) {
-		return notFound("object")
+	// Only the owning organisation deletes (STIX 2.1 §3.6: only the creator
+	// versions an object; a delete is the strongest change). The server's
+	// admin may delete anyone's object (moderation), which is audited as
+	// such.
+	q.Owner = p.Organisation
+	action, detail := "objects.delete", ""
+	if p.IsAdmin() {
+		owners, err := s.cfg.Store.ObjectOwners(r.Context(), []string{id})
+		if err != nil {
+			return err
+		}
+		if w, ok := owners[id]; ok && w != p.Organisation {
+			q.Owner, action, detail = "", "objects.moderate", "; owned by "+w
+		}
 	}
-	if err != nil {
+	n, err := s.cfg.Store.DeleteObject(r.Context(), c.ID, id, q)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return notFound("object")
+	case errors.Is(err, store.ErrForbidden):
+		// p sees the object (checked above), so saying who may delete it
+		// reveals nothing p could not read.
+		return errorf(http.StatusForbidden, "Forbidden", "only the organisation that created this object may delete it (STIX 2.1 §3.6); to correct it, publish your own object: a note, an opinion, or a new object with a derived-from relationship")
+	case err != nil:
 		return err
 	}
 	if err := s.cfg.Store.AppendAudit(r.Context(), store.AuditRecord{Principal: p.User, Organisation: p.Organisation,
-		Action: "objects.delete", Path: r.URL.RequestURI(), Collection: c.ID, Objects: []string{id}, Detail: fmt.Sprintf("%d versions", n)}); err != nil {
+		Action: action, Path: r.URL.RequestURI(), Collection: c.ID, Objects: []string{id}, Detail: fmt.Sprintf("%d versions%s", n, detail)}); err != nil {
 		return err
 	}
-	s.log.InfoContext(r.Context(), "object deleted", "user", p.User, "collection", c.ID, "object", id, "versions", n)
+	s.log.InfoContext(r.Context(), "object deleted", "user", p.User, "collection", c.ID, "object", id, "versions", n, "action", action)
 	w.Header().Set("Content-Type", MediaType)
 	w.WriteHeader(http.StatusOK)
 	return nil
@@ -632,6 +662,17 @@ func (s *Server) check(p *access.Principal, raws []json.RawMessage, markings *ac
 func asString(v any) string {
 	s, _ := v.(string)
 	return s
+}
+
+// objectVisible reports whether p may see the version of object id that c
+// serves by default (its latest, of the latest spec_version): whether the
+// object exists for p.
+func (s *Server) objectVisible(ctx context.Context, p *access.Principal, c *store.Collection, id string) (bool, error) {
+	page, err := s.cfg.Store.QueryObjects(ctx, c.ID, store.Query{IDs: []string{id}, Limit: 1, Visible: visible(p, c)})
+	if err != nil {
+		return false, err
+	}
+	return len(page.Entries) > 0, nil
 }
 
 // visible is the access policy's decision for p reading c, as a store filter.
