@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 )
 
@@ -102,4 +103,17 @@ type Tx interface {
 	Cursor(ctx context.Context, key string) ([]byte, error)
 	// SetCursor stores value under key, in this transaction.
 	SetCursor(ctx context.Context, key string, value []byte) error
+}
+
+// CheckUserUpdate checks an UpdateUser request before it reaches the
+// database: the user is named and the organisation given (UpdateUser
+// replaces it; an empty one would not be an organisation).
+func CheckUserUpdate(u *User) error {
+	if u.Name == "" {
+		return fmt.Errorf("user name is empty: %w", ErrInvalid)
+	}
+	if u.Organisation == "" {
+		return fmt.Errorf("user %q: organisation is empty: %w", u.Name, ErrInvalid)
+	}
+	return nil
 }

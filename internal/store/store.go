@@ -40,6 +40,9 @@ type Store interface {
 	Statuses
 	Audit
 	Owners
+	Updater
+	Markings
+	AccountChanges
 	Close() error
 }
 

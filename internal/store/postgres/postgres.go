@@ -287,6 +287,20 @@ func (s *Store) AddBatches(ctx context.Context, collectionID string, batches ite
 	for batch := range batches {
 		objs = append(objs, batch...)
 	}
+	plan, err := s.addRows(ctx, tx, cid, lastAdded, lastSeq, objs, status)
+	if err != nil {
+		return nil, err
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return nil, fmt.Errorf("add objects: commit: %w", err)
+	}
+	return plan.Results, nil
+}
+
+// addRows plans objs against what tx sees and sends the rows, their
+// change-log records, the superseded flags, the collection's new marks and
+// status (when not nil) in one round trip. tx holds the collection's lock.
+func (s *Store) addRows(ctx context.Context, tx pgx.Tx, cid, lastAdded, lastSeq int64, objs []store.Object, status *store.Status) (*store.AddPlan, error) {
 	existing, err := loadVersions(ctx, tx, cid, objs)
 	if err != nil {
 		return nil, err
@@ -315,7 +329,6 @@ func (s *Store) AddBatches(ctx context.Context, collectionID string, batches ite
 	if status != nil {
 		plan.RecordStatus(objs, status)
 	}
-	results := plan.Results
 	b.Queue(`UPDATE collections SET last_added = $1, last_seq = $2 WHERE cid = $3`, lastAdded, lastSeq, cid)
 	if status != nil {
 		queueSaveStatus(b, status)
@@ -323,10 +336,7 @@ func (s *Store) AddBatches(ctx context.Context, collectionID string, batches ite
 	if err := tx.SendBatch(ctx, b).Close(); err != nil {
 		return nil, fmt.Errorf("add objects: %w", err)
 	}
-	if err := tx.Commit(ctx); err != nil {
-		return nil, fmt.Errorf("add objects: commit: %w", err)
-	}
-	return results, nil
+	return plan, nil
 }
 
 // insertObjectsSQL inserts object rows given as column arrays (newRows):

@@ -47,6 +47,10 @@ func Run(t *testing.T, open Open) {
 		{"Batches", testBatches},
 		{"Ownership", testOwnership},
 		{"OwnershipRace", testOwnershipRace},
+		{"Update", testUpdate},
+		{"UpdateConcurrent", testUpdateConcurrent},
+		{"Markings", testMarkings},
+		{"AccountChanges", testAccountChanges},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
