@@ -453,6 +453,12 @@ func (s *Server) addObjects(w http.ResponseWriter, r *http.Request, p *access.Pr
 			}
 		}
 	}
+	// A version from an organisation that does not own the object (STIX
+	// 2.1 §3.6) is refused by the store inside the transaction and
+	// reported as a failure in st with one fixed message, decided before
+	// any comparison with stored versions: the same whether the caller can
+	// see the object or not, whichever versions exist and in whichever
+	// collection, so that it reveals only that the (random) id is taken.
 	if _, err := s.cfg.Store.AddBatches(r.Context(), c.ID, batches, st); err != nil {
 		return err
 	}
@@ -504,11 +510,7 @@ func (s *Server) resolveMarkings(ctx context.Context, body []byte, raws []json.R
 			r.Learn(h.ID, level)
 		}
 	}
-	ms, ok := s.cfg.Store.(store.Markings)
-	if !ok {
-		return r, nil
-	}
-	stored, err := ms.MarkingDefinitions(ctx, unknown)
+	stored, err := s.cfg.Store.MarkingDefinitions(ctx, unknown)
 	if err != nil {
 		return nil, fmt.Errorf("resolve markings: %w", err)
 	}
