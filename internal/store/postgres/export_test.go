@@ -222,7 +222,7 @@ func TestCopyBothWays(t *testing.T) {
 			t.Fatal(err)
 		}
 		recs, err := s.ListAudit(ctx, store.AuditFilter{})
-		if err != nil || len(recs) != 3 || recs[2].Seq <= recs[1].Seq {
+		if err != nil || len(recs) != 3 || recs[0].Seq <= recs[1].Seq || recs[0].Principal != "alice" {
 			t.Errorf("audit after the copy: %+v, %v", recs, err)
 		}
 		if _, err := s.GetStatus(ctx, want.Statuses[0].ID); err != nil {

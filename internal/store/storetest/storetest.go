@@ -51,6 +51,9 @@ func Run(t *testing.T, open Open) {
 		{"UpdateConcurrent", testUpdateConcurrent},
 		{"Markings", testMarkings},
 		{"AccountChanges", testAccountChanges},
+		{"AuditPages", testAuditPages},
+		{"Retention", testRetention},
+		{"Ping", testPing},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
