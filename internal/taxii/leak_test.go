@@ -268,6 +268,11 @@ func TestLeakCreatedByRefAndRelay(t *testing.T) {
 	if num(t, st, "failure_count") != 1 || !strings.Contains(fmt.Sprint(st["failures"]), "created_by_ref") {
 		t.Fatalf("spoofed created_by_ref: %v", st)
 	}
+	// Not with the key written with JSON escapes either.
+	escaped := strings.Replace(leakIndicator(52, w.orgB, []string{tlpGreen}, ""), `"created_by_ref"`, `"created\u005fby_ref"`, 1)
+	if st := w.a.post(w.energy.ID, escaped); num(t, st, "failure_count") != 1 || !strings.Contains(fmt.Sprint(st["failures"]), "another organisation of this server") {
+		t.Fatalf("spoofed created_by_ref with an escaped key: %v", st)
+	}
 	// A relay may, and it is recorded; the submitter stays A for TLP.
 	st = w.relay.post(w.energy.ID, leakIndicator(51, w.orgB, []string{tlpAmberStrict}, ""))
 	if num(t, st, "success_count") != 1 {

@@ -418,7 +418,7 @@ func (s *Server) addObjects(w http.ResponseWriter, r *http.Request, p *access.Pr
 	if err != nil {
 		return err
 	}
-	orgs, err := s.organisationsNamed(r.Context(), body)
+	orgs, err := s.organisations(r.Context())
 	if err != nil {
 		return err
 	}
@@ -543,12 +543,10 @@ func markingIDs(body []byte) []string {
 	}
 }
 
-// organisationsNamed returns the organisations registered on the server
-// when body may name one in created_by_ref, else nil.
-func (s *Server) organisationsNamed(ctx context.Context, body []byte) (map[string]bool, error) {
-	if !bytes.Contains(body, []byte(`"created_by_ref"`)) {
-		return nil, nil
-	}
+// organisations returns the ids of the organisations registered on the
+// server. (Asked on every POST: looking for "created_by_ref" in the body
+// first would miss a key written with JSON escapes.)
+func (s *Server) organisations(ctx context.Context) (map[string]bool, error) {
 	list, err := s.cfg.Store.ListOrganisations(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("list organisations: %w", err)
