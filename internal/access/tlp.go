@@ -3,6 +3,7 @@ package access
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 )
 
@@ -161,20 +162,11 @@ func (r *Resolver) Classify(refs []string) TLP {
 func (r *Resolver) Unknown(refs []string) []string {
 	var out []string
 	for _, ref := range refs {
-		if _, ok := r.Level(ref); !ok && !contains(out, ref) {
+		if _, ok := r.Level(ref); !ok && !slices.Contains(out, ref) {
 			out = append(out, ref)
 		}
 	}
 	return out
-}
-
-func contains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
 }
 
 // MarkingLevel reads a marking-definition object (STIX 2.1 §7.2.1) and

@@ -132,6 +132,18 @@ func TestNonOwnerRevealsNothingHidden(t *testing.T) {
 	likeUnknown(t, w.b, http.MethodGet, col, indicatorID(62), "")
 	likeUnknown(t, w.b, http.MethodGet, col, indicatorID(62), "versions/")
 	w.a.get(objectPath(col, indicatorID(62))).ok(http.StatusOK)
+
+	// A visible object with a hidden older version: a non-owner's DELETE
+	// of that version answers like one of a version that never existed.
+	w.a.post(col, versioned(69, "2025-01-01T00:00:00.000Z", []string{tlpRed}, ""), versioned(69, "2025-02-01T00:00:00.000Z", []string{tlpGreen}, ""))
+	hidden := w.b.do(http.MethodDelete, withQuery(objectPath(col, indicatorID(69)), "match[version]=2025-01-01T00:00:00.000Z"), nil)
+	never := w.b.do(http.MethodDelete, withQuery(objectPath(col, indicatorID(69)), "match[version]=2024-06-01T00:00:00.000Z"), nil)
+	if hidden.status != never.status || string(hidden.body) != string(never.body) {
+		t.Errorf("DELETE of a hidden version: %d %s; of a version never stored: %d %s", hidden.status, hidden.body, never.status, never.body)
+	}
+	if n := len(w.a.get(withQuery(objectPath(col, indicatorID(69)), "match[version]=all")).ok(http.StatusOK).envelope().Objects); n != 2 {
+		t.Errorf("A has %d versions left, want 2", n)
+	}
 }
 
 func TestLatestVersionHiddenIsUnknown(t *testing.T) {
