@@ -158,10 +158,14 @@ func (w *leakWorld) labels(labels ...string) []string {
 
 // pageThrough reads every object of a collection one per page, checking
 // that no page is short while more is true.
-func pageThrough(t *testing.T, c *client, col string) []string {
+func pageThrough(t *testing.T, c *client, col string, filters ...string) []string {
 	t.Helper()
 	var ids []string
-	q := "limit=1"
+	filter := ""
+	for _, f := range filters {
+		filter += "&" + f
+	}
+	q := "limit=1" + filter
 	for pages := 0; pages < 100; pages++ {
 		r := c.get(withQuery(objectsPath(col), q)).ok(http.StatusOK)
 		env := r.envelope()
@@ -184,7 +188,7 @@ func pageThrough(t *testing.T, c *client, col string) []string {
 			slices.Sort(ids)
 			return ids
 		}
-		q = "limit=1&next=" + env.Next
+		q = "limit=1&next=" + env.Next + filter
 	}
 	t.Fatal("too many pages")
 	return nil

@@ -236,7 +236,12 @@ func (s *Server) readPage(r *http.Request, p *access.Principal, kind queryKind, 
 	if id != "" {
 		q.IDs = []string{id}
 	}
-	page, err := s.cfg.Store.QueryObjects(r.Context(), c.ID, q)
+	var page *store.Page
+	if id == "" && (!q.Versions.IsZero() || len(q.SpecVersions) > 0) {
+		page, err = s.listVersions(r.Context(), p, c, q)
+	} else {
+		page, err = s.cfg.Store.QueryObjects(r.Context(), c.ID, q)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -662,6 +667,55 @@ func (s *Server) check(p *access.Principal, raws []json.RawMessage, markings *ac
 func asString(v any) string {
 	s, _ := v.(string)
 	return s
+}
+
+// listVersions answers a list query (objects, manifest) that may return
+// versions other than the latest: an object whose latest version p may not
+// see does not exist for p (readPage), so none of its versions is listed,
+// even one p could see. The store's filter sees one entry at a time, so the
+// ids whose latest version is hidden are learnt from the page itself and
+// the page is asked again until it holds none of them. The page is asked
+// one entry longer than the limit, so that more is true exactly when a
+// listable entry follows: pages stay full and more reveals nothing.
+func (s *Server) listVersions(ctx context.Context, p *access.Principal, c *store.Collection, q store.Query) (*store.Page, error) {
+	decide := visible(p, c)
+	hidden := map[string]bool{} // ids whose latest version p may not see
+	checked := map[string]bool{}
+	limit := q.Limit
+	q.Limit = limit + 1
+	q.Visible = func(e *store.Entry) bool { return !hidden[e.ID] && decide(e) }
+	for {
+		page, err := s.cfg.Store.QueryObjects(ctx, c.ID, q)
+		if err != nil {
+			return nil, err
+		}
+		var fresh []string
+		for _, e := range page.Entries {
+			if !checked[e.ID] {
+				checked[e.ID] = true
+				fresh = append(fresh, e.ID)
+			}
+		}
+		again := false
+		if len(fresh) > 0 {
+			latest, err := s.cfg.Store.QueryObjects(ctx, c.ID, store.Query{IDs: fresh, Limit: len(fresh)})
+			if err != nil {
+				return nil, err
+			}
+			for i := range latest.Entries {
+				if e := &latest.Entries[i]; !decide(e) {
+					hidden[e.ID], again = true, true
+				}
+			}
+		}
+		if again {
+			continue
+		}
+		if len(page.Entries) > limit {
+			page.Entries, page.More = page.Entries[:limit], true
+		}
+		return page, nil
+	}
 }
 
 // objectVisible reports whether p may see the version of object id that c

@@ -3,6 +3,7 @@ package taxii_test
 import (
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 
@@ -156,6 +157,23 @@ func TestLatestVersionHiddenIsUnknown(t *testing.T) {
 		likeUnknown(t, w.b, http.MethodGet, col, indicatorID(64), suffix)
 	}
 	likeUnknown(t, w.b, http.MethodDelete, col, indicatorID(64), "?match[version]=2025-01-01T00:00:00.000Z")
+	// Nor do the lists show its older version, page by page (pages stay
+	// full while more is true).
+	for _, filter := range []string{"match[version]=all", "match[version]=first", "match[version]=first,last", "match[spec_version]=2.1"} {
+		for _, id := range pageThrough(t, w.b, col, filter) {
+			if id == indicatorID(64) {
+				t.Errorf("B lists the object with %s", filter)
+			}
+		}
+		for _, m := range w.b.get(withQuery(manifestPath(col), filter)).ok(http.StatusOK).manifest().Objects {
+			if m.ID == indicatorID(64) {
+				t.Errorf("B's manifest lists the object with %s", filter)
+			}
+		}
+	}
+	if got := pageThrough(t, w.a, col, "match[version]=all"); !slices.Contains(got, indicatorID(64)) {
+		t.Error("A's list lacks its own object")
+	}
 	// A still has both versions.
 	if n := len(w.a.get(withQuery(objectPath(col, indicatorID(64)), "match[version]=all")).ok(http.StatusOK).envelope().Objects); n != 2 {
 		t.Errorf("A reads %d versions, want 2", n)
