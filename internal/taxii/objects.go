@@ -625,6 +625,17 @@ func (s *Server) check(p *access.Principal, raws []json.RawMessage, markings *ac
 			out[i].relayed = true
 			o.Owner = h.CreatedByRef
 		}
+		// An organisation's identity object (the one its created_by_ref
+		// names) is the organisation's: nobody else may publish it first
+		// and so own it.
+		if h.ID != p.Organisation && orgs[h.ID] {
+			if !p.MayRelay() {
+				out[i].failure = &store.StatusDetail{ID: h.ID, Version: cmp.Or(o.VersionRaw, "unknown"),
+					Message: "refused: " + h.ID + " is the identity of another organisation of this server; only that organisation, relays and admins may submit it"}
+				return
+			}
+			o.Owner = h.ID
+		}
 		out[i].obj = o
 	}
 	return func(yield func([]checkedObject) bool) {

@@ -222,3 +222,24 @@ func TestThirdPartyReportFromAnalyst(t *testing.T) {
 		t.Errorf("B speaks for A: %v", st)
 	}
 }
+
+func TestOrganisationIdentityIsItsOwn(t *testing.T) {
+	w := newLeakWorld(t)
+	col := w.energy.ID
+	identity := func(id, name string) string {
+		return `{"type":"identity","spec_version":"2.1","id":"` + id + `","created":"2024-01-01T00:00:00.000Z","modified":"2024-01-01T00:00:00.000Z","name":"` + name + `","identity_class":"organization"}`
+	}
+	// B cannot publish (and so own) A's identity.
+	st := w.b.post(col, identity(w.orgA, "National CERT (fake)"))
+	if num(t, st, "failure_count") != 1 || !strings.Contains(fmt.Sprint(st["failures"]), "identity of another organisation") {
+		t.Fatalf("B publishes A's identity: %v", st)
+	}
+	// A can, and then versions it.
+	if st := w.a.post(col, identity(w.orgA, "National CERT")); num(t, st, "success_count") != 1 {
+		t.Fatalf("A publishes its identity: %v", st)
+	}
+	// B's own identity is B's.
+	if st := w.b.post(col, identity(w.orgB, "Grid Operator")); num(t, st, "success_count") != 1 {
+		t.Fatalf("B publishes its identity: %v", st)
+	}
+}
