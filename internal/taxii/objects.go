@@ -709,12 +709,12 @@ func (s *Server) listVersions(ctx context.Context, p *access.Principal, c *store
 		}
 		again := false
 		if len(fresh) > 0 {
-			latest, err := s.cfg.Store.QueryObjects(ctx, c.ID, store.Query{IDs: fresh, Limit: len(fresh)})
+			latest, err := s.latestOf(ctx, c.ID, fresh, page.Entries[0].DateAdded)
 			if err != nil {
 				return nil, err
 			}
-			for i := range latest.Entries {
-				if e := &latest.Entries[i]; !decide(e) {
+			for i := range latest {
+				if e := &latest[i]; !decide(e) {
 					hidden[e.ID], again = true, true
 				}
 			}
@@ -727,6 +727,43 @@ func (s *Server) listVersions(ctx context.Context, p *access.Principal, c *store
 		}
 		return page, nil
 	}
+}
+
+// latestOf returns the version served by default of each of ids, which
+// come from a page of entries starting at from. Latest versions are
+// usually added last, often in the page itself: the latest versions from
+// from onwards are read first in date_added order (the cheap scan the page
+// itself took), and only the ids not found there are looked up by id.
+func (s *Server) latestOf(ctx context.Context, collectionID string, ids []string, from time.Time) ([]store.Entry, error) {
+	want := make(map[string]bool, len(ids))
+	for _, id := range ids {
+		want[id] = true
+	}
+	var out []store.Entry
+	near, err := s.cfg.Store.QueryObjects(ctx, collectionID, store.Query{AddedAfter: from.Add(-time.Microsecond), Limit: len(ids)})
+	if err != nil {
+		return nil, err
+	}
+	for _, e := range near.Entries {
+		if want[e.ID] {
+			out = append(out, e)
+			delete(want, e.ID)
+		}
+	}
+	if len(want) == 0 {
+		return out, nil
+	}
+	rest := make([]string, 0, len(want))
+	for _, id := range ids {
+		if want[id] {
+			rest = append(rest, id)
+		}
+	}
+	far, err := s.cfg.Store.QueryObjects(ctx, collectionID, store.Query{IDs: rest, Limit: len(rest)})
+	if err != nil {
+		return nil, err
+	}
+	return append(out, far.Entries...), nil
 }
 
 // objectVisible reports whether p may see the version of object id that c

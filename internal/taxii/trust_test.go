@@ -153,6 +153,10 @@ func TestLatestVersionHiddenIsUnknown(t *testing.T) {
 	// A shared a GREEN version, then restricted the object to AMBER+STRICT.
 	w.a.post(col, versioned(64, "2025-01-01T00:00:00.000Z", []string{tlpGreen}, ""))
 	w.a.post(col, versioned(64, "2025-02-01T00:00:00.000Z", []string{tlpAmberStrict}, ""))
+	// The same, with the older version added after the newer one.
+	w.a.post(col, versioned(70, "2025-02-01T00:00:00.000Z", []string{tlpAmberStrict}, ""))
+	w.a.post(col, versioned(70, "2025-01-01T00:00:00.000Z", []string{tlpGreen}, ""))
+	likeUnknown(t, w.b, http.MethodGet, col, indicatorID(70), "?match[version]=all")
 	for _, suffix := range []string{"", "versions/", "?match[version]=all", "?match[version]=first", "?match[version]=2025-01-01T00:00:00.000Z"} {
 		likeUnknown(t, w.b, http.MethodGet, col, indicatorID(64), suffix)
 	}
@@ -161,12 +165,12 @@ func TestLatestVersionHiddenIsUnknown(t *testing.T) {
 	// full while more is true).
 	for _, filter := range []string{"match[version]=all", "match[version]=first", "match[version]=first,last", "match[spec_version]=2.1"} {
 		for _, id := range pageThrough(t, w.b, col, filter) {
-			if id == indicatorID(64) {
-				t.Errorf("B lists the object with %s", filter)
+			if id == indicatorID(64) || id == indicatorID(70) {
+				t.Errorf("B lists %s with %s", id, filter)
 			}
 		}
 		for _, m := range w.b.get(withQuery(manifestPath(col), filter)).ok(http.StatusOK).manifest().Objects {
-			if m.ID == indicatorID(64) {
+			if m.ID == indicatorID(64) || m.ID == indicatorID(70) {
 				t.Errorf("B's manifest lists the object with %s", filter)
 			}
 		}
