@@ -9,8 +9,8 @@ import (
 
 // This file declares what the store adds for ownership (STIX 2.1 §3.6),
 // marking resolution, account changes, retention and transactional writers
-// (the detector's exactly-once counts, federation's link cursors). The
-// interfaces become part of Store once both backends implement them.
+// (the detector's exactly-once counts, federation's link cursors). All are
+// part of Store; storetest checks them on every backend.
 
 // ErrForbidden: the caller's organisation does not own the object it tries
 // to version or delete. Only the creator of an object may create new
