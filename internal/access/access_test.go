@@ -22,7 +22,11 @@ func TestClassifyAndParseTLP(t *testing.T) {
 		{[]string{"marking-definition--34098fce-860f-48ae-8e50-ebd3cc5e41da", "marking-definition--f88d31f6-486f-44da-b317-01333bde0b82"}, TLPAmber},
 		{[]string{"marking-definition--939a9414-2ddd-4d32-a0cd-375ea402b003"}, TLPAmberStrict},
 		{[]string{"marking-definition--bab4a63c-aed9-4cf5-a766-dfca5abac2bb", "marking-definition--e828b379-4e03-4974-9ac4-e53a884c97c1"}, TLPRed},
-		{[]string{"marking-definition--00000000-0000-4000-8000-000000000001"}, TLPUnmarked}, // a statement, not TLP
+		// OpenCTI's TLP:AMBER+STRICT.
+		{[]string{"marking-definition--826578e1-40ad-459f-bc73-ede076f81f37"}, TLPAmberStrict},
+		// A marking nobody told the server about may mean anything.
+		{[]string{"marking-definition--00000000-0000-4000-8000-000000000001"}, TLPUnresolved},
+		{[]string{"marking-definition--34098fce-860f-48ae-8e50-ebd3cc5e41da", "marking-definition--00000000-0000-4000-8000-000000000001"}, TLPUnresolved},
 	} {
 		if got := Classify(tc.refs); got != tc.want {
 			t.Errorf("Classify(%v) = %v, want %v", tc.refs, got, tc.want)

@@ -29,6 +29,8 @@ type Decision struct {
 //     (recorded by the server) and organisations named as recipients, in
 //     the object (x_mitra_recipients) or in the collection's recipient
 //     list; never through a grant to a group or to another organisation.
+//   - a marking the server could not resolve when the object was stored
+//     (TLPUnresolved): only the submitting organisation.
 func Decide(p *Principal, c *store.Collection, e *store.Entry) Decision {
 	read, _, via := collectionAccess(p, c)
 	if !read {
@@ -36,6 +38,12 @@ func Decide(p *Principal, c *store.Collection, e *store.Entry) Decision {
 	}
 	level := EffectiveTLP(c, e)
 	switch {
+	case level == TLPUnresolved:
+		// An unknown marking may mean anything: only its author reads it.
+		if p.Organisation != "" && p.Organisation == e.Submitter {
+			return Decision{Allowed: true, Path: level.String() + " via submitting organisation"}
+		}
+		return Decision{Path: level.String() + ": only the submitting organisation reads it"}
 	case level <= TLPAmber:
 		return Decision{Allowed: true, Path: level.String() + " via " + via}
 	case p.Organisation != "" && p.Organisation == e.Submitter:

@@ -141,7 +141,16 @@ func BenchmarkIngest(b *testing.B) {
 
 // BenchmarkPaginatedRead reads a collection of 100,000 objects page by page
 // (1,000 per page, by next) through the HTTP API.
-func BenchmarkPaginatedRead(b *testing.B) {
+func BenchmarkPaginatedRead(b *testing.B) { benchmarkPaginatedRead(b, "") }
+
+// BenchmarkPaginatedReadAllVersions is BenchmarkPaginatedRead with
+// match[version]=all, where the server also checks that the latest version
+// of every listed object is visible to the reader.
+func BenchmarkPaginatedReadAllVersions(b *testing.B) {
+	benchmarkPaginatedRead(b, "&match[version]=all")
+}
+
+func benchmarkPaginatedRead(b *testing.B, filter string) {
 	e := newBenchEnv(b)
 	const total = 100_000
 	path := "/api/collections/" + e.col + "/objects/"
@@ -154,7 +163,7 @@ func BenchmarkPaginatedRead(b *testing.B) {
 		next := ""
 		n := 0
 		for {
-			q := "?limit=1000"
+			q := "?limit=1000" + filter
 			if next != "" {
 				q += "&next=" + next
 			}

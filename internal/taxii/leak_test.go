@@ -16,6 +16,7 @@ const (
 	tlpClear       = "marking-definition--94868c89-83c2-464b-929b-a1a8aa3c8487"
 	tlpWhite       = "marking-definition--613f2e26-407d-48c7-9eca-b8e91df99dc9"
 	tlpGreen       = "marking-definition--bab4a63c-aed9-4cf5-a766-dfca5abac2bb"
+	tlpGreen1      = "marking-definition--34098fce-860f-48ae-8e50-ebd3cc5e41da"
 	tlpAmber       = "marking-definition--55d920b0-5e8b-4f79-9ee9-91f868d9b421"
 	tlpAmber1      = "marking-definition--f88d31f6-486f-44da-b317-01333bde0b82"
 	tlpAmberStrict = "marking-definition--939a9414-2ddd-4d32-a0cd-375ea402b003"
@@ -157,10 +158,14 @@ func (w *leakWorld) labels(labels ...string) []string {
 
 // pageThrough reads every object of a collection one per page, checking
 // that no page is short while more is true.
-func pageThrough(t *testing.T, c *client, col string) []string {
+func pageThrough(t *testing.T, c *client, col string, filters ...string) []string {
 	t.Helper()
 	var ids []string
-	q := "limit=1"
+	filter := ""
+	for _, f := range filters {
+		filter += "&" + f
+	}
+	q := "limit=1" + filter
 	for pages := 0; pages < 100; pages++ {
 		r := c.get(withQuery(objectsPath(col), q)).ok(http.StatusOK)
 		env := r.envelope()
@@ -183,7 +188,7 @@ func pageThrough(t *testing.T, c *client, col string) []string {
 			slices.Sort(ids)
 			return ids
 		}
-		q = "limit=1&next=" + env.Next
+		q = "limit=1&next=" + env.Next + filter
 	}
 	t.Fatal("too many pages")
 	return nil
@@ -267,6 +272,11 @@ func TestLeakCreatedByRefAndRelay(t *testing.T) {
 	if num(t, st, "failure_count") != 1 || !strings.Contains(fmt.Sprint(st["failures"]), "created_by_ref") {
 		t.Fatalf("spoofed created_by_ref: %v", st)
 	}
+	// Not with the key written with JSON escapes either.
+	escaped := strings.Replace(leakIndicator(52, w.orgB, []string{tlpGreen}, ""), `"created_by_ref"`, `"created\u005fby_ref"`, 1)
+	if st := w.a.post(w.energy.ID, escaped); num(t, st, "failure_count") != 1 || !strings.Contains(fmt.Sprint(st["failures"]), "another organisation of this server") {
+		t.Fatalf("spoofed created_by_ref with an escaped key: %v", st)
+	}
 	// A relay may, and it is recorded; the submitter stays A for TLP.
 	st = w.relay.post(w.energy.ID, leakIndicator(51, w.orgB, []string{tlpAmberStrict}, ""))
 	if num(t, st, "success_count") != 1 {
@@ -312,5 +322,114 @@ func TestLeakAuditOfStrictReads(t *testing.T) {
 	adds, _ := w.e.st.ListAudit(w.e.ctx, store.AuditFilter{Action: "objects.add"})
 	if len(adds) < 3 {
 		t.Errorf("writes not audited: %+v", adds)
+	}
+}
+
+// markingDef is a marking-definition object; body holds its members after
+// the common ones (with a leading comma).
+func markingDef(id, created, body string) string {
+	return `{"type":"marking-definition","spec_version":"2.1","id":"` + id + `","created":"` + created + `"` + body + `}`
+}
+
+// tlp2Def is a marking definition of one's own carrying a TLP 2.0 level
+// through the OASIS extension.
+func tlp2Def(id, created, level string) string {
+	return markingDef(id, created, `,"name":"TLP:`+strings.ToUpper(level)+`","extensions":{"extension-definition--60a3c5c5-0d10-413e-aab3-9e08dde9e88d":{"extension_type":"property-extension","tlp_2_0":"`+level+`"}}`)
+}
+
+// TestLeakResolvedMarkings: markings other than the standard TLP ids are
+// resolved (OpenCTI's, definitions in the same envelope, definitions
+// stored earlier); one that cannot be resolved keeps the object to its
+// submitting organisation.
+func TestLeakResolvedMarkings(t *testing.T) {
+	w := newLeakWorld(t)
+	col := w.energy.ID
+	const (
+		openctiAmberStrict = "marking-definition--826578e1-40ad-459f-bc73-ede076f81f37" // OpenCTI's TLP:AMBER+STRICT
+		nobodyKnows        = "marking-definition--00000000-0000-4000-8000-00000000a001"
+		envRed             = "marking-definition--00000000-0000-4000-8000-00000000a002"
+		envStatement       = "marking-definition--00000000-0000-4000-8000-00000000a003"
+		storedStrict       = "marking-definition--00000000-0000-4000-8000-00000000a004"
+		storedStatement    = "marking-definition--00000000-0000-4000-8000-00000000a005"
+		storedClear        = "marking-definition--00000000-0000-4000-8000-00000000a006"
+		squatted           = "marking-definition--00000000-0000-4000-8000-00000000a007"
+	)
+	// Stored earlier, in their own requests.
+	for _, def := range []string{
+		tlp2Def(storedStrict, "2025-01-01T00:00:00.000Z", "amber+strict"),
+		markingDef(storedStatement, "2025-01-01T00:00:00.000Z", `,"definition_type":"statement","definition":{"statement":"Copyright 2025 National CERT"}`),
+		tlp2Def(storedClear, "2025-01-01T00:00:00.000Z", "clear"),
+	} {
+		if st := w.a.post(col, def); num(t, st, "success_count") != 1 {
+			t.Fatalf("storing %s: %v", def, st)
+		}
+	}
+	// B defines an id first as CLEAR, hoping A will use it.
+	w.b.post(col, tlp2Def(squatted, "2025-01-01T00:00:00.000Z", "clear"))
+
+	// One envelope from A: OpenCTI's marking definitions (as OpenCTI 6
+	// exports them) with the objects that use them, its own definitions,
+	// and its objects.
+	opencti := func(id, name string) string {
+		return markingDef(id, "2022-01-01T00:00:00.000Z", `,"name":"`+name+`","definition_type":"TLP","extensions":{"extension-definition--ea279b3e-5c71-4632-ac08-831c66a786ba":{"extension_type":"property-extension","order":3,"color":"#d84315"}}`)
+	}
+	objs := []struct {
+		label   string
+		obj     string
+		visible bool // to B
+	}{
+		{"opencti amber+strict", leakIndicator(80, "", []string{openctiAmberStrict}, ""), false},
+		{"opencti green", leakIndicator(81, "", []string{tlpGreen1}, ""), true},
+		{"unresolvable", leakIndicator(82, "", []string{nobodyKnows}, ""), false},
+		{"unresolvable and green", leakIndicator(83, "", []string{tlpGreen, nobodyKnows}, ""), false},
+		{"unresolvable granular", leakIndicator(84, "", []string{tlpGreen}, `,"description":"x","granular_markings":[{"marking_ref":"`+nobodyKnows+`","selectors":["description"]}]`), false},
+		{"unresolvable for B", leakIndicator(85, "", []string{nobodyKnows}, `,"x_mitra_recipients":["`+w.orgB+`"]`), false},
+		{"envelope red", leakIndicator(86, "", []string{envRed}, ""), false},
+		{"envelope statement and green", leakIndicator(87, "", []string{envStatement, tlpGreen}, ""), true},
+		{"stored amber+strict", leakIndicator(88, "", []string{storedStrict}, ""), false},
+		{"stored statement", leakIndicator(89, "", []string{storedStatement}, ""), true}, // unmarked: the collection's AMBER
+		{"stored clear", leakIndicator(90, "", []string{storedClear}, ""), true},
+		{"squatted", leakIndicator(91, "", []string{squatted}, ""), false},
+	}
+	body := []string{
+		opencti(openctiAmberStrict, "TLP:AMBER+STRICT"),
+		opencti(tlpGreen1, "TLP:GREEN"),
+		tlp2Def(envRed, "2025-01-01T00:00:00.000Z", "red"),
+		markingDef(envStatement, "2025-01-01T00:00:00.000Z", `,"definition_type":"statement","definition":{"statement":"Do not publish"}`),
+		// A's own meaning for the id B defined first: refused as a version
+		// of B's object, but it still counts for A's objects.
+		tlp2Def(squatted, "2025-01-01T00:00:00.000Z", "red"),
+	}
+	for i, o := range objs {
+		// Objects before the definitions they use, too.
+		if i%2 == 0 {
+			body = append([]string{o.obj}, body...)
+		} else {
+			body = append(body, o.obj)
+		}
+	}
+	st := w.a.post(col, body...)
+	if num(t, st, "success_count") != len(body)-1 {
+		t.Fatalf("A's envelope: %v", st)
+	}
+	hidden := map[string]string{}
+	for _, o := range objs {
+		id := o.obj[strings.Index(o.obj, `"indicator--`)+1:]
+		id = id[:strings.Index(id, `"`)]
+		w.a.get(objectPath(col, id)).ok(http.StatusOK)
+		if o.visible {
+			w.b.get(objectPath(col, id)).ok(http.StatusOK)
+			continue
+		}
+		hidden[id] = o.label
+		likeUnknown(t, w.b, http.MethodGet, col, id, "")
+		likeUnknown(t, w.b, http.MethodGet, col, id, "versions/")
+		likeUnknown(t, w.b, http.MethodDelete, col, id, "")
+	}
+	// Listings agree, page by page.
+	for _, id := range pageThrough(t, w.b, col) {
+		if label, ok := hidden[id]; ok {
+			t.Errorf("B lists %s (%s)", id, label)
+		}
 	}
 }

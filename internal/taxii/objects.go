@@ -3,6 +3,7 @@ package taxii
 import (
 	"bytes"
 	"cmp"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -235,19 +236,28 @@ func (s *Server) readPage(r *http.Request, p *access.Principal, kind queryKind, 
 	if id != "" {
 		q.IDs = []string{id}
 	}
-	page, err := s.cfg.Store.QueryObjects(r.Context(), c.ID, q)
+	var page *store.Page
+	if id == "" && (!q.Versions.IsZero() || len(q.SpecVersions) > 0) {
+		page, err = s.listVersions(r.Context(), p, c, q)
+	} else {
+		page, err = s.cfg.Store.QueryObjects(r.Context(), c.ID, q)
+	}
 	if err != nil {
 		return nil, err
 	}
-	if id != "" && len(page.Entries) == 0 {
-		// Tell "no such object" from "no version matches the filter". Only
-		// versions p may see count: an object p may not see does not exist
-		// for p.
-		found, err := s.cfg.Store.QueryObjects(r.Context(), c.ID, store.Query{IDs: q.IDs, Versions: store.VersionFilter{All: true}, Limit: 1, Visible: q.Visible})
-		if err != nil {
-			return nil, err
+	if id != "" {
+		// Tell "no such object" from "no version matches the filter". An
+		// object exists for p when p may see the version served by default
+		// (its latest): one whose latest version is hidden answers exactly
+		// like an unknown id, even if p could see an older version. The
+		// default query has just asked that very question.
+		exists := len(page.Entries) > 0
+		if kind != kindObject || !q.Versions.IsZero() || len(q.SpecVersions) > 0 {
+			if exists, err = s.objectVisible(r.Context(), p, c, id); err != nil {
+				return nil, err
+			}
 		}
-		if len(found.Entries) == 0 {
+		if !exists {
 			return nil, notFound("object")
 		}
 	}
@@ -334,21 +344,47 @@ func (s *Server) deleteObject(w http.ResponseWriter, r *http.Request, p *access.
 		return err
 	}
 	id := r.PathValue("object")
+	// An object p may not see does not exist for p (readPage), whoever
+	// asks: 404 before anything else is said about it.
+	if ok, err := s.objectVisible(r.Context(), p, c, id); err != nil {
+		return err
+	} else if !ok {
+		return notFound("object")
+	}
 	// Only versions the caller may see can be deleted: anything else would
 	// reveal that they exist.
 	q.Visible = visible(p, c)
-	n, err := s.cfg.Store.DeleteObject(r.Context(), c.ID, id, q)
-	if errors.Is(err, store.ErrNotFound) {
-		return notFound("object")
+	// Only the owning organisation deletes (STIX 2.1 §3.6: only the creator
+	// versions an object; a delete is the strongest change). The server's
+	// admin may delete anyone's object (moderation), which is audited as
+	// such.
+	q.Owner = p.Organisation
+	action, detail := "objects.delete", ""
+	if p.IsAdmin() {
+		owners, err := s.cfg.Store.ObjectOwners(r.Context(), []string{id})
+		if err != nil {
+			return err
+		}
+		if w, ok := owners[id]; ok && w != p.Organisation {
+			q.Owner, action, detail = "", "objects.moderate", "; owned by "+w
+		}
 	}
-	if err != nil {
+	n, err := s.cfg.Store.DeleteObject(r.Context(), c.ID, id, q)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return notFound("object")
+	case errors.Is(err, store.ErrForbidden):
+		// p sees the object (checked above), so saying who may delete it
+		// reveals nothing p could not read.
+		return errorf(http.StatusForbidden, "Forbidden", "only the organisation that created this object may delete it (STIX 2.1 §3.6); to correct it, publish your own object: a note, an opinion, or a new object with a derived-from relationship")
+	case err != nil:
 		return err
 	}
 	if err := s.cfg.Store.AppendAudit(r.Context(), store.AuditRecord{Principal: p.User, Organisation: p.Organisation,
-		Action: "objects.delete", Path: r.URL.RequestURI(), Collection: c.ID, Objects: []string{id}, Detail: fmt.Sprintf("%d versions", n)}); err != nil {
+		Action: action, Path: r.URL.RequestURI(), Collection: c.ID, Objects: []string{id}, Detail: fmt.Sprintf("%d versions%s", n, detail)}); err != nil {
 		return err
 	}
-	s.log.InfoContext(r.Context(), "object deleted", "user", p.User, "collection", c.ID, "object", id, "versions", n)
+	s.log.InfoContext(r.Context(), "object deleted", "user", p.User, "collection", c.ID, "object", id, "versions", n, "action", action)
 	w.Header().Set("Content-Type", MediaType)
 	w.WriteHeader(http.StatusOK)
 	return nil
@@ -386,6 +422,14 @@ func (s *Server) addObjects(w http.ResponseWriter, r *http.Request, p *access.Pr
 	if err != nil {
 		return errorf(http.StatusUnprocessableEntity, "Unprocessable envelope", "the body is not a TAXII envelope: "+err.Error())
 	}
+	markings, err := s.resolveMarkings(r.Context(), body, raws)
+	if err != nil {
+		return err
+	}
+	orgs, err := s.organisations(r.Context())
+	if err != nil {
+		return err
+	}
 	st := &store.Status{
 		ID:               uuid.NewString(),
 		Owner:            p.User,
@@ -400,7 +444,7 @@ func (s *Server) addObjects(w http.ResponseWriter, r *http.Request, p *access.Pr
 	// durable.
 	var relayed []string
 	batches := func(yield func([]store.Object) bool) {
-		for chunk := range s.check(p, raws) {
+		for chunk := range s.check(p, raws, markings, orgs) {
 			objs := make([]store.Object, 0, len(chunk))
 			for _, ch := range chunk {
 				if ch.failure != nil {
@@ -417,6 +461,12 @@ func (s *Server) addObjects(w http.ResponseWriter, r *http.Request, p *access.Pr
 			}
 		}
 	}
+	// A version from an organisation that does not own the object (STIX
+	// 2.1 §3.6) is refused by the store inside the transaction and
+	// reported as a failure in st with one fixed message, decided before
+	// any comparison with stored versions: the same whether the caller can
+	// see the object or not, whichever versions exist and in whichever
+	// collection, so that it reveals only that the (random) id is taken.
 	if _, err := s.cfg.Store.AddBatches(r.Context(), c.ID, batches, st); err != nil {
 		return err
 	}
@@ -441,7 +491,80 @@ func (s *Server) addObjects(w http.ResponseWriter, r *http.Request, p *access.Pr
 type checkedObject struct {
 	obj     store.Object
 	failure *store.StatusDetail
-	relayed bool // created_by_ref names another organisation
+	relayed bool // created_by_ref names another organisation of this server
+}
+
+// resolveMarkings learns every marking definition the objects of an
+// envelope may refer to beyond the well-known TLP ones: valid
+// marking-definition objects sent in the same envelope and those stored on
+// the server (in any collection). Where both exist for one id the stricter
+// counts (access.Resolver.Learn), so that a definition stored first by
+// someone else cannot weaken the author's. The store is asked only about
+// ids the body mentions, once per request, before the write transaction.
+func (s *Server) resolveMarkings(ctx context.Context, body []byte, raws []json.RawMessage) (*access.Resolver, error) {
+	r := &access.Resolver{}
+	unknown := r.Unknown(markingIDs(body))
+	if len(unknown) == 0 {
+		return r, nil
+	}
+	for _, raw := range raws {
+		if !bytes.Contains(raw, []byte(`"marking-definition"`)) {
+			continue
+		}
+		h, probs := s.cfg.Validator.Inspect(raw)
+		if len(probs) > 0 || h.Type != "marking-definition" {
+			continue // refused below; an invalid definition resolves nothing
+		}
+		if level, err := access.MarkingLevel(raw); err == nil {
+			r.Learn(h.ID, level)
+		}
+	}
+	stored, err := s.cfg.Store.MarkingDefinitions(ctx, unknown)
+	if err != nil {
+		return nil, fmt.Errorf("resolve markings: %w", err)
+	}
+	for id, raw := range stored {
+		if level, err := access.MarkingLevel(raw); err == nil {
+			r.Learn(id, level)
+		}
+	}
+	return r, nil
+}
+
+// markingIDs returns the marking-definition ids written anywhere in body
+// (a superset of those the objects refer to; ids written with JSON escapes
+// are missed and so stay unresolved: the strictest outcome).
+func markingIDs(body []byte) []string {
+	const prefix = "marking-definition--"
+	const uuidLen = 36
+	var ids []string
+	for i := 0; ; {
+		j := bytes.Index(body[i:], []byte(prefix))
+		if j < 0 {
+			return ids
+		}
+		start := i + j
+		end := start + len(prefix) + uuidLen
+		if end <= len(body) && uuid.Validate(string(body[start+len(prefix):end])) == nil {
+			ids = append(ids, string(body[start:end]))
+		}
+		i = start + len(prefix)
+	}
+}
+
+// organisations returns the ids of the organisations registered on the
+// server. (Asked on every POST: looking for "created_by_ref" in the body
+// first would miss a key written with JSON escapes.)
+func (s *Server) organisations(ctx context.Context) (map[string]bool, error) {
+	list, err := s.cfg.Store.ListOrganisations(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("list organisations: %w", err)
+	}
+	orgs := make(map[string]bool, len(list))
+	for _, o := range list {
+		orgs[o.ID] = true
+	}
+	return orgs, nil
 }
 
 // checkChunk is how many objects check hands over at a time.
@@ -450,7 +573,15 @@ const checkChunk = 100
 // check validates and reads the header of every object on all cores, and
 // yields the results chunk by chunk, in order, as soon as each chunk is
 // done, so that storing a chunk overlaps with checking the next ones.
-func (s *Server) check(p *access.Principal, raws []json.RawMessage) iter.Seq[[]checkedObject] {
+//
+// Each object gets its TLP from markings and its owner: the organisation
+// named in created_by_ref when that is an organisation of this server and
+// the submitter may speak for it (its own, or any for the relay and admin
+// roles), else the submitter's organisation. An identity that is not an
+// organisation of this server (a vendor, MITRE, a researcher) may be named
+// by any writer: the object is the submitter's, who is recorded as its
+// provenance.
+func (s *Server) check(p *access.Principal, raws []json.RawMessage, markings *access.Resolver, orgs map[string]bool) iter.Seq[[]checkedObject] {
 	out := make([]checkedObject, len(raws))
 	one := func(i int) {
 		raw := raws[i]
@@ -483,17 +614,31 @@ func (s *Server) check(p *access.Principal, raws []json.RawMessage) iter.Seq[[]c
 			return
 		}
 		o := store.Object{ID: h.ID, Type: h.Type, SpecVersion: h.SpecVersion, Raw: []byte(raw),
-			Submitter: p.Organisation, TLP: int(access.Classify(h.MarkingRefs)), Recipients: h.Recipients}
+			Submitter: p.Organisation, TLP: int(markings.Classify(h.MarkingRefs)), Recipients: h.Recipients,
+			Owner: p.Organisation}
 		o.Version, o.VersionRaw, _ = h.Version()
 		// The submitter is who authenticated, whatever the object claims; an
-		// object created by another organisation needs a relaying role.
-		if h.CreatedByRef != "" && h.CreatedByRef != p.Organisation {
+		// object created by another organisation of this server needs a
+		// relaying role, and then belongs to that organisation.
+		if h.CreatedByRef != "" && h.CreatedByRef != p.Organisation && orgs[h.CreatedByRef] {
 			if !p.MayRelay() {
 				out[i].failure = &store.StatusDetail{ID: h.ID, Version: cmp.Or(o.VersionRaw, "unknown"),
-					Message: "refused: created_by_ref names " + h.CreatedByRef + ", not your organisation " + p.Organisation + "; only the relay and admin roles may submit objects on behalf of others"}
+					Message: "refused: created_by_ref names " + h.CreatedByRef + ", another organisation of this server, not yours (" + p.Organisation + "); only the relay and admin roles may submit objects on behalf of others"}
 				return
 			}
 			out[i].relayed = true
+			o.Owner = h.CreatedByRef
+		}
+		// An organisation's identity object (the one its created_by_ref
+		// names) is the organisation's: nobody else may publish it first
+		// and so own it.
+		if h.ID != p.Organisation && orgs[h.ID] {
+			if !p.MayRelay() {
+				out[i].failure = &store.StatusDetail{ID: h.ID, Version: cmp.Or(o.VersionRaw, "unknown"),
+					Message: "refused: " + h.ID + " is the identity of another organisation of this server; only that organisation, relays and admins may submit it"}
+				return
+			}
+			o.Owner = h.ID
 		}
 		out[i].obj = o
 	}
@@ -537,6 +682,103 @@ func (s *Server) check(p *access.Principal, raws []json.RawMessage) iter.Seq[[]c
 func asString(v any) string {
 	s, _ := v.(string)
 	return s
+}
+
+// listVersions answers a list query (objects, manifest) that may return
+// versions other than the latest: an object whose latest version p may not
+// see does not exist for p (readPage), so none of its versions is listed,
+// even one p could see. The store's filter sees one entry at a time, so the
+// ids whose latest version is hidden are learnt from the page itself and
+// the page is asked again until it holds none of them. The page is asked
+// one entry longer than the limit, so that more is true exactly when a
+// listable entry follows: pages stay full and more reveals nothing.
+func (s *Server) listVersions(ctx context.Context, p *access.Principal, c *store.Collection, q store.Query) (*store.Page, error) {
+	decide := visible(p, c)
+	hidden := map[string]bool{} // ids whose latest version p may not see
+	checked := map[string]bool{}
+	limit := q.Limit
+	q.Limit = limit + 1
+	q.Visible = func(e *store.Entry) bool { return !hidden[e.ID] && decide(e) }
+	for {
+		page, err := s.cfg.Store.QueryObjects(ctx, c.ID, q)
+		if err != nil {
+			return nil, err
+		}
+		var fresh []string
+		for _, e := range page.Entries {
+			if !checked[e.ID] {
+				checked[e.ID] = true
+				fresh = append(fresh, e.ID)
+			}
+		}
+		again := false
+		if len(fresh) > 0 {
+			latest, err := s.latestOf(ctx, c.ID, fresh, page.Entries[0].DateAdded)
+			if err != nil {
+				return nil, err
+			}
+			for i := range latest {
+				if e := &latest[i]; !decide(e) {
+					hidden[e.ID], again = true, true
+				}
+			}
+		}
+		if again {
+			continue
+		}
+		if len(page.Entries) > limit {
+			page.Entries, page.More = page.Entries[:limit], true
+		}
+		return page, nil
+	}
+}
+
+// latestOf returns the version served by default of each of ids, which
+// come from a page of entries starting at from. Latest versions are
+// usually added last, often in the page itself: the latest versions from
+// from onwards are read first in date_added order (the cheap scan the page
+// itself took), and only the ids not found there are looked up by id.
+func (s *Server) latestOf(ctx context.Context, collectionID string, ids []string, from time.Time) ([]store.Entry, error) {
+	want := make(map[string]bool, len(ids))
+	for _, id := range ids {
+		want[id] = true
+	}
+	var out []store.Entry
+	near, err := s.cfg.Store.QueryObjects(ctx, collectionID, store.Query{AddedAfter: from.Add(-time.Microsecond), Limit: len(ids)})
+	if err != nil {
+		return nil, err
+	}
+	for _, e := range near.Entries {
+		if want[e.ID] {
+			out = append(out, e)
+			delete(want, e.ID)
+		}
+	}
+	if len(want) == 0 {
+		return out, nil
+	}
+	rest := make([]string, 0, len(want))
+	for _, id := range ids {
+		if want[id] {
+			rest = append(rest, id)
+		}
+	}
+	far, err := s.cfg.Store.QueryObjects(ctx, collectionID, store.Query{IDs: rest, Limit: len(rest)})
+	if err != nil {
+		return nil, err
+	}
+	return append(out, far.Entries...), nil
+}
+
+// objectVisible reports whether p may see the version of object id that c
+// serves by default (its latest, of the latest spec_version): whether the
+// object exists for p.
+func (s *Server) objectVisible(ctx context.Context, p *access.Principal, c *store.Collection, id string) (bool, error) {
+	page, err := s.cfg.Store.QueryObjects(ctx, c.ID, store.Query{IDs: []string{id}, Limit: 1, Visible: visible(p, c)})
+	if err != nil {
+		return false, err
+	}
+	return len(page.Entries) > 0, nil
 }
 
 // visible is the access policy's decision for p reading c, as a store filter.
