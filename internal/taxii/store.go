@@ -21,4 +21,8 @@ type Store interface {
 	AppendAudit(ctx context.Context, recs ...store.AuditRecord) error
 	// Ping answers /readyz.
 	store.Health
+	// Owners and markings: who may version an object (STIX 2.1 §3.6) and
+	// what TLP a stored marking definition stands for.
+	store.Owners
+	store.Markings
 }
