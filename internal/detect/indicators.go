@@ -27,6 +27,11 @@ type Indicators interface {
 	Active(id string, now time.Time) bool
 	// Len is the number of indicators loaded in the matcher.
 	Len() int
+	// Marking is the indicator's TLP level as the store applies it and
+	// the organisations (identity ids) that may read it beyond its
+	// collection's audience (its submitter and recipients): a sighting of
+	// it is marked at least as strictly and released to them.
+	Marking(id string) (access.TLP, []string)
 }
 
 // indicatorDoc is the part of an indicator (§4.7) that decides whether and
@@ -41,6 +46,8 @@ type indicatorDoc struct {
 	Revoked     bool   `json:"revoked"`
 
 	version    time.Time
+	tlp        access.TLP
+	readers    []string // submitter and recipients
 	validFrom  time.Time
 	validUntil time.Time // zero: open-ended
 }
@@ -126,6 +133,20 @@ func (s *StoreIndicators) Active(id string, now time.Time) bool {
 	return d != nil && d.activeAt(now)
 }
 
+// Marking implements Indicators: the strictest level among the
+// collections the indicator is read from, and all their readers.
+func (s *StoreIndicators) Marking(id string) (access.TLP, []string) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	level := access.TLPUnmarked
+	var readers []string
+	for _, d := range s.docs[id] {
+		level = max(level, d.tlp)
+		readers = append(readers, d.readers...)
+	}
+	return level, readers
+}
+
 // collections lists the readable collections to watch.
 func (s *StoreIndicators) collections(ctx context.Context) (map[string]*store.Collection, error) {
 	out := map[string]*store.Collection{}
@@ -203,6 +224,11 @@ func (s *StoreIndicators) query(ctx context.Context, c *store.Collection, ids []
 				continue
 			}
 			d.ID = e.ID
+			d.tlp = access.EffectiveTLP(c, &e)
+			d.readers = append([]string{e.Submitter}, e.Recipients...)
+			if d.tlp >= access.TLPAmberStrict {
+				d.readers = append(d.readers, c.Recipients...)
+			}
 			out[e.ID] = d
 		}
 		if !page.More || len(page.Entries) == 0 {
@@ -406,3 +432,6 @@ func (s *StaticIndicators) Active(string, time.Time) bool { return true }
 
 // Len implements Indicators.
 func (s *StaticIndicators) Len() int { return s.n }
+
+// Marking implements Indicators: unmarked (the detector's TLP applies).
+func (s *StaticIndicators) Marking(string) (access.TLP, []string) { return access.TLPUnmarked, nil }

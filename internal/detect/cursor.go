@@ -1,0 +1,105 @@
+package detect
+
+import (
+	"encoding/json"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// lane is a stream read through a durable consumer: the positions of the
+// messages it counted are stored with the counts, under key, so that a
+// message delivered again is recognised.
+type lane struct {
+	key     string // "detect/<org>/<stream>/<consumer>"
+	ackWait time.Duration
+	// floor is the consumer's acknowledgement floor (stream sequence):
+	// messages at or below it are never delivered again, so the cursor
+	// need not remember them.
+	floor atomic.Uint64
+
+	mu   sync.Mutex
+	last *cursor // as of the last write or read
+}
+
+// remember keeps c as the lane's known cursor.
+func (l *lane) remember(c *cursor) {
+	l.mu.Lock()
+	l.last = c.clone()
+	l.mu.Unlock()
+}
+
+// applied reports whether the last known cursor holds seq.
+func (l *lane) applied(seq uint64) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.last != nil && l.last.has(seq)
+}
+
+// cursor is the set of stream positions applied: every one up to Low,
+// and Seqs above it.
+type cursor struct {
+	Low  uint64   `json:"low"`
+	Seqs []uint64 `json:"seqs,omitempty"`
+	set  map[uint64]bool
+}
+
+func parseCursor(raw []byte) (*cursor, error) {
+	c := &cursor{set: map[uint64]bool{}}
+	if len(raw) == 0 {
+		return c, nil
+	}
+	if err := json.Unmarshal(raw, c); err != nil {
+		return nil, err
+	}
+	for _, s := range c.Seqs {
+		c.set[s] = true
+	}
+	c.Seqs = nil
+	return c, nil
+}
+
+func (c *cursor) has(seq uint64) bool { return seq <= c.Low || c.set[seq] }
+
+func (c *cursor) add(seq uint64) {
+	if seq > c.Low {
+		c.set[seq] = true
+	}
+}
+
+// compact raises Low over the positions applied without a gap, and to
+// floor (below which nothing is delivered again).
+func (c *cursor) compact(floor uint64) {
+	c.Low = max(c.Low, floor)
+	for s := range c.set {
+		if s <= c.Low {
+			delete(c.set, s)
+		}
+	}
+	for c.set[c.Low+1] {
+		c.Low++
+		delete(c.set, c.Low)
+	}
+}
+
+func (c *cursor) encode() []byte {
+	out := struct {
+		Low  uint64   `json:"low"`
+		Seqs []uint64 `json:"seqs,omitempty"`
+	}{Low: c.Low}
+	for s := range c.set {
+		out.Seqs = append(out.Seqs, s)
+	}
+	slices.Sort(out.Seqs)
+	b, _ := json.Marshal(out)
+	return b
+}
+
+func (c *cursor) clone() *cursor {
+	n := &cursor{Low: c.Low, set: make(map[uint64]bool, len(c.set))}
+	for s := range c.set {
+		n.set[s] = true
+	}
+	return n
+}
