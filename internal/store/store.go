@@ -39,6 +39,9 @@ type Store interface {
 	Tokens
 	Statuses
 	Audit
+	Owners
+	Updater
+	Markings
 	Close() error
 }
 

@@ -287,11 +287,29 @@ func (s *Store) AddBatches(ctx context.Context, collectionID string, batches ite
 	for batch := range batches {
 		objs = append(objs, batch...)
 	}
+	plan, err := s.addRows(ctx, tx, cid, lastAdded, lastSeq, objs, status)
+	if err != nil {
+		return nil, err
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return nil, fmt.Errorf("add objects: commit: %w", err)
+	}
+	return plan.Results, nil
+}
+
+// addRows plans objs against what tx sees and sends the rows, their
+// change-log records, the superseded flags, the collection's new marks and
+// status (when not nil) in one round trip. tx holds the collection's lock.
+func (s *Store) addRows(ctx context.Context, tx pgx.Tx, cid, lastAdded, lastSeq int64, objs []store.Object, status *store.Status) (*store.AddPlan, error) {
 	existing, err := loadVersions(ctx, tx, cid, objs)
 	if err != nil {
 		return nil, err
 	}
-	plan := store.PlanAdd(objs, existing, micros(s.now()), lastAdded, lastSeq)
+	owners, err := claimOwners(ctx, tx, objs)
+	if err != nil {
+		return nil, err
+	}
+	plan := store.PlanAdd(objs, existing, owners, micros(s.now()), lastAdded, lastSeq)
 	var rows newRows
 	for _, r := range plan.Rows {
 		rows.add(r)
@@ -311,7 +329,6 @@ func (s *Store) AddBatches(ctx context.Context, collectionID string, batches ite
 	if status != nil {
 		plan.RecordStatus(objs, status)
 	}
-	results := plan.Results
 	b.Queue(`UPDATE collections SET last_added = $1, last_seq = $2 WHERE cid = $3`, lastAdded, lastSeq, cid)
 	if status != nil {
 		queueSaveStatus(b, status)
@@ -319,10 +336,7 @@ func (s *Store) AddBatches(ctx context.Context, collectionID string, batches ite
 	if err := tx.SendBatch(ctx, b).Close(); err != nil {
 		return nil, fmt.Errorf("add objects: %w", err)
 	}
-	if err := tx.Commit(ctx); err != nil {
-		return nil, fmt.Errorf("add objects: commit: %w", err)
-	}
-	return results, nil
+	return plan, nil
 }
 
 // insertObjectsSQL inserts object rows given as column arrays (newRows):
@@ -620,6 +634,9 @@ func (s *Store) DeleteObject(ctx context.Context, collectionID, objectID string,
 	}
 	if len(rids) == 0 {
 		return 0, fmt.Errorf("object %s: %w", objectID, store.ErrNotFound)
+	}
+	if err := checkDeleteOwner(ctx, tx, objectID, q.Owner); err != nil {
+		return 0, err
 	}
 	at := max(micros(s.now()), lastAdded)
 	b := &pgx.Batch{}

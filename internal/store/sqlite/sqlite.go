@@ -225,18 +225,9 @@ func (s *Store) AddBatches(ctx context.Context, collectionID string, batches ite
 	for objs := range batches {
 		// Versions inserted by earlier batches are visible here: same
 		// transaction.
-		existing, err := loadVersions(ctx, tx, cid, objs)
+		plan, err := s.addBatch(ctx, tx, cid, lastAdded, lastSeq, objs)
 		if err != nil {
 			return nil, err
-		}
-		plan := store.PlanAdd(objs, existing, micros(s.now()), lastAdded, lastSeq)
-		if err := s.insertRows(ctx, tx, cid, plan.Rows); err != nil {
-			return nil, err
-		}
-		for _, rid := range plan.Superseded {
-			if _, err := tx.ExecContext(ctx, `UPDATE objects SET latest = 0 WHERE rid = ?`, rid); err != nil {
-				return nil, fmt.Errorf("add objects: %w", err)
-			}
 		}
 		lastAdded, lastSeq = plan.LastAdded, plan.LastSeq
 		if status != nil {
@@ -256,6 +247,29 @@ func (s *Store) AddBatches(ctx context.Context, collectionID string, batches ite
 		return nil, fmt.Errorf("add objects: commit: %w", err)
 	}
 	return results, nil
+}
+
+// addBatch plans one batch of objects against what tx sees and writes
+// its rows; the caller advances the collection's marks to the plan's.
+func (s *Store) addBatch(ctx context.Context, tx *sql.Tx, cid, lastAdded, lastSeq int64, objs []store.Object) (*store.AddPlan, error) {
+	existing, err := loadVersions(ctx, tx, cid, objs)
+	if err != nil {
+		return nil, err
+	}
+	owners, err := claimOwners(ctx, tx, objs)
+	if err != nil {
+		return nil, err
+	}
+	plan := store.PlanAdd(objs, existing, owners, micros(s.now()), lastAdded, lastSeq)
+	if err := s.insertRows(ctx, tx, cid, plan.Rows); err != nil {
+		return nil, err
+	}
+	for _, rid := range plan.Superseded {
+		if _, err := tx.ExecContext(ctx, `UPDATE objects SET latest = 0 WHERE rid = ?`, rid); err != nil {
+			return nil, fmt.Errorf("add objects: %w", err)
+		}
+	}
+	return plan, nil
 }
 
 // loadVersions reads every stored version of the batch's ids, in one query
@@ -602,6 +616,9 @@ func (s *Store) DeleteObject(ctx context.Context, collectionID, objectID string,
 	}
 	if len(victims) == 0 {
 		return 0, fmt.Errorf("object %s: %w", objectID, store.ErrNotFound)
+	}
+	if err := checkDeleteOwner(ctx, tx, objectID, q.Owner); err != nil {
+		return 0, err
 	}
 	at := max(micros(s.now()), lastAdded)
 	for _, v := range victims {

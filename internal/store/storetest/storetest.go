@@ -45,6 +45,11 @@ func Run(t *testing.T, open Open) {
 		{"Visibility", testVisibility},
 		{"Audit", testAudit},
 		{"Batches", testBatches},
+		{"Ownership", testOwnership},
+		{"OwnershipRace", testOwnershipRace},
+		{"Update", testUpdate},
+		{"UpdateConcurrent", testUpdateConcurrent},
+		{"Markings", testMarkings},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
