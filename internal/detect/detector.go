@@ -88,13 +88,13 @@ type Stats struct {
 
 // Detector matches events against indicators and writes sightings.
 type Detector struct {
-	cfg     Config
-	log     *slog.Logger
-	matcher *pattern.Matcher
-	agg     *aggregator
-	rend    *renderer
-	bad     *rateLog
-	loaded  bool
+	cfg      Config
+	log      *slog.Logger
+	matcher  *pattern.Matcher
+	agg      *aggregator
+	rend     *renderer
+	bad      *rateLog
+	loaded   bool
 	flushNow chan struct{}
 
 	events, matches, sightings, malformed, sinkErrors atomic.Int64
