@@ -2,6 +2,7 @@ package detect
 
 import (
 	"maps"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -60,6 +61,7 @@ type unit struct {
 // msgRef is one message of a stream lane.
 type msgRef struct {
 	seq                uint64
+	lane               *lane
 	ack, nak, progress func()
 }
 
@@ -70,6 +72,7 @@ type aggregator struct {
 	mu      sync.Mutex
 	loose   map[aggKey]*delta // contributions of inputs without positions
 	units   []*unit           // contributions with stream positions
+	writing []*unit           // units taken by the running write
 	entries int               // deltas held, for backpressure
 	limit   int
 }
@@ -117,8 +120,27 @@ func (g *aggregator) take() (map[aggKey]*delta, []*unit) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	loose, units := g.loose, g.units
-	g.loose, g.units, g.entries = map[aggKey]*delta{}, nil, 0
+	g.loose, g.units, g.entries, g.writing = map[aggKey]*delta{}, nil, 0, units
 	return loose, units
+}
+
+// written ends a successful write.
+func (g *aggregator) written() {
+	g.mu.Lock()
+	g.writing = nil
+	g.mu.Unlock()
+}
+
+// held calls f for every message held, waiting for a write or in one.
+func (g *aggregator) held(f func(m msgRef)) {
+	g.mu.Lock()
+	units := append(slices.Clip(g.units), g.writing...)
+	g.mu.Unlock()
+	for _, u := range units {
+		for _, m := range u.msgs {
+			f(m)
+		}
+	}
 }
 
 // giveBack returns what a failed write took, to be written next time.
@@ -134,6 +156,7 @@ func (g *aggregator) giveBack(loose map[aggKey]*delta, units []*unit) {
 		g.loose[k] = d
 	}
 	g.units = append(units, g.units...)
+	g.writing = nil
 	for _, u := range units {
 		g.entries += len(u.deltas)
 	}

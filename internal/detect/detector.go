@@ -244,6 +244,7 @@ func (d *Detector) Run(ctx context.Context, sources ...Source) error {
 	var bgDone sync.WaitGroup
 	bgDone.Go(func() { d.keepIndicators(bg) })
 	bgDone.Go(func() { d.flushLoop(bg) })
+	bgDone.Go(func() { d.keepInProgress(bg) })
 	if d.cfg.Progress != nil {
 		bgDone.Go(func() { d.progressLoop(bg) })
 	}
@@ -469,7 +470,6 @@ func (d *Detector) flush(ctx context.Context) error {
 		cursors  map[*lane]*cursor
 		written  int
 	)
-	stopProgress := d.keepInProgress(units)
 	err := d.cfg.Sink.Update(ctx, func(ctx context.Context, tx SinkTx) error {
 		accepted, rejected, written = nil, nil, 0
 		cursors = map[*lane]*cursor{}
@@ -533,12 +533,12 @@ func (d *Detector) flush(ctx context.Context) error {
 		written = len(merged)
 		return nil
 	})
-	stopProgress()
 	if err != nil {
 		d.agg.giveBack(loose, units)
 		d.sinkErrors.Add(1)
 		return err
 	}
+	d.agg.written()
 	d.sightings.Add(int64(written))
 	for l, c := range cursors {
 		l.remember(c)
@@ -561,47 +561,39 @@ func (d *Detector) flush(ctx context.Context) error {
 	return nil
 }
 
-// keepInProgress tells the stream, while a write is running, that the
-// messages of units are still being worked on, so that a slow sink does
-// not get them delivered again elsewhere (and counted twice).
-func (d *Detector) keepInProgress(units []*unit) (stop func()) {
-	lanes := map[*lane]bool{}
-	for _, u := range units {
-		lanes[u.lane] = true
-	}
-	if len(lanes) == 0 {
-		return func() {}
-	}
-	every := time.Duration(0)
-	for l := range lanes {
-		if l.ackWait > 0 && (every == 0 || l.ackWait/3 < every) {
-			every = l.ackWait / 3
+// keepInProgress tells the streams, every third of their ack wait, that
+// the messages waiting for a write (or in one) are still being worked on,
+// so that a slow or unavailable sink does not get them delivered again
+// elsewhere and counted twice.
+func (d *Detector) keepInProgress(ctx context.Context) {
+	const tick = 100 * time.Millisecond
+	t := time.NewTicker(tick)
+	defer t.Stop()
+	last := map[*lane]time.Time{}
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
 		}
-	}
-	if every <= 0 {
-		return func() {}
-	}
-	done := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		t := time.NewTicker(every)
-		defer t.Stop()
-		for {
-			select {
-			case <-done:
+		now := time.Now()
+		due := map[*lane]bool{}
+		d.agg.held(func(m msgRef) {
+			if m.lane == nil || m.progress == nil {
 				return
-			case <-t.C:
 			}
-			for _, u := range units {
-				for _, m := range u.msgs {
-					if m.progress != nil {
-						m.progress()
-					}
+			l := m.lane
+			if _, seen := due[l]; !seen {
+				due[l] = now.Sub(last[l]) >= max(l.ackWait/3, tick)
+				if due[l] {
+					last[l] = now
 				}
 			}
-		}
-	})
-	return func() { close(done); wg.Wait() }
+			if due[l] {
+				m.progress()
+			}
+		})
+	}
 }
 
 // idKey reads the secret the ids of an anonymous organisation's

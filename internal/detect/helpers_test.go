@@ -80,8 +80,6 @@ type memTx struct {
 	cursors map[string][]byte
 }
 
-func (t *memTx) Atomic() bool { return true }
-
 func (t *memTx) Latest(_ context.Context, ids []string) (map[string]json.RawMessage, error) {
 	out := map[string]json.RawMessage{}
 	for _, id := range ids {

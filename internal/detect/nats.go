@@ -298,7 +298,7 @@ func (r *natsRun) message(ctx context.Context, msg jetstream.Msg, md *jetstream.
 			return nil
 		}
 	}
-	sf.f.message(msgRef{seq: seq,
+	sf.f.message(msgRef{seq: seq, lane: r.lane,
 		ack:      func() { msg.Ack() },
 		nak:      func() { msg.Nak() },
 		progress: func() { msg.InProgress() },

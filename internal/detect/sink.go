@@ -37,71 +37,38 @@ type SinkTx interface {
 	Cursor(ctx context.Context, key string) ([]byte, error)
 	// SetCursor stores value under key.
 	SetCursor(ctx context.Context, key string, value []byte) error
-	// Atomic reports whether cursors are committed with the objects (a
-	// store with transactions); without it a stream is read at least once.
-	Atomic() bool
 }
 
 // StoreSink adds objects to a collection of a local store, submitted by
-// an organisation.
+// an organisation, in store transactions (store.Updater): counts and
+// stream positions are committed together.
 type StoreSink struct {
 	Store      store.Store
 	Collection string // id
 	Submitter  string // organisation identity id
-
-	mu      sync.Mutex        // serialises the writes of a store without transactions
-	cursors map[string][]byte // their cursors, in memory
 }
 
-// Update implements Sink: in one store transaction when the store has
-// them (store.Updater), else as separate reads and writes.
+// Update implements Sink.
 func (s *StoreSink) Update(ctx context.Context, fn func(ctx context.Context, tx SinkTx) error) error {
-	if up, ok := s.Store.(store.Updater); ok {
-		return up.Update(ctx, s.Collection, func(ctx context.Context, tx store.Tx) error {
-			return fn(ctx, &storeTx{s: s, tx: tx})
-		})
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return fn(ctx, &storeTx{s: s})
+	return s.Store.Update(ctx, s.Collection, func(ctx context.Context, tx store.Tx) error {
+		return fn(ctx, &storeTx{s: s, tx: tx})
+	})
 }
 
-// storeTx is a StoreSink transaction; tx is nil for a store without
-// transactions.
+// storeTx is a StoreSink transaction.
 type storeTx struct {
 	s  *StoreSink
 	tx store.Tx
 }
 
-func (t *storeTx) Atomic() bool { return t.tx != nil }
-
 func (t *storeTx) Latest(ctx context.Context, ids []string) (map[string]json.RawMessage, error) {
-	out := make(map[string]json.RawMessage, len(ids))
-	if t.tx != nil {
-		got, err := t.tx.Latest(ctx, ids)
-		if err != nil {
-			return nil, err
-		}
-		for id, e := range got {
-			out[id] = e.Raw
-		}
-		return out, nil
+	got, err := t.tx.Latest(ctx, ids)
+	if err != nil {
+		return nil, err
 	}
-	for lo := 0; lo < len(ids); lo += 500 {
-		q := store.Query{IDs: ids[lo:min(lo+500, len(ids))], WithBody: true, Limit: 1000}
-		for {
-			page, err := t.s.Store.QueryObjects(ctx, t.s.Collection, q)
-			if err != nil {
-				return nil, err
-			}
-			for _, e := range page.Entries {
-				out[e.ID] = e.Raw
-			}
-			if !page.More || len(page.Entries) == 0 {
-				break
-			}
-			q.AddedAfter = page.Entries[len(page.Entries)-1].DateAdded
-		}
+	out := make(map[string]json.RawMessage, len(got))
+	for id, e := range got {
+		out[id] = e.Raw
 	}
 	return out, nil
 }
@@ -119,13 +86,7 @@ func (t *storeTx) Put(ctx context.Context, raws []json.RawMessage) error {
 		o.Version, o.VersionRaw, _ = h.Version()
 		objs = append(objs, o)
 	}
-	var res []store.AddResult
-	var err error
-	if t.tx != nil {
-		res, err = t.tx.Add(ctx, objs)
-	} else {
-		res, err = t.s.Store.AddObjects(ctx, t.s.Collection, objs, nil)
-	}
+	res, err := t.tx.Add(ctx, objs)
 	if err != nil {
 		return err
 	}
@@ -139,21 +100,11 @@ func (t *storeTx) Put(ctx context.Context, raws []json.RawMessage) error {
 }
 
 func (t *storeTx) Cursor(ctx context.Context, key string) ([]byte, error) {
-	if t.tx != nil {
-		return t.tx.Cursor(ctx, key)
-	}
-	return t.s.cursors[key], nil
+	return t.tx.Cursor(ctx, key)
 }
 
 func (t *storeTx) SetCursor(ctx context.Context, key string, value []byte) error {
-	if t.tx != nil {
-		return t.tx.SetCursor(ctx, key, value)
-	}
-	if t.s.cursors == nil {
-		t.s.cursors = map[string][]byte{}
-	}
-	t.s.cursors[key] = value
-	return nil
+	return t.tx.SetCursor(ctx, key, value)
 }
 
 // TAXIISink posts objects to a TAXII 2.1 collection. It reads the stored
@@ -175,8 +126,6 @@ func (s *TAXIISink) Update(ctx context.Context, fn func(ctx context.Context, tx 
 }
 
 type taxiiTx struct{ s *TAXIISink }
-
-func (taxiiTx) Atomic() bool { return false }
 
 func (t taxiiTx) Latest(ctx context.Context, ids []string) (map[string]json.RawMessage, error) {
 	out := map[string]json.RawMessage{}
