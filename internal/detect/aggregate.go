@@ -32,7 +32,7 @@ type delta struct {
 // maxSamples is how many observations per delta are kept for the
 // observed-data summary (their distinct objects, up to MaxObjects, are
 // referenced by it).
-const maxSamples = 4
+const maxSamples = 2
 
 func (d *delta) merge(o *delta) {
 	if d.count == 0 {

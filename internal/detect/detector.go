@@ -43,8 +43,9 @@ type Config struct {
 	// written is marked with the strictest of it and the matched
 	// indicator's level.
 	TLP access.TLP
-	// MaxPending bounds the aggregated matches held between writes
-	// (200,000); workers wait for a write beyond it.
+	// MaxPending bounds the aggregated matches (distinct indicator and
+	// bucket pairs of the batches waiting) held between writes (100,000);
+	// workers wait for a write beyond it.
 	MaxPending int
 
 	// Bucket is the aggregation period of sightings (1 minute).
@@ -137,7 +138,7 @@ func New(cfg Config) (*Detector, error) {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	if cfg.MaxPending <= 0 {
-		cfg.MaxPending = 200_000
+		cfg.MaxPending = 100_000
 	}
 	if cfg.TLP == access.TLPUnmarked {
 		cfg.TLP = access.TLPAmber
