@@ -102,6 +102,8 @@ type StoreIndicators struct {
 	seq    map[string]int64
 	docs   map[string]map[string]*indicatorDoc // id -> collection -> latest visible version there
 	loaded map[string]*indicatorDoc            // what the matcher holds
+	// nextEdge is the next valid_from or valid_until ahead (zero: unknown).
+	nextEdge time.Time
 }
 
 func (s *StoreIndicators) now() time.Time {
@@ -262,7 +264,7 @@ func (s *StoreIndicators) Sync(ctx context.Context, m *pattern.Matcher) error {
 		}
 	}
 	s.mu.Lock()
-	s.colls, s.seq, s.docs = colls, seqs, docs
+	s.colls, s.seq, s.docs, s.nextEdge = colls, seqs, docs, time.Time{}
 	s.mu.Unlock()
 	ids := make([]string, 0, len(docs))
 	for id := range docs {
@@ -341,8 +343,22 @@ func (s *StoreIndicators) Poll(ctx context.Context, m *pattern.Matcher) error {
 		s.seq[cid] = seq
 		s.mu.Unlock()
 	}
-	// Indicators whose window opens or closes.
+	// Indicators whose window opens or closes: the whole set is scanned
+	// only when a validity boundary has passed (or the set changed), not on
+	// every poll.
 	now := s.now()
+	s.mu.RLock()
+	scan := len(changed) > 0 || s.nextEdge.IsZero() || !now.Before(s.nextEdge)
+	s.mu.RUnlock()
+	if !scan {
+		return nil
+	}
+	var next time.Time
+	edge := func(t time.Time) {
+		if t.After(now) && (next.IsZero() || t.Before(next)) {
+			next = t
+		}
+	}
 	s.mu.RLock()
 	for id, byColl := range s.docs {
 		d := latest(byColl)
@@ -350,6 +366,8 @@ func (s *StoreIndicators) Poll(ctx context.Context, m *pattern.Matcher) error {
 		if want != (s.loaded[id] != nil) {
 			changed = append(changed, id)
 		}
+		edge(d.validFrom)
+		edge(d.validUntil)
 	}
 	for id, d := range s.loaded {
 		if !d.activeAt(now) {
@@ -357,6 +375,12 @@ func (s *StoreIndicators) Poll(ctx context.Context, m *pattern.Matcher) error {
 		}
 	}
 	s.mu.RUnlock()
+	s.mu.Lock()
+	s.nextEdge = next
+	if next.IsZero() {
+		s.nextEdge = now.Add(time.Hour) // no boundary ahead: look again in an hour
+	}
+	s.mu.Unlock()
 	return s.apply(m, changed)
 }
 
