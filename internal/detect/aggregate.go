@@ -109,12 +109,6 @@ func (g *aggregator) full() bool {
 	return g.entries >= g.limit
 }
 
-func (g *aggregator) empty() bool {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	return len(g.loose) == 0 && len(g.units) == 0
-}
-
 // take hands over everything held, for a write.
 func (g *aggregator) take() (map[aggKey]*delta, []*unit) {
 	g.mu.Lock()

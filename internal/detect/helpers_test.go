@@ -47,6 +47,8 @@ type memSink struct {
 	fail int // fail the next n Puts
 	// cursors committed
 	cursors map[string][]byte
+	// gate, when set, holds every Update until it is closed.
+	gate chan struct{}
 }
 
 func newMemSink(t testing.TB) *memSink {
@@ -56,6 +58,13 @@ func newMemSink(t testing.TB) *memSink {
 // Update implements Sink; a failed Put rolls back nothing it needs to
 // (Put fails before writing), and cursors are set at the end.
 func (s *memSink) Update(ctx context.Context, fn func(ctx context.Context, tx SinkTx) error) error {
+	if s.gate != nil {
+		select {
+		case <-s.gate:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	tx := &memTx{s: s, cursors: map[string][]byte{}}

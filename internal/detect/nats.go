@@ -316,7 +316,7 @@ func (r *natsRun) message(ctx context.Context, msg jetstream.Msg, md *jetstream.
 	return nil
 }
 
-var errNoHeader = errors.New("Zeek TSV line without a #fields header on its subject")
+var errNoHeader = errors.New("zeek TSV line without a #fields header on its subject")
 
 // needsHeader: the message has lines that are neither headers nor JSON.
 func needsHeader(data []byte) bool {

@@ -407,7 +407,7 @@ func TestNATSZeekHeaderOnceAndDeadLetters(t *testing.T) {
 	for m := range batch.Messages() {
 		reasons = append(reasons, m.Headers().Get("Mitra-Subject")+": "+m.Headers().Get("Mitra-Reason"))
 	}
-	if len(reasons) != 2 || !strings.Contains(strings.Join(reasons, "\n"), "not seconds since the epoch") || !strings.Contains(strings.Join(reasons, "\n"), "without a #fields header") {
+	if len(reasons) != 2 || !strings.Contains(strings.Join(reasons, "\n"), "not seconds since the epoch") || !strings.Contains(strings.Join(reasons, "\n"), "TSV line without a #fields header") {
 		t.Errorf("dead letters: %q", reasons)
 	}
 }
