@@ -14,6 +14,8 @@ import (
 	"github.com/mitra-cert/mitra/internal/detect"
 	"github.com/mitra-cert/mitra/internal/pattern"
 	"github.com/mitra-cert/mitra/internal/store"
+	"github.com/mitra-cert/mitra/internal/store/postgres"
+	"github.com/mitra-cert/mitra/internal/store/postgres/pgtest"
 	"github.com/mitra-cert/mitra/internal/store/sqlite"
 )
 
@@ -27,20 +29,34 @@ var mIndicators = []pattern.Indicator{
 	{ID: mOther, Pattern: "[domain-name:value = 'other.example.com']"},
 }
 
-// senv is a SQLite store with an organisation and a sightings collection.
+// senv is a store with an organisation and a sightings collection; open
+// opens another handle on it (another process's).
 type senv struct {
-	dir string
-	st  store.Store
-	org *store.Organisation
-	out *store.Collection
+	open func() (store.Store, error)
+	st   store.Store
+	org  *store.Organisation
+	out  *store.Collection
 }
 
+// newSEnv is a SQLite store.
 func newSEnv(t *testing.T) *senv {
+	dir := t.TempDir()
+	return newSEnvOn(t, func() (store.Store, error) { return sqlite.Open(context.Background(), dir, sqlite.Options{}) })
+}
+
+// newPGEnv is a PostgreSQL schema of the test's own.
+func newPGEnv(t *testing.T) *senv {
+	pgtest.Require(t)
+	dsn := pgtest.NewSchema(t)
+	return newSEnvOn(t, func() (store.Store, error) { return postgres.Open(context.Background(), dsn, postgres.Options{}) })
+}
+
+func newSEnvOn(t *testing.T, open func() (store.Store, error)) *senv {
 	t.Helper()
 	ctx := t.Context()
-	e := &senv{dir: t.TempDir(), org: &store.Organisation{Name: "Sensor Org"}, out: &store.Collection{Title: "Sightings"}}
+	e := &senv{open: open, org: &store.Organisation{Name: "Sensor Org"}, out: &store.Collection{Title: "Sightings"}}
 	var err error
-	if e.st, err = sqlite.Open(ctx, e.dir, sqlite.Options{}); err != nil {
+	if e.st, err = open(); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { e.st.Close() })
@@ -262,7 +278,11 @@ func TestLateEventFromAnotherInput(t *testing.T) {
 // once on other store connections, all add to the one sighting of the
 // bucket.
 func TestLateEventAfterRestartAndSeveralDetectors(t *testing.T) {
-	e := newSEnv(t)
+	t.Run("sqlite", func(t *testing.T) { testRestartAndSeveralDetectors(t, newSEnv(t)) })
+	t.Run("postgres", func(t *testing.T) { testRestartAndSeveralDetectors(t, newPGEnv(t)) })
+}
+
+func testRestartAndSeveralDetectors(t *testing.T, e *senv) {
 	dir := t.TempDir()
 	write := func(name string, lines ...string) string {
 		p := filepath.Join(dir, name)
@@ -289,7 +309,7 @@ func TestLateEventAfterRestartAndSeveralDetectors(t *testing.T) {
 		{dnsAt(0, 1, "late.example.com"), dnsAt(0, 2, "late.example.com"), dnsAt(0, 3, "late.example.com"), dnsAt(0, 4, "late.example.com")},
 	} {
 		p := write(fmt.Sprintf("b%d.log", i), lines...)
-		st, err := sqlite.Open(t.Context(), e.dir, sqlite.Options{})
+		st, err := e.open()
 		if err != nil {
 			t.Fatal(err)
 		}
