@@ -142,7 +142,10 @@ func (s *NATSSource) run(ctx context.Context, p *pipeline) error {
 	}
 	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: bucket, Description: "Zeek TSV headers seen by Mitra detectors"})
 	if err != nil {
-		return fmt.Errorf("header bucket %s: %w", bucket, err)
+		// JSON telemetry needs no headers; TSV lines without a header
+		// this detector saw itself wait and then go to dead letters.
+		p.log.Warn("Zeek header bucket unavailable: TSV headers are not shared between detectors", "bucket", bucket, "err", err)
+		kv = nil
 	}
 	r := &natsRun{s: s, p: p, nc: nc, js: js, kv: kv, framers: map[string]*subjectFramer{},
 		lane: &lane{key: "detect/" + p.d.cfg.Identity + "/" + s.Stream + "/" + s.Durable, ackWait: ackWait},
@@ -397,6 +400,9 @@ func (r *natsRun) loadHeaders(ctx context.Context, subject string) ([]tsvHeader,
 }
 
 func (r *natsRun) loadHeadersRev(ctx context.Context, subject string) ([]tsvHeader, uint64, error) {
+	if r.kv == nil {
+		return nil, 0, nil
+	}
 	e, err := r.kv.Get(ctx, headerKey(r.s.Stream, subject))
 	if errors.Is(err, jetstream.ErrKeyNotFound) {
 		return nil, 0, nil
@@ -414,6 +420,9 @@ func (r *natsRun) loadHeadersRev(ctx context.Context, subject string) ([]tsvHead
 // publishHeader adds h to the subject's headers in the bucket (compare
 // and swap on the revision, so detectors do not lose each other's).
 func (r *natsRun) publishHeader(ctx context.Context, subject string, h tsvHeader) error {
+	if r.kv == nil {
+		return nil
+	}
 	key := headerKey(r.s.Stream, subject)
 	for range 20 {
 		hs, rev, err := r.loadHeadersRev(ctx, subject)

@@ -134,7 +134,7 @@ func (f *framer) addLine(ctx context.Context, line []byte) error {
 		return f.stixLine(ctx, line)
 	}
 	if f.dec == nil {
-		f.p.malformed(f.src, f.line, errors.New("--format json needs a --mapping file"))
+		f.bad(string(line), errors.New("--format json needs a --mapping file"))
 		return nil
 	}
 	if len(f.ends) == 0 {
@@ -159,18 +159,31 @@ func (f *framer) header(ctx context.Context, line string) error {
 	}
 	newFields, err := f.zh.directive(line)
 	if err != nil {
-		f.p.malformed(f.src, f.line, err)
+		f.bad(line, err)
 		return nil
 	}
 	if newFields {
 		d, err := newTSVDecoder(f.zh, f.hint)
 		if err != nil {
-			f.p.malformed(f.src, f.line, err)
+			f.bad(line, err)
 			return nil
 		}
 		f.setDecoder(d)
 	}
 	return nil
+}
+
+// bad counts and logs a line the framer cannot take, and dead-letters it
+// when the source has a dead-letter subject.
+func (f *framer) bad(line string, err error) {
+	f.p.malformed(f.src, f.line, err)
+	if f.dead != nil {
+		var seq uint64
+		if len(f.msgs) > 0 {
+			seq = f.msgs[len(f.msgs)-1].seq
+		}
+		f.dead(seq, line, err)
+	}
 }
 
 // setDecoder changes the decoder of the lines added next.
@@ -187,7 +200,7 @@ func (f *framer) stixLine(ctx context.Context, line []byte) error {
 	}
 	obs, err := f.stix.decode(line)
 	if err != nil {
-		f.p.malformed(f.src, f.line, err)
+		f.bad(string(line), err)
 		return nil
 	}
 	for _, o := range obs {
