@@ -102,6 +102,9 @@ type Detector struct {
 	newest                                            atomic.Int64 // newest event time, Unix ns
 	pending                                           atomic.Int64 // messages waiting in the stream, from NATS metadata
 	flushing                                          atomic.Bool
+
+	lanesMu sync.Mutex
+	lanes   []*lane
 }
 
 // New checks cfg and returns a Detector; its metrics are registered with
@@ -303,6 +306,7 @@ func (d *Detector) worker(ctx context.Context, work <-chan *batch) {
 	a := &arena{}
 	var ms []pattern.Match
 	one := make([]*pattern.Observation, 1)
+	var decoded []*pattern.Observation
 	bucket := d.cfg.Bucket
 	for b := range work {
 		var events, matches int64
@@ -355,6 +359,9 @@ func (d *Detector) worker(ctx context.Context, work <-chan *batch) {
 				matches++
 			}
 		}
+		// Decode the whole batch, then match: a batch match call of the
+		// Matcher can replace the loop over decoded.
+		decoded = decoded[:0]
 		dec, seg := b.dec, 0
 		for i, line := range b.lines {
 			for seg < len(b.segs) && b.segs[seg].at <= i {
@@ -375,12 +382,14 @@ func (d *Detector) worker(ctx context.Context, work <-chan *batch) {
 			}
 			events++
 			if obs != nil {
-				match(obs)
+				decoded = append(decoded, obs)
 			}
 		}
-		for _, obs := range b.pre {
+		decoded = append(decoded, b.pre...)
+		for _, obs := range decoded {
 			match(obs)
 		}
+		clear(decoded) // keep no slab alive through the buffer
 		d.events.Add(events)
 		d.matches.Add(matches)
 		if !newest.IsZero() {
@@ -579,22 +588,30 @@ func (d *Detector) keepInProgress(ctx context.Context) {
 		}
 		now := time.Now()
 		due := map[*lane]bool{}
+		d.lanesMu.Lock()
+		for _, l := range d.lanes {
+			if now.Sub(last[l]) >= max(l.ackWait/3, tick) {
+				due[l] = true
+				last[l] = now
+			}
+		}
+		d.lanesMu.Unlock()
+		if len(due) == 0 {
+			continue
+		}
 		d.agg.held(func(m msgRef) {
-			if m.lane == nil || m.progress == nil {
-				return
-			}
-			l := m.lane
-			if _, seen := due[l]; !seen {
-				due[l] = now.Sub(last[l]) >= max(l.ackWait/3, tick)
-				if due[l] {
-					last[l] = now
-				}
-			}
-			if due[l] {
+			if due[m.lane] && m.progress != nil {
 				m.progress()
 			}
 		})
 	}
+}
+
+// addLane registers a stream lane, for keepInProgress.
+func (d *Detector) addLane(l *lane) {
+	d.lanesMu.Lock()
+	d.lanes = append(d.lanes, l)
+	d.lanesMu.Unlock()
 }
 
 // idKey reads the secret the ids of an anonymous organisation's

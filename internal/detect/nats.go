@@ -156,6 +156,7 @@ func (s *NATSSource) run(ctx context.Context, p *pipeline) error {
 	if err := p.d.refreshLane(ctx, r.lane); err != nil {
 		return fmt.Errorf("read stream positions: %w", err)
 	}
+	p.d.addLane(r.lane)
 	n := s.Fetch
 	if n <= 0 {
 		n = 1000
