@@ -82,7 +82,11 @@ type Stats struct {
 	Sightings  int64 // sighting versions written
 	Malformed  int64 // lines skipped as malformed
 	SinkErrors int64 // failed writes (retried)
-	Indicators int   // indicators loaded
+	// Redelivered counts stream messages delivered again (after a crash,
+	// or an ack deadline that passed); Duplicates those of them that were
+	// already counted and were only acknowledged.
+	Redelivered, Duplicates int64
+	Indicators              int // indicators loaded
 	// Lag is how far the newest event time is behind the clock.
 	Lag time.Duration
 }
@@ -102,6 +106,7 @@ type Detector struct {
 	newest                                            atomic.Int64 // newest event time, Unix ns
 	pending                                           atomic.Int64 // messages waiting in the stream, from NATS metadata
 	flushing                                          atomic.Bool
+	redelivered, duplicates                           atomic.Int64
 
 	lanesMu sync.Mutex
 	lanes   []*lane
@@ -167,6 +172,7 @@ func (d *Detector) Stats() Stats {
 	s := Stats{
 		Events: d.events.Load(), Matches: d.matches.Load(), Sightings: d.sightings.Load(),
 		Malformed: d.malformed.Load(), SinkErrors: d.sinkErrors.Load(), Indicators: d.cfg.Indicators.Len(),
+		Redelivered: d.redelivered.Load(), Duplicates: d.duplicates.Load(),
 	}
 	if n := d.newest.Load(); n != 0 {
 		s.Lag = max(d.cfg.Now().Sub(time.Unix(0, n)), 0)
@@ -562,6 +568,7 @@ func (d *Detector) flush(ctx context.Context) error {
 		c := cursors[u.lane]
 		for _, m := range u.msgs {
 			if c.has(m.seq) {
+				d.duplicates.Add(1)
 				m.ack()
 			} else {
 				m.nak() // counted with none of its batch: deliver it again

@@ -191,6 +191,7 @@ func (s *NATSSource) run(ctx context.Context, p *pipeline) error {
 			p.d.pending.Store(int64(md.NumPending))
 			seq := md.Sequence.Stream
 			if md.NumDelivered > 1 {
+				p.d.redelivered.Add(1)
 				// Delivered again: perhaps counted by a write whose
 				// acknowledgement was lost (a crash, a slow detector).
 				if !refreshed {
@@ -200,6 +201,7 @@ func (s *NATSSource) run(ctx context.Context, p *pipeline) error {
 					refreshed = true
 				}
 				if r.lane.applied(seq) {
+					p.d.duplicates.Add(1)
 					msg.Ack()
 					continue
 				}

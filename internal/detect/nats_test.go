@@ -284,9 +284,22 @@ func TestNATSSinkOutageLongerThanAckWait(t *testing.T) {
 	e := newNEnv(t)
 	e.publish(t, 0, 500, 0)
 	ctx, cancel := context.WithCancel(t.Context())
+	st, err := sqlite.Open(ctx, e.dir, sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	d, err := detect.New(detect.Config{
+		Indicators: &detect.StaticIndicators{List: natsIndicators()},
+		Sink:       &detect.StoreSink{Store: st, Collection: e.coll.ID, Submitter: e.org.ID},
+		Identity:   e.org.ID, Flush: 50 * time.Millisecond,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
 	done := make(chan error, 1)
 	go func() {
-		done <- runNATSDetector(ctx, e.dir, e.coll.ID, e.org.ID, e.stream, 50*time.Millisecond, time.Second)
+		done <- d.Run(ctx, &detect.NATSSource{URL: natsURL(), Stream: e.stream, Durable: "detectors", AckWait: time.Second, Fetch: 20})
 	}()
 	e.drained(t, 30*time.Second)
 
@@ -313,6 +326,10 @@ func TestNATSSinkOutageLongerThanAckWait(t *testing.T) {
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatal(err)
+	}
+	// The deadlines were extended: nothing was delivered twice.
+	if s := d.Stats(); s.Redelivered != 0 || s.SinkErrors != 0 {
+		t.Errorf("%d messages delivered again, %d failed writes", s.Redelivered, s.SinkErrors)
 	}
 	e.check(t)
 }
