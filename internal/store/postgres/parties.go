@@ -426,11 +426,14 @@ func (s *Store) ListAudit(ctx context.Context, f store.AuditFilter) ([]store.Aud
 	if !f.Since.IsZero() {
 		q += ` AND at >= ` + a.add(micros(f.Since))
 	}
+	if f.Before > 0 {
+		q += ` AND seq < ` + a.add(f.Before)
+	}
 	limit := f.Limit
 	if limit <= 0 {
 		limit = 1000
 	}
-	q += ` ORDER BY seq LIMIT ` + a.add(limit)
+	q += ` ORDER BY seq DESC LIMIT ` + a.add(limit)
 	return s.auditRows(ctx, q, a...)
 }
 

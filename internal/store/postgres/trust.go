@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -23,18 +24,14 @@ type querier interface {
 // returns the recorded owner of every id of objs that has one. Writers of
 // different collections run concurrently: when two claim one id, the
 // owners primary key makes the second INSERT wait for the first
-// transaction and then do nothing, and the SELECT that follows (a new
-// snapshot under READ COMMITTED) reads the winner. Ids are claimed in
-// sorted order, so two claimants never wait for each other in a cycle.
+// transaction and then do nothing. One statement claims and reads (the
+// rows it inserted through RETURNING, the others from its snapshot); an id
+// it neither inserted nor saw was claimed by a transaction that committed
+// meanwhile, and a second statement (a new snapshot under READ COMMITTED)
+// reads the winner. Ids are claimed in sorted order, so two claimants
+// never wait for each other in a cycle.
 func claimOwners(ctx context.Context, tx querier, objs []store.Object) (map[string]string, error) {
 	ids, owners := store.OwnerClaims(objs)
-	if len(ids) > 0 {
-		if _, err := tx.Exec(ctx, `INSERT INTO owners (id, owner)
-			SELECT u.id, u.owner FROM unnest($1::text[], $2::text[]) AS u(id, owner) ORDER BY u.id
-			ON CONFLICT DO NOTHING`, ids, owners); err != nil {
-			return nil, fmt.Errorf("add objects: record owners: %w", err)
-		}
-	}
 	all := make([]string, 0, len(objs))
 	seen := make(map[string]bool, len(objs))
 	for _, o := range objs {
@@ -43,7 +40,46 @@ func claimOwners(ctx context.Context, tx querier, objs []store.Object) (map[stri
 			all = append(all, o.ID)
 		}
 	}
-	return loadOwners(ctx, tx, all)
+	if len(ids) == 0 {
+		return loadOwners(ctx, tx, all)
+	}
+	rows, err := tx.Query(ctx, `WITH ins AS (
+			INSERT INTO owners (id, owner)
+			SELECT u.id, u.owner FROM unnest($1::text[], $2::text[]) AS u(id, owner) ORDER BY u.id
+			ON CONFLICT DO NOTHING RETURNING id, owner)
+		SELECT id, owner FROM ins
+		UNION ALL
+		SELECT id, owner FROM owners WHERE id = ANY($3::text[])`, ids, owners, all)
+	if err != nil {
+		return nil, fmt.Errorf("add objects: record owners: %w", err)
+	}
+	out := make(map[string]string, len(all))
+	for rows.Next() {
+		var id, owner string
+		if err := rows.Scan(&id, &owner); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("add objects: record owners: %w", err)
+		}
+		out[id] = owner
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("add objects: record owners: %w", err)
+	}
+	var late []string
+	for _, id := range ids {
+		if _, ok := out[id]; !ok {
+			late = append(late, id)
+		}
+	}
+	if len(late) > 0 {
+		won, err := loadOwners(ctx, tx, late)
+		if err != nil {
+			return nil, err
+		}
+		maps.Copy(out, won)
+	}
+	return out, nil
 }
 
 // loadOwners reads the recorded owners of ids.

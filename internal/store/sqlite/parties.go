@@ -410,11 +410,15 @@ func (s *Store) ListAudit(ctx context.Context, f store.AuditFilter) ([]store.Aud
 		q += ` AND at >= ?`
 		args = append(args, micros(f.Since))
 	}
+	if f.Before > 0 {
+		q += ` AND seq < ?`
+		args = append(args, f.Before)
+	}
 	limit := f.Limit
 	if limit <= 0 {
 		limit = 1000
 	}
-	q += ` ORDER BY seq LIMIT ?`
+	q += ` ORDER BY seq DESC LIMIT ?`
 	args = append(args, limit)
 	rows, err := s.r.QueryContext(ctx, q, args...)
 	if err != nil {

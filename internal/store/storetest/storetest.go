@@ -50,6 +50,10 @@ func Run(t *testing.T, open Open) {
 		{"Update", testUpdate},
 		{"UpdateConcurrent", testUpdateConcurrent},
 		{"Markings", testMarkings},
+		{"AccountChanges", testAccountChanges},
+		{"AuditPages", testAuditPages},
+		{"Retention", testRetention},
+		{"Ping", testPing},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
