@@ -2,6 +2,7 @@ package detect
 
 import (
 	"encoding/json"
+	"fmt"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -38,11 +39,13 @@ func (l *lane) applied(seq uint64) bool {
 }
 
 // cursor is the set of stream positions applied: every one up to Low,
-// and Seqs above it.
+// and the runs of Ranges above it (stored as [first, last] pairs: the
+// positions a detector applies come in runs, so a stuck acknowledgement
+// floor does not make the cursor grow by one number per message).
 type cursor struct {
-	Low  uint64   `json:"low"`
-	Seqs []uint64 `json:"seqs,omitempty"`
-	set  map[uint64]bool
+	Low    uint64      `json:"low"`
+	Ranges [][2]uint64 `json:"ranges,omitempty"`
+	set    map[uint64]bool
 }
 
 func parseCursor(raw []byte) (*cursor, error) {
@@ -53,10 +56,15 @@ func parseCursor(raw []byte) (*cursor, error) {
 	if err := json.Unmarshal(raw, c); err != nil {
 		return nil, err
 	}
-	for _, s := range c.Seqs {
-		c.set[s] = true
+	for _, r := range c.Ranges {
+		if r[1] < r[0] || r[1]-r[0] > 1<<24 {
+			return nil, fmt.Errorf("bad range %v", r)
+		}
+		for s := r[0]; s <= r[1]; s++ {
+			c.set[s] = true
+		}
 	}
-	c.Seqs = nil
+	c.Ranges = nil
 	return c, nil
 }
 
@@ -84,14 +92,19 @@ func (c *cursor) compact(floor uint64) {
 }
 
 func (c *cursor) encode() []byte {
-	out := struct {
-		Low  uint64   `json:"low"`
-		Seqs []uint64 `json:"seqs,omitempty"`
-	}{Low: c.Low}
+	seqs := make([]uint64, 0, len(c.set))
 	for s := range c.set {
-		out.Seqs = append(out.Seqs, s)
+		seqs = append(seqs, s)
 	}
-	slices.Sort(out.Seqs)
+	slices.Sort(seqs)
+	out := cursor{Low: c.Low}
+	for _, s := range seqs {
+		if n := len(out.Ranges); n > 0 && out.Ranges[n-1][1]+1 == s {
+			out.Ranges[n-1][1] = s
+		} else {
+			out.Ranges = append(out.Ranges, [2]uint64{s, s})
+		}
+	}
 	b, _ := json.Marshal(out)
 	return b
 }
