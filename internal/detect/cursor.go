@@ -39,40 +39,63 @@ func (l *lane) applied(seq uint64) bool {
 }
 
 // cursor is the set of stream positions applied: every one up to Low,
-// and the runs of Ranges above it (stored as [first, last] pairs: the
-// positions a detector applies come in runs, so a stuck acknowledgement
-// floor does not make the cursor grow by one number per message).
+// and the runs of Ranges above it ([first, last] pairs, sorted, disjoint
+// and not adjacent). The positions a detector applies come in runs, so
+// even a stuck acknowledgement floor keeps the cursor small.
 type cursor struct {
 	Low    uint64      `json:"low"`
 	Ranges [][2]uint64 `json:"ranges,omitempty"`
-	set    map[uint64]bool
 }
 
 func parseCursor(raw []byte) (*cursor, error) {
-	c := &cursor{set: map[uint64]bool{}}
+	c := &cursor{}
 	if len(raw) == 0 {
 		return c, nil
 	}
 	if err := json.Unmarshal(raw, c); err != nil {
 		return nil, err
 	}
+	prev := c.Low
 	for _, r := range c.Ranges {
-		if r[1] < r[0] || r[1]-r[0] > 1<<24 {
+		if r[1] < r[0] || r[0] <= prev+1 {
 			return nil, fmt.Errorf("bad range %v", r)
 		}
-		for s := r[0]; s <= r[1]; s++ {
-			c.set[s] = true
-		}
+		prev = r[1]
 	}
-	c.Ranges = nil
 	return c, nil
 }
 
-func (c *cursor) has(seq uint64) bool { return seq <= c.Low || c.set[seq] }
+// find is the index of the first range whose last position is >= seq.
+func (c *cursor) find(seq uint64) int {
+	i, _ := slices.BinarySearchFunc(c.Ranges, seq, func(r [2]uint64, s uint64) int { return cmpU64(r[1], s) })
+	return i
+}
+
+func (c *cursor) has(seq uint64) bool {
+	if seq <= c.Low {
+		return true
+	}
+	i := c.find(seq)
+	return i < len(c.Ranges) && c.Ranges[i][0] <= seq
+}
 
 func (c *cursor) add(seq uint64) {
-	if seq > c.Low {
-		c.set[seq] = true
+	if c.has(seq) {
+		return
+	}
+	i := c.find(seq)
+	joinPrev := i > 0 && c.Ranges[i-1][1]+1 == seq
+	joinNext := i < len(c.Ranges) && c.Ranges[i][0] == seq+1
+	switch {
+	case joinPrev && joinNext:
+		c.Ranges[i-1][1] = c.Ranges[i][1]
+		c.Ranges = slices.Delete(c.Ranges, i, i+1)
+	case joinPrev:
+		c.Ranges[i-1][1] = seq
+	case joinNext:
+		c.Ranges[i][0] = seq
+	default:
+		c.Ranges = slices.Insert(c.Ranges, i, [2]uint64{seq, seq})
 	}
 }
 
@@ -80,39 +103,23 @@ func (c *cursor) add(seq uint64) {
 // floor (below which nothing is delivered again).
 func (c *cursor) compact(floor uint64) {
 	c.Low = max(c.Low, floor)
-	for s := range c.set {
-		if s <= c.Low {
-			delete(c.set, s)
-		}
+	i := 0
+	for i < len(c.Ranges) && c.Ranges[i][1] <= c.Low {
+		i++
 	}
-	for c.set[c.Low+1] {
-		c.Low++
-		delete(c.set, c.Low)
+	c.Ranges = c.Ranges[i:]
+	if len(c.Ranges) > 0 && c.Ranges[0][0] <= c.Low+1 {
+		c.Low = c.Ranges[0][1]
+		c.Ranges = c.Ranges[1:]
 	}
+	c.Ranges = slices.Clone(c.Ranges)
 }
 
 func (c *cursor) encode() []byte {
-	seqs := make([]uint64, 0, len(c.set))
-	for s := range c.set {
-		seqs = append(seqs, s)
-	}
-	slices.Sort(seqs)
-	out := cursor{Low: c.Low}
-	for _, s := range seqs {
-		if n := len(out.Ranges); n > 0 && out.Ranges[n-1][1]+1 == s {
-			out.Ranges[n-1][1] = s
-		} else {
-			out.Ranges = append(out.Ranges, [2]uint64{s, s})
-		}
-	}
-	b, _ := json.Marshal(out)
+	b, _ := json.Marshal(c)
 	return b
 }
 
 func (c *cursor) clone() *cursor {
-	n := &cursor{Low: c.Low, set: make(map[uint64]bool, len(c.set))}
-	for s := range c.set {
-		n.set[s] = true
-	}
-	return n
+	return &cursor{Low: c.Low, Ranges: slices.Clone(c.Ranges)}
 }

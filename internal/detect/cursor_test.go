@@ -1,6 +1,7 @@
 package detect
 
 import (
+	"math/rand/v2"
 	"slices"
 	"testing"
 )
@@ -44,5 +45,32 @@ func TestCursor(t *testing.T) {
 	}
 	if _, err := parseCursor([]byte(`{"low":1,"ranges":[[5,2]]}`)); err == nil {
 		t.Error("a reversed range was accepted")
+	}
+}
+
+// The cursor agrees with a plain set under random additions, floors and
+// encodings.
+func TestCursorAgainstSet(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	c, _ := parseCursor(nil)
+	set := map[uint64]bool{}
+	var floor uint64
+	for step := range 5000 {
+		s := uint64(r.IntN(400))
+		c.add(s)
+		set[s] = true
+		if step%50 == 0 {
+			floor = max(floor, uint64(r.IntN(step/20+1)))
+			c.compact(floor)
+			var err error
+			if c, err = parseCursor(c.encode()); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for q := uint64(0); q < 410; q++ {
+			if want := q <= floor || set[q]; c.has(q) != want {
+				t.Fatalf("step %d: has(%d) = %v, want %v (%s)", step, q, c.has(q), want, c.encode())
+			}
+		}
 	}
 }
