@@ -324,3 +324,36 @@ func testRestartAndSeveralDetectors(t *testing.T, e *senv) {
 	wg.Wait()
 	oneSighting(t, e.st, e.out.ID, 9, "2024-03-01T10:00:01.250000Z", "2024-03-01T10:00:41.250000Z", 3)
 }
+
+// Writes racing with matching (a write every few milliseconds, events of
+// many buckets on every worker) never store a sighting version without
+// its observed-data summary.
+func TestEverySightingHasItsSummary(t *testing.T) {
+	e := newSEnv(t)
+	p := filepath.Join(t.TempDir(), "dns.log")
+	f, err := os.Create(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 6000
+	for i := range n {
+		// Buckets in a scrambled order, a few events each.
+		m := (i * 7919) % (n / 3)
+		ts := time.Date(2024, 3, 1, 0, 0, 0, 0, time.UTC).Add(time.Duration(m) * time.Minute).Unix()
+		fmt.Fprintf(f, `{"_path":"dns","ts":%d.5,"id.orig_h":"10.0.%d.%d","id.resp_h":"10.0.0.53","query":"late.example.com"}`+"\n", ts, i/250%250, i%250)
+	}
+	f.Close()
+	d := e.detector(t, e.st, 2*time.Millisecond)
+	if err := d.Run(t.Context(), &detect.FileSource{Path: p}); err != nil {
+		t.Fatal(err)
+	}
+	checkSummaries(t, e.st, e.out.ID)
+	var total int64
+	ss := sightingsOf(t, e.st, e.out.ID, mInd)
+	for _, vs := range ss {
+		total += vs[len(vs)-1].Count
+	}
+	if total != n || len(ss) != n/3 {
+		t.Errorf("%d events in %d sightings, want %d in %d", total, len(ss), n, n/3)
+	}
+}
