@@ -335,7 +335,7 @@ func TestEverySightingHasItsSummary(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	const n = 6000
+	const n = 3000
 	for i := range n {
 		// Buckets in a scrambled order, a few events each.
 		m := (i * 7919) % (n / 3)
