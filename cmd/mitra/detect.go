@@ -41,11 +41,14 @@ type DetectFlags struct {
 	Mapping string `type:"existingfile" help:"JSON file mapping the fields of generic JSON lines to STIX object paths."`
 	Follow  bool   `help:"Keep reading files and directories as they grow (and new files in directories)."`
 
-	NATSURL     string        `name:"nats-url" env:"MITRA_NATS_URL" default:"nats://127.0.0.1:4222" help:"NATS server."`
-	NATSStream  string        `name:"nats-stream" help:"Read events from this JetStream stream (through a durable consumer shared by all detectors)."`
-	NATSSubject string        `name:"nats-subject" help:"Only this subject of the stream."`
-	NATSDurable string        `name:"nats-durable" default:"mitra-detect" help:"Durable consumer name; detectors with the same name share the load."`
-	NATSAckWait time.Duration `name:"nats-ack-wait" default:"1m" help:"Redelivery delay of unacknowledged messages."`
+	NATSURL        string        `name:"nats-url" env:"MITRA_NATS_URL" default:"nats://127.0.0.1:4222" help:"NATS server."`
+	NATSStream     string        `name:"nats-stream" help:"Read events from this JetStream stream (through a durable consumer shared by all detectors)."`
+	NATSSubject    string        `name:"nats-subject" help:"Only this subject of the stream."`
+	NATSDurable    string        `name:"nats-durable" default:"mitra-detect" help:"Durable consumer name; detectors with the same name share the load."`
+	NATSAckWait    time.Duration `name:"nats-ack-wait" default:"1m" help:"Redelivery delay of unacknowledged messages (extended while a write is slow)."`
+	NATSDeadLetter string        `name:"nats-dead-letter" help:"Subject records that cannot be decoded are published to, with their reason (default mitra.detect.deadletter.<stream>)."`
+	NATSHeaders    string        `name:"nats-headers" default:"mitra_detect_headers" help:"JetStream key-value bucket keeping the Zeek TSV headers of each subject for every detector."`
+	TLP            string        `name:"tlp" default:"amber" help:"TLP of the telemetry (clear, green, amber, amber+strict, red): sightings are marked with the strictest of it and the matched indicator's."`
 
 	Bucket   time.Duration `default:"1m" help:"Sighting aggregation period (per indicator)."`
 	Flush    time.Duration `default:"5s" help:"How often changed sightings are written."`
@@ -88,7 +91,11 @@ func (c *DetectFlags) build(ctx context.Context, st detectStore, inputs []string
 	} else if c.Format == detect.FormatJSON {
 		return nil, nil, errors.New("--format json needs --mapping")
 	}
-	p, err := detectPrincipal(ctx, st, c.Org)
+	tlp, err := access.ParseTLP(c.TLP)
+	if err != nil {
+		return nil, nil, fmt.Errorf("--tlp: %w", err)
+	}
+	p, org, err := detectPrincipal(ctx, st, c.Org)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -129,14 +136,14 @@ func (c *DetectFlags) build(ctx context.Context, st detectStore, inputs []string
 	}
 	if c.NATSStream != "" {
 		sources = append(sources, &detect.NATSSource{URL: c.NATSURL, Stream: c.NATSStream, Subject: c.NATSSubject,
-			Durable: c.NATSDurable, AckWait: c.NATSAckWait, Opts: opts})
+			Durable: c.NATSDurable, AckWait: c.NATSAckWait, DeadLetter: c.NATSDeadLetter, HeaderBucket: c.NATSHeaders, Opts: opts})
 	}
 	if len(sources) == 0 {
 		sources = append(sources, &detect.ReaderSource{Label: "stdin", R: e.stdin, Opts: opts})
 	}
 	cfg := detect.Config{
 		Indicators: &detect.StoreIndicators{Store: st, Principal: p, Collections: c.Indicators, Logger: log},
-		Sink:       sink, Identity: p.Organisation,
+		Sink:       sink, Identity: p.Organisation, Anonymous: org.AnonymiseSightings, TLP: tlp,
 		Bucket: c.Bucket, Flush: c.Flush, Poll: c.Poll, Logger: log,
 	}
 	if c.Progress > 0 {
@@ -153,7 +160,7 @@ func (c *DetectFlags) build(ctx context.Context, st detectStore, inputs []string
 // detectPrincipal is the organisation the detector acts for, as a
 // principal without a user: it reads through the organisation's and its
 // groups' grants, as access.Decide rules.
-func detectPrincipal(ctx context.Context, st principalStore, org string) (*access.Principal, error) {
+func detectPrincipal(ctx context.Context, st principalStore, org string) (*access.Principal, *store.Organisation, error) {
 	var o *store.Organisation
 	var err error
 	if org == "" {
@@ -162,11 +169,11 @@ func detectPrincipal(ctx context.Context, st principalStore, org string) (*acces
 		o, err = st.GetOrganisation(ctx, org)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("organisation %q: %w", org, err)
+		return nil, nil, fmt.Errorf("organisation %q: %w", org, err)
 	}
 	groups, err := st.GroupsOf(ctx, o.ID)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return &access.Principal{Organisation: o.ID, Groups: groups, Role: access.RoleAnalyst}, nil
+	return &access.Principal{Organisation: o.ID, Groups: groups, Role: access.RoleAnalyst}, o, nil
 }

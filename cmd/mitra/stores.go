@@ -21,7 +21,7 @@ type principalStore interface {
 // collection to write sightings to, the organisation it acts for.
 type detectStore interface {
 	detect.IndicatorStore
-	detect.ObjectAdder
+	detect.SightingStore
 	principalStore
 }
 

@@ -1,263 +1,241 @@
 package detect
 
 import (
-	"context"
-	"encoding/json"
+	"maps"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/mitra-cert/mitra/internal/pattern"
-	"github.com/mitra-cert/mitra/internal/stix"
 )
 
 // maxCount is the largest count and number_observed STIX allows (§5.2.1,
 // §4.14.1).
 const maxCount = 999_999_999
 
+// aggKey names a sighting: one indicator in one time bucket.
 type aggKey struct {
 	indicator string
 	bucket    int64 // bucket start, Unix ns
 }
 
-// agg is the sighting of one indicator in one bucket.
-type agg struct {
-	key                aggKey
-	sightingID, dataID string
-	created, modified  time.Time // of the last version written
-	first, last        time.Time
-	count              int64
-	written            int64 // count in the last version written
-	summarised         int   // events summarised into objs
-	objs               []summaryObject
-	seen               map[string]bool // ids in objs
-	sent               map[string]bool // SCOs already written
-	holds              []*batch        // batches waiting for the next write
-	dirty              bool
-	touched            time.Time // wall clock of the last match
+// delta is what matches add to the sighting of one key: a count, the
+// event time range and a few sample observations for the observed-data
+// summary. STIX objects are only built from it when it is written.
+type delta struct {
+	count       int64
+	first, last int64 // Unix ns
+	samples     [][]pattern.Object
 }
 
-// aggregator gathers matches into sightings.
-type aggregator struct {
-	bucket     time.Duration
-	identity   string
-	maxObjects int
-	now        func() time.Time
+// maxSamples is how many observations per delta are kept for the
+// observed-data summary (their distinct objects, up to MaxObjects, are
+// referenced by it).
+const maxSamples = 2
 
-	mu        sync.Mutex
-	aggs      map[aggKey]*agg
-	watermark time.Time // newest event time matched
-}
-
-func newAggregator(bucket time.Duration, identity string, maxObjects int, now func() time.Time) *aggregator {
-	return &aggregator{bucket: bucket, identity: identity, maxObjects: maxObjects, now: now, aggs: map[aggKey]*agg{}}
-}
-
-// summaryEvents is how many events per aggregate have their objects
-// summarised; later events only count.
-const summaryEvents = 8
-
-// add records one match; b is held until the sighting is written.
-func (g *aggregator) add(id string, obs []*pattern.Observation, b *batch) {
-	first, last := obs[0].FirstObserved, obs[0].LastObserved
-	for _, o := range obs[1:] {
-		if o.FirstObserved.Before(first) {
-			first = o.FirstObserved
-		}
-		if o.LastObserved.After(last) {
-			last = o.LastObserved
-		}
+func (d *delta) merge(o *delta) {
+	if d.count == 0 {
+		d.first, d.last = o.first, o.last
+	} else {
+		d.first, d.last = min(d.first, o.first), max(d.last, o.last)
 	}
-	var n int64 = 1
-	if len(obs) == 1 {
-		n = max(obs[0].NumberObserved, 1)
-	}
-	key := aggKey{indicator: id, bucket: first.Truncate(g.bucket).UnixNano()}
-	g.mu.Lock()
-	a := g.aggs[key]
-	if a == nil {
-		a = &agg{key: key, first: first, last: last, seen: map[string]bool{}, sent: map[string]bool{}}
-		g.aggs[key] = a
-	}
-	if first.Before(a.first) {
-		a.first = first
-	}
-	if last.After(a.last) {
-		a.last = last
-	}
-	a.count += n
-	a.dirty = true
-	a.touched = g.now()
-	if last.After(g.watermark) {
-		g.watermark = last
-	}
-	if b != nil && (len(a.holds) == 0 || a.holds[len(a.holds)-1] != b) {
-		b.hold()
-		a.holds = append(a.holds, b)
-	}
-	want := a.summarised < summaryEvents && len(a.objs) < g.maxObjects
-	if want {
-		a.summarised++
-	}
-	g.mu.Unlock()
-	if !want {
-		return
-	}
-	var objs []pattern.Object
-	for _, o := range obs {
-		objs = append(objs, o.Objects...)
-	}
-	sum := summarise(objs)
-	g.mu.Lock()
-	for _, s := range sum {
-		if len(a.objs) >= g.maxObjects {
+	d.count += o.count
+	for _, s := range o.samples {
+		if len(d.samples) >= maxSamples {
 			break
 		}
-		if !a.seen[s.id] {
-			a.seen[s.id] = true
-			a.objs = append(a.objs, s)
-		}
+		d.samples = append(d.samples, s)
 	}
-	g.mu.Unlock()
 }
 
-// write is one aggregate's version being written.
-type write struct {
-	a       *agg
-	holds   []*batch
-	newSCOs []string
-	count   int64
-	mod     time.Time
-	created time.Time
+// unit is the contribution of one batch, whole: a write includes all of a
+// batch's matches or none of them, so a stream position committed with a
+// write stands for every record of its message.
+type unit struct {
+	deltas map[aggKey]*delta
+	lane   *lane    // nil for inputs without stream positions
+	msgs   []msgRef // the batch's messages, for lanes
 }
 
-// collect takes the dirty aggregates and renders their next versions.
-func (g *aggregator) collect(all bool) ([]write, []json.RawMessage) {
-	now := g.now().UTC().Truncate(time.Microsecond)
+// msgRef is one message of a stream lane.
+type msgRef struct {
+	seq                uint64
+	lane               *lane
+	ack, nak, progress func()
+}
+
+// aggregator gathers the contributions of matched batches until they are
+// written. It holds nothing once they are: the stored sightings are the
+// state, and a write merges its deltas into them.
+type aggregator struct {
+	mu      sync.Mutex
+	loose   map[aggKey]*delta // contributions of inputs without positions
+	units   []*unit           // contributions with stream positions
+	writing []*unit           // units taken by the running write
+	entries int               // deltas held, for backpressure
+	limit   int
+}
+
+func newAggregator(limit int) *aggregator {
+	return &aggregator{loose: map[aggKey]*delta{}, limit: limit}
+}
+
+// add takes a batch's contribution.
+func (g *aggregator) add(u *unit) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	var ws []write
-	var out []json.RawMessage
-	for _, a := range g.aggs {
-		if !a.dirty {
-			continue
-		}
-		w := write{a: a, holds: a.holds, count: a.count}
-		a.holds, a.dirty = nil, false
-		if a.sightingID == "" {
-			a.sightingID = "sighting--" + uuid.NewString()
-			w.created = now
-		} else {
-			w.created = a.created
-		}
-		w.mod = now
-		if !w.mod.After(a.modified) {
-			w.mod = a.modified.Add(time.Microsecond)
-		}
-		var refs []any
-		for _, s := range a.objs {
-			refs = append(refs, s.id)
-			if !a.sent[s.id] {
-				b, err := json.Marshal(s.m)
-				if err != nil {
-					continue
-				}
-				out = append(out, b)
-				w.newSCOs = append(w.newSCOs, s.id)
+	if u.lane == nil {
+		for k, d := range u.deltas {
+			if have := g.loose[k]; have != nil {
+				have.merge(d)
+			} else {
+				g.loose[k] = d
+				g.entries++
 			}
 		}
-		count := min(a.count, maxCount)
-		sighting := map[string]any{
-			"type": "sighting", "spec_version": "2.1", "id": a.sightingID,
-			"created": stix.FormatMicro(w.created), "modified": stix.FormatMicro(w.mod),
-			"first_seen": stix.FormatMicro(a.first), "last_seen": stix.FormatMicro(a.last),
-			"count": count, "sighting_of_ref": a.key.indicator,
-		}
-		if g.identity != "" {
-			sighting["created_by_ref"] = g.identity
-			sighting["where_sighted_refs"] = []string{g.identity}
-		}
-		if len(refs) > 0 {
-			if a.dataID == "" {
-				a.dataID = "observed-data--" + uuid.NewString()
-			}
-			od := map[string]any{
-				"type": "observed-data", "spec_version": "2.1", "id": a.dataID,
-				"created": stix.FormatMicro(w.created), "modified": stix.FormatMicro(w.mod),
-				"first_observed": stix.FormatMicro(a.first), "last_observed": stix.FormatMicro(a.last),
-				"number_observed": max(count, 1), "object_refs": refs,
-			}
-			if g.identity != "" {
-				od["created_by_ref"] = g.identity
-			}
-			b, _ := json.Marshal(od)
-			out = append(out, b)
-			sighting["observed_data_refs"] = []string{a.dataID}
-		}
-		b, _ := json.Marshal(sighting)
-		out = append(out, b)
-		a.created, a.modified = w.created, w.mod
-		ws = append(ws, w)
-	}
-	// Objects of one aggregate go together, SCOs before what refers to them.
-	return ws, out
-}
-
-// done settles a write: on success the batches are released; on failure
-// the aggregates are dirty again and keep their holds.
-func (g *aggregator) done(ws []write, err error) {
-	g.mu.Lock()
-	for _, w := range ws {
-		a := w.a
-		if err != nil {
-			a.dirty = true
-			a.holds = append(w.holds, a.holds...)
-			continue
-		}
-		a.written = w.count
-		for _, id := range w.newSCOs {
-			a.sent[id] = true
-		}
-	}
-	g.mu.Unlock()
-	if err != nil {
 		return
 	}
-	for _, w := range ws {
-		for _, b := range w.holds {
-			b.release()
-		}
-	}
+	g.units = append(g.units, u)
+	g.entries += len(u.deltas)
 }
 
-// evict forgets written aggregates that will see no more events: idle for
-// idle (wall clock), or with a bucket closed for a whole bucket before the
-// newest event time.
-func (g *aggregator) evict(idle time.Duration) {
-	now := g.now()
+// full reports whether the held contributions reached the limit: the
+// workers then wait for a write, which bounds memory whatever the match
+// rate and however long the sink is down.
+func (g *aggregator) full() bool {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	for k, a := range g.aggs {
-		if a.dirty || len(a.holds) > 0 {
-			continue
-		}
-		end := time.Unix(0, k.bucket).Add(g.bucket)
-		if now.Sub(a.touched) >= idle || g.watermark.Sub(end) >= g.bucket {
-			delete(g.aggs, k)
+	return g.entries >= g.limit
+}
+
+// take hands over everything held, for a write.
+func (g *aggregator) take() (map[aggKey]*delta, []*unit) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	loose, units := g.loose, g.units
+	g.loose, g.units, g.entries, g.writing = map[aggKey]*delta{}, nil, 0, units
+	return loose, units
+}
+
+// written ends a successful write.
+func (g *aggregator) written() {
+	g.mu.Lock()
+	g.writing = nil
+	g.mu.Unlock()
+}
+
+// held calls f for every message held, waiting for a write or in one.
+func (g *aggregator) held(f func(m msgRef)) {
+	g.mu.Lock()
+	units := append(slices.Clip(g.units), g.writing...)
+	g.mu.Unlock()
+	for _, u := range units {
+		for _, m := range u.msgs {
+			f(m)
 		}
 	}
 }
 
-// flushTo writes the dirty aggregates to sink.
-func (g *aggregator) flushTo(ctx context.Context, sink Sink) (int, error) {
-	ws, objs := g.collect(false)
-	if len(ws) == 0 {
-		return 0, nil
+// giveBack returns what a failed write took, to be written next time.
+func (g *aggregator) giveBack(loose map[aggKey]*delta, units []*unit) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for k, d := range loose {
+		if have := g.loose[k]; have != nil {
+			d.merge(have)
+		} else {
+			g.entries++
+		}
+		g.loose[k] = d
 	}
-	err := sink.Put(ctx, objs)
-	g.done(ws, err)
-	if err != nil {
-		return 0, err
+	g.units = append(units, g.units...)
+	g.writing = nil
+	for _, u := range units {
+		g.entries += len(u.deltas)
 	}
-	return len(ws), nil
+}
+
+// copyObjects copies the objects of an observation so that a sample keeps
+// neither the batch's text nor the worker's slabs alive.
+func copyObjects(objs []pattern.Object) []pattern.Object {
+	out := make([]pattern.Object, 0, len(objs))
+	scos := map[*pattern.SCO]*pattern.SCO{}
+	cp := func(s *pattern.SCO) *pattern.SCO {
+		if s == nil {
+			return nil
+		}
+		if c := scos[s]; c != nil {
+			return c
+		}
+		c := &pattern.SCO{Key: s.Key, T: s.T, Value: strings.Clone(s.Value)}
+		if s.Hashes != nil {
+			c.Hashes = make(map[string]string, len(s.Hashes))
+			for k, v := range s.Hashes {
+				c.Hashes[k] = strings.Clone(v)
+			}
+		}
+		if s.Props != nil {
+			c.Props = make(map[string]any, len(s.Props))
+			for k, v := range s.Props {
+				if str, ok := v.(string); ok {
+					v = strings.Clone(str)
+				}
+				c.Props[k] = v
+			}
+		}
+		scos[s] = c
+		return c
+	}
+	for _, o := range objs {
+		switch x := o.(type) {
+		case *pattern.SCO:
+			out = append(out, cp(x))
+		case *netTraffic:
+			n := *x
+			n.src, n.dst = cp(x.src), cp(x.dst)
+			n.protocols = cloneAny(x.protocols).([]string)
+			if x.ext != nil {
+				n.ext = cloneAny(x.ext).(map[string]any)
+			}
+			out = append(out, &n)
+		case *pattern.MapObject:
+			out = append(out, &pattern.MapObject{Key: x.Key, M: cloneAny(x.M).(map[string]any)})
+		default:
+			out = append(out, o)
+		}
+	}
+	return out
+}
+
+// cloneAny deep-copies decoded JSON values, strings included.
+func cloneAny(v any) any {
+	switch x := v.(type) {
+	case string:
+		return strings.Clone(x)
+	case map[string]any:
+		m := maps.Clone(x)
+		for k, e := range m {
+			m[k] = cloneAny(e)
+		}
+		return m
+	case []any:
+		out := make([]any, len(x))
+		for i, e := range x {
+			out[i] = cloneAny(e)
+		}
+		return out
+	case []string:
+		out := make([]string, len(x))
+		for i, e := range x {
+			out[i] = strings.Clone(e)
+		}
+		return out
+	}
+	return v
+}
+
+// bucketOf is the bucket start of an event time.
+func bucketOf(t time.Time, bucket time.Duration) int64 {
+	return t.Truncate(bucket).UnixNano()
 }

@@ -1,7 +1,6 @@
 package detect
 
 import (
-	"sync/atomic"
 	"time"
 
 	"github.com/mitra-cert/mitra/internal/pattern"
@@ -21,27 +20,40 @@ type batch struct {
 	first int64  // line number of lines[0]
 	lines []string
 	dec   decoder
+	// segs switch decoders inside the batch (a Zeek header in the middle
+	// of a stream's messages): from line segs[i].at on, segs[i].dec.
+	segs []decSeg
 	// pre are observations decoded by the source itself (STIX input, whose
 	// objects may refer to earlier lines); prePos are their line numbers.
 	pre    []*pattern.Observation
 	prePos []int64
-	// malformed lines found by the source itself, already counted.
-	// acks are called once every event of the batch is matched and every
-	// sighting it contributed to is stored.
-	acks    []func()
-	pending atomic.Int64
+	// lane and msgs: the stream positions of the batch's messages, which
+	// are committed with its contribution; msgLine[i] is the index in lines
+	// of the first line of msgs[i].
+	lane    *lane
+	msgs    []msgRef
+	msgLine []int
+	// dead, when set, gets the lines that cannot be decoded (dead
+	// letters), before the batch's messages are acknowledged.
+	dead func(seq uint64, line string, reason error)
 }
 
-// hold registers one more thing the batch waits for.
-func (b *batch) hold() { b.pending.Add(1) }
+type decSeg struct {
+	at  int
+	dec decoder
+}
 
-// release ends one hold; the last one acknowledges the batch.
-func (b *batch) release() {
-	if b.pending.Add(-1) == 0 {
-		for _, f := range b.acks {
-			f()
+// seqOf is the stream position of the message holding line i (0 when the
+// batch has none).
+func (b *batch) seqOf(i int) uint64 {
+	var seq uint64
+	for j, first := range b.msgLine {
+		if first > i {
+			break
 		}
+		seq = b.msgs[j].seq
 	}
+	return seq
 }
 
 // arena hands out objects from slabs owned by one worker. Slabs are never

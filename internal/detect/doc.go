@@ -14,21 +14,37 @@
 // per-worker slabs that are never reused, because the Matcher may keep an
 // observation for patterns spanning several observations.
 //
-// Matches are aggregated per indicator per time bucket of the event time
-// (Config.Bucket, one minute by default). Every Config.Flush the aggregates
-// that changed are written to the sink as a new version of one sighting and
-// one observed-data per aggregate (same id, later modified, cumulative
-// count), so a noisy indicator yields one sighting per bucket, kept up to
-// date, and events are held unacknowledged for a few seconds at most.
+// A worker counts the matches of its batch per indicator and time bucket
+// of the event time (Config.Bucket, one minute by default), keeping a
+// copy of a sample observation or two; STIX objects are only built when a
+// bucket is written. Every Config.Flush (or sooner when Config.MaxPending
+// is reached, which bounds memory whatever the match rate) the counts
+// gathered are written in one sink transaction: the stored version of each
+// bucket's sighting is read, and a new version is written with the counts
+// added and first/last seen widened, with its observed-data summary. The
+// sighting and observed-data ids are UUIDv5 of the organisation, the
+// indicator and the bucket start, so late events, several inputs, restarts
+// and several detectors of one organisation all update the same sighting.
+//
+// What is written is marked with the strictest of the telemetry's TLP
+// (Config.TLP) and the matched indicator's (as the store applies it),
+// with x_mitra_recipients naming the indicator's producer and recipients
+// when AMBER+STRICT or RED. An organisation that asked for anonymity
+// appears in none of the objects (access.AnonymousIdentity instead), and
+// its ids derive from a key of its own.
 //
 // # Delivery
 //
-// A batch is acknowledged (for NATS: its messages are acked) only after
-// all its events are matched and every sighting they contributed to is
-// stored. A detector killed before that leaves the messages unacked, and
-// JetStream delivers them again, to it or to another detector of the same
-// durable consumer: at-least-once. A redelivered event may be counted
-// twice if the detector died between storing and acking.
+// A NATS message is acknowledged only once the counts of all its records
+// are committed. Its stream position is committed in the same transaction
+// (the cursor "detect/<org>/<stream>/<consumer>"), so a message delivered
+// again after a crash, to the same or another detector of the consumer,
+// is acknowledged without being counted: exactly once with a store sink
+// (a TAXII sink has no transactions: at least once). Acknowledgement
+// deadlines are extended while messages wait for a slow sink. Zeek TSV
+// headers are kept in a JetStream key-value bucket for detectors that
+// start after them; records that cannot be decoded go to a dead-letter
+// subject with their reason.
 //
 // # Indicator set
 //

@@ -209,6 +209,45 @@ func TestEndToEndTAXII(t *testing.T) {
 			t.Errorf("sightings of %s, which the detector must not use: %v", id, counts[id])
 		}
 	}
+	// A restarted detector reading the same log again adds to the same
+	// sightings, read back over TAXII: three ids, counts doubled.
+	d2, err := detect.New(detect.Config{
+		Indicators: &detect.StoreIndicators{Store: e.st, Principal: p},
+		Sink:       &detect.TAXIISink{Client: e.client(t, "alice", e.out.ID)},
+		Identity:   e.orgA.ID,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d2.Run(ctx, &detect.FileSource{Path: "testdata/zeek/dns.log"}, &detect.FileSource{Path: "testdata/suricata/eve.json"}); err != nil {
+		t.Fatal(err)
+	}
+	again := map[string]int{}
+	err = reader.GetObjects(t.Context(), taxiiclient.ObjectsQuery{Types: []string{"sighting"}}, func(pg taxiiclient.ObjectsPage) error {
+		for _, raw := range pg.Objects {
+			var m struct {
+				ID    string `json:"id"`
+				Of    string `json:"sighting_of_ref"`
+				Count int    `json:"count"`
+			}
+			json.Unmarshal(raw, &m)
+			if m.Of == eDNS {
+				again[m.ID] = m.Count
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	total := 0
+	for _, n := range again {
+		total += n
+	}
+	if len(again) != 3 || total != 10 {
+		t.Errorf("after a restart: evil.example.com sightings %v, want the same 3 summing to 10", again)
+	}
+
 	// Errors come back as TAXII error resources.
 	bad := e.client(t, "alice", "no-such-collection")
 	_, err = bad.AddObjects(t.Context(), []json.RawMessage{indicator(eDNS, "[domain-name:value = 'x']", v1, nil)})

@@ -3,6 +3,7 @@ package detect
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"log/slog"
 	"maps"
 	"os"
@@ -133,5 +134,42 @@ func TestSinkFailureAndVersions(t *testing.T) {
 	}
 	if d.Stats().SinkErrors < 2 {
 		t.Errorf("sink errors %d, want 2", d.Stats().SinkErrors)
+	}
+}
+
+// While the sink is unavailable the detector holds at most about
+// MaxPending aggregated matches (plus the batches in flight) instead of
+// reading its whole input into memory; once the sink is back every match
+// is written.
+func TestPendingMatchesBounded(t *testing.T) {
+	var in strings.Builder
+	const n = 3000
+	for i := range n {
+		// Every event in a bucket of its own: n distinct sightings.
+		fmt.Fprintf(&in, `{"_path":"dns","ts":%d.5,"id.orig_h":"10.0.0.1","id.resp_h":"10.0.0.53","query":"evil.example.com"}`+"\n", 1709287200+60*i)
+	}
+	sink := newMemSink(t)
+	sink.gate = make(chan struct{})
+	d, err := New(Config{Indicators: &StaticIndicators{List: testIndicators}, Sink: sink, Identity: testOrg,
+		Flush: 20 * time.Millisecond, MaxPending: 100, Workers: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- d.Run(t.Context(), &ReaderSource{Label: "stdin", R: strings.NewReader(in.String())}) }()
+	time.Sleep(500 * time.Millisecond)
+	// One batch of about 64 KiB (some 600 of these lines) beyond the
+	// limit at most, and two more queued.
+	m := d.Stats().Matches
+	t.Logf("%d matches gathered while the sink is down", m)
+	if m > 100+3*700 || m >= n {
+		t.Errorf("%d matches gathered while the sink is down, limit 100", m)
+	}
+	close(sink.gate)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if got := sink.counts()[indDNS]; got != n || len(sink.latest("sighting")) != n {
+		t.Errorf("counted %d in %d sightings, want %d in %d", got, len(sink.latest("sighting")), n, n)
 	}
 }

@@ -43,18 +43,84 @@ type memSink struct {
 	t    testing.TB
 	mu   sync.Mutex
 	objs map[string][]map[string]any // id -> versions in order written
-	fail int                         // fail the next n Puts
+	raw  map[string][]json.RawMessage
+	fail int // fail the next n Puts
+	// cursors committed
+	cursors map[string][]byte
+	// gate, when set, holds every Update until it is closed.
+	gate chan struct{}
 }
 
-func newMemSink(t testing.TB) *memSink { return &memSink{t: t, objs: map[string][]map[string]any{}} }
+func newMemSink(t testing.TB) *memSink {
+	return &memSink{t: t, objs: map[string][]map[string]any{}, raw: map[string][]json.RawMessage{}}
+}
 
-func (s *memSink) Put(_ context.Context, raws []json.RawMessage) error {
+// Update implements Sink; a failed Put rolls back nothing it needs to
+// (Put fails before writing), and cursors are set at the end.
+func (s *memSink) Update(ctx context.Context, fn func(ctx context.Context, tx SinkTx) error) error {
+	if s.gate != nil {
+		select {
+		case <-s.gate:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.fail > 0 {
-		s.fail--
+	tx := &memTx{s: s, cursors: map[string][]byte{}}
+	if err := fn(ctx, tx); err != nil {
+		return err
+	}
+	for _, p := range tx.puts {
+		s.put(p)
+	}
+	if s.cursors == nil {
+		s.cursors = map[string][]byte{}
+	}
+	for k, v := range tx.cursors {
+		s.cursors[k] = v
+	}
+	return nil
+}
+
+type memTx struct {
+	s       *memSink
+	puts    [][]json.RawMessage
+	cursors map[string][]byte
+}
+
+func (t *memTx) Latest(_ context.Context, ids []string) (map[string]json.RawMessage, error) {
+	out := map[string]json.RawMessage{}
+	for _, id := range ids {
+		if vs := t.s.raw[id]; len(vs) > 0 {
+			out[id] = vs[len(vs)-1]
+		}
+	}
+	return out, nil
+}
+
+func (t *memTx) Put(_ context.Context, raws []json.RawMessage) error {
+	if t.s.fail > 0 {
+		t.s.fail--
 		return fmt.Errorf("sink unavailable")
 	}
+	t.puts = append(t.puts, raws)
+	return nil
+}
+
+func (t *memTx) Cursor(_ context.Context, key string) ([]byte, error) {
+	if v, ok := t.cursors[key]; ok {
+		return v, nil
+	}
+	return t.s.cursors[key], nil
+}
+
+func (t *memTx) SetCursor(_ context.Context, key string, v []byte) error {
+	t.cursors[key] = v
+	return nil
+}
+
+func (s *memSink) put(raws []json.RawMessage) {
 	for _, raw := range raws {
 		if probs := (&stix.Validator{}).Validate(raw); len(probs) > 0 {
 			s.t.Errorf("invalid object written: %s\n%s", probs[0], raw)
@@ -66,8 +132,8 @@ func (s *memSink) Put(_ context.Context, raws []json.RawMessage) error {
 		}
 		id := m["id"].(string)
 		s.objs[id] = append(s.objs[id], m)
+		s.raw[id] = append(s.raw[id], raw)
 	}
-	return nil
 }
 
 // latest returns the newest version of every object of type typ.

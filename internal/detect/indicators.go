@@ -27,6 +27,11 @@ type Indicators interface {
 	Active(id string, now time.Time) bool
 	// Len is the number of indicators loaded in the matcher.
 	Len() int
+	// Marking is the indicator's TLP level as the store applies it and
+	// the organisations (identity ids) that may read it beyond its
+	// collection's audience (its submitter and recipients): a sighting of
+	// it is marked at least as strictly and released to them.
+	Marking(id string) (access.TLP, []string)
 }
 
 // indicatorDoc is the part of an indicator (§4.7) that decides whether and
@@ -41,6 +46,8 @@ type indicatorDoc struct {
 	Revoked     bool   `json:"revoked"`
 
 	version    time.Time
+	tlp        access.TLP
+	readers    []string // submitter and recipients
 	validFrom  time.Time
 	validUntil time.Time // zero: open-ended
 }
@@ -95,6 +102,8 @@ type StoreIndicators struct {
 	seq    map[string]int64
 	docs   map[string]map[string]*indicatorDoc // id -> collection -> latest visible version there
 	loaded map[string]*indicatorDoc            // what the matcher holds
+	// nextEdge is the next valid_from or valid_until ahead (zero: unknown).
+	nextEdge time.Time
 }
 
 func (s *StoreIndicators) now() time.Time {
@@ -124,6 +133,20 @@ func (s *StoreIndicators) Active(id string, now time.Time) bool {
 	d := s.loaded[id]
 	s.mu.RUnlock()
 	return d != nil && d.activeAt(now)
+}
+
+// Marking implements Indicators: the strictest level among the
+// collections the indicator is read from, and all their readers.
+func (s *StoreIndicators) Marking(id string) (access.TLP, []string) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	level := access.TLPUnmarked
+	var readers []string
+	for _, d := range s.docs[id] {
+		level = max(level, d.tlp)
+		readers = append(readers, d.readers...)
+	}
+	return level, readers
 }
 
 // collections lists the readable collections to watch.
@@ -203,6 +226,11 @@ func (s *StoreIndicators) query(ctx context.Context, c *store.Collection, ids []
 				continue
 			}
 			d.ID = e.ID
+			d.tlp = access.EffectiveTLP(c, &e)
+			d.readers = append([]string{e.Submitter}, e.Recipients...)
+			if d.tlp >= access.TLPAmberStrict {
+				d.readers = append(d.readers, c.Recipients...)
+			}
 			out[e.ID] = d
 		}
 		if !page.More || len(page.Entries) == 0 {
@@ -236,7 +264,7 @@ func (s *StoreIndicators) Sync(ctx context.Context, m *pattern.Matcher) error {
 		}
 	}
 	s.mu.Lock()
-	s.colls, s.seq, s.docs = colls, seqs, docs
+	s.colls, s.seq, s.docs, s.nextEdge = colls, seqs, docs, time.Time{}
 	s.mu.Unlock()
 	ids := make([]string, 0, len(docs))
 	for id := range docs {
@@ -315,8 +343,22 @@ func (s *StoreIndicators) Poll(ctx context.Context, m *pattern.Matcher) error {
 		s.seq[cid] = seq
 		s.mu.Unlock()
 	}
-	// Indicators whose window opens or closes.
+	// Indicators whose window opens or closes: the whole set is scanned
+	// only when a validity boundary has passed (or the set changed), not on
+	// every poll.
 	now := s.now()
+	s.mu.RLock()
+	scan := len(changed) > 0 || s.nextEdge.IsZero() || !now.Before(s.nextEdge)
+	s.mu.RUnlock()
+	if !scan {
+		return nil
+	}
+	var next time.Time
+	edge := func(t time.Time) {
+		if t.After(now) && (next.IsZero() || t.Before(next)) {
+			next = t
+		}
+	}
 	s.mu.RLock()
 	for id, byColl := range s.docs {
 		d := latest(byColl)
@@ -324,6 +366,8 @@ func (s *StoreIndicators) Poll(ctx context.Context, m *pattern.Matcher) error {
 		if want != (s.loaded[id] != nil) {
 			changed = append(changed, id)
 		}
+		edge(d.validFrom)
+		edge(d.validUntil)
 	}
 	for id, d := range s.loaded {
 		if !d.activeAt(now) {
@@ -331,6 +375,12 @@ func (s *StoreIndicators) Poll(ctx context.Context, m *pattern.Matcher) error {
 		}
 	}
 	s.mu.RUnlock()
+	s.mu.Lock()
+	s.nextEdge = next
+	if next.IsZero() {
+		s.nextEdge = now.Add(time.Hour) // no boundary ahead: look again in an hour
+	}
+	s.mu.Unlock()
 	return s.apply(m, changed)
 }
 
@@ -406,3 +456,6 @@ func (s *StaticIndicators) Active(string, time.Time) bool { return true }
 
 // Len implements Indicators.
 func (s *StaticIndicators) Len() int { return s.n }
+
+// Marking implements Indicators: unmarked (the detector's TLP applies).
+func (s *StaticIndicators) Marking(string) (access.TLP, []string) { return access.TLPUnmarked, nil }

@@ -19,6 +19,8 @@ func (d *Detector) register(reg prometheus.Registerer) error {
 		counter("sightings_written_total", "Sighting versions written to the sink.", func() float64 { return float64(d.sightings.Load()) }),
 		counter("malformed_total", "Input lines skipped as malformed.", func() float64 { return float64(d.malformed.Load()) }),
 		counter("sink_errors_total", "Failed writes to the sink (retried).", func() float64 { return float64(d.sinkErrors.Load()) }),
+		counter("redelivered_total", "Stream messages delivered again.", func() float64 { return float64(d.redelivered.Load()) }),
+		counter("duplicates_total", "Stream messages delivered again that were already counted (acknowledged only).", func() float64 { return float64(d.duplicates.Load()) }),
 		gauge("indicators", "Indicators loaded in the matcher.", func() float64 { return float64(d.cfg.Indicators.Len()) }),
 		gauge("lag_seconds", "Clock minus the newest event time seen.", func() float64 { return d.Stats().Lag.Seconds() }),
 		gauge("stream_pending", "Messages waiting in the NATS stream for the consumer.", func() float64 { return float64(d.pending.Load()) }),

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 
 	"github.com/mitra-cert/mitra/internal/access"
 	"github.com/mitra-cert/mitra/internal/stix"
@@ -13,22 +14,66 @@ import (
 	"github.com/mitra-cert/mitra/internal/taxiiclient"
 )
 
-// Sink stores sightings with their observed-data and SCOs. Put returns nil
-// only when every object is durable.
+// Sink stores sightings with their observed-data and SCOs. A write reads
+// the stored versions of the sightings it updates and merges its counts
+// into them, so the same bucket written by several detectors, by one
+// detector before and after a restart, or twice because of a late event,
+// remains one sighting.
 type Sink interface {
+	// Update runs fn in one transaction: what fn puts and the cursors it
+	// sets are durable together when Update returns nil, and nothing is
+	// when it returns an error.
+	Update(ctx context.Context, fn func(ctx context.Context, tx SinkTx) error) error
+}
+
+// SinkTx is one transaction of a Sink.
+type SinkTx interface {
+	// Latest returns the raw latest stored version of each of ids that is
+	// stored.
+	Latest(ctx context.Context, ids []string) (map[string]json.RawMessage, error)
+	// Put stores objects.
 	Put(ctx context.Context, objs []json.RawMessage) error
+	// Cursor returns the value stored under key (nil when none).
+	Cursor(ctx context.Context, key string) ([]byte, error)
+	// SetCursor stores value under key.
+	SetCursor(ctx context.Context, key string, value []byte) error
 }
 
 // StoreSink adds objects to a collection of a local store, submitted by
-// an organisation.
+// an organisation, in store transactions (store.Updater): counts and
+// stream positions are committed together.
 type StoreSink struct {
-	Store      ObjectAdder
+	Store      SightingStore
 	Collection string // id
 	Submitter  string // organisation identity id
 }
 
-// Put implements Sink.
-func (s *StoreSink) Put(ctx context.Context, raws []json.RawMessage) error {
+// Update implements Sink.
+func (s *StoreSink) Update(ctx context.Context, fn func(ctx context.Context, tx SinkTx) error) error {
+	return s.Store.Update(ctx, s.Collection, func(ctx context.Context, tx store.Tx) error {
+		return fn(ctx, &storeTx{s: s, tx: tx})
+	})
+}
+
+// storeTx is a StoreSink transaction.
+type storeTx struct {
+	s  *StoreSink
+	tx store.Tx
+}
+
+func (t *storeTx) Latest(ctx context.Context, ids []string) (map[string]json.RawMessage, error) {
+	got, err := t.tx.Latest(ctx, ids)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]json.RawMessage, len(got))
+	for id, e := range got {
+		out[id] = e.Raw
+	}
+	return out, nil
+}
+
+func (t *storeTx) Put(ctx context.Context, raws []json.RawMessage) error {
 	v := &stix.Validator{}
 	objs := make([]store.Object, 0, len(raws))
 	for _, raw := range raws {
@@ -37,11 +82,11 @@ func (s *StoreSink) Put(ctx context.Context, raws []json.RawMessage) error {
 			return fmt.Errorf("detector produced an invalid object: %s", probs[0])
 		}
 		o := store.Object{ID: h.ID, Type: h.Type, SpecVersion: h.SpecVersion, Raw: raw,
-			Submitter: s.Submitter, TLP: int(access.Classify(h.MarkingRefs)), Recipients: h.Recipients}
+			Submitter: t.s.Submitter, TLP: int(access.Classify(h.MarkingRefs)), Recipients: h.Recipients}
 		o.Version, o.VersionRaw, _ = h.Version()
 		objs = append(objs, o)
 	}
-	res, err := s.Store.AddObjects(ctx, s.Collection, objs, nil)
+	res, err := t.tx.Add(ctx, objs)
 	if err != nil {
 		return err
 	}
@@ -54,19 +99,63 @@ func (s *StoreSink) Put(ctx context.Context, raws []json.RawMessage) error {
 	return errors.Join(errs...)
 }
 
-// TAXIISink posts objects to a TAXII 2.1 collection.
-type TAXIISink struct {
-	Client *taxiiclient.Client
+func (t *storeTx) Cursor(ctx context.Context, key string) ([]byte, error) {
+	return t.tx.Cursor(ctx, key)
 }
 
-// Put implements Sink: the objects are durable when the status resource
+func (t *storeTx) SetCursor(ctx context.Context, key string, value []byte) error {
+	return t.tx.SetCursor(ctx, key, value)
+}
+
+// TAXIISink posts objects to a TAXII 2.1 collection. It reads the stored
+// sightings back to merge counts; it has no transactions, so a stream
+// read through it is counted at least once (a crash between a post and
+// the acknowledgements counts the messages again).
+type TAXIISink struct {
+	Client *taxiiclient.Client
+
+	mu      sync.Mutex
+	cursors map[string][]byte
+}
+
+// Update implements Sink.
+func (s *TAXIISink) Update(ctx context.Context, fn func(ctx context.Context, tx SinkTx) error) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return fn(ctx, taxiiTx{s})
+}
+
+type taxiiTx struct{ s *TAXIISink }
+
+func (t taxiiTx) Latest(ctx context.Context, ids []string) (map[string]json.RawMessage, error) {
+	out := map[string]json.RawMessage{}
+	for lo := 0; lo < len(ids); lo += 50 {
+		err := t.s.Client.GetObjects(ctx, taxiiclient.ObjectsQuery{IDs: ids[lo:min(lo+50, len(ids))]}, func(p taxiiclient.ObjectsPage) error {
+			for _, raw := range p.Objects {
+				var h struct {
+					ID string `json:"id"`
+				}
+				if json.Unmarshal(raw, &h) == nil {
+					out[h.ID] = raw
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// Put posts the objects: they are durable when the status resource
 // reports them all as successes (pending ones are waited for).
-func (s *TAXIISink) Put(ctx context.Context, raws []json.RawMessage) error {
-	st, err := s.Client.AddObjects(ctx, raws)
+func (t taxiiTx) Put(ctx context.Context, raws []json.RawMessage) error {
+	st, err := t.s.Client.AddObjects(ctx, raws)
 	if err != nil {
 		return err
 	}
-	st, err = s.Client.WaitStatus(ctx, st)
+	st, err = t.s.Client.WaitStatus(ctx, st)
 	if err != nil {
 		return err
 	}
@@ -77,5 +166,15 @@ func (s *TAXIISink) Put(ctx context.Context, raws []json.RawMessage) error {
 		}
 		return fmt.Errorf("TAXII server refused %d of %d objects: %s", len(st.Failures), st.TotalCount, strings.Join(msgs, "; "))
 	}
+	return nil
+}
+
+func (t taxiiTx) Cursor(_ context.Context, key string) ([]byte, error) { return t.s.cursors[key], nil }
+
+func (t taxiiTx) SetCursor(_ context.Context, key string, value []byte) error {
+	if t.s.cursors == nil {
+		t.s.cursors = map[string][]byte{}
+	}
+	t.s.cursors[key] = value
 	return nil
 }

@@ -68,7 +68,13 @@ type framer struct {
 	first  int64
 	pre    []*pattern.Observation
 	prePos []int64
-	acks   []func()
+	lane   *lane
+	msgs   []msgRef
+	msgLn  []int
+	segs   []decSeg
+	dead   func(seq uint64, line string, reason error)
+	// startDec decodes the batch's first lines (segs the others).
+	startDec decoder
 	// manual: the source flushes itself, at message boundaries (a batch
 	// must hold whole messages for their acks).
 	manual bool
@@ -128,11 +134,11 @@ func (f *framer) addLine(ctx context.Context, line []byte) error {
 		return f.stixLine(ctx, line)
 	}
 	if f.dec == nil {
-		f.p.malformed(f.src, f.line, errors.New("--format json needs a --mapping file"))
+		f.bad(string(line), errors.New("--format json needs a --mapping file"))
 		return nil
 	}
 	if len(f.ends) == 0 {
-		f.first = f.line
+		f.first, f.startDec = f.line, f.dec
 	}
 	f.buf = append(f.buf, line...)
 	f.ends = append(f.ends, len(f.buf))
@@ -143,26 +149,49 @@ func (f *framer) addLine(ctx context.Context, line []byte) error {
 }
 
 func (f *framer) header(ctx context.Context, line string) error {
-	if err := f.flush(ctx); err != nil {
-		return err
+	if !f.manual {
+		if err := f.flush(ctx); err != nil {
+			return err
+		}
 	}
 	if f.zh == nil {
 		f.zh = newZeekHeader()
 	}
 	newFields, err := f.zh.directive(line)
 	if err != nil {
-		f.p.malformed(f.src, f.line, err)
+		f.bad(line, err)
 		return nil
 	}
 	if newFields {
 		d, err := newTSVDecoder(f.zh, f.hint)
 		if err != nil {
-			f.p.malformed(f.src, f.line, err)
+			f.bad(line, err)
 			return nil
 		}
-		f.dec = d
+		f.setDecoder(d)
 	}
 	return nil
+}
+
+// bad counts and logs a line the framer cannot take, and dead-letters it
+// when the source has a dead-letter subject.
+func (f *framer) bad(line string, err error) {
+	f.p.malformed(f.src, f.line, err)
+	if f.dead != nil {
+		var seq uint64
+		if len(f.msgs) > 0 {
+			seq = f.msgs[len(f.msgs)-1].seq
+		}
+		f.dead(seq, line, err)
+	}
+}
+
+// setDecoder changes the decoder of the lines added next.
+func (f *framer) setDecoder(d decoder) {
+	if len(f.ends) > 0 {
+		f.segs = append(f.segs, decSeg{at: len(f.ends), dec: d})
+	}
+	f.dec = d
 }
 
 func (f *framer) stixLine(ctx context.Context, line []byte) error {
@@ -171,7 +200,7 @@ func (f *framer) stixLine(ctx context.Context, line []byte) error {
 	}
 	obs, err := f.stix.decode(line)
 	if err != nil {
-		f.p.malformed(f.src, f.line, err)
+		f.bad(string(line), err)
 		return nil
 	}
 	for _, o := range obs {
@@ -191,15 +220,22 @@ func looksSTIX(line []byte) bool {
 		(bytes.Contains(line, []byte(`"spec_version"`)) || bytes.Contains(line, []byte(`"bundle"`)))
 }
 
-// ack adds an acknowledgement to the batch being built.
-func (f *framer) ack(fn func()) { f.acks = append(f.acks, fn) }
+// message starts a message of a stream lane: the lines added next are its.
+func (f *framer) message(m msgRef) {
+	f.msgs = append(f.msgs, m)
+	f.msgLn = append(f.msgLn, len(f.ends))
+}
 
 // flush hands the batch built so far to the workers.
 func (f *framer) flush(ctx context.Context) error {
-	if len(f.ends) == 0 && len(f.pre) == 0 && len(f.acks) == 0 {
+	if len(f.ends) == 0 && len(f.pre) == 0 && len(f.msgs) == 0 {
 		return nil
 	}
-	b := &batch{src: f.src, first: f.first, dec: f.dec, pre: f.pre, prePos: f.prePos, acks: f.acks}
+	dec := f.dec
+	if len(f.ends) > 0 {
+		dec = f.startDec
+	}
+	b := &batch{src: f.src, first: f.first, dec: dec, segs: f.segs, pre: f.pre, prePos: f.prePos, lane: f.lane, msgs: f.msgs, msgLine: f.msgLn, dead: f.dead}
 	if len(f.ends) > 0 {
 		data := string(f.buf)
 		b.lines = make([]string, len(f.ends))
@@ -209,7 +245,7 @@ func (f *framer) flush(ctx context.Context) error {
 			start = e
 		}
 	}
-	f.buf, f.ends, f.pre, f.prePos, f.acks = f.buf[:0], f.ends[:0], nil, nil, nil
+	f.buf, f.ends, f.pre, f.prePos, f.msgs, f.msgLn, f.segs = f.buf[:0], f.ends[:0], nil, nil, nil, nil, nil
 	return f.p.submit(ctx, b)
 }
 

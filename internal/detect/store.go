@@ -15,7 +15,8 @@ type IndicatorStore interface {
 	Changes(ctx context.Context, collectionID string, afterSeq int64, limit int) ([]store.Change, error)
 }
 
-// ObjectAdder is what StoreSink writes to.
-type ObjectAdder interface {
-	AddObjects(ctx context.Context, collectionID string, objs []store.Object, status *store.Status) ([]store.AddResult, error)
+// SightingStore is what StoreSink writes to: read-modify-write
+// transactions that merge counts and commit stream positions with them.
+type SightingStore interface {
+	store.Updater
 }
