@@ -3,6 +3,7 @@ package pattern
 import (
 	"hash/maphash"
 	"math"
+	"math/bits"
 	"net/netip"
 	"slices"
 	"sync"
@@ -238,6 +239,27 @@ func (e *eqIndex) get(k ikey) postings {
 	return p
 }
 
+// getAll looks up every probe of a chunk in passes whose loads are
+// independent, so that the CPU overlaps their cache misses (as hash joins
+// do): first every probe's Bloom-filter word, then, for those that pass,
+// the hash table.
+func (e *eqIndex) getAll(ps []eqProbe) {
+	f := e.filter.Load()
+	for i := range ps {
+		ps[i].live = f.mayHave(ps[i].h)
+	}
+	for i := range ps {
+		p := &ps[i]
+		if !p.live {
+			continue
+		}
+		s := e.shard(p.h)
+		s.mu.RLock()
+		p.post = s.m[p.key]
+		s.mu.RUnlock()
+	}
+}
+
 // add files r under k. Writers only (the Matcher's writer lock is held).
 func (e *eqIndex) add(k ikey, r leafRef) {
 	h := e.hash(&k)
@@ -310,9 +332,10 @@ type pathIdx struct {
 	// lets the matcher read it without walking.
 	single string
 
-	nEq, nIP atomic.Int64
-	sub, sup atomic.Pointer[bart.Table[postings]] // ISSUBSET, ISSUPERSET constants
-	like     atomic.Pointer[likeIndex]
+	nEq, nIP  atomic.Int64
+	sub, sup  atomic.Pointer[bart.Table[postings]] // ISSUBSET, ISSUPERSET constants
+	subFilter atomic.Pointer[prefixFilter]         // in front of sub
+	like      atomic.Pointer[likeIndex]
 }
 
 // likeIndex pre-filters LIKE constants with an Aho-Corasick automaton over
@@ -481,6 +504,160 @@ func (m *acMachine) scan(s string, f func(pat int32)) {
 		state = m.step(state, s[i])
 		for _, p := range m.nodes[state].out {
 			f(p)
+		}
+	}
+}
+
+// prefixFilter is a blocked Bloom filter over the CIDR blocks of an
+// ISSUBSET trie, keyed by (address masked to the block's length, length),
+// with the set of lengths in use. Whether some block contains an address
+// is then one test per length in use, in a filter small enough for the
+// core's caches, where the trie's longest-prefix walk is a chain of
+// dependent loads that miss once the trie outgrows the caches. The
+// filter's 64-byte block is chosen by the address masked to
+// filterBlockBits (or to the length, if shorter), so the tests of all the
+// long lengths of one address read one cache line.
+// Bits are only ever set (removed blocks leave false positives until the
+// next rebuild), with atomic operations, so readers need no lock.
+type prefixFilter struct {
+	words []uint64         // blocks of 8
+	mask  uint64           // block count - 1
+	lens4 atomic.Uint64    // bit L: an IPv4 block of length L
+	lens6 [3]atomic.Uint64 // bit L%64 of word L/64: an IPv6 block of length L
+	cap   int              // blocks it was sized for
+	n     int              // blocks added; writers only
+}
+
+// prefixFilterBits keeps each test's false positives near 1%.
+const prefixFilterBits = 16
+
+// filterBlockBits is the length, IPv4 and IPv6, whose prefix of an
+// address picks the filter block for longer lengths.
+func filterBlockBits(a netip.Addr) int {
+	if a.Is4() {
+		return 16
+	}
+	return 32
+}
+
+func newPrefixFilter(n int) *prefixFilter {
+	n = max(n, 1024)
+	blocks := 1
+	for blocks*512 < n*prefixFilterBits {
+		blocks <<= 1
+	}
+	return &prefixFilter{words: make([]uint64, 8*blocks), mask: uint64(blocks - 1), cap: n}
+}
+
+// prefixHash hashes an address masked to bits, with the length.
+func prefixHash(a netip.Addr, bits int) uint64 {
+	var hi, lo uint64
+	if a.Is4() {
+		b := a.As4()
+		v := uint64(b[0])<<24 | uint64(b[1])<<16 | uint64(b[2])<<8 | uint64(b[3])
+		hi = v &^ (1<<(32-bits) - 1) // bits is at most 32
+		lo = 1 << 63
+	} else {
+		b := a.As16()
+		for i := 0; i < 8; i++ {
+			hi = hi<<8 | uint64(b[i])
+			lo = lo<<8 | uint64(b[8+i])
+		}
+		if bits <= 64 {
+			hi &= ^uint64(0) << (64 - bits) // 0 when bits is 0
+			lo = 0
+		} else {
+			lo &= ^uint64(0) << (128 - bits)
+		}
+	}
+	h := (hi*0x9E3779B97F4A7C15 ^ lo*0xC2B2AE3D27D4EB4F ^ uint64(bits)) * 0xBF58476D1CE4E5B9
+	return h ^ h>>31
+}
+
+// block returns the first word of the block for a and length bits.
+func (f *prefixFilter) block(a netip.Addr, bits int) uint64 {
+	return 8 * (prefixHash(a, min(bits, filterBlockBits(a))) >> 7 & f.mask)
+}
+
+// test reports whether the three bits of (a, bits) are set in the block
+// starting at word w.
+func (f *prefixFilter) test(w uint64, a netip.Addr, bits int) bool {
+	h := prefixHash(a, bits)
+	for _, bit := range [3]uint64{h >> 55, h >> 46 & 511, h >> 37 & 511} {
+		if atomic.LoadUint64(&f.words[w+bit/64])&(1<<(bit%64)) == 0 {
+			return false
+		}
+	}
+	return true
+}
+
+func (f *prefixFilter) add(p netip.Prefix) {
+	a, bits := p.Addr(), p.Bits()
+	if a.Is4() {
+		f.lens4.Or(1 << bits)
+	} else {
+		f.lens6[bits/64].Or(1 << (bits % 64))
+	}
+	w, h := f.block(a, bits), prefixHash(a, bits)
+	for _, bit := range [3]uint64{h >> 55, h >> 46 & 511, h >> 37 & 511} {
+		atomic.OrUint64(&f.words[w+bit/64], 1<<(bit%64))
+	}
+	f.n++
+}
+
+// mayContain reports whether some block added may contain a.
+func (f *prefixFilter) mayContain(a netip.Addr) bool {
+	long := filterBlockBits(a)
+	wLong := f.block(a, long) // shared by every length >= long
+	try := func(bits int) bool {
+		w := wLong
+		if bits < long {
+			w = f.block(a, bits)
+		}
+		return f.test(w, a, bits)
+	}
+	if a.Is4() {
+		for l := f.lens4.Load(); l != 0; l &= l - 1 {
+			if try(bits.TrailingZeros64(l)) {
+				return true
+			}
+		}
+		return false
+	}
+	for i := range f.lens6 {
+		for l := f.lens6[i].Load(); l != 0; l &= l - 1 {
+			if try(i*64 + bits.TrailingZeros64(l)) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// updateFilter files the blocks ops add to t in *fp, rebuilding the
+// filter from t when it would be over-full. Writers only.
+func updateFilter(fp *atomic.Pointer[prefixFilter], t *bart.Table[postings], ops []trieOp) {
+	adds := 0
+	for _, op := range ops {
+		if op.del == nil {
+			adds++
+		}
+	}
+	if adds == 0 {
+		return
+	}
+	f := fp.Load()
+	if f == nil || f.n+adds > f.cap {
+		nf := newPrefixFilter(2 * (t.Size() + adds))
+		for p := range t.All() {
+			nf.add(p)
+		}
+		fp.Store(nf)
+		return
+	}
+	for _, op := range ops {
+		if op.del == nil {
+			f.add(op.pfx)
 		}
 	}
 }
