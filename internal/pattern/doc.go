@@ -104,7 +104,9 @@
 //     front so that the usual miss costs one cache line;
 //   - ISSUBSET / ISSUPERSET go through IPv4/IPv6 prefix tries
 //     (github.com/gaissmai/bart): all constants containing, or contained
-//     in, the observed address or block are found in one walk;
+//     in, the observed address or block are found in one walk; for a
+//     single address a blocked Bloom filter over (masked address, length)
+//     first rules out most misses from one or two cache lines;
 //   - LIKE goes through an Aho-Corasick automaton over the longest literal
 //     run of each constant, then the full LIKE test.
 //
@@ -117,6 +119,14 @@
 // evaluated for every object of their type. Simple one-expression
 // indicators keep no AST, only their source, which keeps a million
 // indicators near 300 bytes each.
+//
+// MatchBatch matches a slice of observations at once, as hash joins do:
+// for each chunk of 64 it reads every indexed value and hashes every key
+// first, then tests all the Bloom-filter words, then looks up the hash
+// table, then walks the tries, each pass made of loads that do not depend
+// on each other so that the CPU overlaps their cache misses, and only then
+// verifies and reports the observations in order. Match and MatchAppend
+// are MatchBatch of one observation.
 //
 // Patterns that one observation decides (an OR of observation expressions,
 // with START/STOP or WITHIN at most) report at once. Patterns spanning

@@ -528,8 +528,10 @@ type prefixFilter struct {
 	n     int              // blocks added; writers only
 }
 
-// prefixFilterBits keeps each test's false positives near 1%.
-const prefixFilterBits = 16
+// prefixFilterBits keeps each test's false positives near 1% (the block
+// count is rounded up to a power of two, so there are 10 to 20 bits per
+// block).
+const prefixFilterBits = 10
 
 // filterBlockBits is the length, IPv4 and IPv6, whose prefix of an
 // address picks the filter block for longer lengths.
@@ -605,18 +607,55 @@ func (f *prefixFilter) add(p netip.Prefix) {
 	f.n++
 }
 
-// mayContain reports whether some block added may contain a.
+// mayContain reports whether some block added may contain a. It is
+// prefixHash, block and test unrolled over the lengths in use, with the
+// address read once; TestPrefixFilterNoFalseNegatives holds them to the
+// same answers.
 func (f *prefixFilter) mayContain(a netip.Addr) bool {
+	var hi, lo uint64
 	long := filterBlockBits(a)
-	wLong := f.block(a, long) // shared by every length >= long
+	if a.Is4() {
+		b := a.As4()
+		hi = uint64(b[0])<<24 | uint64(b[1])<<16 | uint64(b[2])<<8 | uint64(b[3])
+		lo = 1 << 63
+	} else {
+		b := a.As16()
+		for i := 0; i < 8; i++ {
+			hi = hi<<8 | uint64(b[i])
+			lo = lo<<8 | uint64(b[8+i])
+		}
+	}
+	is4 := a.Is4()
+	hash := func(bits int) uint64 {
+		h, l := hi, lo
+		switch {
+		case is4:
+			h &^= 1<<(32-bits) - 1
+		case bits <= 64:
+			h &= ^uint64(0) << (64 - bits)
+			l = 0
+		default:
+			l &= ^uint64(0) << (128 - bits)
+		}
+		x := (h*0x9E3779B97F4A7C15 ^ l*0xC2B2AE3D27D4EB4F ^ uint64(bits)) * 0xBF58476D1CE4E5B9
+		return x ^ x>>31
+	}
+	wLong := 8 * (hash(long) >> 7 & f.mask)
 	try := func(bits int) bool {
+		h := hash(bits)
 		w := wLong
 		if bits < long {
-			w = f.block(a, bits)
+			w = 8 * (h >> 7 & f.mask)
 		}
-		return f.test(w, a, bits)
+		words := f.words[w : w+8 : w+8]
+		for _, bit := range [3]uint64{h >> 55, h >> 46 & 511, h >> 37 & 511} {
+			if atomic.LoadUint64(&words[bit/64])&(1<<(bit%64)) == 0 {
+				return false
+			}
+		}
+		return true
 	}
-	if a.Is4() {
+	if is4 {
 		for l := f.lens4.Load(); l != 0; l &= l - 1 {
 			if try(bits.TrailingZeros64(l)) {
 				return true
@@ -648,7 +687,10 @@ func updateFilter(fp *atomic.Pointer[prefixFilter], t *bart.Table[postings], ops
 	}
 	f := fp.Load()
 	if f == nil || f.n+adds > f.cap {
-		nf := newPrefixFilter(2 * (t.Size() + adds))
+		// t holds the additions already; leave room for a quarter more
+		// before the next rebuild, so the filter stays small enough for
+		// the caches and rebuilds stay amortised O(1) per block
+		nf := newPrefixFilter(t.Size() + t.Size()/4)
 		for p := range t.All() {
 			nf.add(p)
 		}
