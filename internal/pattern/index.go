@@ -528,6 +528,9 @@ type prefixFilter struct {
 	n     int              // blocks added; writers only
 }
 
+// prefixFilterMin is the trie size from which a filter is kept.
+const prefixFilterMin = 8192
+
 // prefixFilterBits keeps each test's false positives near 1% (the block
 // count is rounded up to a power of two, so there are 10 to 20 bits per
 // block).
@@ -683,6 +686,12 @@ func updateFilter(fp *atomic.Pointer[prefixFilter], t *bart.Table[postings], ops
 		}
 	}
 	if adds == 0 {
+		return
+	}
+	if t.Size() < prefixFilterMin {
+		// a small trie stays in the caches and its walk is cheaper than
+		// testing every length in use
+		fp.Store(nil)
 		return
 	}
 	f := fp.Load()

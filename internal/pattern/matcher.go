@@ -689,9 +689,9 @@ type scratch struct {
 	fired []*record
 	w     walker
 
-	// chunk state: the probes and the other candidates (tries, LIKE,
-	// scan lists) of every observation of the chunk, in observation
-	// order, with the end offset of each observation's run
+	// chunk state: the hash-index and trie probes and the other
+	// candidates (LIKE, scan lists) of every observation of the chunk,
+	// each list in observation order
 	eqp   []eqProbe
 	other []cand
 	ipp   []ipProbe
@@ -750,9 +750,10 @@ func (m *Matcher) MatchAppend(dst []Match, obs *Observation) []Match {
 // observations in batch order, so give them in stream order), but faster
 // when the indexes are larger than the CPU caches: the batch is processed
 // in chunks of 64, and for each chunk every index key is hashed first,
-// then all Bloom-filter words and hash-table slots are loaded in passes
-// whose loads do not depend on each other, so their cache misses overlap
-// instead of being paid one after the other. It allocates nothing per
+// then the Bloom-filter words, the hash table and the CIDR tries and
+// their filter are read in passes whose loads do not depend on each
+// other, so their cache misses overlap instead of being paid one after
+// the other. It allocates nothing per
 // observation beyond the matches it appends (and the state kept for
 // multi-observation patterns). Safe for concurrent use, like Match.
 func (m *Matcher) MatchBatch(dst []BatchMatch, batch []*Observation) []BatchMatch {

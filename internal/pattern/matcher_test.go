@@ -407,6 +407,9 @@ func TestMatchBatchAgreesWithMatch(t *testing.T) {
 // TestMatchBatchAllocs checks the hot path allocates nothing per
 // observation once the scratch space has grown.
 func TestMatchBatchAllocs(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector makes sync.Pool drop items, so allocations are not counted")
+	}
 	m := NewMatcher(MatcherOptions{})
 	if err := m.AddAll(feedMix(2000, nil)); err != nil {
 		t.Fatal(err)
@@ -425,5 +428,84 @@ func TestMatchBatchAllocs(t *testing.T) {
 	allocs = testing.AllocsPerRun(200, func() { one = m.MatchAppend(one[:0], stream[7]) })
 	if allocs > 0 {
 		t.Errorf("MatchAppend: %v allocations", allocs)
+	}
+}
+
+// TestMatcherLargeSubsetIndex loads enough ISSUBSET blocks for the
+// Matcher to put its prefix filter in front of the trie (prefixFilterMin),
+// adds more one at a time (filter updated in place and rebuilt), removes
+// some, and checks every answer against a brute-force containment test.
+func TestMatcherLargeSubsetIndex(t *testing.T) {
+	r := rand.New(rand.NewPCG(8, 9))
+	m := NewMatcher(MatcherOptions{})
+	blocks := map[string]netip.Prefix{}
+	var inds []Indicator
+	addr := func() netip.Addr {
+		if r.IntN(8) == 0 {
+			var b [16]byte
+			b[0], b[1], b[4], b[15] = 0x20, 0x01, byte(r.IntN(64)), byte(r.IntN(256))
+			return netip.AddrFrom16(b)
+		}
+		return netip.AddrFrom4([4]byte{10, byte(r.IntN(64)), byte(r.IntN(256)), byte(r.IntN(256))})
+	}
+	block := func(i int) Indicator {
+		a := addr()
+		bits := 20 + r.IntN(13)
+		if r.IntN(50) == 0 {
+			bits = 8 + r.IntN(8) // below the filter's block length
+		}
+		if a.Is6() {
+			bits = 24 + r.IntN(105)
+		}
+		p := netip.PrefixFrom(a, bits).Masked()
+		id := fmt.Sprint("b", i)
+		blocks[id] = p
+		return Indicator{ID: id, Pattern: fmt.Sprintf("[%s:value ISSUBSET '%s']", map[bool]string{true: "ipv4-addr", false: "ipv6-addr"}[a.Is4()], p)}
+	}
+	for i := range prefixFilterMin + 1000 {
+		inds = append(inds, block(i))
+	}
+	if err := m.AddAll(inds); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3000 { // one at a time: in place, then a rebuild
+		ind := block(len(inds) + i)
+		if err := m.Add(ind.ID, ind.Pattern); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := 0; i < len(inds); i += 7 {
+		m.Remove(inds[i].ID)
+		delete(blocks, inds[i].ID)
+	}
+	hits := 0
+	for range 3000 {
+		a := addr()
+		typ := "ipv4-addr"
+		if a.Is6() {
+			typ = "ipv6-addr"
+		}
+		var want []string
+		for id, p := range blocks {
+			if p.Addr().Is4() == a.Is4() && p.Contains(a) {
+				want = append(want, id)
+			}
+		}
+		slices.Sort(want)
+		got := ids(m.Match(sco(typ, a.String())))
+		if !slices.Equal(got, want) {
+			t.Fatalf("%v: Matcher %v, want %v", a, got, want)
+		}
+		hits += len(want)
+	}
+	if hits == 0 {
+		t.Fatal("no address in any block: the test checks nothing")
+	}
+	var filtered bool
+	for _, pi := range m.pathByKey {
+		filtered = filtered || pi.subFilter.Load() != nil
+	}
+	if !filtered {
+		t.Fatal("no prefix filter was built: the test misses the path it is for")
 	}
 }
