@@ -227,18 +227,6 @@ func (e *eqIndex) hash(k *ikey) uint64 {
 
 func (e *eqIndex) shard(h uint64) *eqShard { return &e.shards[(h>>32)%nShards] }
 
-func (e *eqIndex) get(k ikey) postings {
-	h := e.hash(&k)
-	if !e.filter.Load().mayHave(h) {
-		return postings{}
-	}
-	s := e.shard(h)
-	s.mu.RLock()
-	p := s.m[k]
-	s.mu.RUnlock()
-	return p
-}
-
 // getAll looks up every probe of a chunk in passes whose loads are
 // independent, so that the CPU overlaps their cache misses (as hash joins
 // do): first every probe's Bloom-filter word, then, for those that pass,
@@ -584,18 +572,6 @@ func (f *prefixFilter) block(a netip.Addr, bits int) uint64 {
 	return 8 * (prefixHash(a, min(bits, filterBlockBits(a))) >> 7 & f.mask)
 }
 
-// test reports whether the three bits of (a, bits) are set in the block
-// starting at word w.
-func (f *prefixFilter) test(w uint64, a netip.Addr, bits int) bool {
-	h := prefixHash(a, bits)
-	for _, bit := range [3]uint64{h >> 55, h >> 46 & 511, h >> 37 & 511} {
-		if atomic.LoadUint64(&f.words[w+bit/64])&(1<<(bit%64)) == 0 {
-			return false
-		}
-	}
-	return true
-}
-
 func (f *prefixFilter) add(p netip.Prefix) {
 	a, bits := p.Addr(), p.Bits()
 	if a.Is4() {
@@ -611,7 +587,7 @@ func (f *prefixFilter) add(p netip.Prefix) {
 }
 
 // mayContain reports whether some block added may contain a. It is
-// prefixHash, block and test unrolled over the lengths in use, with the
+// prefixHash and block unrolled over the lengths in use, with the
 // address read once; TestPrefixFilterNoFalseNegatives holds them to the
 // same answers.
 func (f *prefixFilter) mayContain(a netip.Addr) bool {
