@@ -60,7 +60,7 @@ func (g gen) pick(s ...string) string { return s[g.r.IntN(len(s))] }
 
 func (g gen) comparison() string {
 	t := g.pick("x", "y")
-	switch g.r.IntN(13) {
+	switch g.r.IntN(15) {
 	case 0:
 		return fmt.Sprintf("%s:v = '%s'", t, g.pick("a", "b", "c"))
 	case 1:
@@ -88,6 +88,12 @@ func (g gen) comparison() string {
 		return fmt.Sprintf("%s:ref.v = '%s'", t, g.pick("a", "b"))
 	case 11:
 		return fmt.Sprintf("ipv4-addr:value %s", g.pick("= '10.0.0.1'", "= '10.0.0.1/32'", "IN ('10.0.0.2', 'x')", "ISSUBSET '10.0.0.0/30'", "ISSUPERSET '10.0.0.1'", "!= '10.0.0.1'", "LIKE '10.%'", "= '010.0.0.1'"))
+	case 13:
+		// §9.6.1 NOT before each operator, on lists and single values
+		return fmt.Sprintf("%s:%s NOT %s", t, g.pick("tags[*]", "v", "n", "ip"), g.pick("= 'p'", "!= 'q'", "IN ('p', 'a')", "LIKE 'a%'", "MATCHES 'q$'", "> 1", "<= 2", "< 'b'", ">= 'p'", "ISSUBSET '10.0.0.0/30'", "ISSUPERSET '10.0.0.1'"))
+	case 14:
+		// PCRE anchors against values with a final newline
+		return fmt.Sprintf("%s:%s MATCHES '%s'", t, g.pick("v", "tags[*]"), g.pick("^a$", "b$", "^$", "^q", "(?m)^b", "(?m)a$", "a\\\\z"))
 	default:
 		return fmt.Sprintf("%s:v MATCHES '%s'", t, g.pick("^a", "b|c", "."))
 	}
@@ -130,7 +136,7 @@ func (g gen) observation(sec int) string {
 		var parts []string
 		parts = append(parts, fmt.Sprintf(`"type":%q`, g.pick("x", "y")))
 		if g.r.IntN(4) > 0 {
-			parts = append(parts, fmt.Sprintf(`"v":%q`, g.pick("a", "b", "c", "ab", "cb")))
+			parts = append(parts, fmt.Sprintf(`"v":%q`, g.pick("a", "b", "c", "ab", "cb", "a\n", "b\n\n", "\n")))
 		}
 		if g.r.IntN(2) == 0 {
 			parts = append(parts, fmt.Sprintf(`"n":%s`, g.pick("0", "1", "2", "1.5", "3")))
@@ -139,7 +145,7 @@ func (g gen) observation(sec int) string {
 			parts = append(parts, fmt.Sprintf(`"ip":"10.0.0.%d"`, g.r.IntN(8)))
 		}
 		if g.r.IntN(3) == 0 {
-			parts = append(parts, fmt.Sprintf(`"tags":[%s]`, g.pick(``, `"p"`, `"p","q"`)))
+			parts = append(parts, fmt.Sprintf(`"tags":[%s]`, g.pick(``, `"p"`, `"p","q"`, `"q","a\n"`)))
 		}
 		if key == "0" && g.r.IntN(3) == 0 {
 			parts = append(parts, `"ref":"1"`)

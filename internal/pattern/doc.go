@@ -10,8 +10,12 @@
 // (STIXPattern.g4) with the rules of §9 applied on top. Errors are
 // *SyntaxError values whose text starts with "position N: " (N counts
 // characters from 0) and says what was expected. Beyond syntax, Parse
-// rejects what §9 forbids: a '+' sign on numbers (§9.2), odd or non-hex
-// h'..' constants, invalid base64 in b'..' (line feeds are ignored, §9.2),
+// rejects what §9 forbids: a '+' sign on numbers (§9.2), integers outside
+// the STIX range [-(2^53)+1, (2^53)-1] (§2.10, which §9.2 refers to; int64
+// is not the range), h'..' constants with an odd number of digits or
+// anything but 0-9 and lower-case a-f (§9.2, §2.8), invalid base64 in
+// b'..' (line feeds are ignored, §9.2; nothing else, not even a carriage
+// return, as RFC 4648 §3.3 asks),
 // impossible timestamps, unquoted property names containing '-' (§9.7),
 // IN lists mixing types (§9.6.1), ISSUBSET/ISSUPERSET constants that are
 // not IP addresses or CIDR blocks, a qualifier given twice to one
@@ -36,8 +40,10 @@
 //     last_observed >= x and first_observed < y for every bound
 //     observation.
 //   - A path that resolves to nothing makes its comparison false whatever
-//     the operator (§9.6), NOT included. NOT negates the operator for each
-//     value tried, and [*] is true if any element passes (§9.7.2).
+//     the operator (§9.6), NOT included. [*] is true if any element passes
+//     (§9.7.2); NOT, allowed before every operator, negates the whole
+//     comparison expression (§9.6.1), so a[*] NOT = 'x' is true when no
+//     element is 'x' (the OASIS matcher negates per element instead).
 //     Incompatible types are false except for != (§9.6.1).
 //   - Strings compare by code point without normalisation (§9.6.2); LIKE
 //     and MATCHES see NFC-normalised text (§9.6.1). Binary (_bin) and hex
@@ -74,8 +80,14 @@
 // ++ ?+ {n}+), conditionals (?(, recursion and subroutine calls ((?R),
 // (?1), (?&n), (?P>n)), branch reset (?|, comments (?#, callouts (?C,
 // backtracking verbs (*..), the x flag, and the escapes \G \K \R \X \C
-// \N \Z \c \o. Known difference: $ without the m flag matches only at the
-// very end, not also before a final newline. Binary properties are
+// \N \Z \c \o. The anchors mean what they mean in PCRE without MULTILINE:
+// ^ matches at the start only, $ at the end and before a newline that
+// ends the subject (RE2's $ does not; a $ that ends the expression is
+// rewritten to \n?\z). Where RE2 cannot reproduce PCRE's anchors the
+// expression is rejected: a $ (without m) that more of the expression
+// follows, and a ^ under the m flag followed by a part that can match
+// nothing (PCRE's (?m)^ does not match after a final newline, RE2's
+// does). Binary properties are
 // matched octet by octet (each octet is presented as the code point of
 // the same value), so '\\xd4' matches the byte 0xd4 (§9.6.1: no UNICODE
 // flag for binary).
@@ -92,7 +104,9 @@
 //     front so that the usual miss costs one cache line;
 //   - ISSUBSET / ISSUPERSET go through IPv4/IPv6 prefix tries
 //     (github.com/gaissmai/bart): all constants containing, or contained
-//     in, the observed address or block are found in one walk;
+//     in, the observed address or block are found in one walk; for a
+//     single address a blocked Bloom filter over (masked address, length)
+//     first rules out most misses from one or two cache lines;
 //   - LIKE goes through an Aho-Corasick automaton over the longest literal
 //     run of each constant, then the full LIKE test.
 //
@@ -105,6 +119,14 @@
 // evaluated for every object of their type. Simple one-expression
 // indicators keep no AST, only their source, which keeps a million
 // indicators near 300 bytes each.
+//
+// MatchBatch matches a slice of observations at once, as hash joins do:
+// for each chunk of 64 it reads every indexed value and hashes every key
+// first, then tests all the Bloom-filter words, then looks up the hash
+// table, then walks the tries, each pass made of loads that do not depend
+// on each other so that the CPU overlaps their cache misses, and only then
+// verifies and reports the observations in order. Match and MatchAppend
+// are MatchBatch of one observation.
 //
 // Patterns that one observation decides (an OR of observation expressions,
 // with START/STOP or WITHIN at most) report at once. Patterns spanning

@@ -238,21 +238,24 @@ func matchComp(e CompExpr, obs *Observation, root Object, w *walker) bool {
 
 // match evaluates one comparison on one root object. A path that resolves
 // to nothing makes the comparison false whatever the operator, NOT
-// included (§9.6). NOT negates the operator for each value tried; with
-// [*] the comparison is true if any value passes (§9.7.2).
+// included (§9.6). With [*] the comparison without NOT is true if any
+// value passes (§9.7.2); NOT then negates that result, the whole
+// comparison expression (§9.6.1: "the resultant Comparison Expression is
+// logically negated"), so a[*] NOT = 'x' holds when no element is 'x'.
 func (c *Comparison) match(obs *Observation, root Object, w *walker) bool {
 	if root.Type() != c.Path.Type {
 		return false
 	}
-	found := false
+	reached, found := false, false
 	w.walk(obs, root, c.Path.Steps, func(it item) bool {
-		if c.testItem(it) != c.Negated {
+		reached = true
+		if c.testItem(it) {
 			found = true
 			return false
 		}
 		return true
 	})
-	return found
+	return reached && found != c.Negated
 }
 
 // matchLeaf reports whether some object of obs is a root that satisfies

@@ -40,6 +40,7 @@ var (
 		"magic_number_hex":"ffd8","mime_type":"image/bmp",
 		"extensions":{"windows-pebinary-ext":{"sections":[{"entropy":7.5},{"entropy":3}]}},
 		"empty":[],"list":["a","b"],"nothing":null,"flag":true,"neg":-3,"big":9007199254740993,"frac":1.5}`
+	listObj      = `{"type":"x","s":["abc","xyz"],"n":[1,5],"ip":["10.0.0.1","192.168.0.1"],"e":[]}`
 	artifactObj  = `{"type":"artifact","mime_type":"application/vnd.tcpdump.pcap","payload_bin":"1MOyoQIABAA="}`
 	testArtifact = `{"type":"artifact","payload_bin":"dGhpcyBpcyBhIHRlc3Q="}`
 	trafficObs   = od(t0, t0, 1, `{"0":{"type":"network-traffic","src_ref":"1","dst_ref":"2","protocols":["ipv4","tcp"]},
@@ -101,8 +102,10 @@ var comparisonCases = []comparisonCase{
 	{`[file:frac < 2]`, one(fileObj), true},
 	{`[file:neg = -3]`, one(fileObj), true},
 	{`[file:neg < -2.5]`, one(fileObj), true},
-	{`[file:big = 9007199254740993]`, one(fileObj), true},
-	{`[file:big != 9007199254740992]`, one(fileObj), true},
+	// the data may exceed the STIX integer range; constants may not (§2.10)
+	{`[file:big > 9007199254740991]`, one(fileObj), true},
+	{`[file:big != 9007199254740991]`, one(fileObj), true},
+	{`[file:big > -9007199254740991]`, one(fileObj), true},
 	{`[file:big > 9007199254740992.0]`, one(fileObj), true},
 	// booleans
 	{`[file:flag = true]`, one(fileObj), true},
@@ -124,7 +127,6 @@ var comparisonCases = []comparisonCase{
 	{`[artifact:payload_bin = 'this is a tes✓']`, one(testArtifact), false},
 	{`[artifact:payload_bin != 'this is a tes✓']`, one(testArtifact), true},
 	{`[file:magic_number_hex = h'ffd8']`, one(fileObj), true},
-	{`[file:magic_number_hex = h'FFD8']`, one(fileObj), true},
 	{`[file:magic_number_hex = b'/9g=']`, one(fileObj), true},
 	{`[file:magic_number_hex = 'ÿØ']`, one(fileObj), true},
 	{`[file:magic_number_hex = 'ffd8']`, one(fileObj), false},
@@ -160,6 +162,25 @@ var comparisonCases = []comparisonCase{
 	{`[file:name MATCHES '\\.dll$']`, one(fileObj), true},
 	{`[file:name MATCHES '^oo']`, one(fileObj), false},
 	{`[x:s MATCHES '^a.b$']`, one(`{"type":"x","s":"a\nb"}`), true},
+	// §9.6.1 anchors as in PCRE (no MULTILINE): $ matches at the end and
+	// before a newline that ends the subject; ^ only at the start.
+	{`[x:s MATCHES '^a$']`, one(`{"type":"x","s":"a\n"}`), true},
+	{`[x:s MATCHES '^a$']`, one(`{"type":"x","s":"a"}`), true},
+	{`[x:s MATCHES '^a$']`, one(`{"type":"x","s":"a\n\n"}`), false},
+	{`[x:s MATCHES '^a$']`, one(`{"type":"x","s":"\na"}`), false},
+	{`[x:s MATCHES '^$']`, one(`{"type":"x","s":"\n"}`), true},
+	{`[x:s MATCHES '^$']`, one(`{"type":"x","s":""}`), true},
+	{`[x:s MATCHES '(?i)A$']`, one(`{"type":"x","s":"xa\n"}`), true},
+	{`[x:s MATCHES '(?U)a+$']`, one(`{"type":"x","s":"baa\n"}`), true},
+	{`[x:s MATCHES 'a$|^q']`, one(`{"type":"x","s":"a\n"}`), true},
+	{`[x:s MATCHES 'a$']`, one(`{"type":"x","s":"a\nb"}`), false},
+	{`[x:s MATCHES 'a\\z']`, one(`{"type":"x","s":"a\n"}`), false},
+	{`[x:s MATCHES '^b']`, one(`{"type":"x","s":"a\nb"}`), false},
+	{`[x:s MATCHES '(?m)a$']`, one(`{"type":"x","s":"a\nb"}`), true},
+	{`[x:s MATCHES '(?m)^b']`, one(`{"type":"x","s":"a\nb"}`), true},
+	{`[x:s MATCHES '(?m)^a$']`, one(`{"type":"x","s":"a\n"}`), true},
+	{`[x:s NOT MATCHES '^a$']`, one(`{"type":"x","s":"a\n"}`), false},
+	{`[artifact:payload_bin MATCHES 't$']`, one(`{"type":"artifact","payload_bin":"dGVzdAo="}`), true}, // "test\n"
 	{"[x:s MATCHES '^caf\u00e9$']", one(`{"type":"x","s":"cafe\u0301"}`), true},
 	{`[artifact:mime_type = 'application/vnd.tcpdump.pcap' AND artifact:payload_bin MATCHES '\\xd4\\xc3\\xb2\\xa1\\x02\\x00\\x04\\x00']`, one(artifactObj), true},
 	{`[artifact:payload_bin MATCHES '^\\xd4\\xc3']`, one(artifactObj), true},
@@ -198,9 +219,40 @@ var comparisonCases = []comparisonCase{
 	{`[file:list[-1] = 'b']`, one(fileObj), false},
 	{`[file:list[*] = 'b']`, one(fileObj), true},
 	{`[file:list[*] != 'a']`, one(fileObj), true},
-	{`[file:list[*] NOT = 'a']`, one(fileObj), true},
+	// §9.6.1: NOT negates the whole comparison expression, [*] included:
+	// a[*] NOT = 'a' is NOT (a[*] = 'a'), false when any element is 'a'.
+	{`[file:list[*] NOT = 'a']`, one(fileObj), false},
+	{`[file:list[*] NOT = 'z']`, one(fileObj), true},
 	{`[file:list[0] NOT = 'a']`, one(fileObj), false},
 	{`[file:empty[*] = 'a']`, one(fileObj), false},
+	// §9.6.1 NOT before every operator negates the comparison expression;
+	// over a list that is "no element passes", and a path reaching
+	// nothing stays false (§9.6).
+	{`[x:s[*] NOT = 'abc']`, one(listObj), false},
+	{`[x:s[*] NOT = 'q']`, one(listObj), true},
+	{`[x:s[*] NOT != 'abc']`, one(listObj), false},
+	{`[x:s[*] NOT != 5]`, one(listObj), false}, // != on incompatible types is true
+	{`[x:s[*] NOT = 5]`, one(listObj), true},
+	{`[x:n[*] NOT > 3]`, one(listObj), false},
+	{`[x:n[*] NOT > 9]`, one(listObj), true},
+	{`[x:n[*] NOT < 3]`, one(listObj), false},
+	{`[x:n[*] NOT < 1]`, one(listObj), true},
+	{`[x:n[*] NOT >= 5]`, one(listObj), false},
+	{`[x:n[*] NOT <= 1]`, one(listObj), false},
+	{`[x:n[*] NOT <= 0.5]`, one(listObj), true},
+	{`[x:s[*] NOT IN ('abc', 'q')]`, one(listObj), false},
+	{`[x:s[*] NOT IN ('q')]`, one(listObj), true},
+	{`[x:s[*] NOT LIKE 'a%']`, one(listObj), false},
+	{`[x:s[*] NOT LIKE 'q%']`, one(listObj), true},
+	{`[x:s[*] NOT MATCHES '^x']`, one(listObj), false},
+	{`[x:s[*] NOT MATCHES '^q']`, one(listObj), true},
+	{`[x:ip[*] NOT ISSUBSET '10.0.0.0/8']`, one(listObj), false},
+	{`[x:ip[*] NOT ISSUBSET '172.16.0.0/12']`, one(listObj), true},
+	{`[x:ip[*] NOT ISSUPERSET '192.168.0.1']`, one(listObj), false},
+	{`[x:ip[*] NOT ISSUPERSET '192.168.0.2']`, one(listObj), true},
+	{`[x:e[*] NOT = 'a']`, one(listObj), false},
+	{`[x:missing[*] NOT = 'a']`, one(listObj), false},
+	{`[x:s[0] NOT = 'abc' AND x:s[1] NOT = 'abc']`, one(listObj), false},
 	{`[file:empty[*] != 'a']`, one(fileObj), false},
 	{`[file:name[0] = 'f']`, one(fileObj), false},
 	{`[file:name.x = 'f']`, one(fileObj), false},

@@ -3,6 +3,7 @@ package pattern
 import (
 	"hash/maphash"
 	"math"
+	"math/bits"
 	"net/netip"
 	"slices"
 	"sync"
@@ -226,16 +227,25 @@ func (e *eqIndex) hash(k *ikey) uint64 {
 
 func (e *eqIndex) shard(h uint64) *eqShard { return &e.shards[(h>>32)%nShards] }
 
-func (e *eqIndex) get(k ikey) postings {
-	h := e.hash(&k)
-	if !e.filter.Load().mayHave(h) {
-		return postings{}
+// getAll looks up every probe of a chunk in passes whose loads are
+// independent, so that the CPU overlaps their cache misses (as hash joins
+// do): first every probe's Bloom-filter word, then, for those that pass,
+// the hash table.
+func (e *eqIndex) getAll(ps []eqProbe) {
+	f := e.filter.Load()
+	for i := range ps {
+		ps[i].live = f.mayHave(ps[i].h)
 	}
-	s := e.shard(h)
-	s.mu.RLock()
-	p := s.m[k]
-	s.mu.RUnlock()
-	return p
+	for i := range ps {
+		p := &ps[i]
+		if !p.live {
+			continue
+		}
+		s := e.shard(p.h)
+		s.mu.RLock()
+		p.post = s.m[p.key]
+		s.mu.RUnlock()
+	}
 }
 
 // add files r under k. Writers only (the Matcher's writer lock is held).
@@ -310,9 +320,10 @@ type pathIdx struct {
 	// lets the matcher read it without walking.
 	single string
 
-	nEq, nIP atomic.Int64
-	sub, sup atomic.Pointer[bart.Table[postings]] // ISSUBSET, ISSUPERSET constants
-	like     atomic.Pointer[likeIndex]
+	nEq, nIP  atomic.Int64
+	sub, sup  atomic.Pointer[bart.Table[postings]] // ISSUBSET, ISSUPERSET constants
+	subFilter atomic.Pointer[prefixFilter]         // in front of sub
+	like      atomic.Pointer[likeIndex]
 }
 
 // likeIndex pre-filters LIKE constants with an Aho-Corasick automaton over
@@ -481,6 +492,199 @@ func (m *acMachine) scan(s string, f func(pat int32)) {
 		state = m.step(state, s[i])
 		for _, p := range m.nodes[state].out {
 			f(p)
+		}
+	}
+}
+
+// prefixFilter is a blocked Bloom filter over the CIDR blocks of an
+// ISSUBSET trie, keyed by (address masked to the block's length, length),
+// with the set of lengths in use. Whether some block contains an address
+// is then one test per length in use, in a filter small enough for the
+// core's caches, where the trie's longest-prefix walk is a chain of
+// dependent loads that miss once the trie outgrows the caches. The
+// filter's 64-byte block is chosen by the address masked to
+// filterBlockBits (or to the length, if shorter), so the tests of all the
+// long lengths of one address read one cache line.
+// Bits are only ever set (removed blocks leave false positives until the
+// next rebuild), with atomic operations, so readers need no lock.
+type prefixFilter struct {
+	words []uint64         // blocks of 8
+	mask  uint64           // block count - 1
+	lens4 atomic.Uint64    // bit L: an IPv4 block of length L
+	lens6 [3]atomic.Uint64 // bit L%64 of word L/64: an IPv6 block of length L
+	cap   int              // blocks it was sized for
+	n     int              // blocks added; writers only
+}
+
+// prefixFilterMin is the trie size from which a filter is kept.
+const prefixFilterMin = 8192
+
+// prefixFilterBits keeps each test's false positives near 1% (the block
+// count is rounded up to a power of two, so there are 10 to 20 bits per
+// block).
+const prefixFilterBits = 10
+
+// filterBlockBits is the length, IPv4 and IPv6, whose prefix of an
+// address picks the filter block for longer lengths.
+func filterBlockBits(a netip.Addr) int {
+	if a.Is4() {
+		return 16
+	}
+	return 32
+}
+
+func newPrefixFilter(n int) *prefixFilter {
+	n = max(n, 1024)
+	blocks := 1
+	for blocks*512 < n*prefixFilterBits {
+		blocks <<= 1
+	}
+	return &prefixFilter{words: make([]uint64, 8*blocks), mask: uint64(blocks - 1), cap: n}
+}
+
+// prefixHash hashes an address masked to bits, with the length.
+func prefixHash(a netip.Addr, bits int) uint64 {
+	var hi, lo uint64
+	if a.Is4() {
+		b := a.As4()
+		v := uint64(b[0])<<24 | uint64(b[1])<<16 | uint64(b[2])<<8 | uint64(b[3])
+		hi = v &^ (1<<(32-bits) - 1) // bits is at most 32
+		lo = 1 << 63
+	} else {
+		b := a.As16()
+		for i := 0; i < 8; i++ {
+			hi = hi<<8 | uint64(b[i])
+			lo = lo<<8 | uint64(b[8+i])
+		}
+		if bits <= 64 {
+			hi &= ^uint64(0) << (64 - bits) // 0 when bits is 0
+			lo = 0
+		} else {
+			lo &= ^uint64(0) << (128 - bits)
+		}
+	}
+	h := (hi*0x9E3779B97F4A7C15 ^ lo*0xC2B2AE3D27D4EB4F ^ uint64(bits)) * 0xBF58476D1CE4E5B9
+	return h ^ h>>31
+}
+
+// block returns the first word of the block for a and length bits.
+func (f *prefixFilter) block(a netip.Addr, bits int) uint64 {
+	return 8 * (prefixHash(a, min(bits, filterBlockBits(a))) >> 7 & f.mask)
+}
+
+func (f *prefixFilter) add(p netip.Prefix) {
+	a, bits := p.Addr(), p.Bits()
+	if a.Is4() {
+		f.lens4.Or(1 << bits)
+	} else {
+		f.lens6[bits/64].Or(1 << (bits % 64))
+	}
+	w, h := f.block(a, bits), prefixHash(a, bits)
+	for _, bit := range [3]uint64{h >> 55, h >> 46 & 511, h >> 37 & 511} {
+		atomic.OrUint64(&f.words[w+bit/64], 1<<(bit%64))
+	}
+	f.n++
+}
+
+// mayContain reports whether some block added may contain a. It is
+// prefixHash and block unrolled over the lengths in use, with the
+// address read once; TestPrefixFilterNoFalseNegatives holds them to the
+// same answers.
+func (f *prefixFilter) mayContain(a netip.Addr) bool {
+	var hi, lo uint64
+	long := filterBlockBits(a)
+	if a.Is4() {
+		b := a.As4()
+		hi = uint64(b[0])<<24 | uint64(b[1])<<16 | uint64(b[2])<<8 | uint64(b[3])
+		lo = 1 << 63
+	} else {
+		b := a.As16()
+		for i := 0; i < 8; i++ {
+			hi = hi<<8 | uint64(b[i])
+			lo = lo<<8 | uint64(b[8+i])
+		}
+	}
+	is4 := a.Is4()
+	hash := func(bits int) uint64 {
+		h, l := hi, lo
+		switch {
+		case is4:
+			h &^= 1<<(32-bits) - 1
+		case bits <= 64:
+			h &= ^uint64(0) << (64 - bits)
+			l = 0
+		default:
+			l &= ^uint64(0) << (128 - bits)
+		}
+		x := (h*0x9E3779B97F4A7C15 ^ l*0xC2B2AE3D27D4EB4F ^ uint64(bits)) * 0xBF58476D1CE4E5B9
+		return x ^ x>>31
+	}
+	wLong := 8 * (hash(long) >> 7 & f.mask)
+	try := func(bits int) bool {
+		h := hash(bits)
+		w := wLong
+		if bits < long {
+			w = 8 * (h >> 7 & f.mask)
+		}
+		words := f.words[w : w+8 : w+8]
+		for _, bit := range [3]uint64{h >> 55, h >> 46 & 511, h >> 37 & 511} {
+			if atomic.LoadUint64(&words[bit/64])&(1<<(bit%64)) == 0 {
+				return false
+			}
+		}
+		return true
+	}
+	if is4 {
+		for l := f.lens4.Load(); l != 0; l &= l - 1 {
+			if try(bits.TrailingZeros64(l)) {
+				return true
+			}
+		}
+		return false
+	}
+	for i := range f.lens6 {
+		for l := f.lens6[i].Load(); l != 0; l &= l - 1 {
+			if try(i*64 + bits.TrailingZeros64(l)) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// updateFilter files the blocks ops add to t in *fp, rebuilding the
+// filter from t when it would be over-full. Writers only.
+func updateFilter(fp *atomic.Pointer[prefixFilter], t *bart.Table[postings], ops []trieOp) {
+	adds := 0
+	for _, op := range ops {
+		if op.del == nil {
+			adds++
+		}
+	}
+	if adds == 0 {
+		return
+	}
+	if t.Size() < prefixFilterMin {
+		// a small trie stays in the caches and its walk is cheaper than
+		// testing every length in use
+		fp.Store(nil)
+		return
+	}
+	f := fp.Load()
+	if f == nil || f.n+adds > f.cap {
+		// t holds the additions already; leave room for a quarter more
+		// before the next rebuild, so the filter stays small enough for
+		// the caches and rebuilds stay amortised O(1) per block
+		nf := newPrefixFilter(t.Size() + t.Size()/4)
+		for p := range t.All() {
+			nf.add(p)
+		}
+		fp.Store(nf)
+		return
+	}
+	for _, op := range ops {
+		if op.del == nil {
+			f.add(op.pfx)
 		}
 	}
 }

@@ -507,8 +507,8 @@ func (m *Matcher) AddAll(inds []Indicator) error {
 // last so a reader never sees a path whose structures are not ready.
 func (m *Matcher) commit(b *batch) {
 	for pi, ops := range b.tries {
-		applyTrie(&pi.sub, ops.sub)
-		applyTrie(&pi.sup, ops.sup)
+		applyTrie(&pi.sub, ops.sub, &pi.subFilter)
+		applyTrie(&pi.sup, ops.sup, nil)
 	}
 	for pi, es := range b.likes {
 		li := pi.like.Load()
@@ -533,7 +533,10 @@ func (m *Matcher) commit(b *batch) {
 // applyTrie applies insertions or deletions to a CIDR trie. Few changes
 // use bart's persistent operations (each copies only the touched path);
 // many clone the table once and change the clone in place.
-func applyTrie(p *atomic.Pointer[bart.Table[postings]], ops []trieOp) {
+// When filter is given it is kept a superset of the trie's prefixes, and
+// is updated before the new trie is published, so a reader that loads the
+// trie and then the filter never misses a prefix of that trie.
+func applyTrie(p *atomic.Pointer[bart.Table[postings]], ops []trieOp, filter *atomic.Pointer[prefixFilter]) {
 	if len(ops) == 0 {
 		return
 	}
@@ -561,6 +564,9 @@ func applyTrie(p *atomic.Pointer[bart.Table[postings]], ops []trieOp) {
 		for _, op := range ops {
 			t = t.ModifyPersist(op.pfx, mod(op))
 		}
+	}
+	if filter != nil {
+		updateFilter(filter, t, ops)
 	}
 	p.Store(t)
 }
@@ -634,8 +640,8 @@ func (m *Matcher) removeLocked(rec *record) {
 		}
 	}
 	for pi, ops := range b.tries {
-		applyTrie(&pi.sub, ops.sub)
-		applyTrie(&pi.sup, ops.sup)
+		applyTrie(&pi.sub, ops.sub, &pi.subFilter)
+		applyTrie(&pi.sup, ops.sup, nil)
 	}
 	if len(scanTypes) > 0 {
 		edit := map[string]func([]leafRef) []leafRef{}
@@ -656,10 +662,23 @@ func (m *Matcher) removeLocked(rec *record) {
 
 // ---- matching ------------------------------------------------------------
 
-// cand is a leaf that an index hit or a scan proposed for one root object.
+// cand is a leaf that an index hit or a scan proposed for one root object
+// of the observation at index obs of the chunk being matched.
 type cand struct {
 	ref  leafRef
 	root Object
+	obs  int32
+}
+
+// eqProbe is one hash-index lookup of a chunk: the key a value of root
+// asks for, its hash, and (after the lookup passes) what is filed there.
+type eqProbe struct {
+	key  ikey
+	h    uint64
+	root Object
+	post postings
+	obs  int32
+	live bool // passed the Bloom filter
 }
 
 // scratch is per-call working memory, pooled so matching does not
@@ -669,29 +688,189 @@ type scratch struct {
 	hits  []leafRef
 	fired []*record
 	w     walker
+
+	// chunk state: the hash-index and trie probes and the other
+	// candidates (LIKE, scan lists) of every observation of the chunk,
+	// each list in observation order
+	eqp   []eqProbe
+	other []cand
+	ipp   []ipProbe
+	tries []cand
+	cur   int32 // observation being gathered
+	sink  byte  // keeps the loads of the touch passes
+	out   []BatchMatch
 }
+
+// ipProbe is one lookup of an address or block in a path's CIDR tries.
+type ipProbe struct {
+	pfx      netip.Prefix
+	sub, sup *bart.Table[postings]
+	filter   *prefixFilter // over sub
+	root     Object
+	obs      int32
+	maybe    bool // some constant of sub may contain pfx
+}
+
+// BatchMatch is a match of one observation of a batch given to
+// MatchBatch.
+type BatchMatch struct {
+	// Obs is the index, in the batch, of the observation that matched.
+	Obs int
+	Match
+}
+
+// batchChunk is how many observations MatchBatch gathers before looking
+// them up: enough probes to keep many cache misses in flight, few enough
+// that the chunk's working set stays in the first-level caches.
+const batchChunk = 64
 
 // Match matches one observation and returns the indicators that matched.
 func (m *Matcher) Match(obs *Observation) []Match { return m.MatchAppend(nil, obs) }
 
 // MatchAppend is Match appending to dst, for callers that reuse a slice.
+// It is MatchBatch with a batch of one; callers with a stream should
+// prefer MatchBatch, which is faster per observation on large indexes.
 func (m *Matcher) MatchAppend(dst []Match, obs *Observation) []Match {
 	sc := m.pool.Get().(*scratch)
-	sc.cands, sc.hits, sc.fired = sc.cands[:0], sc.hits[:0], sc.fired[:0]
+	one := [1]*Observation{obs}
+	sc.out = m.matchChunk(sc, sc.out[:0], one[:], 0)
+	for i := range sc.out {
+		dst = append(dst, sc.out[i].Match)
+	}
+	clear(sc.out)
+	sc.out = sc.out[:0]
+	m.pool.Put(sc)
+	return dst
+}
+
+// MatchBatch matches every observation of batch and appends the matches to
+// dst, each with the index in batch of the observation that produced it,
+// in batch order. The result is the one calling MatchAppend on each
+// observation in turn would give (multi-observation patterns see the
+// observations in batch order, so give them in stream order), but faster
+// when the indexes are larger than the CPU caches: the batch is processed
+// in chunks of 64, and for each chunk every index key is hashed first,
+// then the Bloom-filter words, the hash table and the CIDR tries and
+// their filter are read in passes whose loads do not depend on each
+// other, so their cache misses overlap instead of being paid one after
+// the other. It allocates nothing per
+// observation beyond the matches it appends (and the state kept for
+// multi-observation patterns). Safe for concurrent use, like Match.
+func (m *Matcher) MatchBatch(dst []BatchMatch, batch []*Observation) []BatchMatch {
+	sc := m.pool.Get().(*scratch)
+	for lo := 0; lo < len(batch); lo += batchChunk {
+		dst = m.matchChunk(sc, dst, batch[lo:min(lo+batchChunk, len(batch))], lo)
+	}
+	m.pool.Put(sc)
+	return dst
+}
+
+// matchChunk matches a chunk of at most batchChunk observations; base is
+// the index of its first observation in the caller's batch.
+func (m *Matcher) matchChunk(sc *scratch, dst []BatchMatch, obs []*Observation, base int) []BatchMatch {
 	types := m.types.Load()
-	for _, obj := range obs.Objects {
-		te := types.byType[obj.Type()]
-		if te == nil {
-			continue
-		}
-		for _, pi := range te.paths {
-			m.probe(sc, obs, obj, pi)
-		}
-		for _, ref := range te.scan {
-			sc.cands = append(sc.cands, cand{ref: ref, root: obj})
+	sc.eqp, sc.other, sc.ipp, sc.tries = sc.eqp[:0], sc.other[:0], sc.ipp[:0], sc.tries[:0]
+	// Pass 0: load the observations' objects and values, which may have
+	// left the caches since they were decoded; the loads are independent,
+	// so their misses overlap.
+	var sink byte
+	for _, o := range obs {
+		for _, obj := range o.Objects {
+			if sco, ok := obj.(*SCO); ok && len(sco.Value) > 0 {
+				sink += sco.Value[0] + sco.Value[len(sco.Value)-1]
+			}
 		}
 	}
-	// Verify candidates; a leaf needs to match with one root only.
+	sc.sink = sink
+	// Pass 1: read the indexed values and hash their keys. The LIKE
+	// automata and the scan lists are answered here.
+	for i, o := range obs {
+		sc.cur = int32(i)
+		for _, obj := range o.Objects {
+			te := types.byType[obj.Type()]
+			if te == nil {
+				continue
+			}
+			for _, pi := range te.paths {
+				m.probe(sc, o, obj, pi)
+			}
+			for _, ref := range te.scan {
+				sc.other = append(sc.other, cand{ref: ref, root: obj, obs: int32(i)})
+			}
+		}
+	}
+	// Passes 2 and 3: the Bloom filter, then the hash table, each over all
+	// probes of the chunk.
+	m.eq.getAll(sc.eqp)
+	// Pass 4: the CIDR tries, back to back, and the records the hash
+	// table hit, which verification reads next.
+	for i := range sc.ipp {
+		p := &sc.ipp[i]
+		p.maybe = p.sub != nil && (!p.pfx.IsSingleIP() || p.filter == nil || p.filter.mayContain(p.pfx.Addr()))
+	}
+	for i := range sc.ipp {
+		sc.tries = trieLookup(sc.tries, &sc.ipp[i])
+	}
+	for i := range sc.eqp {
+		if r := sc.eqp[i].post.one.rec; r != nil && r.removed.Load() {
+			sc.sink++
+		}
+	}
+	// Pass 5: verify and report, one observation after the other. Every
+	// list is in observation order.
+	eqAt, trAt, otAt := 0, 0, 0
+	for i, o := range obs {
+		sc.cands, sc.hits, sc.fired = sc.cands[:0], sc.hits[:0], sc.fired[:0]
+		for ; eqAt < len(sc.eqp) && sc.eqp[eqAt].obs == int32(i); eqAt++ {
+			p := &sc.eqp[eqAt]
+			addPostings(&sc.cands, p.root, p.post, int32(i))
+		}
+		lo := trAt
+		for trAt < len(sc.tries) && sc.tries[trAt].obs == int32(i) {
+			trAt++
+		}
+		sc.cands = append(sc.cands, sc.tries[lo:trAt]...)
+		lo = otAt
+		for otAt < len(sc.other) && sc.other[otAt].obs == int32(i) {
+			otAt++
+		}
+		sc.cands = append(sc.cands, sc.other[lo:otAt]...)
+		dst = m.verify(sc, dst, o, base+i)
+		m.tick(o.FirstObserved)
+	}
+	// drop references to objects
+	clear(sc.cands)
+	clear(sc.hits)
+	clear(sc.fired)
+	clear(sc.eqp)
+	clear(sc.other)
+	clear(sc.ipp)
+	clear(sc.tries)
+	return dst
+}
+
+// trieLookup appends the candidates of one address or block: ISSUBSET
+// constants that contain it and ISSUPERSET constants it contains.
+func trieLookup(dst []cand, p *ipProbe) []cand {
+	// for a single address the longest-prefix lookup rules out most
+	// misses without iterating
+	if p.maybe && (!p.pfx.IsSingleIP() || hasLPM(p.sub, p.pfx.Addr())) {
+		for _, post := range p.sub.Supernets(p.pfx) {
+			addPostings(&dst, p.root, post, p.obs)
+		}
+	}
+	if p.sup != nil {
+		for _, post := range p.sup.Subnets(p.pfx) {
+			addPostings(&dst, p.root, post, p.obs)
+		}
+	}
+	return dst
+}
+
+// verify checks the candidates of one observation and reports what
+// matched.
+func (m *Matcher) verify(sc *scratch, dst []BatchMatch, obs *Observation, idx int) []BatchMatch {
+	// A leaf needs to match with one root only.
 	for i := range sc.cands {
 		c := &sc.cands[i]
 		rec := c.ref.rec
@@ -717,7 +896,7 @@ func (m *Matcher) MatchAppend(dst []Match, obs *Observation) []Match {
 		}
 		sc.fired = append(sc.fired, h.rec)
 		if h.rec.state == nil {
-			dst = append(dst, Match{ID: h.rec.id})
+			dst = append(dst, BatchMatch{Obs: idx, Match: Match{ID: h.rec.id}})
 			continue
 		}
 		var leaves []int32
@@ -727,14 +906,9 @@ func (m *Matcher) MatchAppend(dst []Match, obs *Observation) []Match {
 			}
 		}
 		if bound, ok := m.feed(h.rec, obs, leaves); ok {
-			dst = append(dst, Match{ID: h.rec.id, Observations: bound})
+			dst = append(dst, BatchMatch{Obs: idx, Match: Match{ID: h.rec.id, Observations: bound}})
 		}
 	}
-	clear(sc.cands) // drop references to objects
-	clear(sc.hits)
-	clear(sc.fired)
-	m.pool.Put(sc)
-	m.tick(obs.FirstObserved)
 	return dst
 }
 
@@ -825,13 +999,13 @@ func (m *Matcher) probeItem(sc *scratch, root Object, pi *pathIdx, it item) {
 			if v {
 				a = 1
 			}
-			m.addPostings(sc, root, m.eq.get(ikey{kind: kBool, a: a, path: pi.id}))
+			m.addEq(sc, root, ikey{kind: kBool, a: a, path: pi.id})
 		}
 		return
 	}
 	if n, isInt, ok := number(it.v); ok && pi.nEq.Load() > 0 {
 		k, a := numKey(n, isInt)
-		m.addPostings(sc, root, m.eq.get(ikey{kind: k, a: a, path: pi.id}))
+		m.addEq(sc, root, ikey{kind: k, a: a, path: pi.id})
 	}
 }
 
@@ -850,25 +1024,15 @@ func (m *Matcher) probeString(sc *scratch, root Object, pi *pathIdx, s string, h
 		// Comparison.equal compares addresses here, never spellings.
 		if pi.nIP.Load() > 0 {
 			a, b, bits := ipKey(pfx)
-			m.addPostings(sc, root, m.eq.get(ikey{kind: kIP, a: a, b: b, bits: bits, path: pi.id}))
+			m.addEq(sc, root, ikey{kind: kIP, a: a, b: b, bits: bits, path: pi.id})
 		}
 	} else if pi.nEq.Load() > 0 {
-		m.addPostings(sc, root, m.eq.get(ikey{kind: kString, s: s, path: pi.id}))
+		m.addEq(sc, root, ikey{kind: kString, s: s, path: pi.id})
 	}
-	if isIP {
-		// constants that contain the value; for a single address the
-		// longest-prefix lookup rules out most misses without iterating
-		if sub != nil && (!pfx.IsSingleIP() || hasLPM(sub, pfx.Addr())) {
-			for _, p := range sub.Supernets(pfx) {
-				m.addPostings(sc, root, p)
-			}
-		}
-		if sup != nil {
-			// constants the value contains
-			for _, p := range sup.Subnets(pfx) {
-				m.addPostings(sc, root, p)
-			}
-		}
+	if isIP && needIP {
+		// the trie walks wait for a pass of their own (see matchChunk);
+		// the filter is loaded after the trie (see applyTrie)
+		sc.ipp = append(sc.ipp, ipProbe{pfx: pfx, sub: sub, sup: sup, filter: pi.subFilter.Load(), root: root, obs: sc.cur})
 	}
 	if li := pi.like.Load(); li != nil {
 		text, _ := textOf(it, true)
@@ -884,7 +1048,7 @@ func hasLPM(t *bart.Table[postings], a netip.Addr) bool {
 func (m *Matcher) probeLike(sc *scratch, root Object, li *likeIndex, text string) {
 	try := func(e likeEntry) {
 		if e.like.match(text) {
-			sc.cands = append(sc.cands, cand{ref: e.ref, root: root})
+			sc.other = append(sc.other, cand{ref: e.ref, root: root, obs: sc.cur})
 		}
 	}
 	if li.ac != nil && len(li.byLit) > 0 {
@@ -902,13 +1066,18 @@ func (m *Matcher) probeLike(sc *scratch, root Object, li *likeIndex, text string
 	}
 }
 
-func (m *Matcher) addPostings(sc *scratch, root Object, p postings) {
+// addEq queues a hash-index lookup of k for the chunk's later passes.
+func (m *Matcher) addEq(sc *scratch, root Object, k ikey) {
+	sc.eqp = append(sc.eqp, eqProbe{key: k, h: m.eq.hash(&k), root: root, obs: sc.cur})
+}
+
+func addPostings(dst *[]cand, root Object, p postings, obs int32) {
 	if p.one.rec == nil {
 		return
 	}
-	sc.cands = append(sc.cands, cand{ref: p.one, root: root})
+	*dst = append(*dst, cand{ref: p.one, root: root, obs: obs})
 	for _, r := range p.more {
-		sc.cands = append(sc.cands, cand{ref: r, root: root})
+		*dst = append(*dst, cand{ref: r, root: root, obs: obs})
 	}
 }
 

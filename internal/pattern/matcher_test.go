@@ -2,6 +2,8 @@ package pattern
 
 import (
 	"fmt"
+	"math/rand/v2"
+	"net/netip"
 	"slices"
 	"strings"
 	"sync"
@@ -277,5 +279,233 @@ func TestLargePatterns(t *testing.T) {
 		if !m.Remove("x") {
 			t.Fatal("Remove")
 		}
+	}
+}
+
+// TestPrefixFilterNoFalseNegatives checks the filter in front of the
+// ISSUBSET tries against a brute-force containment test: every address
+// some block contains must pass, at every length from /0 to /128,
+// IPv4-mapped IPv6 included, across rebuilds.
+func TestPrefixFilterNoFalseNegatives(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	randAddr := func() netip.Addr {
+		switch r.IntN(3) {
+		case 0:
+			return netip.AddrFrom4([4]byte{byte(r.IntN(4)), byte(r.IntN(8)), byte(r.IntN(256)), byte(r.IntN(256))})
+		case 1:
+			return netip.AddrFrom16(netip.AddrFrom4([4]byte{byte(r.IntN(4)), byte(r.IntN(256)), 1, 2}).As16()) // 4-in-6
+		}
+		var b [16]byte
+		b[0], b[1], b[5] = 0x20, 0x01, byte(r.IntN(4))
+		b[15] = byte(r.IntN(256))
+		return netip.AddrFrom16(b)
+	}
+	var blocks []netip.Prefix
+	f := newPrefixFilter(0)
+	for len(blocks) < 1500 { // past newPrefixFilter's minimum, so it rebuilds
+		a := randAddr()
+		// long enough that some addresses fall outside every block
+		bits := a.BitLen()/2 + r.IntN(a.BitLen()/2+1)
+		if r.IntN(100) == 0 {
+			bits = 6 + r.IntN(a.BitLen()/2-6) // a few short ones, below the filter's block length
+		}
+		p := netip.PrefixFrom(a, bits)
+		blocks = append(blocks, p)
+		if f.n+1 > f.cap { // rebuild, as updateFilter does
+			nf := newPrefixFilter(2 * len(blocks))
+			for _, b := range blocks {
+				nf.add(b)
+			}
+			f = nf
+		} else {
+			f.add(p)
+		}
+	}
+	misses, passed := 0, 0
+	for range 20000 {
+		a := randAddr()
+		contained := false
+		for _, b := range blocks {
+			if b.Addr().Is4() == a.Is4() && b.Contains(a) {
+				contained = true
+				break
+			}
+		}
+		got := f.mayContain(a)
+		if contained && !got {
+			t.Fatalf("%v is in a block but the filter says no", a)
+		}
+		if !contained {
+			misses++
+			if got {
+				passed++
+			}
+		}
+	}
+	if misses == 0 {
+		t.Fatal("no address outside every block: the test checks nothing")
+	}
+	t.Logf("%d of %d addresses outside every block passed the filter", passed, misses)
+}
+
+// TestMatchBatchAgreesWithMatch streams random observations through two
+// Matchers holding the same random patterns (stateful ones included), one
+// observation at a time and in batches of random sizes: the matches, and
+// the observation each belongs to, must be the same.
+func TestMatchBatchAgreesWithMatch(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	g := gen{r}
+	total := 0
+	for round := range 6 {
+		var inds []Indicator
+		for i := range 150 {
+			src := g.obsExpr(2)
+			if Check(src) == nil {
+				inds = append(inds, Indicator{ID: fmt.Sprint(i), Pattern: src})
+			}
+		}
+		one, batch := NewMatcher(MatcherOptions{}), NewMatcher(MatcherOptions{})
+		if err := one.AddAll(inds); err != nil {
+			t.Fatal(err)
+		}
+		if err := batch.AddAll(inds); err != nil {
+			t.Fatal(err)
+		}
+		var sdos []string
+		for sec := range 60 {
+			sdos = append(sdos, g.observation(sec))
+		}
+		obs := mustObs(t, sdos...)
+		var want, got []string
+		for i, o := range obs {
+			for _, mt := range one.Match(o) {
+				want = append(want, fmt.Sprintf("%d:%s:%d", i, mt.ID, len(mt.Observations)))
+			}
+		}
+		var dst []BatchMatch
+		for lo := 0; lo < len(obs); {
+			hi := min(len(obs), lo+1+r.IntN(100))
+			dst = batch.MatchBatch(dst[:0], obs[lo:hi])
+			for _, bm := range dst {
+				got = append(got, fmt.Sprintf("%d:%s:%d", lo+bm.Obs, bm.ID, len(bm.Observations)))
+			}
+			lo = hi
+		}
+		slices.Sort(want)
+		slices.Sort(got)
+		if !slices.Equal(got, want) {
+			t.Fatalf("round %d: MatchBatch found %d matches, Match %d\nbatch: %v\none: %v", round, len(got), len(want), got, want)
+		}
+		total += len(want)
+	}
+	if total == 0 {
+		t.Fatal("nothing matched: the test checks nothing")
+	}
+	t.Logf("%d matches agree", total)
+}
+
+// TestMatchBatchAllocs checks the hot path allocates nothing per
+// observation once the scratch space has grown.
+func TestMatchBatchAllocs(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector makes sync.Pool drop items, so allocations are not counted")
+	}
+	m := NewMatcher(MatcherOptions{})
+	if err := m.AddAll(feedMix(2000, nil)); err != nil {
+		t.Fatal(err)
+	}
+	stream := observationStream(2000, 512)
+	var dst []BatchMatch
+	dst = m.MatchBatch(dst, stream) // grow the scratch space and dst
+	if len(dst) == 0 {
+		t.Fatal("nothing matched: the test checks nothing")
+	}
+	allocs := testing.AllocsPerRun(20, func() { dst = m.MatchBatch(dst[:0], stream) })
+	if allocs > 0 {
+		t.Errorf("MatchBatch of %d observations: %v allocations", len(stream), allocs)
+	}
+	var one []Match
+	allocs = testing.AllocsPerRun(200, func() { one = m.MatchAppend(one[:0], stream[7]) })
+	if allocs > 0 {
+		t.Errorf("MatchAppend: %v allocations", allocs)
+	}
+}
+
+// TestMatcherLargeSubsetIndex loads enough ISSUBSET blocks for the
+// Matcher to put its prefix filter in front of the trie (prefixFilterMin),
+// adds more one at a time (filter updated in place and rebuilt), removes
+// some, and checks every answer against a brute-force containment test.
+func TestMatcherLargeSubsetIndex(t *testing.T) {
+	r := rand.New(rand.NewPCG(8, 9))
+	m := NewMatcher(MatcherOptions{})
+	blocks := map[string]netip.Prefix{}
+	var inds []Indicator
+	addr := func() netip.Addr {
+		if r.IntN(8) == 0 {
+			var b [16]byte
+			b[0], b[1], b[4], b[15] = 0x20, 0x01, byte(r.IntN(64)), byte(r.IntN(256))
+			return netip.AddrFrom16(b)
+		}
+		return netip.AddrFrom4([4]byte{10, byte(r.IntN(64)), byte(r.IntN(256)), byte(r.IntN(256))})
+	}
+	block := func(i int) Indicator {
+		a := addr()
+		bits := 20 + r.IntN(13)
+		if r.IntN(50) == 0 {
+			bits = 8 + r.IntN(8) // below the filter's block length
+		}
+		if a.Is6() {
+			bits = 24 + r.IntN(105)
+		}
+		p := netip.PrefixFrom(a, bits).Masked()
+		id := fmt.Sprint("b", i)
+		blocks[id] = p
+		return Indicator{ID: id, Pattern: fmt.Sprintf("[%s:value ISSUBSET '%s']", map[bool]string{true: "ipv4-addr", false: "ipv6-addr"}[a.Is4()], p)}
+	}
+	for i := range prefixFilterMin + 1000 {
+		inds = append(inds, block(i))
+	}
+	if err := m.AddAll(inds); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3000 { // one at a time: in place, then a rebuild
+		ind := block(len(inds) + i)
+		if err := m.Add(ind.ID, ind.Pattern); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := 0; i < len(inds); i += 7 {
+		m.Remove(inds[i].ID)
+		delete(blocks, inds[i].ID)
+	}
+	hits := 0
+	for range 3000 {
+		a := addr()
+		typ := "ipv4-addr"
+		if a.Is6() {
+			typ = "ipv6-addr"
+		}
+		var want []string
+		for id, p := range blocks {
+			if p.Addr().Is4() == a.Is4() && p.Contains(a) {
+				want = append(want, id)
+			}
+		}
+		slices.Sort(want)
+		got := ids(m.Match(sco(typ, a.String())))
+		if !slices.Equal(got, want) {
+			t.Fatalf("%v: Matcher %v, want %v", a, got, want)
+		}
+		hits += len(want)
+	}
+	if hits == 0 {
+		t.Fatal("no address in any block: the test checks nothing")
+	}
+	var filtered bool
+	for _, pi := range m.pathByKey {
+		filtered = filtered || pi.subFilter.Load() != nil
+	}
+	if !filtered {
+		t.Fatal("no prefix filter was built: the test misses the path it is for")
 	}
 }

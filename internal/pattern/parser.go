@@ -226,6 +226,9 @@ func (p *parser) obsQualified() ObservationExpr {
 			if t.kind != tInt && t.kind != tFloat {
 				p.expected("a positive number of seconds after WITHIN")
 			}
+			if t.kind == tInt {
+				p.integer(t) // §9.5.1: an integer value, so in the STIX range
+			}
 			secs, err := strconv.ParseFloat(t.text, 64)
 			if err != nil || !(secs > 0) || math.IsInf(secs, 0) {
 				p.fail(t.pos, "WITHIN needs a positive number of seconds, found %s", t.text)
@@ -495,11 +498,7 @@ func (p *parser) literal() Literal {
 	case tString:
 		l = Literal{Kind: LitString, Str: t.val}
 	case tInt:
-		n, err := strconv.ParseInt(t.text, 10, 64)
-		if err != nil {
-			p.fail(t.pos, "integer %s out of range", t.text)
-		}
-		l = Literal{Kind: LitInt, Int: n}
+		l = Literal{Kind: LitInt, Int: p.integer(t)}
 	case tFloat:
 		f, err := strconv.ParseFloat(t.text, 64)
 		if err != nil || math.IsInf(f, 0) {
@@ -510,7 +509,14 @@ func (p *parser) literal() Literal {
 		l = Literal{Kind: LitBool, Bool: t.kind == tTrue}
 	case tBinary:
 		// §9.2: line feeds in base64 data MUST be supported and ignored.
-		s := strings.NewReplacer("\n", "", "\r", "").Replace(t.val)
+		// Nothing else outside the base64 alphabet is: RFC 4648 §3.3 has
+		// the decoder reject it unless the referring specification says
+		// otherwise, and §9.2 names line feeds only. Go's decoder would
+		// skip carriage returns too, so they are refused here.
+		if i := strings.IndexByte(t.val, '\r'); i >= 0 {
+			p.fail(t.pos, "invalid binary constant: carriage return at offset %d; only line feeds may break base64 data (§9.2)", i)
+		}
+		s := strings.ReplaceAll(t.val, "\n", "")
 		b, err := base64.StdEncoding.Strict().DecodeString(s)
 		if err != nil {
 			p.fail(t.pos, "invalid base64 in binary constant: %v", err)
@@ -520,9 +526,16 @@ func (p *parser) literal() Literal {
 		if len(t.val)%2 != 0 {
 			p.fail(t.pos, "hex constant needs an even number of hex digits (§9.2)")
 		}
+		// §9.2 (and §2.8): the digits '0' through '9' and the letters 'a'
+		// through 'f'; hex.DecodeString alone would also take A-F.
+		for i := 0; i < len(t.val); i++ {
+			if c := t.val[i]; !isDigit(c) && (c < 'a' || c > 'f') {
+				p.fail(t.pos, "invalid hex constant: only 0-9 and lower-case a-f are allowed, found %q (§9.2, §2.8)", rune(c))
+			}
+		}
 		b, err := hex.DecodeString(t.val)
 		if err != nil {
-			p.fail(t.pos, "invalid hex constant: only 0-9 and a-f are allowed (§9.2)")
+			p.fail(t.pos, "invalid hex constant: %v (§9.2)", err)
 		}
 		l = Literal{Kind: LitHex, Bytes: b}
 	case tTimestamp:
@@ -532,6 +545,21 @@ func (p *parser) literal() Literal {
 	}
 	p.advance()
 	return l
+}
+
+// maxSTIXInt is the largest magnitude of a STIX integer: §2.10 bounds
+// integers to [-(2**53)+1, (2**53)-1], and §9.2 says the valid range of
+// integer constants is the one of section 2.
+const maxSTIXInt = 1<<53 - 1
+
+// integer converts an integer constant, refusing values outside the STIX
+// integer range (§2.10, §9.2) rather than the wider int64 range.
+func (p *parser) integer(t token) int64 {
+	n, err := strconv.ParseInt(t.text, 10, 64)
+	if err != nil || n > maxSTIXInt || n < -maxSTIXInt {
+		p.fail(t.pos, "integer %s out of range: STIX integers lie in [-(2^53)+1, (2^53)-1] (§2.10, §9.2)", t.text)
+	}
+	return n
 }
 
 func (p *parser) timestamp(t token) time.Time {

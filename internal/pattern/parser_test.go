@@ -170,6 +170,19 @@ func TestParseStructure(t *testing.T) {
 		{`[a:b NOT MATCHES '^x']`, `[a:b NOT MATCHES '^x']`},
 		{`[a:b NOT ISSUBSET '10.0.0.0/8']`, `[a:b NOT ISSUBSET '10.0.0.0/8']`},
 		{`[a:b ISSUPERSET '::1']`, `[a:b ISSUPERSET '::1']`},
+		// §9.6.1: NOT MAY precede every comparison operator
+		{`[a:b NOT != 1]`, `[a:b NOT != 1]`},
+		{`[a:b NOT > 1]`, `[a:b NOT > 1]`},
+		{`[a:b NOT < 1]`, `[a:b NOT < 1]`},
+		{`[a:b NOT >= 'x']`, `[a:b NOT >= 'x']`},
+		{`[a:b NOT <= t'2016-01-01T00:00:00Z']`, `[a:b NOT <= t'2016-01-01T00:00:00Z']`},
+		{`[a:b NOT ISSUPERSET '10.0.0.0/8']`, `[a:b NOT ISSUPERSET '10.0.0.0/8']`},
+		{`[a:b NOT == 1]`, `[a:b NOT = 1]`},
+		{`[a:b NOT <> 1]`, `[a:b NOT != 1]`},
+		// §2.10 bounds, inclusive
+		{`[a:b = 9007199254740991]`, `[a:b = 9007199254740991]`},
+		{`[a:b = -9007199254740991]`, `[a:b = -9007199254740991]`},
+		{`[a:b = 9007199254740993.0]`, `[a:b = 9007199254740992.0]`}, // a float, §2.6
 		{`[EXISTS a:b.c]`, `[EXISTS a:b.c]`},
 		// literals
 		{`[a:b = 'it\'s \\ here']`, `[a:b = 'it\'s \\ here']`},
@@ -184,7 +197,7 @@ func TestParseStructure(t *testing.T) {
 		{`[a:b = b'AAEC']`, `[a:b = b'AAEC']`},
 		{"[a:b = b'AA\nEC']", `[a:b = b'AAEC']`},
 		{`[a:b = b'']`, `[a:b = b'']`},
-		{`[a:b = h'00FFab']`, `[a:b = h'00ffab']`},
+		{`[a:b = h'00ffab']`, `[a:b = h'00ffab']`},
 		{`[a:b = h'']`, `[a:b = h'']`},
 		{`[a:b > t'2014-01-13T07:03:17.123456Z']`, `[a:b > t'2014-01-13T07:03:17.123456Z']`},
 		{`[a:b = t'2016-12-31T23:59:60Z']`, `[a:b = t'2017-01-01T00:00:00Z']`},
@@ -242,6 +255,26 @@ func TestParseErrors(t *testing.T) {
 		{`[file:size = +1]`, 13, "'+' sign"},
 		{`[file:size = 1.]`, 13, "digits after '.'"},
 		{`[file:size = 99999999999999999999]`, 13, "out of range"},
+		// §9.2: the valid range of integer constants is §2.10's
+		// [-(2**53)+1, (2**53)-1], not int64's.
+		{`[file:size = 9007199254740992]`, 13, "out of range"},
+		{`[file:size = -9007199254740992]`, 13, "out of range"},
+		{`[file:size IN (1, 9223372036854775807)]`, 18, "out of range"},
+		{`[a:b = 1] WITHIN 9007199254740992 SECONDS`, 17, "out of range"},
+		// §9.2, §2.8: hex digits are 0-9 and the letters a-f
+		{`[file:x = h'FFD8']`, 10, "lower-case a-f"},
+		{`[file:x = h'ffD8']`, 10, "lower-case a-f"},
+		{`[file:x = h'0x12']`, 10, "lower-case a-f"},
+		// §9.2: line feeds are ignored in base64, nothing else (RFC 4648 §3.3)
+		{"[file:x = b'AA\r\nEC']", 10, "carriage return"},
+		{`[file:x = b'AA EC']`, 10, "base64"},
+		{`[file:x = b'AAE']`, 10, "base64"},
+		// §9.6.1 MATCHES: PCRE's $ and (?m)^ where RE2 cannot follow them
+		{`[file:x MATCHES '(a$|b)c']`, 16, "'$' followed by more"},
+		{`[file:x MATCHES 'a$\\n']`, 16, "'$' followed by more"},
+		{`[file:x MATCHES '(ab$)+']`, 16, "'$' followed by more"},
+		{`[file:x MATCHES '(?m)^$']`, 16, "multi-line mode"},
+		{`[file:x MATCHES '(?m)^\\s*$']`, 16, "multi-line mode"},
 		{`[file:x = h'abc']`, 10, "even number"},
 		{`[file:x = h'zz']`, 10, "invalid hex"},
 		{`[file:x = b'a']`, 10, "base64"},

@@ -3,6 +3,7 @@ package pattern
 import (
 	"fmt"
 	"regexp"
+	"regexp/syntax"
 	"strings"
 )
 
@@ -32,7 +33,11 @@ func compileRegex(src string) (*regexp.Regexp, error) {
 	if err != nil {
 		return nil, err
 	}
-	re, err := regexp.Compile("(?s)" + tr)
+	tr, err = pcreAnchors("(?s)" + tr)
+	if err != nil {
+		return nil, err
+	}
+	re, err := regexp.Compile(tr)
 	if err != nil {
 		msg := err.Error()
 		msg = strings.TrimPrefix(msg, "error parsing regexp: ")
@@ -230,4 +235,134 @@ func repeatSpec(s string) (int, bool) {
 		return i + 1, true
 	}
 	return 0, false
+}
+
+// pcreAnchors gives ^ and $ their PCRE meaning (§9.6.1: MATCHES uses PCRE
+// syntax with the search function and DOTALL, and "the standard beginning
+// and end anchors may be used"). Two of them differ in RE2:
+//
+//   - $ without the m flag: PCRE matches at the very end and also before a
+//     newline that ends the subject; RE2 only at the very end. A $ that
+//     nothing follows is rewritten to \n?\z, which is exact for a search
+//     (the match may take the final newline). A $ that more pattern
+//     follows would need a lookahead RE2 lacks, so it is refused.
+//   - ^ with the m flag: PCRE does not match after a newline that ends the
+//     subject; RE2 does. That only changes the result when what follows
+//     the ^ can match the empty string (as in (?m)^$), which is refused.
+//
+// expr is already in RE2 syntax (translatePCRE's output); the result is
+// too. It is re-rendered from the parse tree only when a $ was rewritten.
+func pcreAnchors(expr string) (string, error) {
+	re, err := syntax.Parse(expr, syntax.Perl)
+	if err != nil {
+		return expr, nil // regexp.Compile reports it
+	}
+	a := anchorFix{}
+	out := a.fix(re, true, true)
+	if a.err != nil {
+		return "", a.err
+	}
+	if !a.changed {
+		return expr, nil
+	}
+	return out.String(), nil
+}
+
+type anchorFix struct {
+	changed bool
+	err     error
+}
+
+// fix rewrites re; terminal says nothing can follow re in the match, and
+// restNullable that what follows can match the empty string.
+func (a *anchorFix) fix(re *syntax.Regexp, terminal, restNullable bool) *syntax.Regexp {
+	if a.err != nil {
+		return re
+	}
+	switch re.Op {
+	case syntax.OpEndText:
+		if re.Flags&syntax.WasDollar == 0 {
+			return re // \z
+		}
+		if !terminal {
+			a.err = &regexError{msg: "'$' followed by more of the expression: PCRE's $ (end, or before a final newline) cannot be run by Go's RE2 engine there; write \\z for the very end or (?m)$ for any line end"}
+			return re
+		}
+		a.changed = true
+		// \n?\z, built from the tree so flags do not matter
+		nl := &syntax.Regexp{Op: syntax.OpLiteral, Rune: []rune{'\n'}}
+		return &syntax.Regexp{Op: syntax.OpConcat, Sub: []*syntax.Regexp{
+			{Op: syntax.OpQuest, Sub: []*syntax.Regexp{nl}},
+			{Op: syntax.OpEndText},
+		}}
+	case syntax.OpBeginLine:
+		if restNullable {
+			a.err = &regexError{msg: "'^' in multi-line mode followed by a part that can match nothing (as in (?m)^$): PCRE does not match it after a final newline, Go's RE2 engine does; make the rest of the line non-empty"}
+		}
+		return re
+	case syntax.OpConcat:
+		for i := len(re.Sub) - 1; i >= 0; i-- {
+			re.Sub[i] = a.fix(re.Sub[i], terminal, restNullable)
+			// the part before i is followed by re.Sub[i] as well
+			terminal = terminal && re.Sub[i].Op == syntax.OpEmptyMatch
+			restNullable = restNullable && nullable(re.Sub[i])
+		}
+		return re
+	case syntax.OpAlternate, syntax.OpCapture:
+		for i := range re.Sub {
+			re.Sub[i] = a.fix(re.Sub[i], terminal, restNullable)
+		}
+		return re
+	case syntax.OpQuest:
+		re.Sub[0] = a.fix(re.Sub[0], terminal, restNullable)
+		return re
+	case syntax.OpRepeat:
+		if re.Max == 0 {
+			return re // the body never runs
+		}
+		if re.Max == 1 {
+			re.Sub[0] = a.fix(re.Sub[0], terminal, restNullable)
+			return re
+		}
+		fallthrough
+	case syntax.OpStar, syntax.OpPlus:
+		// Another round of the body may follow, so nothing in it is
+		// terminal; the rounds are optional, so what follows can be empty
+		// exactly when what follows the loop can.
+		re.Sub[0] = a.fix(re.Sub[0], false, restNullable)
+		return re
+	}
+	return re
+}
+
+// nullable reports whether re can match the empty string (assertions
+// count as possibly empty).
+func nullable(re *syntax.Regexp) bool {
+	switch re.Op {
+	case syntax.OpLiteral:
+		return len(re.Rune) == 0
+	case syntax.OpCharClass, syntax.OpAnyChar, syntax.OpAnyCharNotNL, syntax.OpNoMatch:
+		return false
+	case syntax.OpCapture, syntax.OpPlus:
+		return nullable(re.Sub[0])
+	case syntax.OpStar, syntax.OpQuest:
+		return true
+	case syntax.OpRepeat:
+		return re.Min == 0 || nullable(re.Sub[0])
+	case syntax.OpConcat:
+		for _, s := range re.Sub {
+			if !nullable(s) {
+				return false
+			}
+		}
+		return true
+	case syntax.OpAlternate:
+		for _, s := range re.Sub {
+			if nullable(s) {
+				return true
+			}
+		}
+		return false
+	}
+	return true // empty match, anchors, word boundaries
 }
