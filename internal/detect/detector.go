@@ -310,7 +310,7 @@ func (d *Detector) Run(ctx context.Context, sources ...Source) error {
 
 func (d *Detector) worker(ctx context.Context, work <-chan *batch) {
 	a := &arena{}
-	var ms []pattern.Match
+	var ms []pattern.BatchMatch
 	one := make([]*pattern.Observation, 1)
 	var decoded []*pattern.Observation
 	bucket := d.cfg.Bucket
@@ -321,52 +321,46 @@ func (d *Detector) worker(ctx context.Context, work <-chan *batch) {
 		now := d.cfg.Now()
 		// Matches are only counted here, per key, in a map of the batch:
 		// STIX objects are built when a sighting is written.
-		match := func(obs *pattern.Observation) {
-			if obs.LastObserved.After(newest) {
-				newest = obs.LastObserved
+		record := func(obs *pattern.Observation, m pattern.Match) {
+			os := m.Observations
+			if os == nil {
+				one[0] = obs
+				os = one
 			}
-			ms = d.matcher.MatchAppend(ms[:0], obs)
-			for _, m := range ms {
-				os := m.Observations
-				if os == nil {
-					one[0] = obs
-					os = one
-				}
-				first, last := os[0].FirstObserved, os[0].LastObserved
-				var n int64 = 1
-				if len(os) == 1 {
-					n = max(os[0].NumberObserved, 1)
-				} else {
-					for _, o := range os[1:] {
-						if o.FirstObserved.Before(first) {
-							first = o.FirstObserved
-						}
-						if o.LastObserved.After(last) {
-							last = o.LastObserved
-						}
+			first, last := os[0].FirstObserved, os[0].LastObserved
+			var n int64 = 1
+			if len(os) == 1 {
+				n = max(os[0].NumberObserved, 1)
+			} else {
+				for _, o := range os[1:] {
+					if o.FirstObserved.Before(first) {
+						first = o.FirstObserved
+					}
+					if o.LastObserved.After(last) {
+						last = o.LastObserved
 					}
 				}
-				key := aggKey{indicator: m.ID, bucket: bucketOf(first, bucket)}
-				dl := u.deltas[key]
-				if dl == nil {
-					// Validity is checked once per key and batch.
-					if !d.cfg.Indicators.Active(m.ID, now) {
-						continue
-					}
-					if u.deltas == nil {
-						u.deltas = map[aggKey]*delta{}
-					}
-					dl = &delta{first: first.UnixNano(), last: last.UnixNano(), samples: [][]pattern.Object{sampleOf(os)}}
-					u.deltas[key] = dl
-				} else {
-					dl.first, dl.last = min(dl.first, first.UnixNano()), max(dl.last, last.UnixNano())
-				}
-				dl.count += n
-				matches++
 			}
+			key := aggKey{indicator: m.ID, bucket: bucketOf(first, bucket)}
+			dl := u.deltas[key]
+			if dl == nil {
+				// Validity is checked once per key and batch.
+				if !d.cfg.Indicators.Active(m.ID, now) {
+					return
+				}
+				if u.deltas == nil {
+					u.deltas = map[aggKey]*delta{}
+				}
+				dl = &delta{first: first.UnixNano(), last: last.UnixNano(), samples: [][]pattern.Object{sampleOf(os)}}
+				u.deltas[key] = dl
+			} else {
+				dl.first, dl.last = min(dl.first, first.UnixNano()), max(dl.last, last.UnixNano())
+			}
+			dl.count += n
+			matches++
 		}
-		// Decode the whole batch, then match: a batch match call of the
-		// Matcher can replace the loop over decoded.
+		// Decode the whole batch, then match it in one call, so that the
+		// Matcher overlaps the cache misses of its index lookups.
 		decoded = decoded[:0]
 		dec, seg := b.dec, 0
 		for i, line := range b.lines {
@@ -393,7 +387,13 @@ func (d *Detector) worker(ctx context.Context, work <-chan *batch) {
 		}
 		decoded = append(decoded, b.pre...)
 		for _, obs := range decoded {
-			match(obs)
+			if obs.LastObserved.After(newest) {
+				newest = obs.LastObserved
+			}
+		}
+		ms = d.matcher.MatchBatch(ms[:0], decoded)
+		for _, m := range ms {
+			record(decoded[m.Obs], m.Match)
 		}
 		clear(decoded) // keep no slab alive through the buffer
 		d.events.Add(events)
