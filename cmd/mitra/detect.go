@@ -108,7 +108,7 @@ func (c *DetectFlags) build(ctx context.Context, st detectStore, inputs []string
 		if _, write := access.CollectionAccess(p, col); !write {
 			return nil, nil, fmt.Errorf("--collection %s: organisation %s may not write to it (grant it with 'mitra collection grant %s --write --org ...')", c.Collection, p.Organisation, col.ID)
 		}
-		sink = &detect.StoreSink{Store: st, Collection: col.ID, Submitter: p.Organisation}
+		sink = &detect.StoreSink{Store: st, Collection: col.ID, Submitter: p.Organisation, Audit: st, Log: log}
 	} else {
 		cl, err := taxiiclient.NewClient(c.TAXIIURL, c.TAXIICollection)
 		if err != nil {

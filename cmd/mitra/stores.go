@@ -22,6 +22,7 @@ type principalStore interface {
 type detectStore interface {
 	detect.IndicatorStore
 	detect.SightingStore
+	store.Audit
 	principalStore
 }
 

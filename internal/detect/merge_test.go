@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -355,5 +356,44 @@ func TestEverySightingHasItsSummary(t *testing.T) {
 	}
 	if total != n || len(ss) != n/3 {
 		t.Errorf("%d events in %d sightings, want %d in %d", total, len(ss), n, n/3)
+	}
+}
+
+// Every detector write is in the audit log: who (the detector of its
+// organisation), what, and the objects written.
+func TestDetectorWritesAreAudited(t *testing.T) {
+	e := newSEnv(t)
+	d, err := detect.New(detect.Config{
+		Indicators: &detect.StaticIndicators{List: mIndicators},
+		Sink:       &detect.StoreSink{Store: e.st, Collection: e.out.ID, Submitter: e.org.ID, Audit: e.st},
+		Identity:   e.org.ID, Flush: 50 * time.Millisecond,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := dnsAt(0, 30, "late.example.com") + dnsAt(1, 0, "nothing.example.com")
+	if err := d.Run(t.Context(), &detect.ReaderSource{Label: "in", R: strings.NewReader(in)}); err != nil {
+		t.Fatal(err)
+	}
+	recs, err := e.st.ListAudit(t.Context(), store.AuditFilter{Action: "detect.write"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(recs) == 0 {
+		t.Fatal("no audit record for the detector's write")
+	}
+	logged := map[string]bool{}
+	for _, r := range recs {
+		if r.Principal != "detector" || r.Organisation != e.org.ID || r.Collection != e.out.ID {
+			t.Errorf("audit record %+v: want the detector of %s writing to %s", r, e.org.ID, e.out.ID)
+		}
+		for _, id := range r.Objects {
+			logged[id] = true
+		}
+	}
+	for id := range allVersions(t, e.st, e.out.ID) {
+		if !logged[id] {
+			t.Errorf("stored %s is in no audit record", id)
+		}
 	}
 }

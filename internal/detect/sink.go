@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"sync"
 
@@ -46,19 +47,40 @@ type StoreSink struct {
 	Store      SightingStore
 	Collection string // id
 	Submitter  string // organisation identity id
+	// Audit, when set, records every write (who: "detector" for the
+	// organisation, what: the objects written), as every other change of
+	// the store is recorded.
+	Audit store.Audit
+	// Log reports an audit record that could not be written; discarded
+	// when nil.
+	Log *slog.Logger
 }
 
 // Update implements Sink.
 func (s *StoreSink) Update(ctx context.Context, fn func(ctx context.Context, tx SinkTx) error) error {
-	return s.Store.Update(ctx, s.Collection, func(ctx context.Context, tx store.Tx) error {
-		return fn(ctx, &storeTx{s: s, tx: tx})
+	var written []string
+	err := s.Store.Update(ctx, s.Collection, func(ctx context.Context, tx store.Tx) error {
+		written = written[:0] // a retried transaction starts again
+		return fn(ctx, &storeTx{s: s, tx: tx, written: &written})
 	})
+	if err != nil || s.Audit == nil || len(written) == 0 {
+		return err
+	}
+	// The objects are committed: a failed audit record must not make the
+	// caller write them again, so it is logged, not returned.
+	rec := store.AuditRecord{Principal: "detector", Organisation: s.Submitter, Action: "detect.write",
+		Collection: s.Collection, Objects: written, Detail: fmt.Sprintf("%d objects", len(written))}
+	if aerr := s.Audit.AppendAudit(ctx, rec); aerr != nil && s.Log != nil {
+		s.Log.ErrorContext(ctx, "audit detector write", "err", aerr)
+	}
+	return nil
 }
 
 // storeTx is a StoreSink transaction.
 type storeTx struct {
-	s  *StoreSink
-	tx store.Tx
+	s       *StoreSink
+	tx      store.Tx
+	written *[]string
 }
 
 func (t *storeTx) Latest(ctx context.Context, ids []string) (map[string]json.RawMessage, error) {
@@ -92,8 +114,11 @@ func (t *storeTx) Put(ctx context.Context, raws []json.RawMessage) error {
 	}
 	var errs []error
 	for i, r := range res {
-		if r.Err != nil {
+		switch {
+		case r.Err != nil:
 			errs = append(errs, fmt.Errorf("%s: %w", objs[i].ID, r.Err))
+		case !r.Duplicate:
+			*t.written = append(*t.written, objs[i].ID)
 		}
 	}
 	return errors.Join(errs...)
