@@ -57,8 +57,8 @@ func pearson4(salt, a, b, c byte) byte {
 type TLSH struct {
 	Checksum byte
 	LValue   byte
-	Q1Ratio  byte // 0..15
-	Q2Ratio  byte // 0..15
+	Q1Ratio  byte               // 0..15
+	Q2Ratio  byte               // 0..15
 	Body     [tlshCodeSize]byte // Body[i] holds buckets 4i..4i+3
 }
 
