@@ -190,9 +190,67 @@ func jaroszFilter(buf1, buf2 []float32, rows, cols, windowAlongRows, windowAlong
 		for r := 0; r < rows; r++ {
 			box1D(buf1[r*cols:], buf2[r*cols:], cols, 1, windowAlongRows)
 		}
-		for c := 0; c < cols; c++ {
-			box1D(buf2[c:], buf1[c:], rows, cols, windowAlongCols)
+		boxAlongCols(buf2, buf1, rows, cols, windowAlongCols)
+	}
+}
+
+// boxAlongCols is box1D down every column at once, row by row, so memory
+// is read in order; each column's sums are formed in the same order as
+// box1D's, so the results are the same.
+func boxAlongCols(in, out []float32, rows, cols, window int) {
+	half := (window + 2) / 2
+	phase1 := half - 1
+	phase2 := window - half + 1
+	phase3 := rows - window
+	phase4 := half - 1
+	sums := make([]float32, cols)
+	li, ri, oi := 0, 0, 0
+	count := 0
+	add := func(r int) {
+		row := in[r*cols : (r+1)*cols]
+		for c, v := range row {
+			sums[c] += v
 		}
+	}
+	sub := func(r int) {
+		row := in[r*cols : (r+1)*cols]
+		for c, v := range row {
+			sums[c] -= v
+		}
+	}
+	write := func(r int) {
+		row := out[r*cols : (r+1)*cols]
+		n := float32(count)
+		for c := range row {
+			row[c] = sums[c] / n
+		}
+	}
+	for i := 0; i < phase1; i++ {
+		add(ri)
+		count++
+		ri++
+	}
+	for i := 0; i < phase2; i++ {
+		add(ri)
+		count++
+		write(oi)
+		ri++
+		oi++
+	}
+	for i := 0; i < phase3; i++ {
+		add(ri)
+		sub(li)
+		write(oi)
+		li++
+		ri++
+		oi++
+	}
+	for i := 0; i < phase4; i++ {
+		sub(li)
+		count--
+		write(oi)
+		li++
+		oi++
 	}
 }
 
