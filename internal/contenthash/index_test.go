@@ -178,6 +178,11 @@ func TestIndexFilter(t *testing.T) {
 	if seen[far] {
 		t.Error("filter was asked about a hash beyond the threshold")
 	}
+	for _, id := range ids {
+		if !seen[id] {
+			t.Errorf("filter never asked about id %d, within the threshold", id)
+		}
+	}
 	if len(got) != 25 {
 		t.Errorf("%d results, want the 25 visible ones", len(got))
 	}
