@@ -233,24 +233,30 @@ func (c *Client) pageLast(ctx context.Context, h http.Header, objs []json.RawMes
 	}
 	var last time.Time
 	found := 0
-	err := c.Manifest(ctx, ObjectsQuery{IDs: dedup(ids), Version: "all"}, func(recs []ManifestRecord) error {
-		for _, r := range recs {
-			if !want[r.ID+"|"+normalTime(r.Version)] && !want[r.ID+"|"] {
-				continue
+	ids = dedup(ids)
+	// A few ids per request keep the URL short.
+	const chunk = 40
+	for len(ids) > 0 {
+		part := ids[:min(chunk, len(ids))]
+		ids = ids[len(part):]
+		if err := c.Manifest(ctx, ObjectsQuery{IDs: part, Version: "all"}, func(recs []ManifestRecord) error {
+			for _, r := range recs {
+				if !want[r.ID+"|"+normalTime(r.Version)] && !want[r.ID+"|"] {
+					continue
+				}
+				t, err := time.Parse(time.RFC3339Nano, r.DateAdded)
+				if err != nil {
+					return fmt.Errorf("manifest date_added %q: %w", r.DateAdded, err)
+				}
+				found++
+				if t.After(last) {
+					last = t
+				}
 			}
-			t, err := time.Parse(time.RFC3339Nano, r.DateAdded)
-			if err != nil {
-				return fmt.Errorf("manifest date_added %q: %w", r.DateAdded, err)
-			}
-			found++
-			if t.After(last) {
-				last = t
-			}
+			return nil
+		}); err != nil {
+			return time.Time{}, fmt.Errorf("TAXII page without X-TAXII-Date-Added-Last; its manifest: %w", err)
 		}
-		return nil
-	})
-	if err != nil {
-		return time.Time{}, fmt.Errorf("TAXII page without X-TAXII-Date-Added-Last; its manifest: %w", err)
 	}
 	if found == 0 {
 		return time.Time{}, errors.New("TAXII page without X-TAXII-Date-Added-Last, and the manifest does not list its objects")

@@ -161,9 +161,10 @@ func TestPullMoreWithoutNext(t *testing.T) {
 // the page's date_added comes from the manifest.
 func TestPullMissingDateAddedLast(t *testing.T) {
 	f := newFake(t, behaviour{noDateHeaders: true, noNext: true})
-	want := f.add(30)
+	want := f.add(130)
 	cl, _ := f.client(t)
-	r := pullAll(t, cl, taxiiclient.ObjectsQuery{Limit: 7}, 2, nil)
+	// Pages of 45: the manifest is asked about their ids in parts.
+	r := pullAll(t, cl, taxiiclient.ObjectsQuery{Limit: 45}, 2, nil)
 	r.check(t, want)
 	if r.cursor.AddedAfter.IsZero() {
 		t.Error("the final cursor has no date_added bound")
