@@ -111,6 +111,9 @@ func (c *TAXIIPullCmd) Run(ctx context.Context, e *env) error {
 		bar.Finish()
 		fmt.Fprintf(e.stdout, "pulled %d objects in %d pages: %d added, %d already stored, %d refused, %d repeated by the server and dropped\n",
 			stats.Received, stats.Pages, stats.Added, stats.Duplicates, stats.Refused, stats.Repeated)
+		for _, f := range stats.Failures {
+			fmt.Fprintf(e.stdout, "  refused %s (%s): %s\n", f.ID, f.Version, f.Message)
+		}
 		if err != nil {
 			return fmt.Errorf("pull (run the same command again to resume): %w", err)
 		}

@@ -37,6 +37,15 @@ type PullStats struct {
 	Duplicates int // already stored, identical
 	Refused    int // invalid, or refused by ownership or conflict
 	Repeated   int // sent again by the server and dropped by the client
+	// Failures are the reasons of the first 20 refusals.
+	Failures []store.StatusDetail
+}
+
+func (s *PullStats) refuse(d store.StatusDetail) {
+	s.Refused++
+	if len(s.Failures) < 20 {
+		s.Failures = append(s.Failures, d)
+	}
 }
 
 // Puller pulls one remote collection into one local collection.
@@ -122,12 +131,14 @@ func (p *Puller) Run(ctx context.Context) (PullStats, error) {
 		stats.Pages++
 		stats.Received += len(page.Objects)
 		stats.Repeated += page.Repeated
-		stats.Refused += len(checked.Failures)
+		for _, f := range checked.Failures {
+			stats.refuse(f)
+		}
 		var added []string
 		for i, r := range results {
 			switch {
 			case r.Err != nil:
-				stats.Refused++
+				stats.refuse(store.StatusDetail{ID: checked.Objects[i].ID, Version: r.Version, Message: r.Err.Error()})
 			case r.Duplicate:
 				stats.Duplicates++
 			default:

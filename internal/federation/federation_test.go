@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http/httptest"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/mitra-cert/mitra/internal/access"
 	"github.com/mitra-cert/mitra/internal/federation"
@@ -118,6 +120,15 @@ func TestPullIntoStore(t *testing.T) {
 	}
 	lc, _ = local.st.GetCollection(t.Context(), lc.ID)
 	p := &access.Principal{Organisation: def.ID, Role: access.RoleRelay}
+	// Indicator 5 is already here, owned by another organisation: the
+	// remote's other version of it is refused (STIX 2.1 §3.6), the rest
+	// stored.
+	owner := local.org(t, "Owner")
+	old := json.RawMessage(strings.Replace(string(indicator(5, "")), "2025-01-01T00:00:00.000Z", "2024-01-01T00:00:00.000Z", 2))
+	if _, err := local.st.AddObjects(t.Context(), lc.ID, []store.Object{{ID: "indicator--00000000-0000-4000-8000-000000000005", Type: "indicator", SpecVersion: "2.1",
+		Version: time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC), VersionRaw: "2024-01-01T00:00:00.000Z", Raw: old, Submitter: owner}}, nil); err != nil {
+		t.Fatal(err)
+	}
 	cl := remote.client(t, "hub", rc.ID)
 	newPuller := func(ctx context.Context, cancel func(), stopAfter int) *federation.Puller {
 		pl := &federation.Puller{Client: cl, Store: local.st, Check: local.srv.Check, Principal: p, Collection: lc,
@@ -140,8 +151,11 @@ func TestPullIntoStore(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if second.Received != 14 || second.Duplicates != 0 || second.Refused != 0 || first.Duplicates != 0 {
+	if second.Received != 14 || second.Duplicates != 0 || first.Duplicates != 0 || first.Refused+second.Refused != 1 {
 		t.Errorf("resumed pull: first %+v, second %+v", first, second)
+	}
+	if fs := append(first.Failures, second.Failures...); len(fs) != 1 || fs[0].ID != "indicator--00000000-0000-4000-8000-000000000005" {
+		t.Errorf("refusals: %+v", fs)
 	}
 	got := count(t, local.st, lc.ID)
 	if len(got) != 24 {
