@@ -227,6 +227,12 @@ func (p *Pusher) Run(ctx context.Context) (PushStats, error) {
 			anonymous = append(anonymous, o.ID)
 		}
 	}
+	// Envelopes stay under the API root's max_content_length (TAXII 2.1
+	// §4.2.1); when the API root cannot be read, the server's 413 says so.
+	var maxBytes int64
+	if root, err := p.Client.APIRoot(ctx); err == nil {
+		maxBytes = root.MaxContentLength
+	}
 	after := p.AddedAfter
 	for {
 		page, err := p.Store.QueryObjects(ctx, p.Collection.ID, store.Query{AddedAfter: after, Limit: batch, WithBody: true,
@@ -247,30 +253,58 @@ func (p *Pusher) Run(ctx context.Context) (PushStats, error) {
 			}
 			raws[i], ids[i] = raw, e.ID
 		}
-		st, err := p.Client.Push(ctx, raws)
-		if err != nil {
-			return stats, fmt.Errorf("push %d objects: %w", len(raws), err)
-		}
-		stats.Envelopes++
-		stats.Sent += len(raws)
-		stats.Succeeded += max(st.SuccessCount, len(st.Successes))
-		stats.Failed += max(st.FailureCount, len(st.Failures))
-		for _, f := range st.Failures {
-			if len(stats.Failures) < 20 {
-				stats.Failures = append(stats.Failures, f)
+		for len(raws) > 0 {
+			n := fit(raws, maxBytes)
+			if err := p.send(ctx, raws[:n], ids[:n], &stats); err != nil {
+				return stats, err
 			}
-		}
-		if err := p.Store.AppendAudit(ctx, store.AuditRecord{Principal: p.Label, Organisation: p.Principal.Organisation, Action: "objects.push",
-			Path: "taxii push " + p.Client.ObjectsURL, Collection: p.Collection.ID, Objects: ids,
-			Detail: fmt.Sprintf("status %s: %d succeeded, %d failed", st.ID, st.SuccessCount, st.FailureCount)}); err != nil {
-			return stats, err
-		}
-		if p.OnEnvelope != nil {
-			p.OnEnvelope(stats)
+			raws, ids = raws[n:], ids[n:]
 		}
 		after = page.Entries[len(page.Entries)-1].DateAdded
 		if !page.More {
 			return stats, nil
 		}
 	}
+}
+
+// fit is how many of raws go in one envelope of at most maxBytes (at
+// least one; all when maxBytes is zero).
+func fit(raws []json.RawMessage, maxBytes int64) int {
+	if maxBytes <= 0 {
+		return len(raws)
+	}
+	size := int64(len(`{"objects":[]}`))
+	for i, r := range raws {
+		size += int64(len(r)) + 1
+		if size > maxBytes && i > 0 {
+			return i
+		}
+	}
+	return len(raws)
+}
+
+// send posts one envelope and waits for its status.
+func (p *Pusher) send(ctx context.Context, raws []json.RawMessage, ids []string, stats *PushStats) error {
+	st, err := p.Client.Push(ctx, raws)
+	if err != nil {
+		return fmt.Errorf("push %d objects: %w", len(raws), err)
+	}
+	stats.Envelopes++
+	stats.Sent += len(raws)
+	stats.Succeeded += max(st.SuccessCount, len(st.Successes))
+	stats.Failed += max(st.FailureCount, len(st.Failures))
+	for _, f := range st.Failures {
+		if len(stats.Failures) < 20 {
+			stats.Failures = append(stats.Failures, f)
+		}
+	}
+	if err := p.Store.AppendAudit(ctx, store.AuditRecord{Principal: p.Label, Organisation: p.Principal.Organisation, Action: "objects.push",
+		Path: "taxii push " + p.Client.ObjectsURL, Collection: p.Collection.ID, Objects: ids,
+		Detail: fmt.Sprintf("status %s: %d succeeded, %d failed", st.ID, st.SuccessCount, st.FailureCount)}); err != nil {
+		return err
+	}
+	if p.OnEnvelope != nil {
+		p.OnEnvelope(*stats)
+	}
+	return nil
 }

@@ -28,14 +28,17 @@ type node struct {
 	ts  *httptest.Server
 }
 
-func newNode(t *testing.T) *node {
+func newNode(t *testing.T) *node { return newNodeMax(t, 0) }
+
+// newNodeMax is a node whose API root takes bodies of at most maxBytes.
+func newNodeMax(t *testing.T, maxBytes int64) *node {
 	t.Helper()
 	st, err := sqlite.Open(t.Context(), t.TempDir(), sqlite.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	srv := taxii.NewServer(taxii.Config{Store: st, Auth: access.NewAuthenticator(st, nil), Validator: &stix.Validator{}})
+	srv := taxii.NewServer(taxii.Config{Store: st, Auth: access.NewAuthenticator(st, nil), Validator: &stix.Validator{}, MaxContentLength: maxBytes})
 	ts := httptest.NewServer(srv)
 	t.Cleanup(ts.Close)
 	return &node{st: st, srv: srv, ts: ts}
@@ -250,5 +253,39 @@ func TestPushVisibleOnly(t *testing.T) {
 	ps.Principal = &access.Principal{Organisation: "identity--22222222-2222-4222-8222-222222222222"}
 	if _, err := ps.Run(t.Context()); err == nil {
 		t.Error("push from a collection the organisation may not read")
+	}
+}
+
+// TestPushSplitsEnvelopes: envelopes stay under the remote API root's
+// max_content_length.
+func TestPushSplitsEnvelopes(t *testing.T) {
+	remote, local := newNodeMax(t, 1500), newNode(t)
+	remote.user(t, "in", access.RoleAnalyst, "")
+	rc := remote.collection(t, "inbox", "in")
+	def, _ := local.st.DefaultOrganisation(t.Context())
+	lc := local.collection(t, "outbox")
+	if err := local.st.SetPartyGrant(t.Context(), lc.ID, store.GrantOrg, def.ID, true, false); err != nil {
+		t.Fatal(err)
+	}
+	lc, _ = local.st.GetCollection(t.Context(), lc.ID)
+	p := &access.Principal{Organisation: def.ID, Role: access.RoleRelay}
+	var raws []json.RawMessage
+	for i := 1; i <= 20; i++ {
+		raws = append(raws, indicator(i, ""))
+	}
+	checked := local.srv.Check(p, raws)
+	if _, err := local.st.AddObjects(t.Context(), lc.ID, checked.Objects, nil); err != nil {
+		t.Fatal(err)
+	}
+	ps := &federation.Pusher{Client: remote.client(t, "in", rc.ID), Store: local.st, Principal: p, Collection: lc, Label: "test"}
+	stats, err := ps.Run(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if stats.Succeeded != 20 || stats.Envelopes < 4 {
+		t.Errorf("stats %+v: want 20 objects in envelopes of about 1500 bytes", stats)
+	}
+	if got := count(t, remote.st, rc.ID); len(got) != 20 {
+		t.Errorf("remote holds %d objects", len(got))
 	}
 }
