@@ -4,11 +4,15 @@ import (
 	"crypto/tls"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/mitra-cert/mitra/internal/access"
 	"github.com/mitra-cert/mitra/internal/store"
@@ -102,5 +106,130 @@ func TestClientCAConfig(t *testing.T) {
 	os.WriteFile(bad, []byte("not a certificate"), 0o600)
 	if _, err := clientCAConfig(bad); err == nil {
 		t.Error("a bundle without certificates accepted")
+	}
+}
+
+// TestTAXIIPullKill9: a 'mitra taxii pull' killed with SIGKILL while it
+// waits for a page is resumed by running it again: every remote object is
+// stored exactly once.
+func TestTAXIIPullKill9(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binary; skipped in -short")
+	}
+	bin, err := buildMitra()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rst, err := sqlite.Open(t.Context(), t.TempDir(), sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rst.Close()
+	const pw = "peer-password-1"
+	if _, err := access.CreateUser(t.Context(), rst, "peer", pw, access.RoleAnalyst, ""); err != nil {
+		t.Fatal(err)
+	}
+	src := &store.Collection{Title: "Source", Readers: []string{"peer"}, Writers: []string{"peer"}}
+	if err := rst.CreateCollection(t.Context(), src); err != nil {
+		t.Fatal(err)
+	}
+	srv := taxii.NewServer(taxii.Config{Store: rst, Auth: access.NewAuthenticator(rst, nil), Validator: newValidator()})
+	// The third page request waits until the test has killed the client:
+	// the first two pages are committed by then.
+	var mu sync.Mutex
+	pages := 0
+	third := make(chan struct{})
+	release := make(chan struct{})
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodGet && strings.HasSuffix(r.URL.Path, "/objects/") {
+			mu.Lock()
+			pages++
+			n := pages
+			mu.Unlock()
+			if n == 3 {
+				close(third)
+				select {
+				case <-release:
+				case <-r.Context().Done():
+				}
+				return
+			}
+		}
+		srv.ServeHTTP(w, r)
+	}))
+	defer ts.Close()
+	defer close(release)
+	cl, _ := taxiiclient.NewClient(ts.URL+"/api/", src.ID)
+	cl.User, cl.Password = "peer", pw
+	var objs []json.RawMessage
+	for i := 1; i <= 23; i++ {
+		objs = append(objs, json.RawMessage(fmt.Sprintf(`{"type":"indicator","spec_version":"2.1","id":"indicator--00000000-0000-4000-8000-%012d","created":"2025-01-01T00:00:00.000Z","modified":"2025-01-01T00:00:00.000Z","pattern":"[ipv4-addr:value = '198.51.100.%d']","pattern_type":"stix","valid_from":"2025-01-01T00:00:00Z"}`, i, i)))
+	}
+	if _, err := cl.Push(t.Context(), objs); err != nil {
+		t.Fatal(err)
+	}
+	data := t.TempDir()
+	if _, _, err := mitra(t, nil, "", "collection", "create", "--data", data, "--title", "Mirror", "--alias", "mirror"); err != nil {
+		t.Fatal(err)
+	}
+	// The default organisation may write the local collection.
+	st, err := sqlite.Open(t.Context(), data, sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	o, err := st.DefaultOrganisation(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	mirror, err := st.GetCollection(t.Context(), "mirror")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.SetPartyGrant(t.Context(), mirror.ID, store.GrantOrg, o.ID, true, true); err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	def := o.ID
+	args := []string{"taxii", "pull", "--data", data, ts.URL + "/api/", "--collection", src.ID, "--into", "mirror", "--user", "peer", "--org", def, "--limit", "5"}
+	cmd := exec.Command(bin, args...)
+	cmd.Env = append(os.Environ(), "MITRA_TAXII_PASSWORD="+pw)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-third:
+	case <-time.After(60 * time.Second):
+		cmd.Process.Kill()
+		t.Fatal("the pull never asked for its third page")
+	}
+	cmd.Process.Kill()
+	cmd.Wait()
+
+	out, errOut, err := mitra(t, map[string]string{"MITRA_TAXII_PASSWORD": pw}, "", args...)
+	if err != nil {
+		t.Fatalf("resumed pull: %v\n%s", err, errOut)
+	}
+	if !strings.Contains(out, "pulled 13 objects") {
+		t.Errorf("resumed pull: %s", out)
+	}
+	st, err = sqlite.Open(t.Context(), data, sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	col, err := st.GetCollection(t.Context(), "mirror")
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, err := st.QueryObjects(t.Context(), col.ID, store.Query{Versions: store.VersionFilter{All: true}, Limit: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]int{}
+	for _, e := range page.Entries {
+		seen[e.ID]++
+	}
+	if len(page.Entries) != 23 || len(seen) != 23 {
+		t.Errorf("%d versions of %d objects stored, want 23 of 23", len(page.Entries), len(seen))
 	}
 }
