@@ -8,13 +8,13 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/mitra-cert/mitra/internal/access"
+	"github.com/mitra-cert/mitra/internal/bench"
+	"github.com/mitra-cert/mitra/internal/pattern"
 	"github.com/mitra-cert/mitra/internal/stix"
 	"github.com/mitra-cert/mitra/internal/store"
 	"github.com/mitra-cert/mitra/internal/taxii"
@@ -49,9 +49,10 @@ func newBenchEnv(b *testing.B) *benchEnv {
 		b.Fatal(err)
 	}
 	srv := taxii.NewServer(taxii.Config{
-		Store:     st,
-		Auth:      access.NewAuthenticator(st, nil),
-		Validator: &stix.Validator{},
+		Store: st,
+		Auth:  access.NewAuthenticator(st, nil),
+		// The server's validator: patterns are parsed too.
+		Validator: &stix.Validator{CheckPattern: pattern.Check},
 		PageSize:  1000,
 	})
 	hs := httptest.NewServer(srv)
@@ -78,23 +79,9 @@ func (e *benchEnv) request(b *testing.B, method, path string, body []byte) []byt
 	return out
 }
 
-var benchSeq atomic.Int64
-
-// benchEnvelope returns an envelope of n realistic, distinct indicators.
-func benchEnvelope(n int) []byte {
-	var sb strings.Builder
-	sb.WriteString(`{"objects":[`)
-	for i := 0; i < n; i++ {
-		if i > 0 {
-			sb.WriteByte(',')
-		}
-		k := benchSeq.Add(1)
-		fmt.Fprintf(&sb, `{"type":"indicator","spec_version":"2.1","id":"indicator--%s","created":"2025-06-01T10:00:00.000Z","modified":"2025-06-01T10:00:00.000Z","name":"Malicious IP %d","description":"Command and control server observed in campaign %d","indicator_types":["malicious-activity"],"pattern":"[ipv4-addr:value = '203.0.%d.%d']","pattern_type":"stix","valid_from":"2025-06-01T10:00:00Z","labels":["c2"],"confidence":80,"object_marking_refs":["marking-definition--f88d31f6-486f-44da-b317-01333bde0b82"],"external_references":[{"source_name":"cert","external_id":"CERT-%d"}]}`,
-			uuid.NewString(), k, k%97, (k/250)%250, k%250, k)
-	}
-	sb.WriteString(`]}`)
-	return []byte(sb.String())
-}
+// benchEnvelope returns an envelope of n realistic, distinct indicators
+// (random ids, creation times out of order, the pattern mix of feeds).
+func benchEnvelope(g *bench.Generator, n int) []byte { return g.Envelope(n) }
 
 // BenchmarkIngest POSTs envelopes of 500 indicators through the HTTP API
 // (validation, storage, durable commit) and reports objects per second.
@@ -104,9 +91,10 @@ func BenchmarkIngest(b *testing.B) {
 	path := "/api/collections/" + e.col + "/objects/"
 	for _, clients := range []int{1, 4} {
 		b.Run(fmt.Sprintf("envelope=500,clients=%d", clients), func(b *testing.B) {
+			g := bench.NewGenerator(uint64(clients))
 			bodies := make([][]byte, b.N*clients)
 			for i := range bodies {
-				bodies[i] = benchEnvelope(per)
+				bodies[i] = benchEnvelope(g, per)
 			}
 			var next atomic.Int64
 			b.ResetTimer()
@@ -145,8 +133,9 @@ func BenchmarkPaginatedRead(b *testing.B) {
 	e := newBenchEnv(b)
 	const total = 100_000
 	path := "/api/collections/" + e.col + "/objects/"
+	g := bench.NewGenerator(1)
 	for i := 0; i < total/1000; i++ {
-		e.request(b, "POST", path, benchEnvelope(1000))
+		e.request(b, "POST", path, benchEnvelope(g, 1000))
 	}
 	b.ResetTimer()
 	var read int
