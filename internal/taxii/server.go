@@ -61,6 +61,8 @@ type Server struct {
 	mux *http.ServeMux
 	// mounts are the path patterns of handlers added with Mount.
 	mounts []string
+	// group shares commits between concurrent POSTs (ingest.go).
+	group *store.Committer
 }
 
 // NewServer builds a Server from cfg.
@@ -86,7 +88,7 @@ func NewServer(cfg Config) *Server {
 	if cfg.Validator == nil {
 		cfg.Validator = &stix.Validator{}
 	}
-	s := &Server{cfg: cfg, log: cfg.Logger, mux: http.NewServeMux()}
+	s := &Server{cfg: cfg, log: cfg.Logger, mux: http.NewServeMux(), group: newCommitter(cfg.Store)}
 	root := cfg.APIRoot
 	s.handle("/taxii2/{$}", map[string]handlerFunc{"GET": s.discovery})
 	s.handle(root+"{$}", map[string]handlerFunc{"GET": s.apiRoot})

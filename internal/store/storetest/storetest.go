@@ -45,6 +45,8 @@ func Run(t *testing.T, open Open) {
 		{"Visibility", testVisibility},
 		{"Audit", testAudit},
 		{"Batches", testBatches},
+		{"Group", testGroup},
+		{"Committer", testCommitter},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
