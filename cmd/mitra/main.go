@@ -119,6 +119,7 @@ type CLI struct {
 	Version      VersionCmd      `cmd:"" help:"Print the version."`
 	Migrate      MigrateCmd      `cmd:"" help:"Apply pending database schema migrations, and nothing else."`
 	MigrateStore MigrateStoreCmd `cmd:"" name:"migrate-store" help:"Copy a whole store to another backend (e.g. SQLite to PostgreSQL), verifying row counts."`
+	Bench        BenchCmd        `cmd:"" help:"Measure ingest, reads, matching and detection on this machine and print a table."`
 	Detect       DetectCmd       `cmd:"" help:"Match telemetry (Zeek, Suricata, STIX, JSON; files, directories, stdin, NATS) against the indicators and record sightings."`
 }
 

@@ -148,7 +148,7 @@ func BenchmarkPaginatedRead(b *testing.B) {
 				q += "&next=" + next
 			}
 			out := e.request(b, "GET", path+q, nil)
-			more, nxt, count, err := scanEnvelope(out)
+			more, nxt, count, err := bench.ScanEnvelope(out)
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -165,81 +165,4 @@ func BenchmarkPaginatedRead(b *testing.B) {
 	}
 	b.StopTimer()
 	b.ReportMetric(float64(read)/b.Elapsed().Seconds(), "objects/s")
-}
-
-// scanEnvelope reads more, next and the number of objects of an envelope
-// with one pass over the bytes and no allocation per object, so that the
-// benchmark measures the server rather than the client's JSON decoding.
-func scanEnvelope(body []byte) (more bool, next string, n int, err error) {
-	depth := 0
-	key := ""
-	inObjects := false
-	for i := 0; i < len(body); i++ {
-		switch c := body[i]; c {
-		case '"':
-			j := i + 1
-			for ; j < len(body) && body[j] != '"'; j++ {
-				if body[j] == '\\' {
-					j++
-				}
-			}
-			if j >= len(body) {
-				return false, "", 0, fmt.Errorf("unterminated string")
-			}
-			str := string(body[i+1 : j])
-			if depth == 1 {
-				if key == "next" {
-					next = str
-					key = ""
-				} else if body[j+1] == ':' {
-					key = str
-				}
-			}
-			if depth == 2 && inObjects && body[i-1] == '[' || depth == 2 && inObjects && body[i-1] == ',' {
-				n++
-			}
-			i = j
-		case '{', '[':
-			if depth == 2 && inObjects {
-				n++
-			}
-			if depth == 1 && key == "objects" && c == '[' {
-				inObjects = true
-			}
-			depth++
-		case '}', ']':
-			depth--
-			if depth == 1 {
-				inObjects = false
-				key = ""
-			}
-		case 't':
-			if depth == 1 && key == "more" {
-				more = true
-				key = ""
-			}
-		}
-	}
-	if depth != 0 {
-		return false, "", 0, fmt.Errorf("unbalanced envelope")
-	}
-	return more, next, n, nil
-}
-
-func TestScanEnvelope(t *testing.T) {
-	for _, tc := range []struct {
-		in   string
-		more bool
-		next string
-		n    int
-	}{
-		{`{}`, false, "", 0},
-		{`{"more":true,"next":"abc","objects":[{"a":"}"},{"b":[1,{"c":2}]},{}]}`, true, "abc", 3},
-		{`{"objects":[{"x":"\"]"}]}`, false, "", 1},
-	} {
-		more, next, n, err := scanEnvelope([]byte(tc.in))
-		if err != nil || more != tc.more || next != tc.next || n != tc.n {
-			t.Errorf("%s: got %v %q %d %v", tc.in, more, next, n, err)
-		}
-	}
 }
