@@ -1,0 +1,136 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/mitra-cert/mitra/internal/store"
+	"github.com/mitra-cert/mitra/internal/store/sqlstore"
+)
+
+// Dialect is PostgreSQL's sqlstore.Dialect: lists travel as arrays, bulk
+// inserts unnest them (one statement whatever the number of rows), a
+// collection's writers are serialised by a row lock, text orders by the
+// "C" collation.
+type Dialect struct{}
+
+// In implements sqlstore.Dialect.
+func (Dialect) In(a *sqlstore.Args, col string, vals any) string {
+	switch vals.(type) {
+	case []string:
+		return col + " = ANY(" + a.Add(vals) + "::text[])"
+	case []int64:
+		return col + " = ANY(" + a.Add(vals) + "::bigint[])"
+	}
+	panic(fmt.Sprintf("postgres: In of %T", vals))
+}
+
+// ForUpdate implements sqlstore.Dialect.
+func (Dialect) ForUpdate() string { return " FOR UPDATE" }
+
+// ForShare implements sqlstore.Dialect.
+func (Dialect) ForShare() string { return " FOR SHARE" }
+
+// Binary implements sqlstore.Dialect.
+func (Dialect) Binary() string { return ` COLLATE "C"` }
+
+// insertObjectsSQL inserts object rows given as column arrays: one
+// statement, whatever the number of rows.
+const insertObjectsSQL = `INSERT INTO objects (cid, date_added, id, type, spec_version, version, version_raw, latest, body, submitter, tlp, recipients)
+	SELECT ?, u.* FROM unnest(?::bigint[], ?::text[], ?::text[], ?::text[], ?::text[], ?::text[], ?::boolean[], ?::bytea[],
+		?::text[], ?::integer[], ?::text[]) AS u`
+
+const insertChangesSQL = `INSERT INTO changes (cid, seq, op, object_id, version_raw, at)
+	SELECT ?, u.* FROM unnest(?::bigint[], ?::text[], ?::text[], ?::text[], ?::bigint[]) AS u`
+
+// InsertVersions implements sqlstore.Dialect.
+func (Dialect) InsertVersions(b *sqlstore.Batch, cid int64, rows []store.NewVersion, withChanges bool) {
+	n := len(rows)
+	added, seq, tlp := make([]int64, n), make([]int64, n), make([]int32, n)
+	id, typ, spec, version, versionRaw := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+	submitter, recipients, op := make([]string, n), make([]string, n), make([]string, n)
+	latest, body := make([]bool, n), make([][]byte, n)
+	for i, v := range rows {
+		o := v.Obj
+		added[i], seq[i], tlp[i] = v.Added, v.Seq, int32(o.TLP)
+		id[i], typ[i], spec[i], version[i], versionRaw[i] = o.ID, o.Type, v.Spec, v.Version, v.VersionRaw
+		submitter[i], recipients[i], op[i] = o.Submitter, sqlstore.JSONList(o.Recipients), string(store.OpAdd)
+		latest[i], body[i] = v.Latest, o.Raw
+	}
+	b.Queue(insertObjectsSQL, cid, added, id, typ, spec, version, versionRaw, latest, body, submitter, tlp, recipients)
+	if withChanges {
+		b.Queue(insertChangesSQL, cid, seq, op, id, versionRaw, added)
+	}
+}
+
+// InsertChanges implements sqlstore.Dialect.
+func (Dialect) InsertChanges(b *sqlstore.Batch, cid int64, changes []store.Change) {
+	n := len(changes)
+	seq, at := make([]int64, n), make([]int64, n)
+	op, oid, ver := make([]string, n), make([]string, n), make([]string, n)
+	for i, c := range changes {
+		seq[i], op[i], oid[i], ver[i], at[i] = c.Seq, string(c.Op), c.ObjectID, c.VersionRaw, c.At.UnixMicro()
+	}
+	b.Queue(insertChangesSQL, cid, seq, op, oid, ver, at)
+}
+
+// ListValue implements sqlstore.Dialect: lists are text[].
+func (Dialect) ListValue(l []string) any {
+	if l == nil {
+		return []string{}
+	}
+	return l
+}
+
+// ListDest implements sqlstore.Dialect.
+func (Dialect) ListDest(dst *[]string) any { return dst }
+
+// HasElem implements sqlstore.Dialect.
+func (Dialect) HasElem(a *sqlstore.Args, col, v string) string {
+	return a.Add(v) + "::text = ANY(" + col + ")"
+}
+
+// WholeAdd implements sqlstore.Dialect: each round trip costs more than
+// overlapping with the caller's validation gains.
+func (Dialect) WholeAdd() bool { return true }
+
+// AfterImportAudit implements sqlstore.Dialect: the identity sequence
+// goes on after the greatest imported seq.
+func (Dialect) AfterImportAudit(b *sqlstore.Batch) {
+	b.Queue(`SELECT setval(pg_get_serial_sequence('audit', 'seq'), (SELECT max(seq) FROM audit))`)
+}
+
+func pgCode(err error) string {
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		return pe.Code
+	}
+	return ""
+}
+
+// IsUnique implements sqlstore.Dialect.
+func (Dialect) IsUnique(err error) bool { return pgCode(err) == "23505" }
+
+// IsForeignKey implements sqlstore.Dialect.
+func (Dialect) IsForeignKey(err error) bool { return pgCode(err) == "23503" }
+
+// LockMigrations implements sqlstore.Dialect: a transaction-level advisory
+// lock keyed by the schema, so that concurrent first starts migrate once.
+func (Dialect) LockMigrations(ctx context.Context, tx sqlstore.Tx) error {
+	var schema string
+	if err := tx.QueryRow(ctx, `SELECT COALESCE(current_schema(), '')`).Scan(&schema); err != nil {
+		return err
+	}
+	if schema == "" {
+		return fmt.Errorf("no schema of the search_path exists")
+	}
+	_, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtext('mitra.migrate.' || ?::text))`, schema)
+	return err
+}
+
+// ColumnsSQL implements sqlstore.Dialect.
+func (Dialect) ColumnsSQL() string {
+	return `SELECT column_name::text FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = ?`
+}

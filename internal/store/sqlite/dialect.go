@@ -1,0 +1,160 @@
+package sqlite
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/mitra-cert/mitra/internal/store"
+	"github.com/mitra-cert/mitra/internal/store/sqlstore"
+)
+
+// Dialect is SQLite's sqlstore.Dialect. Write transactions are serialised
+// by BEGIN IMMEDIATE, so rows need no locks; lists are JSON text; bulk
+// inserts are multi-row VALUES statements, prepared once.
+type Dialect struct{}
+
+// In implements sqlstore.Dialect.
+func (Dialect) In(a *sqlstore.Args, col string, vals any) string {
+	n := 0
+	switch v := vals.(type) {
+	case []string:
+		for _, x := range v {
+			a.Add(x)
+		}
+		n = len(v)
+	case []int64:
+		for _, x := range v {
+			a.Add(x)
+		}
+		n = len(v)
+	default:
+		panic(fmt.Sprintf("sqlite: In of %T", vals))
+	}
+	return col + " IN (" + strings.TrimSuffix(strings.Repeat("?,", n), ",") + ")"
+}
+
+// ForUpdate implements sqlstore.Dialect: writers are serialised already.
+func (Dialect) ForUpdate() string { return "" }
+
+// ForShare implements sqlstore.Dialect.
+func (Dialect) ForShare() string { return "" }
+
+// Binary implements sqlstore.Dialect: SQLite's default collation is
+// binary.
+func (Dialect) Binary() string { return "" }
+
+// insertChunk is the number of rows one multi-row INSERT takes.
+const insertChunk = 50
+
+const (
+	objectCols = `INSERT INTO objects (cid, date_added, id, type, spec_version, version, version_raw, latest, body, submitter, tlp, recipients) VALUES `
+	objectRow  = "(?,?,?,?,?,?,?,?,?,?,?,?)"
+	changeCols = `INSERT INTO changes (cid, seq, op, object_id, version_raw, at) VALUES `
+	changeRow  = "(?,?,?,?,?,?)"
+)
+
+var (
+	insertObjectsN = objectCols + repeatValues(objectRow, insertChunk)
+	insertChangesN = changeCols + repeatValues(changeRow, insertChunk)
+	// prepared are the statements Open prepares on the writer.
+	prepared = []string{insertObjectsN, objectCols + objectRow, insertChangesN, changeCols + changeRow}
+)
+
+func repeatValues(tuple string, n int) string {
+	return strings.TrimSuffix(strings.Repeat(tuple+",", n), ",")
+}
+
+// chunks queues rows in statements of insertChunk rows, the rest one by
+// one (a statement of each size is prepared once).
+func chunks[T any](b *sqlstore.Batch, rows []T, many, one string, args func([]any, T) []any) {
+	for len(rows) > 0 {
+		n, q := insertChunk, many
+		if len(rows) < insertChunk {
+			n, q = 1, one
+		}
+		var a []any
+		for _, r := range rows[:n] {
+			a = args(a, r)
+		}
+		b.Queue(q, a...)
+		rows = rows[n:]
+	}
+}
+
+// InsertVersions implements sqlstore.Dialect.
+func (Dialect) InsertVersions(b *sqlstore.Batch, cid int64, rows []store.NewVersion, withChanges bool) {
+	chunks(b, rows, insertObjectsN, objectCols+objectRow, func(a []any, r store.NewVersion) []any {
+		return append(a, cid, r.Added, r.Obj.ID, r.Obj.Type, r.Spec, r.Version, r.VersionRaw, r.Latest, r.Obj.Raw,
+			r.Obj.Submitter, r.Obj.TLP, sqlstore.JSONList(r.Obj.Recipients))
+	})
+	if withChanges {
+		chunks(b, rows, insertChangesN, changeCols+changeRow, func(a []any, r store.NewVersion) []any {
+			return append(a, cid, r.Seq, string(store.OpAdd), r.Obj.ID, r.VersionRaw, r.Added)
+		})
+	}
+}
+
+// InsertChanges implements sqlstore.Dialect.
+func (Dialect) InsertChanges(b *sqlstore.Batch, cid int64, changes []store.Change) {
+	chunks(b, changes, insertChangesN, changeCols+changeRow, func(a []any, c store.Change) []any {
+		return append(a, cid, c.Seq, string(c.Op), c.ObjectID, c.VersionRaw, c.At.UnixMicro())
+	})
+}
+
+// ListValue implements sqlstore.Dialect: lists are JSON text.
+func (Dialect) ListValue(l []string) any { return sqlstore.JSONList(l) }
+
+// ListDest implements sqlstore.Dialect.
+func (Dialect) ListDest(dst *[]string) any { return jsonList{dst} }
+
+// HasElem implements sqlstore.Dialect.
+func (Dialect) HasElem(a *sqlstore.Args, col, v string) string {
+	return `EXISTS (SELECT 1 FROM json_each(` + col + `) WHERE value = ` + a.Add(v) + `)`
+}
+
+// jsonList scans a JSON text list.
+type jsonList struct{ dst *[]string }
+
+func (j jsonList) Scan(src any) error {
+	var s string
+	switch v := src.(type) {
+	case string:
+		s = v
+	case []byte:
+		s = string(v)
+	case nil:
+	default:
+		return fmt.Errorf("list column: %T", src)
+	}
+	l, err := sqlstore.ParseList(s)
+	*j.dst = l
+	return err
+}
+
+// WholeAdd implements sqlstore.Dialect: statements are cheap in process,
+// so batches are written while the caller validates the next.
+func (Dialect) WholeAdd() bool { return false }
+
+// AfterImportAudit implements sqlstore.Dialect: INTEGER PRIMARY KEY goes
+// on after the greatest seq by itself.
+func (Dialect) AfterImportAudit(*sqlstore.Batch) {}
+
+// IsUnique implements sqlstore.Dialect. modernc reports constraint
+// violations as *sqlite.Error with extended codes; the message is stable
+// across versions.
+func (Dialect) IsUnique(err error) bool {
+	return err != nil && strings.Contains(err.Error(), "UNIQUE constraint failed")
+}
+
+// IsForeignKey implements sqlstore.Dialect.
+func (Dialect) IsForeignKey(err error) bool {
+	return err != nil && strings.Contains(err.Error(), "FOREIGN KEY constraint failed")
+}
+
+// LockMigrations implements sqlstore.Dialect: BEGIN IMMEDIATE holds the
+// database's write lock already.
+func (Dialect) LockMigrations(context.Context, sqlstore.Tx) error { return nil }
+
+// ColumnsSQL implements sqlstore.Dialect.
+func (Dialect) ColumnsSQL() string { return `SELECT name FROM pragma_table_info(?)` }
