@@ -80,7 +80,10 @@ type Row struct {
 	// P50 and P99 are per-request (or per-page) latencies, zero when not
 	// meaningful.
 	P50, P99 time.Duration
-	Note     string
+	// CPU is the CPU time the whole process used meanwhile (0 when not
+	// measured): it includes the benchmark's own clients.
+	CPU  time.Duration
+	Note string
 }
 
 // Rate is Count per second.
@@ -132,7 +135,9 @@ func Run(ctx context.Context, cfg Config, names ...string) (*Result, error) {
 			return nil, err
 		}
 		defer srv.close(context.WithoutCancel(ctx))
+		c0 := cpuTime()
 		row, curve, err := srv.ingest(ctx, cfg)
+		row.CPU = cpuTime() - c0
 		if err != nil {
 			return nil, fmt.Errorf("ingest: %w", err)
 		}
@@ -141,10 +146,12 @@ func Run(ctx context.Context, cfg Config, names ...string) (*Result, error) {
 			res.Curve = curve
 		}
 		if want["read"] {
+			c0 := cpuTime()
 			row, err := srv.read(ctx, row.Count)
 			if err != nil {
 				return nil, fmt.Errorf("read: %w", err)
 			}
+			row.CPU = cpuTime() - c0
 			res.Rows = append(res.Rows, row)
 		}
 	}
@@ -370,13 +377,17 @@ func percentiles(d []time.Duration) (p50, p99 time.Duration) {
 // Print writes res as a table, then the ingest curve.
 func Print(w io.Writer, res *Result) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "benchmark\tcount\tseconds\tper second\tp50\tp99\t\t")
+	fmt.Fprintln(tw, "benchmark\tcount\tseconds\tper second\tp50\tp99\tCPU µs each\t\t")
 	for _, r := range res.Rows {
 		p50, p99 := "-", "-"
 		if r.P50 > 0 {
 			p50, p99 = ms(r.P50), ms(r.P99)
 		}
-		fmt.Fprintf(tw, "%s\t%d %s\t%.1f\t%.0f %s/s\t%s\t%s\t\t%s\n", r.Name, r.Count, r.Unit, r.Time.Seconds(), r.Rate(), r.Unit, p50, p99, r.Note)
+		cpu := "-"
+		if r.CPU > 0 && r.Count > 0 {
+			cpu = fmt.Sprintf("%.1f", float64(r.CPU)/float64(time.Microsecond)/float64(r.Count))
+		}
+		fmt.Fprintf(tw, "%s\t%d %s\t%.1f\t%.0f %s/s\t%s\t%s\t%s\t\t%s\n", r.Name, r.Count, r.Unit, r.Time.Seconds(), r.Rate(), r.Unit, p50, p99, cpu, r.Note)
 	}
 	if err := tw.Flush(); err != nil {
 		return err

@@ -93,6 +93,7 @@ func Match(indicators, observations int) (Row, error) {
 	var mu sync.Mutex
 	var matches, hits, want int
 	var missed string
+	c0 := cpuTime()
 	start := time.Now()
 	for w := range workers {
 		wg.Add(1)
@@ -122,11 +123,11 @@ func Match(indicators, observations int) (Row, error) {
 		}()
 	}
 	wg.Wait()
-	el := time.Since(start)
+	el, cpu := time.Since(start), cpuTime()-c0
 	if hits != want {
 		return Row{}, fmt.Errorf("%d of %d observations built to match did not match (first: %s)", want-hits, want, missed)
 	}
-	return Row{Name: "match", Count: len(probes), Unit: "observations", Time: el,
+	return Row{Name: "match", Count: len(probes), Unit: "observations", Time: el, CPU: cpu,
 		Note: fmt.Sprintf("%d indicators (loaded in %.1f s), %d matches, %d workers", indicators, load.Seconds(), matches, workers)}, nil
 }
 
@@ -162,16 +163,17 @@ func Detect(ctx context.Context, cfg Config) (Row, error) {
 	if err := d.Load(ctx); err != nil {
 		return Row{}, err
 	}
+	c0 := cpuTime()
 	start := time.Now()
 	if err := d.Run(ctx, &detect.FileSource{Path: path}); err != nil {
 		return Row{}, err
 	}
-	el := time.Since(start)
+	el, cpu := time.Since(start), cpuTime()-c0
 	s := d.Stats()
 	if want := int64((cfg.Lines + 999) / 1000); s.Events != int64(cfg.Lines) || s.Matches != want {
 		return Row{}, fmt.Errorf("%d events and %d matches, want %d and %d", s.Events, s.Matches, cfg.Lines, want)
 	}
-	return Row{Name: "detect", Count: cfg.Lines, Unit: "lines", Time: el,
+	return Row{Name: "detect", Count: cfg.Lines, Unit: "lines", Time: el, CPU: cpu,
 		Note: fmt.Sprintf("Zeek dns.log, %d indicators, %d matches, %d sightings", cfg.Indicators, s.Matches, s.Sightings)}, nil
 }
 
