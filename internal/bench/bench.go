@@ -281,14 +281,17 @@ func (s *server) ingest(ctx context.Context, cfg Config) (Row, []Point, error) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			g := NewGenerator(cfg.Seed*1000 + uint64(k) + 1)
+			src := NewEnvelopeSource(NewGenerator(cfg.Seed*1000+uint64(k)+1), cfg.Envelope)
 			for {
 				i := next.Add(1) - 1
 				if i >= int64(envelopes) || ctx.Err() != nil {
 					return
 				}
 				n := min(cfg.Envelope, cfg.Objects-int(i)*cfg.Envelope)
-				body := g.Envelope(n)
+				body := src.Next()
+				if n < cfg.Envelope {
+					body = src.g.Envelope(n)
+				}
 				t0 := time.Now()
 				out, err := s.do(ctx, "POST", s.url, body)
 				if err != nil {

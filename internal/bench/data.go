@@ -6,6 +6,7 @@ package bench
 
 import (
 	"encoding/binary"
+	"encoding/hex"
 	"fmt"
 	"math/rand/v2"
 	"strings"
@@ -49,7 +50,17 @@ func (g *Generator) uuid4() string {
 	binary.LittleEndian.PutUint64(b[8:], g.r.Uint64())
 	b[6] = b[6]&0x0f | 0x40
 	b[8] = b[8]&0x3f | 0x80
-	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
+	var out [36]byte
+	hex.Encode(out[0:8], b[0:4])
+	out[8] = '-'
+	hex.Encode(out[9:13], b[4:6])
+	out[13] = '-'
+	hex.Encode(out[14:18], b[6:8])
+	out[18] = '-'
+	hex.Encode(out[19:23], b[8:10])
+	out[23] = '-'
+	hex.Encode(out[24:36], b[10:16])
+	return string(out[:])
 }
 
 // Pattern returns the i-th pattern of the mix: the same i gives the same
@@ -142,4 +153,49 @@ func (g *Generator) Envelope(n int) []byte {
 	}
 	sb.WriteString(`]}`)
 	return []byte(sb.String())
+}
+
+// EnvelopeSource hands out envelopes of n new indicators cheaply: it
+// generates a few envelopes once and then copies one with a fresh random
+// id in every object, so that the benchmark's own clients, which share the
+// machine with the server, spend little CPU.
+type EnvelopeSource struct {
+	g         *Generator
+	templates [][]byte
+	offsets   [][]int // of the UUID in each object's id
+	next      int
+}
+
+// NewEnvelopeSource returns a source of envelopes of n indicators built
+// from g.
+func NewEnvelopeSource(g *Generator, n int) *EnvelopeSource {
+	const variants = 8
+	s := &EnvelopeSource{g: g}
+	const prefix = `"id":"indicator--`
+	for range variants {
+		t := g.Envelope(n)
+		var offs []int
+		for i := 0; ; {
+			k := strings.Index(string(t[i:]), prefix)
+			if k < 0 {
+				break
+			}
+			offs = append(offs, i+k+len(prefix))
+			i += k + len(prefix)
+		}
+		s.templates = append(s.templates, t)
+		s.offsets = append(s.offsets, offs)
+	}
+	return s
+}
+
+// Next returns a new envelope.
+func (s *EnvelopeSource) Next() []byte {
+	k := s.next % len(s.templates)
+	s.next++
+	b := append([]byte(nil), s.templates[k]...)
+	for _, off := range s.offsets[k] {
+		copy(b[off:off+36], s.g.uuid4())
+	}
+	return b
 }
