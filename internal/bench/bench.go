@@ -135,9 +135,9 @@ func Run(ctx context.Context, cfg Config, names ...string) (*Result, error) {
 			return nil, err
 		}
 		defer srv.close(context.WithoutCancel(ctx))
-		c0 := cpuTime()
+		c0 := CPUTime()
 		row, curve, err := srv.ingest(ctx, cfg)
-		row.CPU = cpuTime() - c0
+		row.CPU = CPUTime() - c0
 		if err != nil {
 			return nil, fmt.Errorf("ingest: %w", err)
 		}
@@ -146,12 +146,12 @@ func Run(ctx context.Context, cfg Config, names ...string) (*Result, error) {
 			res.Curve = curve
 		}
 		if want["read"] {
-			c0 := cpuTime()
+			c0 := CPUTime()
 			row, err := srv.read(ctx, row.Count)
 			if err != nil {
 				return nil, fmt.Errorf("read: %w", err)
 			}
-			row.CPU = cpuTime() - c0
+			row.CPU = CPUTime() - c0
 			res.Rows = append(res.Rows, row)
 		}
 	}

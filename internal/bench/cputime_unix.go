@@ -7,10 +7,10 @@ import (
 	"time"
 )
 
-// cpuTime is the CPU time this process (server, store and clients) has
+// CPUTime is the CPU time this process (server, store and clients) has
 // used. On a shared machine wall-clock rates depend on the neighbours; CPU
 // time per object much less, so the table shows both.
-func cpuTime() time.Duration {
+func CPUTime() time.Duration {
 	var ru syscall.Rusage
 	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
 		return 0

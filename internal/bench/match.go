@@ -93,7 +93,7 @@ func Match(indicators, observations int) (Row, error) {
 	var mu sync.Mutex
 	var matches, hits, want int
 	var missed string
-	c0 := cpuTime()
+	c0 := CPUTime()
 	start := time.Now()
 	for w := range workers {
 		wg.Add(1)
@@ -123,7 +123,7 @@ func Match(indicators, observations int) (Row, error) {
 		}()
 	}
 	wg.Wait()
-	el, cpu := time.Since(start), cpuTime()-c0
+	el, cpu := time.Since(start), CPUTime()-c0
 	if hits != want {
 		return Row{}, fmt.Errorf("%d of %d observations built to match did not match (first: %s)", want-hits, want, missed)
 	}
@@ -163,12 +163,12 @@ func Detect(ctx context.Context, cfg Config) (Row, error) {
 	if err := d.Load(ctx); err != nil {
 		return Row{}, err
 	}
-	c0 := cpuTime()
+	c0 := CPUTime()
 	start := time.Now()
 	if err := d.Run(ctx, &detect.FileSource{Path: path}); err != nil {
 		return Row{}, err
 	}
-	el, cpu := time.Since(start), cpuTime()-c0
+	el, cpu := time.Since(start), CPUTime()-c0
 	s := d.Stats()
 	if want := int64((cfg.Lines + 999) / 1000); s.Events != int64(cfg.Lines) || s.Matches != want {
 		return Row{}, fmt.Errorf("%d events and %d matches, want %d and %d", s.Events, s.Matches, cfg.Lines, want)
