@@ -172,7 +172,7 @@ func (s *Store) AddBatches(ctx context.Context, collectionID string, batches ite
 
 // loadVersions reads every stored version of the batch's ids. For new
 // objects it finds nothing, cheaply.
-func loadVersions(ctx context.Context, tx Tx, d Dialect, cid int64, objs []store.Object) (map[string][]store.StoredVersion, error) {
+func loadVersions(ctx context.Context, tx Querier, d Dialect, cid int64, objs []store.Object) (map[string][]store.StoredVersion, error) {
 	out := make(map[string][]store.StoredVersion, len(objs))
 	ids := make([]string, 0, len(objs))
 	seen := make(map[string]bool, len(objs))

@@ -185,3 +185,67 @@ func testCommitter(t *testing.T, s store.Store) {
 		t.Errorf("%d objects stored, want %d", n, clients*perClient*per)
 	}
 }
+
+// testPrefetch checks that versions read before the write lock
+// (store.Prefetcher) and changed before the group commits are read again:
+// nothing is stored twice, and conflicts and the latest version are decided
+// on what is stored at commit time.
+func testPrefetch(t *testing.T, s store.Store) {
+	g, ok := s.(store.GroupAdder)
+	p, ok2 := s.(store.Prefetcher)
+	if !ok || !ok2 {
+		t.Skip("the backend does not implement store.Prefetcher")
+	}
+	ctx := context.Background()
+	c := &store.Collection{Title: "prefetch"}
+	if err := s.CreateCollection(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	t1, t2 := base, base.Add(time.Hour)
+	x, y, z := "indicator--"+uuid.NewString(), "indicator--"+uuid.NewString(), "indicator--"+uuid.NewString()
+	if _, err := s.AddObjects(ctx, c.ID, []store.Object{Obj(t, Indicator(x, t1, t1)), Obj(t, Indicator(z, t1, t1))}, nil); err != nil {
+		t.Fatal(err)
+	}
+	req := &store.AddRequest{Objects: []store.Object{Obj(t, Indicator(x, t1, t1)), Obj(t, Indicator(y, t1, t1)), Obj(t, Indicator(z, t1, t2))}}
+	pf, err := p.Prefetch(ctx, c.ID, req.Objects)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Prefetched = pf
+	if len(pf.Versions[x]) != 1 || len(pf.Versions[y]) != 0 {
+		t.Fatalf("prefetched %v", pf.Versions)
+	}
+	// After the prefetch: y arrives, x gets a newer version, z is deleted.
+	if _, err := s.AddObjects(ctx, c.ID, []store.Object{Obj(t, Indicator(y, t1, t1)), Obj(t, Indicator(x, t1, t2))}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.DeleteObject(ctx, c.ID, z, store.Query{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := g.AddGroup(ctx, c.ID, []*store.AddRequest{req}); err != nil {
+		t.Fatal(err)
+	}
+	r := req.Results
+	if len(r) != 3 || !r[0].Duplicate || !r[1].Duplicate || r[2].Duplicate || r[2].Err != nil {
+		t.Fatalf("results %+v", r)
+	}
+	page, err := s.QueryObjects(ctx, c.ID, store.Query{Versions: store.VersionFilter{All: true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	count := map[string]int{}
+	for _, e := range page.Entries {
+		count[e.ID]++
+	}
+	if count[x] != 2 || count[y] != 1 || count[z] != 1 {
+		t.Errorf("stored versions %v, want x 2, y 1, z 1", count)
+	}
+	// The default read serves x's newer version, stored after the prefetch.
+	latest, err := s.QueryObjects(ctx, c.ID, store.Query{IDs: []string{x}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(latest.Entries) != 1 || latest.Entries[0].VersionRaw != "2024-03-01T13:00:00.000Z" {
+		t.Errorf("latest version of x: %+v", latest.Entries)
+	}
+}

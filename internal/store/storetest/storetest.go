@@ -47,6 +47,7 @@ func Run(t *testing.T, open Open) {
 		{"Batches", testBatches},
 		{"Group", testGroup},
 		{"Committer", testCommitter},
+		{"Prefetch", testPrefetch},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
