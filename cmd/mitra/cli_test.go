@@ -238,8 +238,18 @@ func TestOrgGroupGrantAuditCommands(t *testing.T) {
 	if out := run(nil, "user", "show", "gina"); !strings.Contains(out, "Grid Operator") || !strings.Contains(out, col) || !strings.Contains(out, "read=true write=false") {
 		t.Errorf("user show:\n%s", out)
 	}
-	if out := run(nil, "audit", "--action", "admin."); !strings.Contains(out, "admin.collection.revoke") || !strings.Contains(out, "admin.group.create") {
-		t.Errorf("audit:\n%s", out)
+	out := run(nil, "audit", "--action", "admin.")
+	if rev, grp := strings.Index(out, "admin.collection.revoke"), strings.Index(out, "admin.group.create"); rev < 0 || grp < 0 || rev > grp {
+		t.Errorf("audit, newest first:\n%s", out)
+	}
+	// Paging: the newest record, then the ones before its SEQ.
+	page := strings.Split(strings.TrimSpace(run(nil, "audit", "--action", "admin.collection.", "--limit", "1")), "\n")
+	if len(page) != 2 || !strings.Contains(page[1], "admin.collection.grant") {
+		t.Fatalf("audit --limit 1:\n%s", strings.Join(page, "\n"))
+	}
+	seq := strings.Fields(page[1])[0]
+	if out := run(nil, "audit", "--action", "admin.collection.", "--limit", "1", "--before", seq); !strings.Contains(out, "admin.collection.revoke") {
+		t.Errorf("audit --before %s:\n%s", seq, out)
 	}
 	if _, _, err := mitra(t, nil, "", "org", "delete", "--data", data, "Grid Operator"); err == nil {
 		t.Error("deleted an organisation that has users")

@@ -11,7 +11,7 @@ import (
 	"github.com/mitra-cert/mitra/internal/access"
 	"github.com/mitra-cert/mitra/internal/detect"
 	"github.com/mitra-cert/mitra/internal/store"
-	"github.com/mitra-cert/mitra/internal/taxii"
+	"github.com/mitra-cert/mitra/internal/taxiiclient"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -74,7 +74,7 @@ func (c *DetectCmd) Run(ctx context.Context, e *env) error {
 
 // build makes the detector and its sources. inputs are files, directories
 // or "-"; reg, when set, gets the detector's metrics.
-func (c *DetectFlags) build(ctx context.Context, st store.Store, inputs []string, log *slog.Logger, e *env, reg prometheus.Registerer) (*detect.Detector, []detect.Source, error) {
+func (c *DetectFlags) build(ctx context.Context, st detectStore, inputs []string, log *slog.Logger, e *env, reg prometheus.Registerer) (*detect.Detector, []detect.Source, error) {
 	if (c.Collection == "") == (c.TAXIIURL == "") {
 		return nil, nil, errors.New("give --collection (local store) or --taxii-url (remote TAXII server) for the sightings, one of them")
 	}
@@ -103,7 +103,7 @@ func (c *DetectFlags) build(ctx context.Context, st store.Store, inputs []string
 		}
 		sink = &detect.StoreSink{Store: st, Collection: col.ID, Submitter: p.Organisation}
 	} else {
-		cl, err := taxii.NewClient(c.TAXIIURL, c.TAXIICollection)
+		cl, err := taxiiclient.NewClient(c.TAXIIURL, c.TAXIICollection)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -153,7 +153,7 @@ func (c *DetectFlags) build(ctx context.Context, st store.Store, inputs []string
 // detectPrincipal is the organisation the detector acts for, as a
 // principal without a user: it reads through the organisation's and its
 // groups' grants, as access.Decide rules.
-func detectPrincipal(ctx context.Context, st store.Store, org string) (*access.Principal, error) {
+func detectPrincipal(ctx context.Context, st principalStore, org string) (*access.Principal, error) {
 	var o *store.Organisation
 	var err error
 	if org == "" {

@@ -84,8 +84,8 @@ func (c *MigrateStoreCmd) Run(ctx context.Context, e *env) error {
 	if got != want {
 		return fmt.Errorf("migrate-store: row counts differ after the copy:\n  source %+v\n  target %+v", want, got)
 	}
-	fmt.Fprintf(e.stdout, "copied %d rows in %s and verified the counts: %d organisations, %d users, %d tokens, %d groups (%d members), %d collections (%d user grants, %d organisation and group grants), %d object versions, %d change-log records, %d statuses, %d audit records\n",
+	fmt.Fprintf(e.stdout, "copied %d rows in %s and verified the counts: %d organisations, %d users, %d tokens, %d groups (%d members), %d collections (%d user grants, %d organisation and group grants), %d object versions, %d change-log records, %d statuses, %d audit records, %d object owners, %d cursors\n",
 		got.Total(), time.Since(start).Round(time.Millisecond), got.Organisations, got.Users, got.Tokens, got.Groups, got.GroupMembers,
-		got.Collections, got.Grants, got.PartyGrants, got.Objects, got.Changes, got.Statuses, got.Audit)
+		got.Collections, got.Grants, got.PartyGrants, got.Objects, got.Changes, got.Statuses, got.Audit, got.Owners, got.Cursors)
 	return nil
 }

@@ -309,13 +309,14 @@ type AuditCmd struct {
 	Action     string        `help:"Only this action (objects.add, objects.read, objects.delete, objects.relay, admin.…); a prefix ending in '.' matches a family."`
 	Object     string        `help:"Only records naming this object id."`
 	Since      time.Duration `help:"Only the last DURATION (e.g. 24h)."`
-	Limit      int           `default:"100" help:"At most this many records."`
+	Limit      int           `default:"100" help:"At most this many records, newest first."`
+	Before     int64         `help:"Only records older than SEQ (the SEQ of the last record of the previous page)." placeholder:"SEQ"`
 }
 
 // Run implements the command.
 func (c *AuditCmd) Run(ctx context.Context, e *env) error {
 	return withStore(ctx, c.StoreFlags, func(st store.Store) error {
-		f := store.AuditFilter{Principal: c.User, Action: c.Action, Object: c.Object, Limit: c.Limit}
+		f := store.AuditFilter{Principal: c.User, Action: c.Action, Object: c.Object, Limit: c.Limit, Before: c.Before}
 		if c.Since > 0 {
 			f.Since = time.Now().Add(-c.Since)
 		}
@@ -324,9 +325,9 @@ func (c *AuditCmd) Run(ctx context.Context, e *env) error {
 			return err
 		}
 		tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "TIME\tPRINCIPAL\tACTION\tPATH\tCOLLECTION\tOBJECTS\tDETAIL")
+		fmt.Fprintln(tw, "SEQ\tTIME\tPRINCIPAL\tACTION\tPATH\tCOLLECTION\tOBJECTS\tDETAIL")
 		for _, r := range recs {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.At.Format(time.RFC3339Nano), r.Principal, r.Action, r.Path, r.Collection, strings.Join(r.Objects, ","), r.Detail)
+			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Seq, r.At.Format(time.RFC3339Nano), r.Principal, r.Action, r.Path, r.Collection, strings.Join(r.Objects, ","), r.Detail)
 		}
 		return tw.Flush()
 	})
@@ -334,7 +335,7 @@ func (c *AuditCmd) Run(ctx context.Context, e *env) error {
 
 // audited records a successful administration command in the audit log
 // (as the local operator) and passes err through.
-func audited(ctx context.Context, st store.Store, action, detail string, err error) error {
+func audited(ctx context.Context, st store.Audit, action, detail string, err error) error {
 	if err != nil {
 		return err
 	}

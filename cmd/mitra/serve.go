@@ -226,7 +226,7 @@ func loopback(addr string) bool {
 // bootstrapAdmin creates the admin user on the first start of a data
 // directory (when no admin exists): its password comes from
 // MITRA_ADMIN_PASSWORD, else it is generated and printed once.
-func bootstrapAdmin(ctx context.Context, st store.Store, e *env) error {
+func bootstrapAdmin(ctx context.Context, st adminBootstrap, e *env) error {
 	users, err := st.ListUsers(ctx)
 	if err != nil {
 		return err

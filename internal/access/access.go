@@ -112,7 +112,7 @@ func HashToken(secret string) string {
 // CreateToken makes a token for user with the given role (the user's own
 // role when empty; never more than it) and lifetime (0: no expiry), stores
 // it and returns the secret.
-func CreateToken(ctx context.Context, s store.Store, user, role string, ttl time.Duration, now time.Time) (string, *store.Token, error) {
+func CreateToken(ctx context.Context, s TokenStore, user, role string, ttl time.Duration, now time.Time) (string, *store.Token, error) {
 	u, err := s.GetUser(ctx, user)
 	if err != nil {
 		return "", nil, err
@@ -148,7 +148,7 @@ func rank(role string) int {
 // Authenticator checks credentials against the store. Changes in the store
 // (a deleted user, a revoked token) take effect on the next request.
 type Authenticator struct {
-	store store.Store
+	store UserStore
 	now   func() time.Time
 
 	// bcrypt costs tens of milliseconds; remembering the last good password
@@ -165,7 +165,7 @@ type cached struct {
 }
 
 // NewAuthenticator returns an Authenticator on s; now defaults to time.Now.
-func NewAuthenticator(s store.Store, now func() time.Time) *Authenticator {
+func NewAuthenticator(s UserStore, now func() time.Time) *Authenticator {
 	if now == nil {
 		now = time.Now
 	}
@@ -289,7 +289,7 @@ func collectionAccess(p *Principal, c *store.Collection) (read, write bool, via 
 
 // CreateUser validates and stores a new user with a hashed password. The
 // role defaults to analyst; the organisation to the default one.
-func CreateUser(ctx context.Context, s store.Store, name, password, role, organisation string) (*store.User, error) {
+func CreateUser(ctx context.Context, s UserCreator, name, password, role, organisation string) (*store.User, error) {
 	if role == "" {
 		role = RoleAnalyst
 	}

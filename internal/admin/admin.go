@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -19,7 +20,7 @@ import (
 
 // Handler serves the admin API under Prefix.
 type Handler struct {
-	store  store.Store
+	store  Store
 	authn  func(*http.Request) (*access.Principal, error)
 	log    *slog.Logger
 	now    func() time.Time
@@ -32,7 +33,7 @@ const Prefix = "/admin/"
 
 // New returns the admin API. authn authenticates a request (the TAXII
 // server's Authenticate, so both APIs take the same credentials).
-func New(s store.Store, authn func(*http.Request) (*access.Principal, error), log *slog.Logger, now func() time.Time) *Handler {
+func New(s Store, authn func(*http.Request) (*access.Principal, error), log *slog.Logger, now func() time.Time) *Handler {
 	if now == nil {
 		now = time.Now
 	}
@@ -495,6 +496,19 @@ func (h *Handler) setPartyGrant(kind, param string) apiFunc {
 	}
 }
 
+// positiveParam parses an optional positive integer query parameter (0
+// when absent).
+func positiveParam(v string, most int64) (int64, error) {
+	if v == "" {
+		return 0, nil
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || n <= 0 || n > most {
+		return 0, fmt.Errorf("%q is not an integer from 1 to %d", v, most)
+	}
+	return n, nil
+}
+
 func (h *Handler) listAudit(r *http.Request, _ *access.Principal) (int, any, error) {
 	q := r.URL.Query()
 	f := store.AuditFilter{Principal: q.Get("user"), Action: q.Get("action"), Object: q.Get("object")}
@@ -505,6 +519,16 @@ func (h *Handler) listAudit(r *http.Request, _ *access.Principal) (int, any, err
 		}
 		f.Since = t
 	}
+	// Newest first; the next page is before = the last record's seq.
+	var err error
+	if f.Before, err = positiveParam(q.Get("before"), 1<<62); err != nil {
+		return 0, nil, errors.Join(errBadBody, fmt.Errorf("before: %w", err))
+	}
+	limit, err := positiveParam(q.Get("limit"), 1000)
+	if err != nil {
+		return 0, nil, errors.Join(errBadBody, fmt.Errorf("limit: %w", err))
+	}
+	f.Limit = int(limit)
 	recs, err := h.store.ListAudit(r.Context(), f)
 	if err != nil {
 		return 0, nil, err

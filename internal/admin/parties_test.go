@@ -1,6 +1,7 @@
 package admin_test
 
 import (
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -81,6 +82,21 @@ func TestOrganisationsGroupsGrantsAudit(t *testing.T) {
 		t.Errorf("audit has %d records, %d grants: %+v", len(recs), puts, recs)
 	}
 	root.do(http.MethodGet, "/admin/audit?since=yesterday", nil).wantError(http.StatusBadRequest)
+	// Newest first, paged with before.
+	var page1, page2 []struct {
+		Seq    int64
+		Action string
+	}
+	root.do(http.MethodGet, "/admin/audit?action=admin.&limit=2", nil).wantJSON(http.StatusOK, &page1)
+	if len(page1) != 2 || page1[0].Seq <= page1[1].Seq {
+		t.Fatalf("first page = %+v", page1)
+	}
+	root.do(http.MethodGet, fmt.Sprintf("/admin/audit?action=admin.&limit=2&before=%d", page1[1].Seq), nil).wantJSON(http.StatusOK, &page2)
+	if len(page2) != 2 || page2[0].Seq >= page1[1].Seq || page2[1].Seq >= page2[0].Seq {
+		t.Errorf("second page = %+v after %+v", page2, page1)
+	}
+	root.do(http.MethodGet, "/admin/audit?before=x", nil).wantError(http.StatusBadRequest)
+	root.do(http.MethodGet, "/admin/audit?limit=100000", nil).wantError(http.StatusBadRequest)
 	root.do(http.MethodDelete, "/admin/orgs/"+org.ID, nil).wantError(http.StatusConflict) // gina belongs to it
 	root.do(http.MethodDelete, "/admin/groups/energy", nil).want(http.StatusNoContent)
 	var groups []any

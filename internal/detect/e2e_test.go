@@ -15,6 +15,7 @@ import (
 	"github.com/mitra-cert/mitra/internal/store"
 	"github.com/mitra-cert/mitra/internal/store/sqlite"
 	"github.com/mitra-cert/mitra/internal/taxii"
+	"github.com/mitra-cert/mitra/internal/taxiiclient"
 )
 
 const pw = "correct horse battery"
@@ -66,9 +67,9 @@ func newTEnv(t *testing.T) *tenv {
 	return e
 }
 
-func (e *tenv) client(t *testing.T, user, collection string) *taxii.Client {
+func (e *tenv) client(t *testing.T, user, collection string) *taxiiclient.Client {
 	t.Helper()
-	c, err := taxii.NewClient(e.url, collection)
+	c, err := taxiiclient.NewClient(e.url, collection)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -86,7 +87,7 @@ func indicator(id, pat, modified string, extra map[string]any) json.RawMessage {
 	return b
 }
 
-func post(t *testing.T, c *taxii.Client, objs ...json.RawMessage) {
+func post(t *testing.T, c *taxiiclient.Client, objs ...json.RawMessage) {
 	t.Helper()
 	st, err := c.AddObjects(t.Context(), objs)
 	if err != nil {
@@ -148,7 +149,7 @@ func TestEndToEndTAXII(t *testing.T) {
 	reader := e.client(t, "alice", e.out.ID)
 	byID := map[string]map[string]any{}
 	pages := 0
-	err = reader.GetObjects(t.Context(), taxii.ObjectsQuery{Limit: 1}, func(pg taxii.ObjectsPage) error {
+	err = reader.GetObjects(t.Context(), taxiiclient.ObjectsQuery{Limit: 1}, func(pg taxiiclient.ObjectsPage) error {
 		pages++
 		for _, raw := range pg.Objects {
 			var m map[string]any
@@ -211,7 +212,7 @@ func TestEndToEndTAXII(t *testing.T) {
 	// Errors come back as TAXII error resources.
 	bad := e.client(t, "alice", "no-such-collection")
 	_, err = bad.AddObjects(t.Context(), []json.RawMessage{indicator(eDNS, "[domain-name:value = 'x']", v1, nil)})
-	var te *taxii.Error
+	var te *taxiiclient.Error
 	if !asTAXIIError(err, &te) || te.Status != 404 || te.Title == "" {
 		t.Errorf("unknown collection: %v", err)
 	}

@@ -82,7 +82,7 @@ func (d *indicatorDoc) activeAt(now time.Time) bool {
 // StoreIndicators reads indicators from collections of a store, as the
 // organisation of Principal may see them (access.Decide).
 type StoreIndicators struct {
-	Store     store.Store
+	Store     IndicatorStore
 	Principal *access.Principal
 	// Collections to read (ids or aliases); empty means every collection
 	// the principal may read, re-listed on every full Sync.

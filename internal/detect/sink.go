@@ -10,7 +10,7 @@ import (
 	"github.com/mitra-cert/mitra/internal/access"
 	"github.com/mitra-cert/mitra/internal/stix"
 	"github.com/mitra-cert/mitra/internal/store"
-	"github.com/mitra-cert/mitra/internal/taxii"
+	"github.com/mitra-cert/mitra/internal/taxiiclient"
 )
 
 // Sink stores sightings with their observed-data and SCOs. Put returns nil
@@ -22,7 +22,7 @@ type Sink interface {
 // StoreSink adds objects to a collection of a local store, submitted by
 // an organisation.
 type StoreSink struct {
-	Store      store.Store
+	Store      ObjectAdder
 	Collection string // id
 	Submitter  string // organisation identity id
 }
@@ -56,7 +56,7 @@ func (s *StoreSink) Put(ctx context.Context, raws []json.RawMessage) error {
 
 // TAXIISink posts objects to a TAXII 2.1 collection.
 type TAXIISink struct {
-	Client *taxii.Client
+	Client *taxiiclient.Client
 }
 
 // Put implements Sink: the objects are durable when the status resource

@@ -3,13 +3,14 @@ package store
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 )
 
 // This file declares what the store adds for ownership (STIX 2.1 §3.6),
 // marking resolution, account changes, retention and transactional writers
-// (the detector's exactly-once counts, federation's link cursors). The
-// interfaces become part of Store once both backends implement them.
+// (the detector's exactly-once counts, federation's link cursors). All are
+// part of Store; storetest checks them on every backend.
 
 // ErrForbidden: the caller's organisation does not own the object it tries
 // to version or delete. Only the creator of an object may create new
@@ -102,4 +103,17 @@ type Tx interface {
 	Cursor(ctx context.Context, key string) ([]byte, error)
 	// SetCursor stores value under key, in this transaction.
 	SetCursor(ctx context.Context, key string, value []byte) error
+}
+
+// CheckUserUpdate checks an UpdateUser request before it reaches the
+// database: the user is named and the organisation given (UpdateUser
+// replaces it; an empty one would not be an organisation).
+func CheckUserUpdate(u *User) error {
+	if u.Name == "" {
+		return fmt.Errorf("user name is empty: %w", ErrInvalid)
+	}
+	if u.Organisation == "" {
+		return fmt.Errorf("user %q: organisation is empty: %w", u.Name, ErrInvalid)
+	}
+	return nil
 }

@@ -52,12 +52,14 @@ type Counts struct {
 	Changes       int64
 	Statuses      int64
 	Audit         int64
+	Owners        int64 // recorded object owners
+	Cursors       int64 // Updater cursors
 }
 
 // Total is the number of rows of all kinds.
 func (c Counts) Total() int64 {
 	return c.Organisations + c.Users + c.Tokens + c.Groups + c.GroupMembers + c.Collections + c.Grants +
-		c.PartyGrants + c.Objects + c.Changes + c.Statuses + c.Audit
+		c.PartyGrants + c.Objects + c.Changes + c.Statuses + c.Audit + c.Owners + c.Cursors
 }
 
 // ExportBatch is the number of rows Export methods hand out at a time.
@@ -80,6 +82,24 @@ type Exporter interface {
 	// ExportAudit calls fn with the audit log in seq order, at most
 	// ExportBatch records at a time.
 	ExportAudit(ctx context.Context, fn func([]AuditRecord) error) error
+	// ExportOwners calls fn with every recorded object owner, at most
+	// ExportBatch at a time.
+	ExportOwners(ctx context.Context, fn func([]OwnerRecord) error) error
+	// ExportCursors calls fn with every Updater cursor, at most
+	// ExportBatch at a time.
+	ExportCursors(ctx context.Context, fn func([]CursorRecord) error) error
+}
+
+// OwnerRecord is the recorded owner of an object id (contract.go).
+type OwnerRecord struct {
+	ID    string
+	Owner string
+}
+
+// CursorRecord is one Updater cursor.
+type CursorRecord struct {
+	Key   string
+	Value []byte
 }
 
 // Importer writes rows exported from another store, keeping every value
@@ -109,6 +129,10 @@ type Importer interface {
 	ImportStatuses(ctx context.Context, statuses []*Status) error
 	// ImportAudit adds audit records, keeping their seq.
 	ImportAudit(ctx context.Context, recs []AuditRecord) error
+	// ImportOwners adds recorded object owners.
+	ImportOwners(ctx context.Context, owners []OwnerRecord) error
+	// ImportCursors adds Updater cursors.
+	ImportCursors(ctx context.Context, cursors []CursorRecord) error
 }
 
 // ErrNotEmpty: Copy's target store already holds data.
@@ -203,6 +227,20 @@ func Copy(ctx context.Context, dst interface {
 	})
 	if err != nil {
 		return fmt.Errorf("audit: %w", err)
+	}
+	// Owners and cursors: without them, anyone could take over the copied
+	// objects and transactional writers would apply their input again.
+	err = src.ExportOwners(ctx, func(owners []OwnerRecord) error {
+		return step(len(owners), dst.ImportOwners(ctx, owners))
+	})
+	if err != nil {
+		return fmt.Errorf("owners: %w", err)
+	}
+	err = src.ExportCursors(ctx, func(cursors []CursorRecord) error {
+		return step(len(cursors), dst.ImportCursors(ctx, cursors))
+	})
+	if err != nil {
+		return fmt.Errorf("cursors: %w", err)
 	}
 	return nil
 }

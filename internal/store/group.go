@@ -77,12 +77,13 @@ func GroupObjects(reqs []*AddRequest) []Object {
 	return objs
 }
 
-// PlanGroup plans objs (GroupObjects(reqs)) as one AddObjects call would,
+// PlanGroup plans objs (GroupObjects(reqs)) as one AddObjects call would
+// (owners as for PlanAdd),
 // then hands each request its share of the results and records them in
 // its Status. Backends execute the returned plan as they execute PlanAdd's,
 // then save the statuses and GroupAudit's records.
-func PlanGroup(reqs []*AddRequest, objs []Object, existing map[string][]StoredVersion, now, lastAdded, lastSeq int64) *AddPlan {
-	plan := PlanAdd(objs, existing, now, lastAdded, lastSeq)
+func PlanGroup(reqs []*AddRequest, objs []Object, existing map[string][]StoredVersion, owners map[string]string, now, lastAdded, lastSeq int64) *AddPlan {
+	plan := PlanAdd(objs, existing, owners, now, lastAdded, lastSeq)
 	off := 0
 	for _, r := range reqs {
 		n := len(r.Objects)

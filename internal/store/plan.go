@@ -2,6 +2,8 @@ package store
 
 import (
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/mitra-cert/mitra/internal/stix"
@@ -44,11 +46,12 @@ type AddPlan struct {
 // §5.5), which conflict with a stored version, which rows to insert with
 // which date_added and change-log sequence numbers, and which row of each
 // id becomes the one served by default (the greatest spec_version, then
-// version). existing holds every stored version of the batch's ids; now,
+// version). existing holds every stored version of the batch's ids; owners
+// the recorded owner of each of them that has one (see OwnerClaims); now,
 // lastAdded and lastSeq are in microseconds and sequence numbers. The
 // backend must hold the collection's write lock from loading existing
 // until commit, so that date_added is strictly increasing in commit order.
-func PlanAdd(objs []Object, existing map[string][]StoredVersion, now, lastAdded, lastSeq int64) *AddPlan {
+func PlanAdd(objs []Object, existing map[string][]StoredVersion, owners map[string]string, now, lastAdded, lastSeq int64) *AddPlan {
 	p := &AddPlan{Results: make([]AddResult, len(objs)), LastSeq: lastSeq}
 	added := max(now, lastAdded+1)
 	type version struct {
@@ -85,6 +88,21 @@ func PlanAdd(objs []Object, existing map[string][]StoredVersion, now, lastAdded,
 			ver = stix.SortKey(o.Version)
 		}
 		res.Version = verRaw
+		if rec, ok := owners[o.ID]; ok && !o.Version.IsZero() && rec != OwnerOf(o) {
+			// Checked before the conflict test, so that a refused sender
+			// learns nothing about the versions stored; a duplicate stays a
+			// duplicate (STIX 2.1 §3.6).
+			dup := false
+			for _, v := range vs {
+				if v.Version == ver && SameJSON(v.Body, o.Raw) {
+					dup = true
+				}
+			}
+			if !dup {
+				res.Err = errNotOwner
+				continue
+			}
+		}
 		var same *version
 		var cur *version
 		for _, v := range vs {
@@ -126,6 +144,49 @@ func PlanAdd(objs []Object, existing map[string][]StoredVersion, now, lastAdded,
 	}
 	p.LastAdded = added - 1
 	return p
+}
+
+// errNotOwner is the refusal of a new version from an organisation that
+// does not own the object. Its text says nothing about what is stored.
+var errNotOwner = fmt.Errorf("refused: only the organisation that created this object may add versions of it (STIX 2.1 §3.6): %w", ErrForbidden)
+
+// OwnerOf is the organisation that owns o when o is the first version of
+// its id: Owner, else Submitter (contract.go).
+func OwnerOf(o *Object) string {
+	if o.Owner != "" {
+		return o.Owner
+	}
+	return o.Submitter
+}
+
+// OwnerClaims returns, sorted by id, each id of objs with the owner its
+// first object in objs would record (ids whose owner would be empty are
+// left out: an object added without any organisation stays unowned until
+// an organisation adds a version). A backend inserts them where no owner
+// is recorded yet (insert-or-ignore on the owner table's primary key),
+// inside the add transaction and before reading the recorded owners, so
+// that of two concurrent first versions exactly one owner wins. Sorted,
+// so that concurrent claims lock keys in one order.
+func OwnerClaims(objs []Object) (ids, owners []string) {
+	seen := make(map[string]bool, len(objs))
+	type claim struct{ id, owner string }
+	var cs []claim
+	for i := range objs {
+		o := &objs[i]
+		if seen[o.ID] {
+			continue
+		}
+		seen[o.ID] = true
+		if w := OwnerOf(o); w != "" {
+			cs = append(cs, claim{o.ID, w})
+		}
+	}
+	slices.SortFunc(cs, func(a, b claim) int { return strings.Compare(a.id, b.id) })
+	ids, owners = make([]string, len(cs)), make([]string, len(cs))
+	for i, c := range cs {
+		ids[i], owners[i] = c.id, c.owner
+	}
+	return ids, owners
 }
 
 // RecordStatus appends each object's outcome to status: successes

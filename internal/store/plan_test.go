@@ -2,6 +2,7 @@ package store
 
 import (
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -32,7 +33,7 @@ func TestPlanAdd(t *testing.T) {
 		obj("sco", time.Time{}, `{"s":1}`), // unversioned: named by date_added
 		obj("sco", time.Time{}, `{"s":1}`), // identical: duplicate
 	}
-	p := PlanAdd(objs, existing, 100, 500, 40)
+	p := PlanAdd(objs, existing, nil, 100, 500, 40)
 	if !p.Results[0].Duplicate || !errors.Is(p.Results[1].Err, ErrConflict) || p.Results[2].Duplicate || !p.Results[5].Duplicate || !p.Results[7].Duplicate {
 		t.Fatalf("results = %+v", p.Results)
 	}
@@ -62,7 +63,51 @@ func TestPlanAdd(t *testing.T) {
 		t.Errorf("status: %d successes, %d failures", len(st.Successes), len(st.Failures))
 	}
 	// now later than the collection's last date_added wins.
-	if q := PlanAdd(objs[3:4], nil, 9000, 500, 0); q.Rows[0].Added != 9000 {
+	if q := PlanAdd(objs[3:4], nil, nil, 9000, 500, 0); q.Rows[0].Added != 9000 {
 		t.Errorf("date_added %d, want the clock 9000", q.Rows[0].Added)
+	}
+}
+
+func TestPlanAddOwnership(t *testing.T) {
+	t1 := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
+	t2 := t1.Add(time.Hour)
+	existing := map[string][]StoredVersion{
+		"a": {{RID: 7, Version: stix.SortKey(t1), VersionRaw: stix.FormatMicro(t1), Spec: "2.1", Body: []byte(`{"v":1}`), Latest: true}},
+	}
+	owners := map[string]string{"a": "org-a", "elsewhere": "org-a"}
+	from := func(o Object, submitter, owner string) Object {
+		o.Submitter, o.Owner = submitter, owner
+		return o
+	}
+	objs := []Object{
+		from(obj("a", t1, `{"v":1}`), "org-b", ""),            // duplicate: stays one
+		from(obj("a", t1, `{"v":9}`), "org-b", ""),            // same version, other content: refused, not a conflict
+		from(obj("a", t2, `{"v":2}`), "org-b", ""),            // new version by a non-owner: refused
+		from(obj("a", t2, `{"v":2}`), "org-b", "org-a"),       // Owner speaks for org-a: accepted
+		from(obj("elsewhere", t1, `{"e":1}`), "org-b", ""),    // owned through another collection: refused
+		from(obj("sco", time.Time{}, `{"s":1}`), "org-b", ""), // unversioned: anyone
+	}
+	owners["sco"] = "org-a"
+	p := PlanAdd(objs, existing, owners, 100, 500, 40)
+	if !p.Results[0].Duplicate || p.Results[0].Err != nil {
+		t.Errorf("duplicate from a non-owner: %+v", p.Results[0])
+	}
+	for _, i := range []int{1, 2, 4} {
+		err := p.Results[i].Err
+		if !errors.Is(err, ErrForbidden) || errors.Is(err, ErrConflict) {
+			t.Errorf("object %d: err %v, want ErrForbidden", i, err)
+		} else if msg := err.Error(); strings.Contains(msg, "already") || strings.Contains(msg, objs[i].VersionRaw) {
+			t.Errorf("object %d: refusal reveals what is stored: %q", i, msg)
+		}
+	}
+	if p.Results[3].Err != nil || p.Results[5].Err != nil || len(p.Rows) != 2 {
+		t.Errorf("accepted: %+v %+v, rows %d", p.Results[3], p.Results[5], len(p.Rows))
+	}
+
+	ids, ws := OwnerClaims([]Object{
+		{ID: "z", Submitter: "s1"}, {ID: "y", Submitter: "s2", Owner: "o2"}, {ID: "z", Submitter: "s3"}, {ID: "x"},
+	})
+	if strings.Join(ids, ",") != "y,z" || strings.Join(ws, ",") != "o2,s1" {
+		t.Errorf("OwnerClaims = %v %v", ids, ws)
 	}
 }

@@ -39,6 +39,12 @@ type Store interface {
 	Tokens
 	Statuses
 	Audit
+	Owners
+	Updater
+	Markings
+	AccountChanges
+	Retention
+	Health
 	Close() error
 }
 
@@ -331,10 +337,12 @@ type AuditFilter struct {
 	Before int64
 }
 
-// Audit keeps the audit log. Records are never changed or removed.
+// Audit keeps the audit log. Records are never changed; only retention
+// (Retention.PruneAudit) removes old ones.
 type Audit interface {
 	AppendAudit(ctx context.Context, recs ...AuditRecord) error
-	// ListAudit returns matching records, oldest first.
+	// ListAudit returns matching records, newest first (greatest Seq);
+	// the next page is f.Before = the last record's Seq.
 	ListAudit(ctx context.Context, f AuditFilter) ([]AuditRecord, error)
 }
 

@@ -2,13 +2,14 @@ package taxii
 
 import (
 	"context"
+	"slices"
 
 	"github.com/mitra-cert/mitra/internal/store"
 )
 
 // newCommitter returns a group committer over st when its backend can
 // commit several requests in one transaction, else nil.
-func newCommitter(st store.Store) *store.Committer {
+func newCommitter(st Store) *store.Committer {
 	if g, ok := st.(store.GroupAdder); ok {
 		return store.NewCommitter(g, 0)
 	}
@@ -24,7 +25,7 @@ func (s *Server) commit(ctx context.Context, collectionID string, req *store.Add
 	if s.group != nil {
 		return s.group.Add(ctx, collectionID, req)
 	}
-	res, err := s.cfg.Store.AddObjects(ctx, collectionID, req.Objects, req.Status)
+	res, err := s.cfg.Store.AddBatches(ctx, collectionID, slices.Values([][]store.Object{req.Objects}), req.Status)
 	if err != nil {
 		return err
 	}

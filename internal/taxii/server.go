@@ -31,7 +31,7 @@ const stixMediaType = "application/stix+json;version=2.1"
 
 // Config configures a Server.
 type Config struct {
-	Store store.Store
+	Store Store
 	Auth  *access.Authenticator
 	// Validator checks every POSTed object; an object with problems is
 	// refused and reported in the status failures (TAXII 2.1 §5.5). The

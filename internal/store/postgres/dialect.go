@@ -65,6 +65,28 @@ func (Dialect) InsertVersions(b *sqlstore.Batch, cid int64, rows []store.NewVers
 	}
 }
 
+// InsertOwners implements sqlstore.Dialect. Rows go in id order (the
+// order of ids), so that concurrent claimants lock keys in one order.
+func (Dialect) InsertOwners(b *sqlstore.Batch, ids, owners []string, ignoreConflicts bool) {
+	q := `INSERT INTO owners (id, owner) SELECT u.id, u.owner FROM unnest(?::text[], ?::text[]) WITH ORDINALITY AS u(id, owner, n) ORDER BY u.n`
+	if ignoreConflicts {
+		q += ` ON CONFLICT DO NOTHING`
+	}
+	b.Queue(q, ids, owners)
+}
+
+// ClaimOwnersSQL implements sqlstore.Dialect: claims and reads in one
+// round trip.
+func (Dialect) ClaimOwnersSQL(a *sqlstore.Args, ids, owners, all []string) string {
+	return `WITH ins AS (
+			INSERT INTO owners (id, owner)
+			SELECT u.id, u.owner FROM unnest(` + a.Add(ids) + `::text[], ` + a.Add(owners) + `::text[]) WITH ORDINALITY AS u(id, owner, n) ORDER BY u.n
+			ON CONFLICT DO NOTHING RETURNING id, owner)
+		SELECT id, owner FROM ins
+		UNION ALL
+		SELECT id, owner FROM owners WHERE id = ANY(` + a.Add(all) + `::text[])`
+}
+
 // InsertChanges implements sqlstore.Dialect.
 func (Dialect) InsertChanges(b *sqlstore.Batch, cid int64, changes []store.Change) {
 	n := len(changes)

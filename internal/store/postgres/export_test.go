@@ -34,6 +34,8 @@ type dump struct {
 	Changes       map[string][]store.Change
 	Statuses      []*store.Status
 	Audit         []store.AuditRecord
+	Owners        []store.OwnerRecord
+	Cursors       []store.CursorRecord
 }
 
 func dumpStore(t *testing.T, s copyable) dump {
@@ -78,6 +80,14 @@ func dumpStore(t *testing.T, s copyable) dump {
 	}))
 	must(s.ExportAudit(ctx, func(recs []store.AuditRecord) error {
 		d.Audit = append(d.Audit, recs...)
+		return nil
+	}))
+	must(s.ExportOwners(ctx, func(owners []store.OwnerRecord) error {
+		d.Owners = append(d.Owners, owners...)
+		return nil
+	}))
+	must(s.ExportCursors(ctx, func(cursors []store.CursorRecord) error {
+		d.Cursors = append(d.Cursors, cursors...)
 		return nil
 	}))
 	return d
@@ -143,6 +153,12 @@ func populate(t *testing.T, s store.Store) {
 	must(s.AppendAudit(ctx,
 		store.AuditRecord{Principal: "alice", Organisation: org.ID, Action: "objects.add", Path: "/api/x/", Collection: c1.ID, Objects: []string{a}},
 		store.AuditRecord{Principal: "bob", Action: "admin.user.create", Path: "/admin/users", Detail: "carol"}))
+	must(s.Update(ctx, c2.ID, func(ctx context.Context, tx store.Tx) error {
+		if err := tx.SetCursor(ctx, "detect/x/stream", []byte(`{"pos":7}`)); err != nil {
+			return err
+		}
+		return tx.SetCursor(ctx, "federation/peer", []byte{})
+	}))
 }
 
 func compareDumps(t *testing.T, what string, got, want dump) {
@@ -175,7 +191,7 @@ func TestCopyBothWays(t *testing.T) {
 	defer src.Close()
 	populate(t, src)
 	want := dumpStore(t, src)
-	if want.Counts.Objects < 2500 || want.Counts.Changes <= want.Counts.Objects || want.Counts.Audit != 2 {
+	if want.Counts.Objects < 2500 || want.Counts.Changes <= want.Counts.Objects || want.Counts.Audit != 2 || want.Counts.Owners < 2500 || want.Counts.Cursors != 2 {
 		t.Fatalf("populate made %+v", want.Counts)
 	}
 
@@ -222,7 +238,7 @@ func TestCopyBothWays(t *testing.T) {
 			t.Fatal(err)
 		}
 		recs, err := s.ListAudit(ctx, store.AuditFilter{})
-		if err != nil || len(recs) != 3 || recs[2].Seq <= recs[1].Seq {
+		if err != nil || len(recs) != 3 || recs[0].Seq <= recs[1].Seq || recs[0].Principal != "alice" {
 			t.Errorf("audit after the copy: %+v, %v", recs, err)
 		}
 		if _, err := s.GetStatus(ctx, want.Statuses[0].ID); err != nil {

@@ -87,11 +87,12 @@ func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 	if now == nil {
 		now = time.Now
 	}
-	if _, _, err := migrate(ctx, d, now); err != nil {
+	version, _, err := migrate(ctx, d, now)
+	if err != nil {
 		d.Close()
 		return nil, err
 	}
-	s, err := sqlstore.New(ctx, d, Dialect{}, now)
+	s, err := sqlstore.New(ctx, d, Dialect{}, now, version)
 	if err != nil {
 		d.Close()
 		return nil, err
@@ -156,13 +157,19 @@ func (d *db) Close() error {
 }
 
 func (d *db) Exec(ctx context.Context, q string, args ...any) (int64, error) {
-	if len(args) == 0 {
-		// Migrations hold several statements: only the simple protocol
-		// runs them.
-		args = []any{pgx.QueryExecModeSimpleProtocol}
-	}
-	tag, err := d.pool.Exec(ctx, d.rebind(q), args...)
+	q, args = d.execArgs(q, args)
+	tag, err := d.pool.Exec(ctx, q, args...)
 	return tag.RowsAffected(), err
+}
+
+// execArgs prepares a statement for Exec. Without arguments (migrations,
+// which hold several statements) it goes as written, by the simple
+// protocol: only that runs several statements, and a ? in a comment stays.
+func (d *db) execArgs(q string, args []any) (string, []any) {
+	if len(args) == 0 {
+		return q, []any{pgx.QueryExecModeSimpleProtocol}
+	}
+	return d.rebind(q), args
 }
 
 func (d *db) Query(ctx context.Context, q string, args ...any) (sqlstore.Rows, error) {
@@ -199,10 +206,8 @@ type tx struct {
 }
 
 func (t *tx) Exec(ctx context.Context, q string, args ...any) (int64, error) {
-	if len(args) == 0 {
-		args = []any{pgx.QueryExecModeSimpleProtocol}
-	}
-	tag, err := t.t.Exec(ctx, t.db.rebind(q), args...)
+	q, args = t.db.execArgs(q, args)
+	tag, err := t.t.Exec(ctx, q, args...)
 	return tag.RowsAffected(), err
 }
 

@@ -3,6 +3,8 @@ package postgres_test
 import (
 	"context"
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -45,29 +47,8 @@ func TestIsDSN(t *testing.T) {
 }
 
 func TestReopenKeepsData(t *testing.T) {
-	ctx := context.Background()
 	dsn := pgtest.NewSchema(t)
-	s := openDSN(t, dsn)
-	org1, err := s.DefaultOrganisation(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := &store.Collection{Title: "kept"}
-	if err := s.CreateCollection(ctx, c); err != nil {
-		t.Fatal(err)
-	}
-	s.Close()
-	s = openDSN(t, dsn)
-	org2, err := s.DefaultOrganisation(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if org1.ID != org2.ID {
-		t.Errorf("default organisation changed on reopen: %s then %s", org1.ID, org2.ID)
-	}
-	if _, err := s.GetCollection(ctx, c.ID); err != nil {
-		t.Errorf("collection lost on reopen: %v", err)
-	}
+	storetest.ReopenKeepsData(t, func(t testing.TB) store.Store { return openDSN(t, dsn) })
 }
 
 // Several processes starting at once on a new database: every Open succeeds,
@@ -286,4 +267,53 @@ func rawConn(t testing.TB, dsn string) *pgx.Conn {
 	}
 	t.Cleanup(func() { conn.Close(context.Background()) })
 	return conn
+}
+
+// A database made by the first migration runner (schema_migrations with
+// version, name and applied) upgrades in place: data kept, records get
+// checksums. Afterwards a changed migration record makes Open refuse.
+func TestUpgradeFirstRunnerDatabase(t *testing.T) {
+	ctx := context.Background()
+	dsn := pgtest.NewSchema(t)
+	conn := rawConn(t, dsn)
+	files, err := filepath.Glob("migrations/000[12]_*.sql")
+	if err != nil || len(files) != 2 {
+		t.Fatalf("migrations: %v %v", files, err)
+	}
+	if _, err := conn.Exec(ctx, `CREATE TABLE schema_migrations (version integer PRIMARY KEY, name text NOT NULL, applied bigint NOT NULL)`); err != nil {
+		t.Fatal(err)
+	}
+	for i, f := range files {
+		body, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := conn.Exec(ctx, string(body), pgx.QueryExecModeSimpleProtocol); err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+		if _, err := conn.Exec(ctx, `INSERT INTO schema_migrations (version, name, applied) VALUES ($1, $2, 1)`, i+1, filepath.Base(f)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := conn.Exec(ctx, `INSERT INTO collections (id, title, created) VALUES ('00000000-0000-4000-8000-000000000001', 'old', 1)`); err != nil {
+		t.Fatal(err)
+	}
+	s := openDSN(t, dsn)
+	if c, err := s.GetCollection(ctx, "00000000-0000-4000-8000-000000000001"); err != nil || c.Title != "old" {
+		t.Errorf("collection after upgrade: %+v, %v", c, err)
+	}
+	s.Close()
+	var unsummed int
+	if err := conn.QueryRow(ctx, `SELECT count(*) FROM schema_migrations WHERE checksum = ''`).Scan(&unsummed); err != nil {
+		t.Fatal(err)
+	}
+	if unsummed != 0 {
+		t.Errorf("%d migration records without checksum after the upgrade", unsummed)
+	}
+	if _, err := conn.Exec(ctx, `UPDATE schema_migrations SET checksum = 'edited' WHERE version = 2`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := postgres.Open(ctx, dsn, postgres.Options{}); err == nil || !strings.Contains(err.Error(), "differs") {
+		t.Errorf("open with a changed migration: %v, want a refusal", err)
+	}
 }

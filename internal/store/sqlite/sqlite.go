@@ -111,7 +111,7 @@ func Open(ctx context.Context, dir string, opts Options) (*Store, error) {
 		d.Close()
 		return nil, err
 	}
-	s, err := sqlstore.New(ctx, d, Dialect{}, now)
+	s, err := sqlstore.New(ctx, d, Dialect{}, now, len(ms))
 	if err != nil {
 		d.Close()
 		return nil, err

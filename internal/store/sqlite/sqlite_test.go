@@ -2,6 +2,10 @@ package sqlite_test
 
 import (
 	"context"
+	"database/sql"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/mitra-cert/mitra/internal/store"
@@ -23,30 +27,15 @@ func TestStore(t *testing.T) {
 }
 
 func TestReopenKeepsData(t *testing.T) {
-	ctx := context.Background()
 	dir := t.TempDir()
-	s, err := sqlite.Open(ctx, dir, sqlite.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	org1, _ := s.DefaultOrganisation(ctx)
-	c := &store.Collection{Title: "kept"}
-	if err := s.CreateCollection(ctx, c); err != nil {
-		t.Fatal(err)
-	}
-	s.Close()
-	s, err = sqlite.Open(ctx, dir, sqlite.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	org2, _ := s.DefaultOrganisation(ctx)
-	if org1.ID != org2.ID {
-		t.Errorf("default organisation changed on reopen: %s then %s", org1.ID, org2.ID)
-	}
-	if _, err := s.GetCollection(ctx, c.ID); err != nil {
-		t.Errorf("collection lost on reopen: %v", err)
-	}
+	storetest.ReopenKeepsData(t, func(t testing.TB) store.Store {
+		s, err := sqlite.Open(context.Background(), dir, sqlite.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		return s
+	})
 }
 
 // Two handles on one file, as a running server and a CLI command have: a
@@ -81,5 +70,73 @@ func TestSyncOption(t *testing.T) {
 	s.Close()
 	if _, err := sqlite.Open(ctx, t.TempDir(), sqlite.Options{Sync: "sometimes"}); err == nil {
 		t.Error("sync=sometimes accepted")
+	}
+}
+
+// A database made by the first migration runner (schema_migrations with
+// version and applied only) upgrades in place: data kept, records get
+// names and checksums. Afterwards a changed or unknown migration record
+// makes Open refuse the database.
+func TestUpgradeFirstRunnerDatabase(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	raw, err := sql.Open("sqlite", filepath.Join(dir, sqlite.FileName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	files, err := filepath.Glob("migrations/000[12]_*.sql")
+	if err != nil || len(files) != 2 {
+		t.Fatalf("migrations: %v %v", files, err)
+	}
+	// What the first runner did: run 0001 and 0002, record version and time.
+	if _, err := raw.Exec(`CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, applied INTEGER NOT NULL)`); err != nil {
+		t.Fatal(err)
+	}
+	for i, f := range files {
+		body, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := raw.Exec(string(body)); err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+		if _, err := raw.Exec(`INSERT INTO schema_migrations (version, applied) VALUES (?, 1)`, i+1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := raw.Exec(`INSERT INTO collections (id, title, created) VALUES ('00000000-0000-4000-8000-000000000001', 'old', 1)`); err != nil {
+		t.Fatal(err)
+	}
+	s, err := sqlite.Open(ctx, dir, sqlite.Options{})
+	if err != nil {
+		t.Fatalf("open a first-runner database: %v", err)
+	}
+	if c, err := s.GetCollection(ctx, "00000000-0000-4000-8000-000000000001"); err != nil || c.Title != "old" {
+		t.Errorf("collection after upgrade: %+v, %v", c, err)
+	}
+	s.Close()
+	var unsummed int
+	if err := raw.QueryRow(`SELECT count(*) FROM schema_migrations WHERE checksum = '' OR name = ''`).Scan(&unsummed); err != nil {
+		t.Fatal(err)
+	}
+	if unsummed != 0 {
+		t.Errorf("%d migration records without name or checksum after the upgrade", unsummed)
+	}
+
+	if _, err := raw.Exec(`UPDATE schema_migrations SET checksum = 'edited' WHERE version = 1`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sqlite.Open(ctx, dir, sqlite.Options{}); err == nil || !strings.Contains(err.Error(), "differs") {
+		t.Errorf("open with a changed migration: %v, want a refusal", err)
+	}
+	if _, err := raw.Exec(`UPDATE schema_migrations SET checksum = '' WHERE version = 1`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := raw.Exec(`INSERT INTO schema_migrations (version, applied) VALUES (999, 0)`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sqlite.Open(ctx, dir, sqlite.Options{}); err == nil || !strings.Contains(err.Error(), "newer") {
+		t.Errorf("open of a newer schema: %v, want a refusal", err)
 	}
 }

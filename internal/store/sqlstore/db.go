@@ -112,6 +112,14 @@ type Dialect interface {
 	// InsertVersions queues the inserts of object rows (and, when
 	// withChanges, their "add" change-log records) on b.
 	InsertVersions(b *Batch, cid int64, rows []store.NewVersion, withChanges bool)
+	// InsertOwners queues the inserts of recorded owners (ids[i] owned by
+	// owners[i]); with ignoreConflicts an id already owned keeps its owner.
+	InsertOwners(b *Batch, ids, owners []string, ignoreConflicts bool)
+	// ClaimOwnersSQL is one statement that inserts the owner claims (as
+	// InsertOwners with ignoreConflicts) and returns (id, owner) of the
+	// claims it inserted and of the recorded owners of all its snapshot
+	// sees; "" where claims and reads are separate statements.
+	ClaimOwnersSQL(a *Args, ids, owners, all []string) string
 	// InsertChanges queues the inserts of change-log records on b.
 	InsertChanges(b *Batch, cid int64, changes []store.Change)
 	// ListValue encodes a list column written by the audit log; ListDest
@@ -166,8 +174,3 @@ func fromMicros(v int64) time.Time {
 }
 
 func noRows(err error) bool { return errors.Is(err, ErrNoRows) }
-
-// placeholders returns "?,?,…" with n marks.
-func placeholders(n int) string {
-	return strings.TrimSuffix(strings.Repeat("?,", n), ",")
-}

@@ -14,9 +14,10 @@ func (s *Store) Counts(ctx context.Context) (store.Counts, error) {
 		(SELECT count(*) FROM organisations), (SELECT count(*) FROM users), (SELECT count(*) FROM tokens),
 		(SELECT count(*) FROM groups_), (SELECT count(*) FROM group_members), (SELECT count(*) FROM collections),
 		(SELECT count(*) FROM grants), (SELECT count(*) FROM party_grants), (SELECT count(*) FROM objects),
-		(SELECT count(*) FROM changes), (SELECT count(*) FROM statuses), (SELECT count(*) FROM audit)`).Scan(
+		(SELECT count(*) FROM changes), (SELECT count(*) FROM statuses), (SELECT count(*) FROM audit),
+		(SELECT count(*) FROM owners), (SELECT count(*) FROM cursors)`).Scan(
 		&c.Organisations, &c.Users, &c.Tokens, &c.Groups, &c.GroupMembers, &c.Collections,
-		&c.Grants, &c.PartyGrants, &c.Objects, &c.Changes, &c.Statuses, &c.Audit)
+		&c.Grants, &c.PartyGrants, &c.Objects, &c.Changes, &c.Statuses, &c.Audit, &c.Owners, &c.Cursors)
 	if err != nil {
 		return c, fmt.Errorf("counts: %w", err)
 	}

@@ -27,7 +27,13 @@ func (s *Store) AddGroup(ctx context.Context, collectionID string, reqs []*store
 		if err != nil {
 			return err
 		}
-		plan := store.PlanGroup(reqs, objs, existing, micros(s.now()), lastAdded, lastSeq)
+		// Owners are claimed inside the lock, as AddBatches does: who owns
+		// an id is decided by the first version committed (contract.go).
+		owners, err := s.claimOwners(ctx, tx, objs)
+		if err != nil {
+			return err
+		}
+		plan := store.PlanGroup(reqs, objs, existing, owners, micros(s.now()), lastAdded, lastSeq)
 		b := &Batch{}
 		if len(plan.Rows) > 0 {
 			s.d.InsertVersions(b, cid, plan.Rows, true)

@@ -19,9 +19,10 @@ const maxPage = 10000
 
 // Store implements store.Store (and the Exporter and Importer) on a DB.
 type Store struct {
-	db  DB
-	d   Dialect
-	now func() time.Time
+	db     DB
+	d      Dialect
+	now    func() time.Time
+	schema int // the schema version this binary expects (Ping)
 }
 
 var (
@@ -30,14 +31,14 @@ var (
 	_ store.Importer = (*Store)(nil)
 )
 
-// New returns the store on db, whose schema is migrated (Migrate), and
-// makes sure the default organisation exists. now is the clock (time.Now
-// when nil).
-func New(ctx context.Context, db DB, d Dialect, now func() time.Time) (*Store, error) {
+// New returns the store on db, whose schema is migrated to version schema
+// (Migrate), and makes sure the default organisation exists. now is the
+// clock (time.Now when nil).
+func New(ctx context.Context, db DB, d Dialect, now func() time.Time, schema int) (*Store, error) {
 	if now == nil {
 		now = time.Now
 	}
-	s := &Store{db: db, d: d, now: now}
+	s := &Store{db: db, d: d, now: now, schema: schema}
 	// The unique index on is_default (PostgreSQL) or the serialised
 	// writer (SQLite) settles concurrent first starts.
 	_, err := db.Exec(ctx, `INSERT INTO organisations (id, name, created, is_default)
@@ -129,40 +130,23 @@ func (s *Store) AddBatches(ctx context.Context, collectionID string, batches ite
 		}
 		batches = slices.Values([][]store.Object{all})
 	}
+	m := &marks{cid: cid, lastAdded: lastAdded, lastSeq: lastSeq}
 	var results []store.AddResult
-	b := &Batch{}
 	for objs := range batches {
 		// Versions inserted by earlier batches are visible here: same
 		// transaction.
-		existing, err := loadVersions(ctx, tx, s.d, cid, objs)
+		plan, err := s.addBatch(ctx, tx, m, objs, status, s.d.WholeAdd())
 		if err != nil {
 			return nil, err
 		}
-		plan := store.PlanAdd(objs, existing, micros(s.now()), lastAdded, lastSeq)
-		b.Items = b.Items[:0]
-		if len(plan.Rows) > 0 {
-			s.d.InsertVersions(b, cid, plan.Rows, true)
-		}
-		if len(plan.Superseded) > 0 {
-			var a Args
-			b.Queue(`UPDATE objects SET latest = false WHERE `+s.d.In(&a, "rid", plan.Superseded), a...)
-		}
+		results = append(results, plan.Results...)
+	}
+	if status != nil && !s.d.WholeAdd() {
+		b := &Batch{}
+		queueSaveStatus(b, status)
 		if err := tx.Send(ctx, b); err != nil {
 			return nil, fmt.Errorf("add objects: %w", err)
 		}
-		lastAdded, lastSeq = plan.LastAdded, plan.LastSeq
-		if status != nil {
-			plan.RecordStatus(objs, status)
-		}
-		results = append(results, plan.Results...)
-	}
-	b.Items = b.Items[:0]
-	b.Queue(`UPDATE collections SET last_added = ?, last_seq = ? WHERE cid = ?`, lastAdded, lastSeq, cid)
-	if status != nil {
-		queueSaveStatus(b, status)
-	}
-	if err := tx.Send(ctx, b); err != nil {
-		return nil, fmt.Errorf("add objects: %w", err)
 	}
 	if err := tx.Commit(ctx); err != nil {
 		return nil, fmt.Errorf("add objects: commit: %w", err)
@@ -170,10 +154,50 @@ func (s *Store) AddBatches(ctx context.Context, collectionID string, batches ite
 	return results, nil
 }
 
-// loadVersions reads every stored version of the batch's ids. For new
-// objects it finds nothing, cheaply.
-func loadVersions(ctx context.Context, tx Querier, d Dialect, cid int64, objs []store.Object) (map[string][]store.StoredVersion, error) {
-	out := make(map[string][]store.StoredVersion, len(objs))
+// marks are a locked collection's key and high-water marks.
+type marks struct {
+	cid, lastAdded, lastSeq int64
+}
+
+// addBatch plans objs against what tx sees (stored versions, recorded
+// owners) and sends the rows, their change-log records, the superseded
+// flags and the collection's new marks as one Batch, with status (when
+// saveStatus) in the same round trip. When status is not nil the
+// objects' outcomes are appended to it. tx holds the collection's lock.
+func (s *Store) addBatch(ctx context.Context, tx Tx, m *marks, objs []store.Object, status *store.Status, saveStatus bool) (*store.AddPlan, error) {
+	existing, err := loadVersions(ctx, tx, s.d, m.cid, objs)
+	if err != nil {
+		return nil, err
+	}
+	owners, err := s.claimOwners(ctx, tx, objs)
+	if err != nil {
+		return nil, err
+	}
+	plan := store.PlanAdd(objs, existing, owners, micros(s.now()), m.lastAdded, m.lastSeq)
+	b := &Batch{}
+	if len(plan.Rows) > 0 {
+		s.d.InsertVersions(b, m.cid, plan.Rows, true)
+	}
+	if len(plan.Superseded) > 0 {
+		var a Args
+		b.Queue(`UPDATE objects SET latest = false WHERE `+s.d.In(&a, "rid", plan.Superseded), a...)
+	}
+	m.lastAdded, m.lastSeq = plan.LastAdded, plan.LastSeq
+	b.Queue(`UPDATE collections SET last_added = ?, last_seq = ? WHERE cid = ?`, m.lastAdded, m.lastSeq, m.cid)
+	if status != nil {
+		plan.RecordStatus(objs, status)
+		if saveStatus {
+			queueSaveStatus(b, status)
+		}
+	}
+	if err := tx.Send(ctx, b); err != nil {
+		return nil, fmt.Errorf("add objects: %w", err)
+	}
+	return plan, nil
+}
+
+// uniqueIDs returns the ids of objs, each once, in order.
+func uniqueIDs(objs []store.Object) []string {
 	ids := make([]string, 0, len(objs))
 	seen := make(map[string]bool, len(objs))
 	for _, o := range objs {
@@ -182,30 +206,42 @@ func loadVersions(ctx context.Context, tx Querier, d Dialect, cid int64, objs []
 			ids = append(ids, o.ID)
 		}
 	}
-	const chunk = 1000 // well below every driver's limit on parameters
+	return ids
+}
+
+// inChunks runs fn on ids in chunks small enough for every driver's limit
+// on parameters.
+func inChunks(ids []string, fn func(part []string) error) error {
+	const chunk = 1000
 	for len(ids) > 0 {
 		part := ids[:min(chunk, len(ids))]
 		ids = ids[len(part):]
-		a := Args{cid}
-		rows, err := tx.Query(ctx, `SELECT id, rid, version, version_raw, spec_version, latest, body FROM objects WHERE cid = ? AND `+d.In(&a, "id", part), a...)
-		if err != nil {
-			return nil, fmt.Errorf("add objects: load versions: %w", err)
-		}
-		for rows.Next() {
-			var id string
-			var v store.StoredVersion
-			if err := rows.Scan(&id, &v.RID, &v.Version, &v.VersionRaw, &v.Spec, &v.Latest, &v.Body); err != nil {
-				rows.Close()
-				return nil, fmt.Errorf("add objects: load versions: %w", err)
-			}
-			out[id] = append(out[id], v)
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return nil, fmt.Errorf("add objects: load versions: %w", err)
+		if err := fn(part); err != nil {
+			return err
 		}
 	}
-	return out, nil
+	return nil
+}
+
+// loadVersions reads every stored version of the batch's ids. For new
+// objects it finds nothing, cheaply.
+func loadVersions(ctx context.Context, tx Querier, d Dialect, cid int64, objs []store.Object) (map[string][]store.StoredVersion, error) {
+	out := make(map[string][]store.StoredVersion, len(objs))
+	err := inChunks(uniqueIDs(objs), func(part []string) error {
+		a := Args{cid}
+		rows, err := tx.Query(ctx, `SELECT id, rid, version, version_raw, spec_version, latest, body FROM objects WHERE cid = ? AND `+d.In(&a, "id", part), a...)
+		_, err = collect(rows, err, "add objects: load versions", func(r Row) (struct{}, error) {
+			var id string
+			var v store.StoredVersion
+			if err := r.Scan(&id, &v.RID, &v.Version, &v.VersionRaw, &v.Spec, &v.Latest, &v.Body); err != nil {
+				return struct{}{}, err
+			}
+			out[id] = append(out[id], v)
+			return struct{}{}, nil
+		})
+		return err
+	})
+	return out, err
 }
 
 // filterSQL renders the id/type/spec_version/version filters of q as a
@@ -276,7 +312,7 @@ func (s *Store) QueryObjects(ctx context.Context, collectionID string, q store.Q
 	if limit <= 0 || limit > maxPage {
 		limit = maxPage
 	}
-	cols := "o.id, o.type, o.spec_version, o.version_raw, o.date_added, o.submitter, o.tlp, o.recipients"
+	cols := entryCols
 	if q.WithBody {
 		cols += ", o.body"
 	}
@@ -324,23 +360,14 @@ func (s *Store) scanPage(ctx context.Context, query string, a Args, q store.Quer
 	}
 	defer rows.Close()
 	n := 0
-	var added int64
-	var recipients string
 	for rows.Next() {
 		n++
 		var e store.Entry
-		dest := []any{&e.ID, &e.Type, &e.SpecVersion, &e.VersionRaw, &added, &e.Submitter, &e.TLP, &recipients}
-		if q.WithBody {
-			dest = append(dest, &e.Raw)
-		}
-		if err := rows.Scan(dest...); err != nil {
+		added, err := scanEntry(rows, &e, q.WithBody)
+		if err != nil {
 			return 0, false, fmt.Errorf("query objects: %w", err)
 		}
 		*after = added
-		e.DateAdded = fromMicros(added)
-		if e.Recipients, err = parseList(recipients); err != nil {
-			return 0, false, fmt.Errorf("query objects: recipients of %s: %w", e.ID, err)
-		}
 		if q.Visible != nil && !q.Visible(&e) {
 			continue
 		}
@@ -354,6 +381,29 @@ func (s *Store) scanPage(ctx context.Context, query string, a Args, q store.Quer
 		return 0, false, fmt.Errorf("query objects: %w", err)
 	}
 	return n, false, nil
+}
+
+// entryCols are the columns of an Entry, without the body, over alias o.
+const entryCols = "o.id, o.type, o.spec_version, o.version_raw, o.date_added, o.submitter, o.tlp, o.recipients"
+
+// scanEntry scans entryCols (and the body when withBody) into e and
+// returns its date_added in microseconds.
+func scanEntry(r Row, e *store.Entry, withBody bool) (int64, error) {
+	var added int64
+	var recipients string
+	dest := []any{&e.ID, &e.Type, &e.SpecVersion, &e.VersionRaw, &added, &e.Submitter, &e.TLP, &recipients}
+	if withBody {
+		dest = append(dest, &e.Raw)
+	}
+	if err := r.Scan(dest...); err != nil {
+		return 0, err
+	}
+	e.DateAdded = fromMicros(added)
+	var err error
+	if e.Recipients, err = parseList(recipients); err != nil {
+		return 0, fmt.Errorf("recipients of %s: %w", e.ID, err)
+	}
+	return added, nil
 }
 
 // DeleteObject implements store.Objects.
@@ -412,6 +462,9 @@ func (s *Store) DeleteObject(ctx context.Context, collectionID, objectID string,
 		}
 		if len(rids) == 0 {
 			return fmt.Errorf("object %s: %w", objectID, store.ErrNotFound)
+		}
+		if err := checkDeleteOwner(ctx, tx, objectID, q.Owner); err != nil {
+			return err
 		}
 		b := &Batch{}
 		var da Args

@@ -382,11 +382,14 @@ func (s *Store) ListAudit(ctx context.Context, f store.AuditFilter) ([]store.Aud
 	if !f.Since.IsZero() {
 		q += ` AND at >= ` + a.Add(micros(f.Since))
 	}
+	if f.Before > 0 {
+		q += ` AND seq < ` + a.Add(f.Before)
+	}
 	limit := f.Limit
 	if limit <= 0 {
 		limit = 1000
 	}
-	q += ` ORDER BY seq LIMIT ` + a.Add(limit)
+	q += ` ORDER BY seq DESC LIMIT ` + a.Add(limit)
 	return s.auditRows(ctx, q, a...)
 }
 

@@ -65,7 +65,10 @@ func BenchAddObjects(b *testing.B, open Open) {
 	for i := range batches {
 		batches[i] = make([]store.Object, 500)
 		for j := range batches[i] {
+			// Submitted by an organisation, as TAXII ingest is: each new id
+			// records its owner.
 			batches[i][j] = Obj(b, Indicator("indicator--"+uuid.NewString(), base, base))
+			batches[i][j].Submitter = "identity--00000000-0000-4000-8000-0000000000b1"
 		}
 	}
 	b.ResetTimer()

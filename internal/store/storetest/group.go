@@ -249,3 +249,45 @@ func testPrefetch(t *testing.T, s store.Store) {
 		t.Errorf("latest version of x: %+v", latest.Entries)
 	}
 }
+
+// testGroupOwnership checks that a group applies the ownership rules
+// (contract.go) across its requests: the first request's new object is
+// owned by its submitter, and a later request of the same group from
+// another organisation may not version it.
+func testGroupOwnership(t *testing.T, s store.Store) {
+	g, ok := s.(store.GroupAdder)
+	if !ok {
+		t.Skip("the backend does not implement store.GroupAdder")
+	}
+	ctx := context.Background()
+	c := &store.Collection{Title: "group ownership"}
+	if err := s.CreateCollection(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	const orgA, orgB = "identity--a", "identity--b"
+	x := "indicator--" + uuid.NewString()
+	t1, t2 := base, base.Add(time.Minute)
+	reqs := []*store.AddRequest{
+		{Objects: []store.Object{from(t, Indicator(x, t1, t1), orgA)}},
+		{Objects: []store.Object{from(t, Indicator(x, t1, t2), orgB)}},
+		{Objects: []store.Object{from(t, Indicator(x, t1, t2.Add(time.Minute)), orgA)}},
+	}
+	if err := g.AddGroup(ctx, c.ID, reqs); err != nil {
+		t.Fatal(err)
+	}
+	if r := reqs[0].Results[0]; r.Err != nil || r.Duplicate {
+		t.Errorf("first version: %+v", r)
+	}
+	if r := reqs[1].Results[0]; !errors.Is(r.Err, store.ErrForbidden) {
+		t.Errorf("a version from another organisation: %v, want ErrForbidden", r.Err)
+	}
+	if r := reqs[2].Results[0]; r.Err != nil || r.Duplicate {
+		t.Errorf("a version from the owner: %+v", r)
+	}
+	if o, ok := s.(store.Owners); ok {
+		owners, err := o.ObjectOwners(ctx, []string{x})
+		if err != nil || owners[x] != orgA {
+			t.Errorf("owner of %s: %q, %v; want %s", x, owners[x], err, orgA)
+		}
+	}
+}

@@ -196,7 +196,9 @@ func testAudit(t *testing.T, s store.Store) {
 		t.Fatal(err)
 	}
 	all, err := s.ListAudit(ctx, store.AuditFilter{})
-	if err != nil || len(all) != 3 || all[0].Principal != "alice" || all[1].Detail != "TLP:RED" || len(all[0].Objects) != 2 || all[0].At.IsZero() {
+	// Newest first.
+	if err != nil || len(all) != 3 || all[2].Principal != "alice" || all[1].Detail != "TLP:RED" || len(all[2].Objects) != 2 || all[2].At.IsZero() ||
+		all[0].Action != "admin.user.create" || all[0].Seq <= all[1].Seq || all[1].Seq <= all[2].Seq {
 		t.Fatalf("all = %+v, %v", all, err)
 	}
 	for _, tc := range []struct {
@@ -210,6 +212,9 @@ func testAudit(t *testing.T, s store.Store) {
 		{store.AuditFilter{Object: "indicator--1", Principal: "bob"}, 0},
 		{store.AuditFilter{Since: time.Now().Add(time.Hour)}, 0},
 		{store.AuditFilter{Limit: 1}, 1},
+		{store.AuditFilter{Before: all[0].Seq}, 2},
+		{store.AuditFilter{Before: all[2].Seq}, 0},
+		{store.AuditFilter{Before: all[0].Seq, Principal: "alice"}, 1},
 	} {
 		got, err := s.ListAudit(ctx, tc.f)
 		if err != nil || len(got) != tc.want {

@@ -48,6 +48,16 @@ func Run(t *testing.T, open Open) {
 		{"Group", testGroup},
 		{"Committer", testCommitter},
 		{"Prefetch", testPrefetch},
+		{"GroupOwnership", testGroupOwnership},
+		{"Ownership", testOwnership},
+		{"OwnershipRace", testOwnershipRace},
+		{"Update", testUpdate},
+		{"UpdateConcurrent", testUpdateConcurrent},
+		{"Markings", testMarkings},
+		{"AccountChanges", testAccountChanges},
+		{"AuditPages", testAuditPages},
+		{"Retention", testRetention},
+		{"Ping", testPing},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

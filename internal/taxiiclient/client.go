@@ -1,4 +1,7 @@
-package taxii
+// Package taxiiclient is a small TAXII 2.1 client, apart from the server
+// (package taxii) so that the detector and federation use it without
+// importing the server.
+package taxiiclient
 
 import (
 	"bytes"
@@ -15,6 +18,25 @@ import (
 
 	"github.com/mitra-cert/mitra/internal/store"
 )
+
+// MediaType is the TAXII 2.1 media type (TAXII 2.1 §1.6.8).
+const MediaType = "application/taxii+json;version=2.1"
+
+// Error is an error message resource (TAXII 2.1 §3.6.1) a server answered
+// with, and the HTTP status it came with.
+type Error struct {
+	Status      int
+	Title       string
+	Description string
+	Details     map[string]any
+}
+
+func (e *Error) Error() string {
+	if e.Description != "" {
+		return e.Title + ": " + e.Description
+	}
+	return e.Title
+}
 
 // Client is a small TAXII 2.1 client for one collection: it adds objects
 // (POST an envelope), waits for status resources and reads objects page

@@ -1,0 +1,118 @@
+package sqlstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/mitra-cert/mitra/internal/store"
+)
+
+// Update implements store.Updater. The transaction takes the collection's
+// row first, like AddObjects, so writers of the collection in every
+// process wait for it. On SQLite it holds the database's write lock from
+// its first statement to commit: fn must not call other writing methods
+// of s.
+func (s *Store) Update(ctx context.Context, collectionID string, fn func(ctx context.Context, tx store.Tx) error) error {
+	tx, err := s.db.Begin(ctx)
+	if err != nil {
+		return fmt.Errorf("update: %w", err)
+	}
+	defer tx.Rollback(ctx)
+	t := &writeTx{s: s, tx: tx}
+	if t.m.cid, t.m.lastAdded, t.m.lastSeq, err = s.lockCollection(ctx, tx, collectionID); err != nil {
+		return err
+	}
+	err = fn(ctx, t)
+	t.done = true
+	if err != nil {
+		return err
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return fmt.Errorf("update: commit: %w", err)
+	}
+	return nil
+}
+
+// writeTx is the store.Tx of Update. It is not safe for concurrent use.
+type writeTx struct {
+	s    *Store
+	tx   Tx
+	m    marks
+	done bool
+}
+
+var errTxDone = errors.New("store: transaction used after Update returned")
+
+// Latest implements store.Tx.
+func (t *writeTx) Latest(ctx context.Context, ids []string) (map[string]store.Entry, error) {
+	if t.done {
+		return nil, errTxDone
+	}
+	out := make(map[string]store.Entry, len(ids))
+	err := inChunks(ids, func(part []string) error {
+		a := Args{t.m.cid}
+		rows, err := t.tx.Query(ctx, `SELECT `+entryCols+`, o.body FROM objects o WHERE o.cid = ? AND o.latest AND `+t.s.d.In(&a, "o.id", part), a...)
+		_, err = collect(rows, err, "latest", func(r Row) (struct{}, error) {
+			var e store.Entry
+			if _, err := scanEntry(r, &e, true); err != nil {
+				return struct{}{}, err
+			}
+			out[e.ID] = e
+			return struct{}{}, nil
+		})
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// Add implements store.Tx: the AddObjects path, in this transaction.
+func (t *writeTx) Add(ctx context.Context, objs []store.Object) ([]store.AddResult, error) {
+	if t.done {
+		return nil, errTxDone
+	}
+	plan, err := t.s.addBatch(ctx, t.tx, &t.m, objs, nil, false)
+	if err != nil {
+		return nil, err
+	}
+	return plan.Results, nil
+}
+
+// Cursor implements store.Tx.
+func (t *writeTx) Cursor(ctx context.Context, key string) ([]byte, error) {
+	if t.done {
+		return nil, errTxDone
+	}
+	var v []byte
+	err := t.tx.QueryRow(ctx, `SELECT value FROM cursors WHERE key = ?`, key).Scan(&v)
+	if noRows(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("cursor %s: %w", key, err)
+	}
+	if v == nil {
+		v = []byte{}
+	}
+	return v, nil
+}
+
+// SetCursor implements store.Tx.
+func (t *writeTx) SetCursor(ctx context.Context, key string, value []byte) error {
+	if t.done {
+		return errTxDone
+	}
+	if key == "" {
+		return fmt.Errorf("cursor key is empty: %w", store.ErrInvalid)
+	}
+	if value == nil {
+		value = []byte{}
+	}
+	if _, err := t.tx.Exec(ctx, `INSERT INTO cursors (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value`, key, value); err != nil {
+		return fmt.Errorf("set cursor %s: %w", key, err)
+	}
+	return nil
+}

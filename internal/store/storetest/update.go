@@ -1,0 +1,168 @@
+package storetest
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/mitra-cert/mitra/internal/store"
+)
+
+// counterNote is a note whose x_count a writer increments, one version per
+// increment.
+func counterNote(id string, n int) []byte {
+	mod := base.Add(time.Duration(n) * time.Second).Format("2006-01-02T15:04:05.000Z")
+	return fmt.Appendf(nil, `{"type":"note","spec_version":"2.1","id":%q,"created":%q,"modified":%q,"content":"counter","object_refs":["indicator--00000000-0000-4000-8000-000000000000"],"x_count":%d}`,
+		id, base.Format("2006-01-02T15:04:05.000Z"), mod, n)
+}
+
+// testUpdate: Update runs read-modify-write transactions that see their own
+// writes, roll back on error and respect ownership.
+func testUpdate(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	cid := newCollection(t, s)
+	id := "note--" + uuid.NewString()
+	const org = "identity--a"
+	err := s.Update(ctx, cid, func(ctx context.Context, tx store.Tx) error {
+		if c, err := tx.Cursor(ctx, "test/none"); err != nil || c != nil {
+			return fmt.Errorf("missing cursor: %q, %v", c, err)
+		}
+		res, err := tx.Add(ctx, []store.Object{from(t, counterNote(id, 0), org)})
+		if err != nil || res[0].Err != nil {
+			return fmt.Errorf("add: %v %v", res, err)
+		}
+		res, err = tx.Add(ctx, []store.Object{from(t, counterNote(id, 1), org), from(t, counterNote(id, 0), org)})
+		if err != nil || res[0].Err != nil || !res[1].Duplicate {
+			return fmt.Errorf("second add: %+v %v", res, err)
+		}
+		latest, err := tx.Latest(ctx, []string{id, "note--" + uuid.NewString()})
+		if err != nil || len(latest) != 1 || string(latest[id].Raw) != string(counterNote(id, 1)) || latest[id].Submitter != org {
+			return fmt.Errorf("latest in the transaction: %+v, %v", latest, err)
+		}
+		return tx.SetCursor(ctx, "test/c", []byte("1"))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	all := query(t, s, cid, store.Query{Versions: store.VersionFilter{All: true}})
+	if len(all.Entries) != 2 || !all.Entries[1].DateAdded.After(all.Entries[0].DateAdded) {
+		t.Errorf("versions after update: %v", versions(all))
+	}
+
+	// An error rolls everything back.
+	boom := errors.New("boom")
+	err = s.Update(ctx, cid, func(ctx context.Context, tx store.Tx) error {
+		if _, err := tx.Add(ctx, []store.Object{from(t, counterNote(id, 2), org)}); err != nil {
+			return err
+		}
+		if err := tx.SetCursor(ctx, "test/c", []byte("2")); err != nil {
+			return err
+		}
+		return boom
+	})
+	if !errors.Is(err, boom) {
+		t.Errorf("update error: %v, want boom", err)
+	}
+	if n := len(query(t, s, cid, store.Query{Versions: store.VersionFilter{All: true}}).Entries); n != 2 {
+		t.Errorf("rolled-back update left %d versions, want 2", n)
+	}
+	// Ownership holds inside Update; the cursor kept its committed value.
+	err = s.Update(ctx, cid, func(ctx context.Context, tx store.Tx) error {
+		res, err := tx.Add(ctx, []store.Object{from(t, counterNote(id, 3), "identity--b")})
+		if err != nil {
+			return err
+		}
+		if !errors.Is(res[0].Err, store.ErrForbidden) {
+			return fmt.Errorf("version from a non-owner in Update: %+v", res[0])
+		}
+		if c, err := tx.Cursor(ctx, "test/c"); err != nil || string(c) != "1" {
+			return fmt.Errorf("cursor after rollback: %q, %v", c, err)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Error(err)
+	}
+	if err := s.Update(ctx, uuid.NewString(), func(context.Context, store.Tx) error { return nil }); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("update of a missing collection: %v", err)
+	}
+}
+
+// testUpdateConcurrent: concurrent read-modify-write transactions on a
+// counter object and a cursor lose no increment.
+func testUpdateConcurrent(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	cid := newCollection(t, s)
+	id := "note--" + uuid.NewString()
+	const org = "identity--a"
+	const writers, each = 4, 6
+	var wg sync.WaitGroup
+	for range writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range each {
+				err := s.Update(ctx, cid, func(ctx context.Context, tx store.Tx) error {
+					n := 0
+					latest, err := tx.Latest(ctx, []string{id})
+					if err != nil {
+						return err
+					}
+					if e, ok := latest[id]; ok {
+						var v struct {
+							N int `json:"x_count"`
+						}
+						if err := json.Unmarshal(e.Raw, &v); err != nil {
+							return err
+						}
+						n = v.N
+					}
+					c, err := tx.Cursor(ctx, "test/counter")
+					if err != nil {
+						return err
+					}
+					m := 0
+					if c != nil {
+						if m, err = strconv.Atoi(string(c)); err != nil {
+							return err
+						}
+					}
+					res, err := tx.Add(ctx, []store.Object{from(t, counterNote(id, n+1), org)})
+					if err != nil {
+						return err
+					}
+					if res[0].Err != nil || res[0].Duplicate {
+						return fmt.Errorf("increment to %d: %+v", n+1, res[0])
+					}
+					return tx.SetCursor(ctx, "test/counter", []byte(strconv.Itoa(m+1)))
+				})
+				if err != nil {
+					t.Errorf("update: %v", err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	const want = writers * each
+	all := query(t, s, cid, store.Query{Versions: store.VersionFilter{All: true}, WithBody: true})
+	if len(all.Entries) != want || string(all.Entries[want-1].Raw) != string(counterNote(id, want)) {
+		t.Errorf("%d versions (want %d), last %s", len(all.Entries), want, all.Entries[len(all.Entries)-1].Raw)
+	}
+	err := s.Update(ctx, cid, func(ctx context.Context, tx store.Tx) error {
+		c, err := tx.Cursor(ctx, "test/counter")
+		if err != nil || string(c) != strconv.Itoa(want) {
+			return fmt.Errorf("cursor = %q, %v; want %d", c, err, want)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Error(err)
+	}
+}
