@@ -49,7 +49,7 @@ func (c *BenchCmd) Run(ctx context.Context, e *env) error {
 		Store: st, Validator: newValidator(),
 		Objects: c.Objects, Step: c.Step, Envelope: c.Envelope, Clients: c.Clients,
 		Indicators: c.Indicators, Observations: c.Observations, Lines: c.Lines,
-		TempDir: tmp, Progress: e.stderr,
+		TempDir: tmp, Progress: e.stderr, Scratch: c.Store == "",
 	}, which...)
 	if err != nil {
 		return err

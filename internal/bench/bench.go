@@ -48,6 +48,10 @@ type Config struct {
 	TempDir string
 	// Progress, when set, gets a line per ingest curve point.
 	Progress io.Writer
+	// Scratch says that Store is thrown away afterwards: the benchmark
+	// then leaves its collections and user in it (removing a million
+	// objects takes a while).
+	Scratch bool
 }
 
 func (c *Config) defaults() {
@@ -182,11 +186,13 @@ type server struct {
 	user   string
 	token  string
 	client *http.Client
+	// scratch: leave the collection and user behind (Config.Scratch).
+	scratch bool
 }
 
 func startServer(ctx context.Context, cfg Config) (*server, error) {
 	st := cfg.Store
-	s := &server{st: st, user: "bench-" + uuid.NewString()[:8]}
+	s := &server{st: st, user: "bench-" + uuid.NewString()[:8], scratch: cfg.Scratch}
 	// A random password: the benchmark authenticates with a token.
 	pw, err := access.RandomSecret(18)
 	if err != nil {
@@ -225,6 +231,9 @@ func startServer(ctx context.Context, cfg Config) (*server, error) {
 }
 
 func (s *server) cleanup(ctx context.Context) {
+	if s.scratch {
+		return
+	}
 	if s.col != "" {
 		s.st.DeleteCollection(ctx, s.col)
 	}

@@ -226,6 +226,10 @@ func sightingSink(ctx context.Context, cfg Config) (*detect.StoreSink, func(), e
 	if err != nil {
 		return nil, nil, err
 	}
-	return &detect.StoreSink{Store: cfg.Store, Collection: c.ID, Submitter: org.ID},
-		func() { cfg.Store.DeleteCollection(context.WithoutCancel(ctx), c.ID) }, nil
+	cleanup := func() {
+		if !cfg.Scratch {
+			cfg.Store.DeleteCollection(context.WithoutCancel(ctx), c.ID)
+		}
+	}
+	return &detect.StoreSink{Store: cfg.Store, Collection: c.ID, Submitter: org.ID}, cleanup, nil
 }
