@@ -26,30 +26,6 @@ type AddRequest struct {
 	Audit func(r *AddRequest) []AuditRecord
 	// Results are set by the store: one per object, in order.
 	Results []AddResult
-	// Prefetched, when set, holds the stored versions of Objects' ids
-	// read before the collection's write lock (Prefetcher).
-	Prefetched *Prefetched
-}
-
-// Prefetched is what a Prefetcher read: the stored versions of some ids,
-// as of the collection's change-log position Seq or later.
-type Prefetched struct {
-	// CID is the backend's key of the collection read.
-	CID int64
-	// Seq is the collection's last change-log sequence number, read before
-	// the versions: any version added or removed since has a change
-	// record with a greater Seq.
-	Seq      int64
-	Versions map[string][]StoredVersion
-}
-
-// Prefetcher is implemented by GroupAdders that can read a request's
-// stored versions before the write lock, so that requests waiting for
-// their group do the reading in parallel instead of the group's
-// transaction doing it serially. AddGroup then re-reads only the ids the
-// change log shows as changed since.
-type Prefetcher interface {
-	Prefetch(ctx context.Context, collectionID string, objs []Object) (*Prefetched, error)
 }
 
 // GroupAdder is implemented by backends that can store several requests in
@@ -151,10 +127,6 @@ func NewCommitter(g GroupAdder, maxObjects int) *Committer {
 // ctx ends while it still waits for its group is withdrawn and stores
 // nothing; once its group is committing it completes regardless.
 func (c *Committer) Add(ctx context.Context, collectionID string, req *AddRequest) error {
-	if p, ok := c.g.(Prefetcher); ok && req.Prefetched == nil && len(req.Objects) > 0 {
-		// A failed prefetch only means the group reads these ids itself.
-		req.Prefetched, _ = p.Prefetch(ctx, collectionID, req.Objects)
-	}
 	w := &groupWaiter{req: req, wake: make(chan error, 1)}
 	c.mu.Lock()
 	q := c.queues[collectionID]

@@ -7,10 +7,7 @@ import (
 	"github.com/mitra-cert/mitra/internal/store"
 )
 
-var (
-	_ store.GroupAdder = (*Store)(nil)
-	_ store.Prefetcher = (*Store)(nil)
-)
+var _ store.GroupAdder = (*Store)(nil)
 
 // AddGroup implements store.GroupAdder: the requests' objects are planned
 // as one AddObjects call (store.PlanGroup) and go out with its statements,
@@ -23,7 +20,7 @@ func (s *Store) AddGroup(ctx context.Context, collectionID string, reqs []*store
 			return err
 		}
 		objs := store.GroupObjects(reqs)
-		existing, err := s.groupVersions(ctx, tx, cid, reqs, objs)
+		existing, err := loadVersions(ctx, tx, s.d, cid, objs)
 		if err != nil {
 			return err
 		}
@@ -61,86 +58,4 @@ func (s *Store) AddGroup(ctx context.Context, collectionID string, reqs []*store
 		}
 		return nil
 	})
-}
-
-// Prefetch implements store.Prefetcher: it reads the stored versions of
-// objs' ids outside any write transaction, after the collection's change
-// log position.
-func (s *Store) Prefetch(ctx context.Context, collectionID string, objs []store.Object) (*store.Prefetched, error) {
-	p := &store.Prefetched{}
-	err := s.db.QueryRow(ctx, `SELECT cid, last_seq FROM collections WHERE id = ?`, collectionID).Scan(&p.CID, &p.Seq)
-	if noRows(err) {
-		return nil, fmt.Errorf("collection %s: %w", collectionID, store.ErrNotFound)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("prefetch versions: %w", err)
-	}
-	if p.Versions, err = loadVersions(ctx, s.db, s.d, p.CID, objs); err != nil {
-		return nil, err
-	}
-	return p, nil
-}
-
-// groupVersions returns the stored versions of the group's ids, under the
-// collection's write lock. When every request prefetched its ids, only
-// those the change log shows as added or deleted since the earliest
-// prefetch are read again; otherwise all are read.
-func (s *Store) groupVersions(ctx context.Context, tx Tx, cid int64, reqs []*store.AddRequest, objs []store.Object) (map[string][]store.StoredVersion, error) {
-	since := int64(-1)
-	for _, r := range reqs {
-		if len(r.Objects) == 0 {
-			continue
-		}
-		p := r.Prefetched
-		if p == nil || p.CID != cid {
-			return loadVersions(ctx, tx, s.d, cid, objs)
-		}
-		if since < 0 || p.Seq < since {
-			since = p.Seq
-		}
-	}
-	existing := make(map[string][]store.StoredVersion, len(objs))
-	if since < 0 {
-		return existing, nil
-	}
-	rows, err := tx.Query(ctx, `SELECT DISTINCT object_id FROM changes WHERE cid = ? AND seq > ?`, cid, since)
-	if err != nil {
-		return nil, fmt.Errorf("add objects: changed ids: %w", err)
-	}
-	changed := map[string]bool{}
-	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			rows.Close()
-			return nil, fmt.Errorf("add objects: changed ids: %w", err)
-		}
-		changed[id] = true
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("add objects: changed ids: %w", err)
-	}
-	var reload []store.Object
-	for _, r := range reqs {
-		for _, o := range r.Objects {
-			if changed[o.ID] {
-				reload = append(reload, o)
-			} else if vs, ok := r.Prefetched.Versions[o.ID]; ok {
-				existing[o.ID] = vs
-			}
-		}
-	}
-	if len(reload) > 0 {
-		again, err := loadVersions(ctx, tx, s.d, cid, reload)
-		if err != nil {
-			return nil, err
-		}
-		for _, o := range reload {
-			delete(existing, o.ID)
-		}
-		for id, vs := range again {
-			existing[id] = vs
-		}
-	}
-	return existing, nil
 }

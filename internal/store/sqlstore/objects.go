@@ -225,7 +225,7 @@ func inChunks(ids []string, fn func(part []string) error) error {
 
 // loadVersions reads every stored version of the batch's ids. For new
 // objects it finds nothing, cheaply.
-func loadVersions(ctx context.Context, tx Querier, d Dialect, cid int64, objs []store.Object) (map[string][]store.StoredVersion, error) {
+func loadVersions(ctx context.Context, tx Tx, d Dialect, cid int64, objs []store.Object) (map[string][]store.StoredVersion, error) {
 	out := make(map[string][]store.StoredVersion, len(objs))
 	err := inChunks(uniqueIDs(objs), func(part []string) error {
 		a := Args{cid}

@@ -47,7 +47,6 @@ func Run(t *testing.T, open Open) {
 		{"Batches", testBatches},
 		{"Group", testGroup},
 		{"Committer", testCommitter},
-		{"Prefetch", testPrefetch},
 		{"GroupOwnership", testGroupOwnership},
 		{"Ownership", testOwnership},
 		{"OwnershipRace", testOwnershipRace},
