@@ -438,26 +438,20 @@ func (s *Server) addObjects(w http.ResponseWriter, r *http.Request, p *access.Pr
 		Complete:         true,
 		TotalCount:       len(raws),
 	}
-	// Validation runs on every core, chunk by chunk, while the store writes
-	// the chunks already checked; the store records each object's outcome
-	// in st and commits objects and status together: a 202 means both are
-	// durable.
+	// Every object is validated (on every core) before the store is
+	// asked for anything, so that the collection's write lock is held only
+	// for writing; concurrent POSTs then share one commit (ingest.go).
+	var objs []store.Object
 	var relayed []string
-	batches := func(yield func([]store.Object) bool) {
-		for chunk := range s.check(p, raws, markings, orgs) {
-			objs := make([]store.Object, 0, len(chunk))
-			for _, ch := range chunk {
-				if ch.failure != nil {
-					st.Failures = append(st.Failures, *ch.failure)
-					continue
-				}
-				objs = append(objs, ch.obj)
-				if ch.relayed {
-					relayed = append(relayed, ch.obj.ID)
-				}
+	for chunk := range s.check(p, raws, markings, orgs) {
+		for _, ch := range chunk {
+			if ch.failure != nil {
+				st.Failures = append(st.Failures, *ch.failure)
+				continue
 			}
-			if !yield(objs) {
-				return
+			objs = append(objs, ch.obj)
+			if ch.relayed {
+				relayed = append(relayed, ch.obj.ID)
 			}
 		}
 	}
@@ -467,23 +461,23 @@ func (s *Server) addObjects(w http.ResponseWriter, r *http.Request, p *access.Pr
 	// any comparison with stored versions: the same whether the caller can
 	// see the object or not, whichever versions exist and in whichever
 	// collection, so that it reveals only that the (random) id is taken.
-	if _, err := s.cfg.Store.AddBatches(r.Context(), c.ID, batches, st); err != nil {
+	audit := func(*store.AddRequest) []store.AuditRecord {
+		ids := make([]string, 0, len(st.Successes))
+		for _, d := range st.Successes {
+			ids = append(ids, d.ID)
+		}
+		recs := []store.AuditRecord{{Principal: p.User, Organisation: p.Organisation, Action: "objects.add", Path: r.URL.Path,
+			Collection: c.ID, Objects: ids, Detail: fmt.Sprintf("status %s: %d added, %d refused", st.ID, len(st.Successes), len(st.Failures))}}
+		if len(relayed) > 0 {
+			recs = append(recs, store.AuditRecord{Principal: p.User, Organisation: p.Organisation, Action: "objects.relay", Path: r.URL.Path,
+				Collection: c.ID, Objects: relayed, Detail: "submitted on behalf of the organisations in their created_by_ref"})
+		}
+		return recs
+	}
+	if err := s.commit(r.Context(), c.ID, &store.AddRequest{Objects: objs, Status: st, Audit: audit}); err != nil {
 		return err
 	}
 	s.metrics.ingest(c.ID, len(st.Successes), len(st.Failures))
-	ids := make([]string, 0, len(st.Successes))
-	for _, d := range st.Successes {
-		ids = append(ids, d.ID)
-	}
-	recs := []store.AuditRecord{{Principal: p.User, Organisation: p.Organisation, Action: "objects.add", Path: r.URL.Path,
-		Collection: c.ID, Objects: ids, Detail: fmt.Sprintf("status %s: %d added, %d refused", st.ID, len(st.Successes), len(st.Failures))}}
-	if len(relayed) > 0 {
-		recs = append(recs, store.AuditRecord{Principal: p.User, Organisation: p.Organisation, Action: "objects.relay", Path: r.URL.Path,
-			Collection: c.ID, Objects: relayed, Detail: "submitted on behalf of the organisations in their created_by_ref"})
-	}
-	if err := s.cfg.Store.AppendAudit(r.Context(), recs...); err != nil {
-		return err
-	}
 	s.log.InfoContext(r.Context(), "objects added", "user", p.User, "collection", c.ID, "total", st.TotalCount, "successes", len(st.Successes), "failures", len(st.Failures))
 	return writeJSON(w, http.StatusAccepted, statusResource(st))
 }
@@ -653,9 +647,8 @@ func (s *Server) check(p *access.Principal, raws []json.RawMessage, markings *ac
 		close(next)
 		stop := make(chan struct{})
 		defer close(stop) // the consumer gave up: workers stop at the next chunk
-		// One core fewer than there are: the store (and a database on the
-		// same host) needs one to write the chunks already checked.
-		for range min(max(1, runtime.GOMAXPROCS(0)-1), n) {
+		// Every core: the store's write lock is not held meanwhile.
+		for range min(runtime.GOMAXPROCS(0), n) {
 			go func() {
 				for ci := range next {
 					select {

@@ -80,6 +80,8 @@ type Server struct {
 	mounts  []string
 	metrics *metrics
 	uploads *uploadCap
+	// group shares commits between concurrent POSTs (ingest.go).
+	group *store.Committer
 }
 
 // NewServer builds a Server from cfg.
@@ -111,7 +113,7 @@ func NewServer(cfg Config) *Server {
 	if cfg.UploadWait <= 0 {
 		cfg.UploadWait = 5 * time.Second
 	}
-	s := &Server{cfg: cfg, log: cfg.Logger, mux: http.NewServeMux(),
+	s := &Server{cfg: cfg, log: cfg.Logger, mux: http.NewServeMux(), group: newCommitter(cfg.Store),
 		metrics: newMetrics(cfg.Metrics, cfg.Logger), uploads: newUploadCap(cfg.UploadMemory, cfg.UploadWait)}
 	// Liveness and readiness, without authentication.
 	s.Mount("GET /healthz", http.HandlerFunc(s.healthz))

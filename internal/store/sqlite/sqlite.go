@@ -77,7 +77,8 @@ func Open(ctx context.Context, dir string, opts Options) (*Store, error) {
 	}
 	common := "_pragma=busy_timeout(20000)&_pragma=foreign_keys(1)&_pragma=synchronous(" + sync + ")&_pragma=journal_mode(WAL)&_pragma=cache_size(-65536)&_pragma=mmap_size(1073741824)&_pragma=wal_autocheckpoint(16384)&_pragma=temp_store(2)"
 	u := url.URL{Scheme: "file", Path: path}
-	w, err := sql.Open("sqlite", u.String()+"?"+common+"&_txlock=immediate")
+	// The writer leaves checkpoints to the checkpointer (checkpoint.go).
+	w, err := sql.Open("sqlite", u.String()+"?"+common+"&_pragma=wal_autocheckpoint(0)&_txlock=immediate")
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
@@ -106,6 +107,10 @@ func Open(ctx context.Context, dir string, opts Options) (*Store, error) {
 	}
 	r.SetMaxOpenConns(max(4, runtime.GOMAXPROCS(0)*2))
 	d.r = r
+	if d.cp, err = startCheckpointer(u.String() + "?" + common + "&_pragma=busy_timeout(2000)"); err != nil {
+		d.Close()
+		return nil, err
+	}
 	s, err := sqlstore.New(ctx, d, Dialect{}, now, len(ms))
 	if err != nil {
 		d.Close()
@@ -118,6 +123,7 @@ func Open(ctx context.Context, dir string, opts Options) (*Store, error) {
 // pool.
 type db struct {
 	w, r *sql.DB
+	cp   *checkpointer
 
 	// The bulk inserts, prepared once on the writer: preparing a
 	// multi-row INSERT costs as much as running it. Read-only after Open.
@@ -126,9 +132,14 @@ type db struct {
 
 func (d *db) Close() error {
 	var err error
-	if d.r != nil {
-		err = d.r.Close()
+	if d.cp != nil {
+		err = d.cp.stop()
 	}
+	if d.r != nil {
+		err = errors.Join(err, d.r.Close())
+	}
+	// The writer closes last: closing the last connection checkpoints
+	// what is left.
 	return errors.Join(err, d.w.Close())
 }
 

@@ -1,0 +1,58 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+
+	"github.com/mitra-cert/mitra/internal/bench"
+)
+
+// BenchCmd measures this machine: ingest and reads through the real server
+// over loopback HTTP, pattern matching and detection.
+type BenchCmd struct {
+	Which []string `arg:"" optional:"" enum:"ingest,read,match,detect,all" help:"Benchmarks to run: ingest, read, match, detect or all (the default)."`
+	// No environment variable: the benchmark writes to the store it is
+	// given, so it never picks up the server's MITRA_STORE by accident.
+	Store        string `help:"Store DSN to measure: 'sqlite:DIR' (with '?sync=normal' to compare), 'postgres://...'; a new SQLite store in a temporary directory when empty. The benchmark adds and then removes a collection and a user of its own."`
+	Objects      int    `default:"1000000" help:"Indicators to ingest."`
+	Step         int    `default:"100000" help:"Objects per point of the ingest curve."`
+	Envelope     int    `default:"500" help:"Objects per POST."`
+	Clients      int    `default:"4" help:"Concurrent ingest clients."`
+	Indicators   int    `default:"100000" help:"Indicators loaded by match and detect."`
+	Observations int    `default:"1000000" help:"Observations matched by match."`
+	Lines        int    `default:"1000000" help:"Zeek DNS log lines read by detect."`
+}
+
+// Run implements the command.
+func (c *BenchCmd) Run(ctx context.Context, e *env) error {
+	which := c.Which
+	if len(which) == 0 {
+		which = []string{"all"}
+	}
+	tmp, err := os.MkdirTemp("", "mitra-bench-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+	dsn := c.Store
+	if dsn == "" {
+		dsn = "sqlite:"
+	}
+	st, err := openStore(ctx, dsn, tmp)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	fmt.Fprintf(e.stderr, "mitra bench on %s\n", redactDSN(dsn))
+	res, err := bench.Run(ctx, bench.Config{
+		Store: st, Validator: newValidator(),
+		Objects: c.Objects, Step: c.Step, Envelope: c.Envelope, Clients: c.Clients,
+		Indicators: c.Indicators, Observations: c.Observations, Lines: c.Lines,
+		TempDir: tmp, Progress: e.stderr, Scratch: c.Store == "",
+	}, which...)
+	if err != nil {
+		return err
+	}
+	return bench.Print(e.stdout, res)
+}
