@@ -68,12 +68,13 @@ func repeatValues(tuple string, n int) string {
 // chunks queues rows in statements of insertChunk rows, the rest one by
 // one (a statement of each size is prepared once).
 func chunks[T any](b *sqlstore.Batch, rows []T, many, one string, args func([]any, T) []any) {
+	width := strings.Count(one, "?")
 	for len(rows) > 0 {
 		n, q := insertChunk, many
 		if len(rows) < insertChunk {
 			n, q = 1, one
 		}
-		var a []any
+		a := make([]any, 0, n*width)
 		for _, r := range rows[:n] {
 			a = args(a, r)
 		}

@@ -360,10 +360,10 @@ func (s *Store) scanPage(ctx context.Context, query string, a Args, q store.Quer
 	}
 	defer rows.Close()
 	n := 0
+	sc := newEntryScan(q.WithBody)
 	for rows.Next() {
 		n++
-		var e store.Entry
-		added, err := scanEntry(rows, &e, q.WithBody)
+		e, added, err := sc.scan(rows)
 		if err != nil {
 			return 0, false, fmt.Errorf("query objects: %w", err)
 		}
@@ -386,24 +386,36 @@ func (s *Store) scanPage(ctx context.Context, query string, a Args, q store.Quer
 // entryCols are the columns of an Entry, without the body, over alias o.
 const entryCols = "o.id, o.type, o.spec_version, o.version_raw, o.date_added, o.submitter, o.tlp, o.recipients"
 
-// scanEntry scans entryCols (and the body when withBody) into e and
-// returns its date_added in microseconds.
-func scanEntry(r Row, e *store.Entry, withBody bool) (int64, error) {
-	var added int64
-	var recipients string
-	dest := []any{&e.ID, &e.Type, &e.SpecVersion, &e.VersionRaw, &added, &e.Submitter, &e.TLP, &recipients}
+// entryScan scans rows of entryCols (and the body when withBody) into
+// entries, reusing its destinations from row to row.
+type entryScan struct {
+	e          store.Entry
+	added      int64
+	recipients string
+	dest       []any
+}
+
+func newEntryScan(withBody bool) *entryScan {
+	s := &entryScan{}
+	s.dest = []any{&s.e.ID, &s.e.Type, &s.e.SpecVersion, &s.e.VersionRaw, &s.added, &s.e.Submitter, &s.e.TLP, &s.recipients}
 	if withBody {
-		dest = append(dest, &e.Raw)
+		s.dest = append(s.dest, &s.e.Raw)
 	}
-	if err := r.Scan(dest...); err != nil {
-		return 0, err
+	return s
+}
+
+// scan reads one row; added is its date_added in microseconds.
+func (s *entryScan) scan(r Row) (e store.Entry, added int64, err error) {
+	s.e = store.Entry{}
+	if err := r.Scan(s.dest...); err != nil {
+		return e, 0, err
 	}
-	e.DateAdded = fromMicros(added)
-	var err error
-	if e.Recipients, err = parseList(recipients); err != nil {
-		return 0, fmt.Errorf("recipients of %s: %w", e.ID, err)
+	e = s.e
+	e.DateAdded = fromMicros(s.added)
+	if e.Recipients, err = parseList(s.recipients); err != nil {
+		return e, 0, fmt.Errorf("recipients of %s: %w", e.ID, err)
 	}
-	return added, nil
+	return e, s.added, nil
 }
 
 // DeleteObject implements store.Objects.

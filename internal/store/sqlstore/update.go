@@ -53,13 +53,11 @@ func (t *writeTx) Latest(ctx context.Context, ids []string) (map[string]store.En
 	err := inChunks(ids, func(part []string) error {
 		a := Args{t.m.cid}
 		rows, err := t.tx.Query(ctx, `SELECT `+entryCols+`, o.body FROM objects o WHERE o.cid = ? AND o.latest AND `+t.s.d.In(&a, "o.id", part), a...)
+		sc := newEntryScan(true)
 		_, err = collect(rows, err, "latest", func(r Row) (struct{}, error) {
-			var e store.Entry
-			if _, err := scanEntry(r, &e, true); err != nil {
-				return struct{}{}, err
-			}
+			e, _, err := sc.scan(r)
 			out[e.ID] = e
-			return struct{}{}, nil
+			return struct{}{}, err
 		})
 		return err
 	})
