@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs every test of Mitra: static checks (gofmt, go vet, staticcheck),
-# then go test over all packages.
+# then go test -race over all packages.
 # Services are taken from MITRA_TEST_POSTGRES (default
 # postgres://postgres@127.0.0.1:5432/test?sslmode=disable) and
 # MITRA_TEST_NATS (default nats://127.0.0.1:4222). When no NATS server
@@ -33,4 +33,4 @@ fi
 go vet ./...
 # staticcheck at a pinned version, fetched through the Go module proxy.
 go run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...
-go test -count=1 -timeout 15m "$@" ./...
+go test -race -count=1 -timeout 15m "$@" ./...

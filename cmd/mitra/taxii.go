@@ -66,6 +66,10 @@ func spinner(e *env, what string) *progressbar.ProgressBar {
 		progressbar.OptionShowIts(),
 		progressbar.OptionSetItsString("objects"),
 		progressbar.OptionThrottle(200*time.Millisecond),
+		// No ticker goroutine: in progressbar v3.19.1 it reads the bar's
+		// state without its lock (a data race with Add); the spinner moves
+		// on each Add instead.
+		progressbar.OptionSetSpinnerChangeInterval(0),
 		progressbar.OptionOnCompletion(func() { fmt.Fprintln(e.stderr) }),
 	)
 }
