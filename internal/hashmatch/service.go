@@ -128,9 +128,11 @@ func (s *Service) Len() int {
 
 // Run loads the hashes, then follows the change logs every interval until
 // ctx ends.
+// A failed load or poll is logged and tried again at the next tick.
 func (s *Service) Run(ctx context.Context, interval time.Duration) error {
-	if err := s.Sync(ctx); err != nil {
-		return err
+	err := s.Sync(ctx)
+	if err != nil && ctx.Err() == nil {
+		s.log.Warn("hash match: load", "err", err)
 	}
 	t := time.NewTicker(interval)
 	defer t.Stop()
@@ -139,7 +141,7 @@ func (s *Service) Run(ctx context.Context, interval time.Duration) error {
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-t.C:
-			if err := s.Poll(ctx); err != nil && ctx.Err() == nil {
+			if err = s.Poll(ctx); err != nil && ctx.Err() == nil {
 				s.log.Warn("hash match: poll", "err", err)
 			}
 		}
@@ -178,7 +180,8 @@ func (s *Service) Poll(ctx context.Context) error {
 	var fresh []*store.Collection
 	for _, c := range all {
 		current[c.ID] = true
-		if _, known := s.colls[c.ID]; !known {
+		// A collection is known once loaded whole (it has a position).
+		if _, loaded := s.seq[c.ID]; !loaded {
 			fresh = append(fresh, c)
 		}
 		s.colls[c.ID] = c // grants may have changed
@@ -196,6 +199,10 @@ func (s *Service) Poll(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
+		// What a failed earlier load left is dropped first.
+		s.mu.Lock()
+		s.dropRecords(c.ID)
+		s.mu.Unlock()
 		if err := s.load(ctx, c.ID, nil); err != nil {
 			return err
 		}
@@ -431,6 +438,13 @@ func (s *Service) drop(k recKey) {
 }
 
 func (s *Service) dropCollection(cid string) {
+	s.dropRecords(cid)
+	delete(s.colls, cid)
+	delete(s.seq, cid)
+}
+
+// dropRecords forgets what collection cid held. Caller holds s.mu.
+func (s *Service) dropRecords(cid string) {
 	for k := range s.recs {
 		if k.coll == cid {
 			s.drop(k)
@@ -441,8 +455,6 @@ func (s *Service) dropCollection(cid string) {
 			s.drop(k)
 		}
 	}
-	delete(s.colls, cid)
-	delete(s.seq, cid)
 }
 
 // Query is one match request.
