@@ -175,7 +175,7 @@ func (h *Handler) match(w http.ResponseWriter, r *http.Request, p *access.Princi
 			}
 		}
 	}
-	res, err := h.svc.Match(p, Query{Hashes: req.Hashes, PDQThreshold: req.PDQThreshold, MinQuality: req.MinQuality, TLSHDistance: req.TLSHDistance})
+	res, err := h.svc.Match(p, Query(req))
 	if err != nil {
 		return err
 	}

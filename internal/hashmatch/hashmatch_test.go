@@ -211,7 +211,7 @@ func TestRevokedDeletedExpiredStopMatchingWithoutRestart(t *testing.T) {
 	objs3, _ := hashmatch.Share{Hashes: h3, Labels: []string{"threat"}}.Objects(now)
 	var ind3 map[string]any
 	_ = json.Unmarshal(objs3[1], &ind3)
-	ind3["valid_until"] = stix.FormatMicro(time.Now().Add(1500 * time.Millisecond))
+	ind3["valid_until"] = stix.FormatMicro(time.Now().Add(4 * time.Second))
 	raw3, _ := json.Marshal(ind3)
 	anna.taxiiPost(coll, objs3[0], raw3)
 	has3 := func() bool { _, res := anna.match(hashmatch.Hashes{MD5: h3.MD5}); return len(res.Matches) == 1 }
