@@ -38,13 +38,16 @@ var passwordHash = sync.OnceValue(func() string {
 
 // world is a TAXII server with the hash API mounted, over a SQLite store.
 type world struct {
-	t   *testing.T
+	t   testing.TB
 	st  store.Store
 	svc *hashmatch.Service
 	ts  *httptest.Server
 }
 
-func newWorld(t *testing.T) *world {
+func newWorld(t *testing.T) *world { return newWorldB(t) }
+
+// newWorldB is newWorld for tests and benchmarks.
+func newWorldB(t testing.TB) *world {
 	t.Helper()
 	st, err := sqlite.Open(t.Context(), t.TempDir(), sqlite.Options{})
 	if err != nil {
