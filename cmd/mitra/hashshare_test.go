@@ -8,11 +8,13 @@ import (
 	"image/jpeg"
 	"image/png"
 	"math"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/mitra-cert/mitra/internal/access"
 	"github.com/mitra-cert/mitra/internal/hashmatch"
@@ -50,23 +52,7 @@ func TestHashShareMatchVerdictCommands(t *testing.T) {
 	envs := map[string]string{"MITRA_URL": ts.URL, "MITRA_USER": "anna", "MITRA_PASSWORD": "correct horse battery"}
 
 	dir := t.TempDir()
-	// A photograph-like picture: gradients and discs that resizing keeps.
-	img := image.NewRGBA(image.Rect(0, 0, 400, 300))
-	const seed = 3.0
-	for y := range 300 {
-		for x := range 400 {
-			fx, fy := float64(x)/400, float64(y)/300
-			v := 128 + 60*math.Sin(6*fx*(1+seed/3)+seed) + 50*math.Cos(5*fy*(1+seed/5)-seed)
-			for k := range 3 {
-				cx, cy := 0.2+0.3*float64(k)+0.05*seed, 0.3+0.2*math.Sin(seed+float64(k))
-				if (fx-cx)*(fx-cx)+(fy-cy)*(fy-cy) < 0.01*float64(k+1) {
-					v = 255 - v
-				}
-			}
-			c := uint8(math.Max(0, math.Min(255, v)))
-			img.SetRGBA(x, y, color.RGBA{c, uint8(int(c) * 4 % 256), 255 - c, 255})
-		}
-	}
+	img := testPicture()
 	var pngBuf, jpgBuf bytes.Buffer
 	if err := png.Encode(&pngBuf, img); err != nil {
 		t.Fatal(err)
@@ -122,4 +108,89 @@ func TestHashShareMatchVerdictCommands(t *testing.T) {
 	if out, _, err := mitra(t, nil, "", "hash", orig); err != nil || !strings.Contains(out, "pdq") {
 		t.Errorf("mitra hash FILE: %v %s", err, out)
 	}
+}
+
+// testPicture is a photograph-like picture: gradients and discs that
+// resizing keeps (PDQ quality well above 50).
+func testPicture() *image.RGBA {
+	img := image.NewRGBA(image.Rect(0, 0, 400, 300))
+	const seed = 3.0
+	for y := range 300 {
+		for x := range 400 {
+			fx, fy := float64(x)/400, float64(y)/300
+			v := 128 + 60*math.Sin(6*fx*(1+seed/3)+seed) + 50*math.Cos(5*fy*(1+seed/5)-seed)
+			for k := range 3 {
+				cx, cy := 0.2+0.3*float64(k)+0.05*seed, 0.3+0.2*math.Sin(seed+float64(k))
+				if (fx-cx)*(fx-cx)+(fy-cy)*(fy-cy) < 0.01*float64(k+1) {
+					v = 255 - v
+				}
+			}
+			c := uint8(math.Max(0, math.Min(255, v)))
+			img.SetRGBA(x, y, color.RGBA{c, uint8(int(c) * 4 % 256), 255 - c, 255})
+		}
+	}
+	return img
+}
+
+// TestServeHashMatch runs 'mitra serve' and the hash commands against it:
+// a shared hash reaches the match service while it runs, and leaves it when
+// its owner revokes it.
+func TestServeHashMatch(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binary; skipped in -short")
+	}
+	bin, err := buildMitra()
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, dir := t.TempDir(), t.TempDir()
+	runCLI(t, bin, []string{"MITRA_USER_PASSWORD=alice-password-1"}, "user", "create", "--data", data, "alice")
+	col := strings.TrimSpace(runCLI(t, bin, nil, "collection", "create", "--data", data, "--title", "Hashes", "--readers", "alice", "--writers", "alice"))
+	runCLI(t, bin, nil, "collection", "grant", "--data", data, col, "--read", "--write", "--org", "Default organisation")
+	srv := launchServer(t, bin, "--data", data, "--hash-poll", "200ms")
+	srv.waitListening(t)
+	var buf bytes.Buffer
+	if err := png.Encode(&buf, testPicture()); err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(dir, "leaflet.png")
+	if err := os.WriteFile(file, buf.Bytes(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := []string{"MITRA_URL=" + srv.base, "MITRA_USER=alice", "MITRA_PASSWORD=alice-password-1"}
+	out := runCLI(t, bin, env, "hash", "share", file, "--collection", col, "--label", "propaganda", "--tlp", "amber")
+	_, id, _ := strings.Cut(strings.TrimSpace(out), "\t")
+	waitFor := func(what string, cond func(string) bool) {
+		t.Helper()
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			out := runCLI(t, bin, env, "hash", "match", file)
+			if cond(out) {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("never: %s; last answer %s", what, out)
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+	}
+	waitFor("the shared hash matches", func(out string) bool { return strings.Contains(out, id) })
+	alice := &client{t: t, base: srv.base, user: "alice", pass: "alice-password-1"}
+	code, _, body := alice.do("GET", "/api/collections/"+col+"/objects/"+id+"/", nil)
+	if code != http.StatusOK {
+		t.Fatalf("GET indicator: %d %s", code, body)
+	}
+	var env2 struct {
+		Objects []map[string]any `json:"objects"`
+	}
+	if err := json.Unmarshal(body, &env2); err != nil || len(env2.Objects) != 1 {
+		t.Fatalf("indicator: %v %s", err, body)
+	}
+	ind := env2.Objects[0]
+	ind["revoked"], ind["modified"] = true, time.Now().UTC().Add(time.Second).Format("2006-01-02T15:04:05.000Z")
+	raw, _ := json.Marshal(map[string]any{"objects": []any{ind}})
+	if code, _, body := alice.do("POST", "/api/collections/"+col+"/objects/", raw); code != http.StatusAccepted {
+		t.Fatalf("revoke: %d %s", code, body)
+	}
+	waitFor("the revoked hash stops matching", func(out string) bool { return strings.Contains(out, "0 match(es)") })
 }
