@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"runtime"
 	"strconv"
 	"time"
 
@@ -51,6 +52,9 @@ type Handler struct {
 	svc *Service
 	opt HandlerOptions
 	mux *http.ServeMux
+	// hashing bounds the uploads hashed at once: decoding an image for PDQ
+	// holds hundreds of megabytes at the pixel limit.
+	hashing chan struct{}
 }
 
 // NewHandler returns the hash API over svc.
@@ -67,7 +71,7 @@ func NewHandler(svc *Service, opt HandlerOptions) *Handler {
 	if opt.APIRoot == "" {
 		opt.APIRoot = "/api/"
 	}
-	h := &Handler{svc: svc, opt: opt, mux: http.NewServeMux()}
+	h := &Handler{svc: svc, opt: opt, mux: http.NewServeMux(), hashing: make(chan struct{}, runtime.GOMAXPROCS(0))}
 	h.mux.HandleFunc("POST "+Prefix+"match", h.auth(h.match))
 	h.mux.HandleFunc("POST "+Prefix+"share", h.auth(h.share))
 	h.mux.HandleFunc("POST "+Prefix+"verdict", h.auth(h.verdict))
@@ -155,7 +159,13 @@ func (h *Handler) match(w http.ResponseWriter, r *http.Request, p *access.Princi
 		}
 	} else {
 		// A file: hashed here, never stored.
+		select {
+		case h.hashing <- struct{}{}:
+		case <-r.Context().Done():
+			return r.Context().Err()
+		}
 		fh, err := contenthash.HashReader(r.Context(), r.Body)
+		<-h.hashing
 		if err != nil {
 			var mbe *http.MaxBytesError
 			if errors.As(err, &mbe) {
