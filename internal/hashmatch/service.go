@@ -50,6 +50,10 @@ type Service struct {
 	cfg Config
 	log *slog.Logger
 
+	// polling serialises Sync and Poll: two at once would both load a new
+	// collection, one dropping what the other loaded.
+	polling sync.Mutex
+
 	mu      sync.RWMutex
 	colls   map[string]*store.Collection
 	seq     map[string]int64
@@ -150,16 +154,24 @@ func (s *Service) Run(ctx context.Context, interval time.Duration) error {
 
 // Sync reloads everything from the store.
 func (s *Service) Sync(ctx context.Context) error {
+	s.polling.Lock()
+	defer s.polling.Unlock()
 	s.mu.Lock()
 	s.reset()
 	s.mu.Unlock()
-	return s.Poll(ctx)
+	return s.poll(ctx)
 }
 
 // Poll brings the service in line with the store: new and removed
 // collections, and what each collection's change log recorded since the
 // last poll (new, revoked and deleted indicators, opinions).
 func (s *Service) Poll(ctx context.Context) error {
+	s.polling.Lock()
+	defer s.polling.Unlock()
+	return s.poll(ctx)
+}
+
+func (s *Service) poll(ctx context.Context) error {
 	orgs, err := s.cfg.Store.ListOrganisations(ctx)
 	if err != nil {
 		return fmt.Errorf("organisations: %w", err)
