@@ -233,7 +233,19 @@ func (s *Service) poll(ctx context.Context) error {
 	return nil
 }
 
+// lastSeq is the newest change-log position of a collection: from the
+// store's export records when it has them (as the detector reads it),
+// else by reading the change log to its end.
 func (s *Service) lastSeq(ctx context.Context, cid string) (int64, error) {
+	if ex, ok := s.cfg.Store.(store.Exporter); ok {
+		if recs, err := ex.ExportCollections(ctx); err == nil {
+			for _, r := range recs {
+				if r.ID == cid {
+					return r.LastSeq, nil
+				}
+			}
+		}
+	}
 	var seq int64
 	for {
 		chs, err := s.cfg.Store.Changes(ctx, cid, seq, 10000)
