@@ -149,12 +149,13 @@ func (c *HashMatchCmd) Run(ctx context.Context, e *env) error {
 // HashVerdictCmd records a verdict on a match.
 type HashVerdictCmd struct {
 	HashServerFlags `embed:""`
-	Indicator       string `arg:"" help:"The indicator id of the match."`
-	TruePositive    bool   `name:"true-positive" xor:"verdict" required:"" help:"The match is right."`
-	FalsePositive   bool   `name:"false-positive" xor:"verdict" required:"" help:"The match is wrong."`
-	Collection      string `required:"" help:"Collection to store the opinion in."`
-	Explanation     string `help:"Why."`
-	TLP             string `name:"tlp" help:"TLP level of the opinion (default: the collection's)."`
+	Indicator       string   `arg:"" help:"The indicator id of the match."`
+	TruePositive    bool     `name:"true-positive" xor:"verdict" required:"" help:"The match is right."`
+	FalsePositive   bool     `name:"false-positive" xor:"verdict" required:"" help:"The match is wrong."`
+	Collection      string   `required:"" help:"Collection to store the opinion in."`
+	Explanation     string   `help:"Why."`
+	TLP             string   `name:"tlp" help:"TLP level of the opinion (default: the collection's)."`
+	Recipients      []string `sep:"," help:"Organisations (identity ids) an AMBER+STRICT or RED opinion is released to (name the contributor so the verdict reaches it)."`
 }
 
 // Run implements the command.
@@ -168,7 +169,7 @@ func (c *HashVerdictCmd) Run(ctx context.Context, e *env) error {
 		v = "true-positive"
 	}
 	if _, err := cl.Verdict(ctx, hashmatch.VerdictRequest{Collection: c.Collection, Indicator: c.Indicator, Verdict: v,
-		Explanation: c.Explanation, TLP: c.TLP}); err != nil {
+		Explanation: c.Explanation, TLP: c.TLP, Recipients: c.Recipients}); err != nil {
 		return err
 	}
 	fmt.Fprintf(e.stdout, "Recorded %s on %s.\n", v, c.Indicator)

@@ -232,3 +232,29 @@ func TestLeakMatrix(t *testing.T) {
 		t.Errorf("outsider: %v", ids(res))
 	}
 }
+
+// TestGrantRemovalHidesHashes: once an organisation loses its read grant
+// on a collection, the next poll hides that collection's hashes from it.
+func TestGrantRemovalHidesHashes(t *testing.T) {
+	w := newWorld(t)
+	a, b := w.org("A", false), w.org("B", false)
+	anna, bert := w.member("anna", a, access.RoleAnalyst), w.member("bert", b, access.RoleAnalyst)
+	coll := w.collection(&store.Collection{Title: "shared", Grants: []store.Grant{
+		{Kind: store.GrantOrg, Subject: a, Read: true, Write: true}, {Kind: store.GrantOrg, Subject: b, Read: true}}})
+	_, pdqs, shas := family(3, 1)
+	id := anna.share(hashmatch.ShareRequest{Collection: coll, Hashes: hashmatch.Hashes{PDQ: pdqs[0], SHA256: shas[0]}, Labels: []string{"manifesto"}, TLP: "green"})
+	w.poll()
+	if _, res := bert.match(hashmatch.Hashes{PDQ: pdqs[0]}); !slices.Equal(ids(res), []string{id}) {
+		t.Fatalf("with a grant: %v", ids(res))
+	}
+	if err := w.st.SetPartyGrant(t.Context(), coll, store.GrantOrg, b, false, false); err != nil {
+		t.Fatal(err)
+	}
+	w.poll()
+	if _, res := bert.match(hashmatch.Hashes{PDQ: pdqs[0]}); len(res.Matches) != 0 {
+		t.Errorf("without a grant: %v", ids(res))
+	}
+	if _, res := anna.match(hashmatch.Hashes{SHA256: shas[0]}); !slices.Equal(ids(res), []string{id}) {
+		t.Errorf("owner: %v", ids(res))
+	}
+}
