@@ -360,6 +360,9 @@ func (s *Service) put(cid string, e *store.Entry) {
 	}
 	meta := store.Entry{ID: e.ID, Type: e.Type, Submitter: e.Submitter, TLP: e.TLP, Recipients: e.Recipients}
 	if e.Type == "opinion" {
+		if d.Revoked {
+			return
+		}
 		op := &opinion{key: k, entry: meta, refs: d.ObjectRefs}
 		switch d.Opinion {
 		case "agree", "strongly-agree":
