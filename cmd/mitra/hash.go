@@ -10,8 +10,17 @@ import (
 	"github.com/mitra-cert/mitra/internal/contenthash"
 )
 
-// HashCmd prints the content hashes of files.
+// HashCmd groups the content-hash commands; without a subcommand it
+// prints the hashes of files.
 type HashCmd struct {
+	Print   HashPrintCmd   `cmd:"" default:"withargs" help:"Print content hashes of files (the default: 'mitra hash FILE...')."`
+	Share   HashShareCmd   `cmd:"" help:"Share the hashes of files (never the files) with a collection, as STIX file observables and indicators."`
+	Match   HashMatchCmd   `cmd:"" help:"Find the shared hashes near those of files or of given hashes (only the hashes are sent)."`
+	Verdict HashVerdictCmd `cmd:"" help:"Mark a match true or false positive (a STIX opinion on the indicator)."`
+}
+
+// HashPrintCmd prints the content hashes of files.
+type HashPrintCmd struct {
 	Files []string `arg:"" help:"Files to hash; - for standard input."`
 	JSON  bool     `help:"Print one JSON object per file instead of text."`
 }
@@ -33,7 +42,7 @@ type hashOutput struct {
 // PDQ hash with its quality for images. Only hashes are printed; a file
 // that cannot be read is reported on standard error and the exit status
 // is 1 once the others are done.
-func (c *HashCmd) Run(ctx context.Context, e *env) error {
+func (c *HashPrintCmd) Run(ctx context.Context, e *env) error {
 	failed := 0
 	enc := json.NewEncoder(e.stdout)
 	for _, name := range c.Files {

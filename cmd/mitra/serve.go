@@ -18,6 +18,7 @@ import (
 	"github.com/mitra-cert/mitra/internal/access"
 	"github.com/mitra-cert/mitra/internal/admin"
 	"github.com/mitra-cert/mitra/internal/detect"
+	"github.com/mitra-cert/mitra/internal/hashmatch"
 	"github.com/mitra-cert/mitra/internal/pattern"
 	"github.com/mitra-cert/mitra/internal/stix"
 	"github.com/mitra-cert/mitra/internal/store"
@@ -114,6 +115,17 @@ type ServeCmd struct {
 	// its metrics join the server's at /metrics.
 	DetectInputs []string    `name:"detect-input" sep:"," help:"Run a detector inside the server on these files or directories (see 'mitra detect'; the other detect- flags are its flags)."`
 	Detect       DetectFlags `embed:"" prefix:"detect-"`
+
+	// The hash match service (issue 18).
+	Hash HashServeFlags `embed:"" prefix:"hash-"`
+}
+
+// HashServeFlags configure the hash match service of the server.
+type HashServeFlags struct {
+	PDQThreshold int           `name:"pdq-threshold" default:"31" env:"MITRA_HASH_PDQ_THRESHOLD" help:"Default largest PDQ Hamming distance of a match."`
+	MinQuality   int           `name:"min-quality" default:"50" env:"MITRA_HASH_MIN_QUALITY" help:"Default smallest PDQ quality matched."`
+	TLSHDistance int           `name:"tlsh-distance" default:"40" env:"MITRA_HASH_TLSH_DISTANCE" help:"Default largest TLSH distance of a match."`
+	Poll         time.Duration `name:"poll" default:"2s" env:"MITRA_HASH_POLL" help:"How often the hash index follows the collections' change logs."`
 }
 
 // Run implements the command.
@@ -169,6 +181,21 @@ func (c *ServeCmd) Run(ctx context.Context, e *env) error {
 	api := admin.NewWith(st, srv.Authenticate, admin.Options{Log: log, Auth: authn, TokenExpiry: c.TokenExpiry, ClientAddr: srv.ClientAddr})
 	srv.Mount(admin.Prefix, api)
 	srv.Mount(admin.AccountPrefix, api)
+
+	// The hash match service: its index is loaded from the store and
+	// follows the change logs in the background; shares and verdicts go
+	// through the TAXII ingest as the caller.
+	hashes := hashmatch.New(hashmatch.Config{Store: st, Logger: log, PDQThreshold: c.Hash.PDQThreshold,
+		MinQuality: c.Hash.MinQuality, TLSHDistance: c.Hash.TLSHDistance})
+	srv.Mount(hashmatch.Prefix, hashmatch.NewHandler(hashes, hashmatch.HandlerOptions{Authenticate: srv.Authenticate,
+		TAXII: srv, MaxUpload: c.MaxContent, Logger: log}))
+	hctx, stopHashes := context.WithCancel(ctx)
+	defer stopHashes()
+	go func() {
+		if err := hashes.Run(hctx, c.Hash.Poll); err != nil && !errors.Is(err, context.Canceled) {
+			log.Error("hash match service stopped", "err", err)
+		}
+	}()
 
 	metrics := promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
 	srv.Mount("/metrics", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
