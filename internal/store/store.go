@@ -44,6 +44,8 @@ type Store interface {
 	Markings
 	AccountChanges
 	Retention
+	Feed
+	ChangeRetention
 	Health
 	Close() error
 }

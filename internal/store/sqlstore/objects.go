@@ -433,7 +433,7 @@ func (s *Store) DeleteObject(ctx context.Context, collectionID, objectID string,
 			return fmt.Errorf("delete object: %w", err)
 		}
 		var rids []int64
-		var changes []store.Change
+		var tombs []store.FeedEntry
 		at := max(micros(s.now()), lastAdded)
 		for rows.Next() {
 			var rid int64
@@ -443,18 +443,20 @@ func (s *Store) DeleteObject(ctx context.Context, collectionID, objectID string,
 				rows.Close()
 				return fmt.Errorf("delete object: %w", err)
 			}
-			if q.Visible != nil {
-				if e.Recipients, err = parseList(recipients); err != nil {
-					rows.Close()
-					return fmt.Errorf("delete object: %w", err)
-				}
-				if !q.Visible(&e) {
-					continue
-				}
+			// The recipients decide q.Visible and go into the tombstone.
+			if e.Recipients, err = parseList(recipients); err != nil {
+				rows.Close()
+				return fmt.Errorf("delete object: %w", err)
+			}
+			if q.Visible != nil && !q.Visible(&e) {
+				continue
 			}
 			lastSeq++
 			rids = append(rids, rid)
-			changes = append(changes, store.Change{Seq: lastSeq, Op: store.OpDelete, ObjectID: objectID, VersionRaw: e.VersionRaw, At: time.UnixMicro(at)})
+			tombs = append(tombs, store.FeedEntry{
+				Change: store.Change{Seq: lastSeq, Op: store.OpDelete, ObjectID: objectID, VersionRaw: e.VersionRaw, At: time.UnixMicro(at)},
+				Entry:  e,
+			})
 		}
 		rows.Close()
 		if err := rows.Err(); err != nil {
@@ -469,7 +471,7 @@ func (s *Store) DeleteObject(ctx context.Context, collectionID, objectID string,
 		b := &Batch{}
 		var da Args
 		b.Queue(`DELETE FROM objects WHERE `+s.d.In(&da, "rid", rids), da...)
-		s.d.InsertChanges(b, cid, changes)
+		queueTombstones(b, cid, tombs)
 		// The remaining latest version (if any) becomes the default one.
 		b.Queue(`UPDATE objects SET latest = (rid = (SELECT rid FROM objects WHERE cid = ? AND id = ?
 			ORDER BY spec_version DESC, version DESC LIMIT 1)) WHERE cid = ? AND id = ?`, cid, objectID, cid, objectID)
