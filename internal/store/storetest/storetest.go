@@ -53,6 +53,8 @@ func Run(t *testing.T, open Open) {
 		{"AccountChanges", testAccountChanges},
 		{"AuditPages", testAuditPages},
 		{"Retention", testRetention},
+		{"ChangeFeedConcurrent", testChangeFeedConcurrent},
+		{"ChangeRetention", testChangeRetention},
 		{"Ping", testPing},
 	}
 	for _, tc := range tests {
