@@ -32,6 +32,9 @@ type FeedPage struct {
 	// Oldest is the oldest sequence number the log still keeps (the next
 	// one to be written when the log is empty).
 	Oldest int64
+	// Latest is the newest sequence number written (0 when none): where a
+	// reader that must resynchronise resumes after its full read.
+	Latest int64
 }
 
 // Feed serves a collection's change log to federation peers.

@@ -53,8 +53,8 @@ func (s *Server) changes(w http.ResponseWriter, r *http.Request, p *access.Princ
 	page, err := s.cfg.Store.ChangeFeed(r.Context(), c.ID, after, limit, visible(p, c))
 	if errors.Is(err, store.ErrPositionExpired) {
 		return &Error{Status: http.StatusGone, Title: "position expired",
-			Description: fmt.Sprintf("the change log no longer holds the changes after %d: the oldest change kept is %d; synchronise the whole collection again, then follow the feed from the position it reports", after, page.Oldest),
-			Details:     map[string]any{"oldest": page.Oldest}}
+			Description: fmt.Sprintf("the change log no longer holds the changes after %d: the oldest change kept is %d; synchronise the whole collection again, then follow the feed after %d (details.latest, the newest change now)", after, page.Oldest, page.Latest),
+			Details:     map[string]any{"oldest": page.Oldest, "latest": page.Latest}}
 	}
 	if err != nil {
 		return err

@@ -328,7 +328,7 @@ func TestChangesClient(t *testing.T) {
 	}
 	_, err = cl.Changes(e.ctx, "", 0, 10)
 	var pe *taxiiclient.PositionExpiredError
-	if !errors.Is(err, taxiiclient.ErrPositionExpired) || !errors.As(err, &pe) || pe.Oldest != 3 {
+	if !errors.Is(err, taxiiclient.ErrPositionExpired) || !errors.As(err, &pe) || pe.Oldest != 3 || pe.Latest != 2 {
 		t.Fatalf("after pruning: %v (%+v)", err, pe)
 	}
 	_, err = cl.Changes(e.ctx, "missing", 0, 10)

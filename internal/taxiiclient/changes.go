@@ -22,6 +22,9 @@ type PositionExpiredError struct {
 	// Oldest is the oldest change the server still keeps (0 when the
 	// server did not say).
 	Oldest int64
+	// Latest is the newest change when the server answered: resynchronise
+	// the collection fully, then follow the feed after Latest.
+	Latest int64
 	// Err is the error message resource the server sent.
 	Err *Error
 }
@@ -82,6 +85,9 @@ func (c *Client) Changes(ctx context.Context, collection string, after int64, li
 		pe := &PositionExpiredError{Err: te}
 		if o, ok := te.Details["oldest"].(float64); ok {
 			pe.Oldest = int64(o)
+		}
+		if l, ok := te.Details["latest"].(float64); ok {
+			pe.Latest = int64(l)
 		}
 		return nil, pe
 	}

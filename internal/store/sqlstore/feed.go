@@ -60,10 +60,10 @@ func (s *Store) ChangeFeed(ctx context.Context, collectionID string, after int64
 	return page, nil
 }
 
-// checkPosition sets page.Oldest and refuses a position retention has
-// passed.
+// checkPosition sets page.Oldest and page.Latest and refuses a position
+// retention has passed.
 func (s *Store) checkPosition(ctx context.Context, cid int64, collectionID string, after int64, page *store.FeedPage) error {
-	err := s.db.QueryRow(ctx, `SELECT COALESCE((SELECT MIN(seq) FROM changes WHERE cid = ?), last_seq + 1) FROM collections WHERE cid = ?`, cid, cid).Scan(&page.Oldest)
+	err := s.db.QueryRow(ctx, `SELECT COALESCE((SELECT MIN(seq) FROM changes WHERE cid = ?), last_seq + 1), last_seq FROM collections WHERE cid = ?`, cid, cid).Scan(&page.Oldest, &page.Latest)
 	if noRows(err) {
 		return fmt.Errorf("collection %s: %w", collectionID, store.ErrNotFound)
 	}

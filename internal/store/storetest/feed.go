@@ -146,6 +146,9 @@ func testChangeRetention(t *testing.T, s store.Store) {
 	if p, err := s.ChangeFeed(ctx, cid, 1, 0, nil); !errors.Is(err, store.ErrPositionExpired) || p == nil || p.Oldest != 4 {
 		t.Errorf("after=1: %+v, %v; want ErrPositionExpired, oldest 4", p, err)
 	}
+	if p, err := s.ChangeFeed(ctx, newCollection(t, s), 0, 0, nil); err != nil || p.Oldest != 1 || p.Latest != 0 || p.Next != 0 {
+		t.Errorf("empty log: %+v, %v", p, err)
+	}
 	p := mustFeed(t, s, cid, 3)
 	if p.Oldest != 4 || len(p.Changes) != 2 || p.Changes[0].Seq != 4 || p.Next != 5 {
 		t.Errorf("after=3: oldest %d, next %d, %d changes", p.Oldest, p.Next, len(p.Changes))
