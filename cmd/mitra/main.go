@@ -120,7 +120,9 @@ type CLI struct {
 	Version      VersionCmd      `cmd:"" help:"Print the version."`
 	Migrate      MigrateCmd      `cmd:"" help:"Apply pending database schema migrations, and nothing else."`
 	MigrateStore MigrateStoreCmd `cmd:"" name:"migrate-store" help:"Copy a whole store to another backend (e.g. SQLite to PostgreSQL), verifying row counts."`
+	TAXII        TAXIICmd        `cmd:"" name:"taxii" help:"Pull from and push to remote TAXII 2.1 servers."`
 	Detect       DetectCmd       `cmd:"" help:"Match telemetry (Zeek, Suricata, STIX, JSON; files, directories, stdin, NATS) against the indicators and record sightings."`
+	Hash         HashCmd         `cmd:"" help:"Print content hashes of files: MD5, SHA-256, TLSH, and PDQ with its quality for images (JPEG, PNG, GIF, WebP, BMP)."`
 }
 
 // VersionCmd prints the version.

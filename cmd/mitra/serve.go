@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -9,6 +11,7 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
+	"os"
 	"strings"
 	"time"
 
@@ -90,6 +93,7 @@ type ServeCmd struct {
 	Addr           string `default:"127.0.0.1:8080" env:"MITRA_ADDR" help:"Address to listen on."`
 	TLSCert        string `name:"tls-cert" env:"MITRA_TLS_CERT" help:"TLS certificate file (PEM); with --tls-key, serve HTTPS."`
 	TLSKey         string `name:"tls-key" env:"MITRA_TLS_KEY" help:"TLS private key file (PEM)."`
+	TLSClientCA    string `name:"tls-client-ca" env:"MITRA_TLS_CLIENT_CA" help:"CA bundle (PEM): request client certificates and verify them against it; a verified certificate authenticates the user named by its subject CN (mutual TLS)."`
 	AllowPlainHTTP bool   `name:"allow-plain-http" env:"MITRA_ALLOW_PLAIN_HTTP" help:"Serve plain HTTP on a non-loopback address (only behind a TLS-terminating proxy)."`
 	LogLevel       string `default:"info" enum:"debug,info,warn,error" env:"MITRA_LOG_LEVEL" help:"Log level: debug, info, warn, error."`
 	MaxContent     int64  `name:"max-content-length" default:"67108864" env:"MITRA_MAX_CONTENT_LENGTH" help:"Largest request body accepted, in bytes."`
@@ -122,6 +126,9 @@ func (c *ServeCmd) Run(ctx context.Context, e *env) error {
 	useTLS := c.TLSCert != "" || c.TLSKey != ""
 	if useTLS && (c.TLSCert == "" || c.TLSKey == "") {
 		return errors.New("--tls-cert and --tls-key go together")
+	}
+	if c.TLSClientCA != "" && !useTLS {
+		return errors.New("--tls-client-ca needs --tls-cert and --tls-key")
 	}
 	if !useTLS && !c.AllowPlainHTTP && !loopback(c.Addr) {
 		return fmt.Errorf("refusing plain HTTP on %s: give --tls-cert and --tls-key (plain HTTP is allowed on loopback addresses only, or with --allow-plain-http behind a TLS proxy)", c.Addr)
@@ -195,6 +202,11 @@ func (c *ServeCmd) Run(ctx context.Context, e *env) error {
 		scheme = "https"
 	}
 	hs := c.httpServer(srv, log)
+	if c.TLSClientCA != "" {
+		if hs.TLSConfig, err = clientCAConfig(c.TLSClientCA); err != nil {
+			return err
+		}
+	}
 	fmt.Fprintf(e.stderr, "Mitra listening on %s://%s/taxii2/\n", scheme, ln.Addr())
 	errc := make(chan error, 2)
 	detectDone := make(chan struct{})
@@ -296,6 +308,21 @@ func (c *ServeCmd) httpServer(h http.Handler, log *slog.Logger) *http.Server {
 		IdleTimeout:       c.IdleTimeout,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
+}
+
+// clientCAConfig asks clients for a certificate and verifies one given
+// against the bundle; clients without one still authenticate with
+// passwords or tokens.
+func clientCAConfig(file string) (*tls.Config, error) {
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return nil, fmt.Errorf("--tls-client-ca: %w", err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(b) {
+		return nil, fmt.Errorf("--tls-client-ca %s: no PEM certificate in it", file)
+	}
+	return &tls.Config{MinVersion: tls.VersionTLS12, ClientCAs: pool, ClientAuth: tls.VerifyClientCertIfGiven}, nil
 }
 
 func loopback(addr string) bool {

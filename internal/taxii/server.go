@@ -220,6 +220,11 @@ func (s *Server) handle(pattern string, methods map[string]handlerFunc) {
 func (s *Server) authenticate(r *http.Request) (*access.Principal, error) {
 	h := r.Header.Get("Authorization")
 	if h == "" {
+		// A client certificate the TLS layer verified (serve
+		// --tls-client-ca) names its user in the subject CN.
+		if r.TLS != nil && len(r.TLS.VerifiedChains) > 0 && len(r.TLS.VerifiedChains[0]) > 0 {
+			return s.cfg.Auth.Certificate(r.Context(), r.TLS.VerifiedChains[0][0])
+		}
 		return nil, access.ErrUnauthenticated
 	}
 	if user, pw, ok := r.BasicAuth(); ok {

@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
-	"strings"
 )
 
 // ErrPositionExpired: the server's change log no longer holds the changes
@@ -69,9 +68,9 @@ type ChangesPage struct {
 func (c *Client) Changes(ctx context.Context, collection string, after int64, limit int) (*ChangesPage, error) {
 	var base string
 	if collection == "" {
-		base = strings.TrimSuffix(c.ObjectsURL, "objects/")
+		base = c.collectionURL()
 	} else {
-		base = c.apiRoot() + "collections/" + url.PathEscape(collection) + "/"
+		base = c.APIRootURL() + "collections/" + url.PathEscape(collection) + "/"
 	}
 	v := url.Values{}
 	v.Set("after", strconv.FormatInt(after, 10))

@@ -141,3 +141,12 @@ func TestClient(t *testing.T) {
 		t.Errorf("status with a bearer token: %v", err)
 	}
 }
+
+// objsN returns n valid indicators.
+func objsN(n int) []json.RawMessage {
+	var objs []json.RawMessage
+	for i := 1; i <= n; i++ {
+		objs = append(objs, json.RawMessage(fmt.Sprintf(`{"type":"indicator","spec_version":"2.1","id":%q,"created":"2025-01-01T00:00:00.000Z","modified":"2025-01-01T00:00:00.000Z","pattern":"[ipv4-addr:value = '198.51.100.%d']","pattern_type":"stix","valid_from":"2025-01-01T00:00:00Z"}`, indicatorID(i), i)))
+	}
+	return objs
+}

@@ -1,0 +1,313 @@
+// Package federation moves STIX objects between Mitra and other TAXII 2.1
+// servers: a pull stores a remote collection's objects in a local one
+// through the same checks as a TAXII POST, with its cursor in the same
+// transaction; a push sends what a principal may see of a local
+// collection to a remote one.
+package federation
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/mitra-cert/mitra/internal/access"
+	"github.com/mitra-cert/mitra/internal/store"
+	"github.com/mitra-cert/mitra/internal/taxii"
+	"github.com/mitra-cert/mitra/internal/taxiiclient"
+)
+
+// ErrConcurrentPull: another pull of the same link moved its cursor
+// meanwhile; this one stops rather than overwrite it.
+var ErrConcurrentPull = errors.New("another pull of this link advanced its cursor")
+
+// PullStore is what a pull needs of the local store.
+type PullStore interface {
+	store.Updater
+	AppendAudit(ctx context.Context, recs ...store.AuditRecord) error
+}
+
+// PullStats counts what a pull did.
+type PullStats struct {
+	Pages      int
+	Received   int // objects handed over by the client (repeats dropped)
+	Added      int
+	Duplicates int // already stored, identical
+	Refused    int // invalid, or refused by ownership or conflict
+	Repeated   int // sent again by the server and dropped by the client
+	// Failures are the reasons of the first 20 refusals.
+	Failures []store.StatusDetail
+}
+
+func (s *PullStats) refuse(d store.StatusDetail) {
+	s.Refused++
+	if len(s.Failures) < 20 {
+		s.Failures = append(s.Failures, d)
+	}
+}
+
+// Puller pulls one remote collection into one local collection.
+type Puller struct {
+	Client *taxiiclient.Client
+	Store  PullStore
+	// Check is the TAXII POST path's validation and ownership (taxii.Server.Check).
+	Check func(ctx context.Context, p *access.Principal, raws []json.RawMessage) (taxii.Checked, error)
+	// Principal is who the objects are stored as: its organisation is the
+	// submitter, and a relay role keeps other organisations' created_by_ref
+	// (the relay is audited).
+	Principal  *access.Principal
+	Collection *store.Collection
+	// Key names the cursor in the store (CursorKey).
+	Key   string
+	Query taxiiclient.ObjectsQuery
+	// OnPage, when set, sees the running totals after each stored page.
+	OnPage func(PullStats)
+	// Label names the pull in the audit log (the command or link).
+	Label string
+}
+
+// CursorKey is the store key of the cursor of a pull from objectsURL
+// (with the given type filter) into the local collection.
+func CursorKey(localCollection, objectsURL string, types []string) string {
+	k := "federation/pull/" + localCollection + "/" + objectsURL
+	for _, t := range types {
+		k += "|" + t
+	}
+	return k
+}
+
+// Run pulls until the remote collection has nothing more. Each page's
+// objects and the cursor after them are committed together, so an
+// interrupted pull (kill -9 included) resumes where the last commit left
+// it, with no object lost or stored twice.
+func (p *Puller) Run(ctx context.Context) (PullStats, error) {
+	var stats PullStats
+	if _, write := access.CollectionAccess(p.Principal, p.Collection); !write {
+		return stats, fmt.Errorf("collection %s: organisation %s may not write to it: %w", p.Collection.ID, p.Principal.Organisation, store.ErrForbidden)
+	}
+	var stored []byte
+	err := p.Store.Update(ctx, p.Collection.ID, func(ctx context.Context, tx store.Tx) error {
+		var err error
+		stored, err = tx.Cursor(ctx, p.Key)
+		return err
+	})
+	if err != nil {
+		return stats, fmt.Errorf("read pull cursor: %w", err)
+	}
+	var cur taxiiclient.Cursor
+	if len(stored) > 0 {
+		if err := json.Unmarshal(stored, &cur); err != nil {
+			return stats, fmt.Errorf("pull cursor %s: %w", p.Key, err)
+		}
+	}
+	_, err = p.Client.Pull(ctx, p.Query, cur, func(ctx context.Context, page taxiiclient.PullPage) error {
+		checked, err := p.Check(ctx, p.Principal, page.Objects)
+		if err != nil {
+			return err
+		}
+		next, err := json.Marshal(page.Cursor)
+		if err != nil {
+			return err
+		}
+		var results []store.AddResult
+		err = p.Store.Update(ctx, p.Collection.ID, func(ctx context.Context, tx store.Tx) error {
+			now, err := tx.Cursor(ctx, p.Key)
+			if err != nil {
+				return err
+			}
+			if !bytes.Equal(now, stored) {
+				return ErrConcurrentPull
+			}
+			if len(checked.Objects) > 0 {
+				if results, err = tx.Add(ctx, checked.Objects); err != nil {
+					return err
+				}
+			}
+			return tx.SetCursor(ctx, p.Key, next)
+		})
+		if err != nil {
+			return fmt.Errorf("store pulled page: %w", err)
+		}
+		stored = next
+		stats.Pages++
+		stats.Received += len(page.Objects)
+		stats.Repeated += page.Repeated
+		for _, f := range checked.Failures {
+			stats.refuse(f)
+		}
+		var added []string
+		for i, r := range results {
+			switch {
+			case r.Err != nil:
+				stats.refuse(store.StatusDetail{ID: checked.Objects[i].ID, Version: r.Version, Message: r.Err.Error()})
+			case r.Duplicate:
+				stats.Duplicates++
+			default:
+				stats.Added++
+				added = append(added, checked.Objects[i].ID)
+			}
+		}
+		if err := p.audit(ctx, added, checked, len(page.Objects)); err != nil {
+			return err
+		}
+		if p.OnPage != nil {
+			p.OnPage(stats)
+		}
+		return nil
+	})
+	return stats, err
+}
+
+func (p *Puller) audit(ctx context.Context, added []string, checked taxii.Checked, received int) error {
+	if received == 0 {
+		return nil
+	}
+	path := "taxii pull " + p.Client.ObjectsURL
+	recs := []store.AuditRecord{{Principal: p.Label, Organisation: p.Principal.Organisation, Action: "objects.add", Path: path,
+		Collection: p.Collection.ID, Objects: added, Detail: fmt.Sprintf("pulled: %d added, %d refused", len(added), len(checked.Failures))}}
+	if len(checked.Relayed) > 0 {
+		recs = append(recs, store.AuditRecord{Principal: p.Label, Organisation: p.Principal.Organisation, Action: "objects.relay", Path: path,
+			Collection: p.Collection.ID, Objects: checked.Relayed, Detail: "pulled on behalf of the organisations in their created_by_ref"})
+	}
+	return p.Store.AppendAudit(ctx, recs...)
+}
+
+// PushStore is what a push needs of the local store.
+type PushStore interface {
+	QueryObjects(ctx context.Context, collectionID string, q store.Query) (*store.Page, error)
+	ListOrganisations(ctx context.Context) ([]*store.Organisation, error)
+	AppendAudit(ctx context.Context, recs ...store.AuditRecord) error
+}
+
+// PushStats counts what a push did.
+type PushStats struct {
+	Envelopes int
+	Sent      int
+	Succeeded int
+	Failed    int
+	// Failures are the remote server's reasons (the first 20).
+	Failures []store.StatusDetail
+}
+
+// Pusher sends a local collection's objects to a remote collection: only
+// what Principal may see of it (access.Decide), with sightings redacted as
+// the TAXII server redacts them for Principal.
+type Pusher struct {
+	Client     *taxiiclient.Client
+	Store      PushStore
+	Principal  *access.Principal
+	Collection *store.Collection
+	// Batch is the number of objects per envelope; 500 when zero.
+	Batch int
+	// AddedAfter, when set, sends only objects added after it.
+	AddedAfter time.Time
+	// OnEnvelope, when set, sees the running totals after each envelope.
+	OnEnvelope func(PushStats)
+	Label      string
+}
+
+// Run pushes every visible object, envelope by envelope, waiting for each
+// envelope's status to complete. Pushing again is harmless: objects the
+// remote already holds are successes there.
+func (p *Pusher) Run(ctx context.Context) (PushStats, error) {
+	var stats PushStats
+	if read, _ := access.CollectionAccess(p.Principal, p.Collection); !read {
+		return stats, fmt.Errorf("collection %s: organisation %s may not read it: %w", p.Collection.ID, p.Principal.Organisation, store.ErrNotFound)
+	}
+	batch := p.Batch
+	if batch <= 0 {
+		batch = 500
+	}
+	orgs, err := p.Store.ListOrganisations(ctx)
+	if err != nil {
+		return stats, err
+	}
+	var anonymous []string
+	for _, o := range orgs {
+		if o.AnonymiseSightings {
+			anonymous = append(anonymous, o.ID)
+		}
+	}
+	// Envelopes stay under the API root's max_content_length (TAXII 2.1
+	// §4.2.1); when the API root cannot be read, the server's 413 says so.
+	var maxBytes int64
+	if root, err := p.Client.APIRoot(ctx); err == nil {
+		maxBytes = root.MaxContentLength
+	}
+	after := p.AddedAfter
+	for {
+		page, err := p.Store.QueryObjects(ctx, p.Collection.ID, store.Query{AddedAfter: after, Limit: batch, WithBody: true,
+			Visible: func(e *store.Entry) bool { return access.Decide(p.Principal, p.Collection, e).Allowed }})
+		if err != nil {
+			return stats, err
+		}
+		if len(page.Entries) == 0 {
+			return stats, nil
+		}
+		raws := make([]json.RawMessage, len(page.Entries))
+		ids := make([]string, len(page.Entries))
+		for i := range page.Entries {
+			e := &page.Entries[i]
+			raw := e.Raw
+			if e.Type == "sighting" {
+				raw = access.RedactSighting(p.Principal, e, anonymous)
+			}
+			raws[i], ids[i] = raw, e.ID
+		}
+		for len(raws) > 0 {
+			n := fit(raws, maxBytes)
+			if err := p.send(ctx, raws[:n], ids[:n], &stats); err != nil {
+				return stats, err
+			}
+			raws, ids = raws[n:], ids[n:]
+		}
+		after = page.Entries[len(page.Entries)-1].DateAdded
+		if !page.More {
+			return stats, nil
+		}
+	}
+}
+
+// fit is how many of raws go in one envelope of at most maxBytes (at
+// least one; all when maxBytes is zero).
+func fit(raws []json.RawMessage, maxBytes int64) int {
+	if maxBytes <= 0 {
+		return len(raws)
+	}
+	size := int64(len(`{"objects":[]}`))
+	for i, r := range raws {
+		size += int64(len(r)) + 1
+		if size > maxBytes && i > 0 {
+			return i
+		}
+	}
+	return len(raws)
+}
+
+// send posts one envelope and waits for its status.
+func (p *Pusher) send(ctx context.Context, raws []json.RawMessage, ids []string, stats *PushStats) error {
+	st, err := p.Client.Push(ctx, raws)
+	if err != nil {
+		return fmt.Errorf("push %d objects: %w", len(raws), err)
+	}
+	stats.Envelopes++
+	stats.Sent += len(raws)
+	stats.Succeeded += max(st.SuccessCount, len(st.Successes))
+	stats.Failed += max(st.FailureCount, len(st.Failures))
+	for _, f := range st.Failures {
+		if len(stats.Failures) < 20 {
+			stats.Failures = append(stats.Failures, f)
+		}
+	}
+	if err := p.Store.AppendAudit(ctx, store.AuditRecord{Principal: p.Label, Organisation: p.Principal.Organisation, Action: "objects.push",
+		Path: "taxii push " + p.Client.ObjectsURL, Collection: p.Collection.ID, Objects: ids,
+		Detail: fmt.Sprintf("status %s: %d succeeded, %d failed", st.ID, st.SuccessCount, st.FailureCount)}); err != nil {
+		return err
+	}
+	if p.OnEnvelope != nil {
+		p.OnEnvelope(*stats)
+	}
+	return nil
+}
