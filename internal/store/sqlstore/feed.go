@@ -135,13 +135,23 @@ func (s *Store) feedChunk(ctx context.Context, cid int64, cursor *int64, chunk, 
 	return n, false, nil
 }
 
-// queueTombstones queues the delete records of removed versions with the
-// inputs of the access decision about each (ChangeFeed serves a tombstone
-// only to readers of the version it removed).
-func queueTombstones(b *Batch, cid int64, tombs []store.FeedEntry) {
+// tlpUnrecorded is the TLP column of change records without decision
+// inputs (migration 4's default): a marking the server cannot resolve,
+// which with no submitter no reader may see.
+const tlpUnrecorded = 6
+
+// queueTombstones queues delete records with the inputs of the access
+// decision about the version each removed (ChangeFeed serves a tombstone
+// only to readers of that version). A record without them (Deleted nil)
+// gets the column defaults: nobody's.
+func queueTombstones(b *Batch, cid int64, tombs []store.Change) {
 	for _, t := range tombs {
+		d := t.Deleted
+		if d == nil {
+			d = &store.Entry{TLP: tlpUnrecorded}
+		}
 		b.Queue(`INSERT INTO changes (cid, seq, op, object_id, version_raw, at, type, submitter, tlp, recipients) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-			cid, t.Seq, string(store.OpDelete), t.ObjectID, t.VersionRaw, micros(t.At), t.Entry.Type, t.Entry.Submitter, t.Entry.TLP, JSONList(t.Entry.Recipients))
+			cid, t.Seq, string(store.OpDelete), t.ObjectID, t.VersionRaw, micros(t.At), d.Type, d.Submitter, d.TLP, JSONList(d.Recipients))
 	}
 }
 

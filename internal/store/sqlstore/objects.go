@@ -433,7 +433,7 @@ func (s *Store) DeleteObject(ctx context.Context, collectionID, objectID string,
 			return fmt.Errorf("delete object: %w", err)
 		}
 		var rids []int64
-		var tombs []store.FeedEntry
+		var tombs []store.Change
 		at := max(micros(s.now()), lastAdded)
 		for rows.Next() {
 			var rid int64
@@ -453,10 +453,8 @@ func (s *Store) DeleteObject(ctx context.Context, collectionID, objectID string,
 			}
 			lastSeq++
 			rids = append(rids, rid)
-			tombs = append(tombs, store.FeedEntry{
-				Change: store.Change{Seq: lastSeq, Op: store.OpDelete, ObjectID: objectID, VersionRaw: e.VersionRaw, At: time.UnixMicro(at)},
-				Entry:  e,
-			})
+			tombs = append(tombs, store.Change{Seq: lastSeq, Op: store.OpDelete, ObjectID: objectID, VersionRaw: e.VersionRaw, At: time.UnixMicro(at),
+				Deleted: &store.Entry{Type: e.Type, Submitter: e.Submitter, TLP: e.TLP, Recipients: e.Recipients}})
 		}
 		rows.Close()
 		if err := rows.Err(); err != nil {
@@ -494,15 +492,23 @@ func (s *Store) Changes(ctx context.Context, collectionID string, afterSeq int64
 	if limit <= 0 || limit > maxPage {
 		limit = maxPage
 	}
-	rows, err := s.db.Query(ctx, `SELECT seq, op, object_id, version_raw, at FROM changes WHERE cid = ? AND seq > ? ORDER BY seq LIMIT ?`, cid, afterSeq, limit)
+	rows, err := s.db.Query(ctx, `SELECT seq, op, object_id, version_raw, at, type, submitter, tlp, recipients FROM changes WHERE cid = ? AND seq > ? ORDER BY seq LIMIT ?`, cid, afterSeq, limit)
 	return collect(rows, err, "changes", func(r Row) (store.Change, error) {
 		var c store.Change
 		var at int64
-		var op string
-		if err := r.Scan(&c.Seq, &op, &c.ObjectID, &c.VersionRaw, &at); err != nil {
+		var op, recipients string
+		var d store.Entry
+		if err := r.Scan(&c.Seq, &op, &c.ObjectID, &c.VersionRaw, &at, &d.Type, &d.Submitter, &d.TLP, &recipients); err != nil {
 			return c, err
 		}
 		c.Op, c.At = store.ChangeOp(op), fromMicros(at)
+		if c.Op == store.OpDelete && (d.Submitter != "" || d.TLP != tlpUnrecorded) {
+			var err error
+			if d.Recipients, err = parseList(recipients); err != nil {
+				return c, err
+			}
+			c.Deleted = &d
+		}
 		return c, nil
 	})
 }

@@ -169,3 +169,43 @@ func mustFeed(t *testing.T, s store.Store, cid string, after int64) *store.FeedP
 	}
 	return p
 }
+
+// testTombstoneInputs: a delete records the deleted version's decision
+// inputs; the change log hands them out (export) and an import keeps them.
+func testTombstoneInputs(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	cid := newCollection(t, s)
+	o := Obj(t, Indicator("indicator--"+uuid.NewString(), base, base))
+	o.Submitter, o.TLP, o.Recipients = "org-a", 5, []string{"org-b"}
+	if _, err := s.AddObjects(ctx, cid, []store.Object{o}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.DeleteObject(ctx, cid, o.ID, store.Query{}); err != nil {
+		t.Fatal(err)
+	}
+	chs, err := s.Changes(ctx, cid, 0, 0)
+	if err != nil || len(chs) != 2 || chs[0].Deleted != nil || chs[1].Deleted == nil {
+		t.Fatalf("changes = %+v, %v", chs, err)
+	}
+	check := func(what string, d store.Entry) {
+		t.Helper()
+		if d.Type != "indicator" || d.Submitter != "org-a" || d.TLP != 5 || len(d.Recipients) != 1 || d.Recipients[0] != "org-b" {
+			t.Errorf("%s: %+v", what, d)
+		}
+	}
+	check("Changes", *chs[1].Deleted)
+	check("ChangeFeed", mustFeed(t, s, cid, 0).Changes[0].Entry)
+	imp, ok := s.(store.Importer)
+	if !ok {
+		return
+	}
+	other := newCollection(t, s)
+	if err := imp.ImportChanges(ctx, other, chs); err != nil {
+		t.Fatal(err)
+	}
+	p := mustFeed(t, s, other, 0)
+	if len(p.Changes) != 1 || p.Changes[0].Op != store.OpDelete { // the add's version is not in other
+		t.Fatalf("imported feed: %+v", p.Changes)
+	}
+	check("imported", p.Changes[0].Entry)
+}

@@ -55,6 +55,7 @@ func Run(t *testing.T, open Open) {
 		{"Retention", testRetention},
 		{"ChangeFeedConcurrent", testChangeFeedConcurrent},
 		{"ChangeRetention", testChangeRetention},
+		{"TombstoneInputs", testTombstoneInputs},
 		{"Ping", testPing},
 	}
 	for _, tc := range tests {
