@@ -299,10 +299,11 @@ func parsePrefixes(l []string) ([]netip.Prefix, error) {
 type RetentionFlags struct {
 	StatusRetention time.Duration `name:"status-retention" default:"720h" env:"MITRA_STATUS_RETENTION" help:"Remove TAXII status resources older than this; 0 keeps them."`
 	AuditRetention  time.Duration `name:"audit-retention" default:"8760h" env:"MITRA_AUDIT_RETENTION" help:"Remove audit records older than this; 0 keeps them."`
+	ChangeRetention time.Duration `name:"change-retention" default:"2160h" env:"MITRA_CHANGE_RETENTION" help:"Remove federation change-log records older than this (peers further behind resynchronise fully); 0 keeps them."`
 }
 
 func (f RetentionFlags) retention() admin.Retention {
-	return admin.Retention{Statuses: f.StatusRetention, Audit: f.AuditRetention}
+	return admin.Retention{Statuses: f.StatusRetention, Audit: f.AuditRetention, Changes: f.ChangeRetention}
 }
 
 // PruneCmd applies the retention once.

@@ -44,6 +44,8 @@ type Store interface {
 	Markings
 	AccountChanges
 	Retention
+	Feed
+	ChangeRetention
 	Health
 	Close() error
 }
@@ -195,6 +197,12 @@ type Change struct {
 	ObjectID   string
 	VersionRaw string
 	At         time.Time
+	// Deleted is, for a delete, what the access decision needs of the
+	// version it removed (Type, Submitter, TLP, Recipients), recorded when
+	// it was deleted: the change feed sends the tombstone only to readers
+	// of that version. Nil for adds and for tombstones recorded without it
+	// (which the feed sends to nobody).
+	Deleted *Entry
 }
 
 // Collection is a TAXII collection with its grants.

@@ -128,6 +128,7 @@ func NewServer(cfg Config) *Server {
 	s.handle(root+"collections/{collection}/objects/{$}", map[string]handlerFunc{"GET": s.getObjects, "POST": s.addObjects})
 	s.handle(root+"collections/{collection}/objects/{object}/{$}", map[string]handlerFunc{"GET": s.getObject, "DELETE": s.deleteObject})
 	s.handle(root+"collections/{collection}/objects/{object}/versions/{$}", map[string]handlerFunc{"GET": s.versions})
+	s.handle(root+"collections/{collection}/x-mitra-changes/{$}", map[string]handlerFunc{"GET": s.changes})
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, errorf(http.StatusNotFound, "Not found", "no TAXII endpoint at "+r.URL.Path+" (TAXII paths end with '/')"))
 	})

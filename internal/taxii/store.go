@@ -25,4 +25,6 @@ type Store interface {
 	// what TLP a stored marking definition stands for.
 	store.Owners
 	store.Markings
+	// The federation change feed (changes.go).
+	store.Feed
 }

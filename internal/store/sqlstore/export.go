@@ -234,8 +234,20 @@ func (s *Store) ImportChanges(ctx context.Context, collectionID string, changes 
 		if err != nil {
 			return err
 		}
+		// Tombstones keep what the feed decides on; adds need nothing more.
+		var adds, deletes []store.Change
+		for _, c := range changes {
+			if c.Op == store.OpDelete {
+				deletes = append(deletes, c)
+			} else {
+				adds = append(adds, c)
+			}
+		}
 		b := &Batch{}
-		s.d.InsertChanges(b, cid, changes)
+		if len(adds) > 0 {
+			s.d.InsertChanges(b, cid, adds)
+		}
+		queueTombstones(b, cid, deletes)
 		return tx.Send(ctx, b)
 	})
 }

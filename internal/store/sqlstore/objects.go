@@ -445,7 +445,7 @@ func (s *Store) DeleteObject(ctx context.Context, collectionID, objectID string,
 			return fmt.Errorf("delete object: %w", err)
 		}
 		var rids []int64
-		var changes []store.Change
+		var tombs []store.Change
 		at := max(micros(s.now()), lastAdded)
 		for rows.Next() {
 			var rid int64
@@ -455,18 +455,18 @@ func (s *Store) DeleteObject(ctx context.Context, collectionID, objectID string,
 				rows.Close()
 				return fmt.Errorf("delete object: %w", err)
 			}
-			if q.Visible != nil {
-				if e.Recipients, err = parseList(recipients); err != nil {
-					rows.Close()
-					return fmt.Errorf("delete object: %w", err)
-				}
-				if !q.Visible(&e) {
-					continue
-				}
+			// The recipients decide q.Visible and go into the tombstone.
+			if e.Recipients, err = parseList(recipients); err != nil {
+				rows.Close()
+				return fmt.Errorf("delete object: %w", err)
+			}
+			if q.Visible != nil && !q.Visible(&e) {
+				continue
 			}
 			lastSeq++
 			rids = append(rids, rid)
-			changes = append(changes, store.Change{Seq: lastSeq, Op: store.OpDelete, ObjectID: objectID, VersionRaw: e.VersionRaw, At: time.UnixMicro(at)})
+			tombs = append(tombs, store.Change{Seq: lastSeq, Op: store.OpDelete, ObjectID: objectID, VersionRaw: e.VersionRaw, At: time.UnixMicro(at),
+				Deleted: &store.Entry{Type: e.Type, Submitter: e.Submitter, TLP: e.TLP, Recipients: e.Recipients}})
 		}
 		rows.Close()
 		if err := rows.Err(); err != nil {
@@ -481,7 +481,7 @@ func (s *Store) DeleteObject(ctx context.Context, collectionID, objectID string,
 		b := &Batch{}
 		var da Args
 		b.Queue(`DELETE FROM objects WHERE `+s.d.In(&da, "rid", rids), da...)
-		s.d.InsertChanges(b, cid, changes)
+		queueTombstones(b, cid, tombs)
 		// The remaining latest version (if any) becomes the default one.
 		b.Queue(`UPDATE objects SET latest = (rid = (SELECT rid FROM objects WHERE cid = ? AND id = ?
 			ORDER BY spec_version DESC, version DESC LIMIT 1)) WHERE cid = ? AND id = ?`, cid, objectID, cid, objectID)
@@ -504,15 +504,23 @@ func (s *Store) Changes(ctx context.Context, collectionID string, afterSeq int64
 	if limit <= 0 || limit > maxPage {
 		limit = maxPage
 	}
-	rows, err := s.db.Query(ctx, `SELECT seq, op, object_id, version_raw, at FROM changes WHERE cid = ? AND seq > ? ORDER BY seq LIMIT ?`, cid, afterSeq, limit)
+	rows, err := s.db.Query(ctx, `SELECT seq, op, object_id, version_raw, at, type, submitter, tlp, recipients FROM changes WHERE cid = ? AND seq > ? ORDER BY seq LIMIT ?`, cid, afterSeq, limit)
 	return collect(rows, err, "changes", func(r Row) (store.Change, error) {
 		var c store.Change
 		var at int64
-		var op string
-		if err := r.Scan(&c.Seq, &op, &c.ObjectID, &c.VersionRaw, &at); err != nil {
+		var op, recipients string
+		var d store.Entry
+		if err := r.Scan(&c.Seq, &op, &c.ObjectID, &c.VersionRaw, &at, &d.Type, &d.Submitter, &d.TLP, &recipients); err != nil {
 			return c, err
 		}
 		c.Op, c.At = store.ChangeOp(op), fromMicros(at)
+		if c.Op == store.OpDelete && (d.Submitter != "" || d.TLP != tlpUnrecorded) {
+			var err error
+			if d.Recipients, err = parseList(recipients); err != nil {
+				return c, err
+			}
+			c.Deleted = &d
+		}
 		return c, nil
 	})
 }

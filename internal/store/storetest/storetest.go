@@ -56,6 +56,9 @@ func Run(t *testing.T, open Open) {
 		{"AccountChanges", testAccountChanges},
 		{"AuditPages", testAuditPages},
 		{"Retention", testRetention},
+		{"ChangeFeedConcurrent", testChangeFeedConcurrent},
+		{"ChangeRetention", testChangeRetention},
+		{"TombstoneInputs", testTombstoneInputs},
 		{"Ping", testPing},
 	}
 	for _, tc := range tests {
