@@ -66,6 +66,32 @@ type Puller struct {
 	OnPage func(PullStats)
 	// Label names the pull in the audit log (the command or link).
 	Label string
+	// Link, when set, makes this the pull of a peer link: every object
+	// stored is owned by the link (LinkOwner), so that its new versions,
+	// revocations and deletes are accepted through that link only; each
+	// added version records its provenance and each refusal is kept as a
+	// rejection, in the transaction that stores the page.
+	Link *store.Link
+	// Now is the clock of provenance and rejections; time.Now when nil.
+	Now func() time.Time
+}
+
+// LinkOwner is the recorded owner of the objects a peer link brought: not
+// an organisation, so that no local writer and no other link can version
+// or delete them (STIX 2.1 §3.6 ownership, carried across the border).
+func LinkOwner(linkID string) string { return "federation-link:" + linkID }
+
+// rejectionKind classifies a refusal for peer show.
+func rejectionKind(err error, msg string) string {
+	switch {
+	case errors.Is(err, store.ErrConflict):
+		return "conflict"
+	case errors.Is(err, store.ErrForbidden):
+		return "ownership"
+	case err == nil && len(msg) >= 8 && msg[:8] == "refused:":
+		return "ownership"
+	}
+	return "invalid"
 }
 
 // CursorKey is the store key of the cursor of a pull from objectsURL
@@ -107,6 +133,11 @@ func (p *Puller) Run(ctx context.Context) (PullStats, error) {
 		if err != nil {
 			return err
 		}
+		if p.Link != nil {
+			for i := range checked.Objects {
+				checked.Objects[i].Owner = LinkOwner(p.Link.ID)
+			}
+		}
 		next, err := json.Marshal(page.Cursor)
 		if err != nil {
 			return err
@@ -122,6 +153,11 @@ func (p *Puller) Run(ctx context.Context) (PullStats, error) {
 			}
 			if len(checked.Objects) > 0 {
 				if results, err = tx.Add(ctx, checked.Objects); err != nil {
+					return err
+				}
+			}
+			if p.Link != nil {
+				if err := p.recordLink(ctx, tx, checked, results); err != nil {
 					return err
 				}
 			}
@@ -158,6 +194,38 @@ func (p *Puller) Run(ctx context.Context) (PullStats, error) {
 		return nil
 	})
 	return stats, err
+}
+
+// recordLink records, in the page's transaction, where the added versions
+// came from and why the others were refused.
+func (p *Puller) recordLink(ctx context.Context, tx store.Tx, checked taxii.Checked, results []store.AddResult) error {
+	ftx, ok := tx.(store.FederationTx)
+	if !ok {
+		return fmt.Errorf("link %s: the store cannot record provenance", p.Link.ID)
+	}
+	now := time.Now
+	if p.Now != nil {
+		now = p.Now
+	}
+	at := now().UTC()
+	var prov []store.Provenance
+	var rej []store.Rejection
+	for _, f := range checked.Failures {
+		rej = append(rej, store.Rejection{Link: p.Link.ID, Peer: p.Link.Peer, Kind: rejectionKind(nil, f.Message), ObjectID: f.ID, Version: f.Version, Reason: f.Message, At: at})
+	}
+	for i, r := range results {
+		o := &checked.Objects[i]
+		switch {
+		case r.Err != nil:
+			rej = append(rej, store.Rejection{Link: p.Link.ID, Peer: p.Link.Peer, Kind: rejectionKind(r.Err, ""), ObjectID: o.ID, Version: r.Version, Reason: r.Err.Error(), At: at})
+		case !r.Duplicate:
+			prov = append(prov, store.Provenance{ObjectID: o.ID, Version: r.Version, Link: p.Link.ID, Peer: p.Link.Peer, Received: at})
+		}
+	}
+	if err := ftx.RecordProvenance(ctx, prov); err != nil {
+		return err
+	}
+	return ftx.RecordRejections(ctx, rej)
 }
 
 func (p *Puller) audit(ctx context.Context, added []string, checked taxii.Checked, received int) error {

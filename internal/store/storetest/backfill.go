@@ -44,6 +44,8 @@ func MigrationBackfillsOwners(t *testing.T, reopen Open, exec func(t testing.TB,
 	// x's later version by another organisation, y's first without a
 	// submitter.
 	for _, q := range []string{
+		`DROP TABLE peer_links`, `DROP TABLE peers`, `DROP TABLE peer_rejections`, `DROP TABLE object_provenance`, `DROP TABLE peer_leases`,
+		`DELETE FROM schema_migrations WHERE version = 4`,
 		`DROP TABLE owners`, `DROP TABLE cursors`, `DROP INDEX objects_markings`, `DROP INDEX statuses_request_ts`,
 		`DELETE FROM schema_migrations WHERE version = 3`,
 		`UPDATE objects SET submitter = 'org-later' WHERE id = '` + x + `' AND version = (SELECT MAX(version) FROM objects WHERE id = '` + x + `')`,
