@@ -151,13 +151,26 @@ func (p *Puller) Run(ctx context.Context) (PullStats, error) {
 			if !bytes.Equal(now, stored) {
 				return ErrConcurrentPull
 			}
+			// A link's refusals tell a conflict (the same version, other
+			// content) from an ownership refusal: the stored latest
+			// versions, read before the page is added.
+			var latest map[string]store.Entry
+			if p.Link != nil && len(checked.Objects) > 0 {
+				ids := make([]string, len(checked.Objects))
+				for i := range checked.Objects {
+					ids[i] = checked.Objects[i].ID
+				}
+				if latest, err = tx.Latest(ctx, ids); err != nil {
+					return err
+				}
+			}
 			if len(checked.Objects) > 0 {
 				if results, err = tx.Add(ctx, checked.Objects); err != nil {
 					return err
 				}
 			}
 			if p.Link != nil {
-				if err := p.recordLink(ctx, tx, checked, results); err != nil {
+				if err := p.recordLink(ctx, tx, checked, results, latest); err != nil {
 					return err
 				}
 			}
@@ -198,7 +211,7 @@ func (p *Puller) Run(ctx context.Context) (PullStats, error) {
 
 // recordLink records, in the page's transaction, where the added versions
 // came from and why the others were refused.
-func (p *Puller) recordLink(ctx context.Context, tx store.Tx, checked taxii.Checked, results []store.AddResult) error {
+func (p *Puller) recordLink(ctx context.Context, tx store.Tx, checked taxii.Checked, results []store.AddResult, latest map[string]store.Entry) error {
 	ftx, ok := tx.(store.FederationTx)
 	if !ok {
 		return fmt.Errorf("link %s: the store cannot record provenance", p.Link.ID)
@@ -217,7 +230,13 @@ func (p *Puller) recordLink(ctx context.Context, tx store.Tx, checked taxii.Chec
 		o := &checked.Objects[i]
 		switch {
 		case r.Err != nil:
-			rej = append(rej, store.Rejection{Link: p.Link.ID, Peer: p.Link.Peer, Kind: rejectionKind(r.Err, ""), ObjectID: o.ID, Version: r.Version, Reason: r.Err.Error(), At: at})
+			x := store.Rejection{Link: p.Link.ID, Peer: p.Link.Peer, Kind: rejectionKind(r.Err, ""), ObjectID: o.ID, Version: r.Version, Reason: r.Err.Error(), At: at}
+			// Same id and modified, other content: the first copy is kept.
+			if e, ok := latest[o.ID]; ok && o.VersionRaw != "" && e.VersionRaw == o.VersionRaw && !bytes.Equal(e.Raw, o.Raw) {
+				x.Kind = "conflict"
+				x.Reason = "conflict: the same id and modified as the stored copy (submitted by " + e.Submitter + ") with other content; the first copy is kept"
+			}
+			rej = append(rej, x)
 		case !r.Duplicate:
 			prov = append(prov, store.Provenance{ObjectID: o.ID, Version: r.Version, Link: p.Link.ID, Peer: p.Link.Peer, Received: at})
 		}
