@@ -121,6 +121,7 @@ type CLI struct {
 	Migrate      MigrateCmd      `cmd:"" help:"Apply pending database schema migrations, and nothing else."`
 	MigrateStore MigrateStoreCmd `cmd:"" name:"migrate-store" help:"Copy a whole store to another backend (e.g. SQLite to PostgreSQL), verifying row counts."`
 	TAXII        TAXIICmd        `cmd:"" name:"taxii" help:"Pull from and push to remote TAXII 2.1 servers."`
+	Peer         PeerCmd         `cmd:"" help:"Manage federation peers and run their links."`
 	Detect       DetectCmd       `cmd:"" help:"Match telemetry (Zeek, Suricata, STIX, JSON; files, directories, stdin, NATS) against the indicators and record sightings."`
 	Hash         HashCmd         `cmd:"" help:"Print content hashes of files: MD5, SHA-256, TLSH, and PDQ with its quality for images (JPEG, PNG, GIF, WebP, BMP)."`
 }

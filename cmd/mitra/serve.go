@@ -18,6 +18,7 @@ import (
 	"github.com/mitra-cert/mitra/internal/access"
 	"github.com/mitra-cert/mitra/internal/admin"
 	"github.com/mitra-cert/mitra/internal/detect"
+	"github.com/mitra-cert/mitra/internal/federation"
 	"github.com/mitra-cert/mitra/internal/pattern"
 	"github.com/mitra-cert/mitra/internal/stix"
 	"github.com/mitra-cert/mitra/internal/store"
@@ -114,6 +115,9 @@ type ServeCmd struct {
 	// its metrics join the server's at /metrics.
 	DetectInputs []string    `name:"detect-input" sep:"," help:"Run a detector inside the server on these files or directories (see 'mitra detect'; the other detect- flags are its flags)."`
 	Detect       DetectFlags `embed:"" prefix:"detect-"`
+
+	PeerKeyFlags `embed:""`
+	NoPeers      bool `name:"no-peers" env:"MITRA_NO_PEERS" help:"Do not run the links of federation peers in this process."`
 }
 
 // Run implements the command.
@@ -208,6 +212,30 @@ func (c *ServeCmd) Run(ctx context.Context, e *env) error {
 		}
 	}
 	fmt.Fprintf(e.stderr, "Mitra listening on %s://%s/taxii2/\n", scheme, ln.Addr())
+	// Federation links run beside the server and stop before the store
+	// closes; without the secrets key the server says so and runs without
+	// the peers whose credentials are sealed.
+	peersDone := make(chan struct{})
+	pctx, stopPeers := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopPeers()
+	if c.NoPeers {
+		close(peersDone)
+	} else {
+		sealer, err := c.sealer(e)
+		if err != nil {
+			if !errors.Is(err, federation.ErrNoKey) {
+				return err
+			}
+			log.Warn("peer credentials cannot be opened: peers with sealed credentials are not run", "err", err)
+		}
+		runner := &federation.Runner{Store: st, Sealer: sealer, Check: srv.Check, Log: log, Holder: holderName("serve"), Metrics: federation.NewMetrics(reg)}
+		go func() {
+			defer close(peersDone)
+			if err := runner.Serve(pctx); err != nil && !errors.Is(err, context.Canceled) {
+				log.Error("federation runner stopped", "err", err)
+			}
+		}()
+	}
 	errc := make(chan error, 2)
 	detectDone := make(chan struct{})
 	dctx, stopDetector := context.WithCancel(context.WithoutCancel(ctx))
@@ -232,7 +260,9 @@ func (c *ServeCmd) Run(ctx context.Context, e *env) error {
 	select {
 	case err := <-errc:
 		stopDetector()
+		stopPeers()
 		<-detectDone
+		<-peersDone
 		return fmt.Errorf("serve: %w", err)
 	case <-ctx.Done():
 	}
@@ -244,9 +274,12 @@ func (c *ServeCmd) Run(ctx context.Context, e *env) error {
 	if err := hs.Shutdown(sctx); err != nil {
 		return fmt.Errorf("shutdown: %w", err)
 	}
-	// The detector flushes its sightings before the store closes.
+	// The detector flushes its sightings, and links finish their page,
+	// before the store closes.
 	stopDetector()
+	stopPeers()
 	<-detectDone
+	<-peersDone
 	log.Info("stopped")
 	return nil
 }

@@ -45,6 +45,7 @@ type Store interface {
 	AccountChanges
 	Retention
 	Health
+	Peers
 	Close() error
 }
 
