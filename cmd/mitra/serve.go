@@ -170,7 +170,16 @@ func (c *ServeCmd) Run(ctx context.Context, e *env) error {
 		UploadWait:       c.UploadWait,
 		TrustedProxies:   proxies,
 	})
-	api := admin.NewWith(st, srv.Authenticate, admin.Options{Log: log, Auth: authn, TokenExpiry: c.TokenExpiry, ClientAddr: srv.ClientAddr})
+	// Without the peer secrets key the server says so and runs without the
+	// peers whose credentials are sealed.
+	sealer, err := c.sealer(e)
+	if err != nil {
+		if !errors.Is(err, federation.ErrNoKey) {
+			return err
+		}
+		log.Warn("peer credentials cannot be opened: peers with sealed credentials are not run", "err", err)
+	}
+	api := admin.NewWith(st, srv.Authenticate, admin.Options{Log: log, Auth: authn, TokenExpiry: c.TokenExpiry, ClientAddr: srv.ClientAddr, PeerSealer: sealer})
 	srv.Mount(admin.Prefix, api)
 	srv.Mount(admin.AccountPrefix, api)
 
@@ -213,21 +222,13 @@ func (c *ServeCmd) Run(ctx context.Context, e *env) error {
 	}
 	fmt.Fprintf(e.stderr, "Mitra listening on %s://%s/taxii2/\n", scheme, ln.Addr())
 	// Federation links run beside the server and stop before the store
-	// closes; without the secrets key the server says so and runs without
-	// the peers whose credentials are sealed.
+	// closes.
 	peersDone := make(chan struct{})
 	pctx, stopPeers := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopPeers()
 	if c.NoPeers {
 		close(peersDone)
 	} else {
-		sealer, err := c.sealer(e)
-		if err != nil {
-			if !errors.Is(err, federation.ErrNoKey) {
-				return err
-			}
-			log.Warn("peer credentials cannot be opened: peers with sealed credentials are not run", "err", err)
-		}
 		runner := &federation.Runner{Store: st, Sealer: sealer, Check: srv.Check, Log: log, Holder: holderName("serve"), Metrics: federation.NewMetrics(reg)}
 		go func() {
 			defer close(peersDone)
