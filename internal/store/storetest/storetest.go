@@ -54,6 +54,7 @@ func Run(t *testing.T, open Open) {
 		{"AuditPages", testAuditPages},
 		{"Retention", testRetention},
 		{"Ping", testPing},
+		{"Peers", testPeers},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
