@@ -416,3 +416,91 @@ func TestPeerSecrets(t *testing.T) {
 		t.Errorf("no key: %v", err)
 	}
 }
+
+// TestPeerLoop: links both ways on the same collections (A to B to A)
+// neither duplicate objects nor ping-pong: what came from the peer is not
+// pushed back, what returns from it is a duplicate, and a second round
+// moves nothing.
+func TestPeerLoop(t *testing.T) {
+	f := newFederated(t)
+	ctx := t.Context()
+	for _, l := range []*store.Link{
+		{ID: "echo-out", Peer: "remote", Direction: store.LinkPush, Local: f.lMirror.ID, Remote: f.rShared.ID},
+		{ID: "echo-in", Peer: "remote", Direction: store.LinkPull, Local: f.lOut.ID, Remote: f.rInbox.ID},
+	} {
+		if err := f.local.sq.AddLink(ctx, l); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := f.remote.client(t, "author", f.rShared.ID).Push(ctx, []json.RawMessage{indicator(1, ""), indicator(2, "")}); err != nil {
+		t.Fatal(err)
+	}
+	def, _ := f.local.st.DefaultOrganisation(ctx)
+	addLocal(t, f.local.st, f.lOut.ID, 3, def.ID, access.TLPGreen)
+	for round := 1; round <= 3; round++ {
+		res := f.sync(t, f.runner)
+		moved := 0
+		for _, x := range res {
+			moved += x.Pull.Added + x.Push.Sent
+			if x.Link.ID == "echo-out" && x.Push.Sent != 0 {
+				t.Errorf("round %d: objects from the peer pushed back to it: %+v", round, x.Push)
+			}
+		}
+		if round > 1 && moved != 0 {
+			t.Errorf("round %d moved %d objects: ping-pong", round, moved)
+		}
+	}
+	for _, c := range []struct {
+		st  store.Store
+		col string
+	}{{f.local.st, f.lMirror.ID}, {f.local.st, f.lOut.ID}, {f.remote.st, f.rShared.ID}, {f.remote.st, f.rInbox.ID}} {
+		for id, n := range count(t, c.st, c.col) {
+			if n != 1 {
+				t.Errorf("%s in %s: %d versions", id, c.col, n)
+			}
+		}
+	}
+	if got := count(t, f.local.st, f.lOut.ID); len(got) != 1 {
+		t.Errorf("local out holds %v, want only its own object", got)
+	}
+}
+
+// TestPeerServe: the runner inside serve runs the links on their
+// intervals and stops when its context ends; while one process holds a
+// link's lease, another's run of it is refused (ErrLeaseHeld).
+func TestPeerServe(t *testing.T) {
+	f := newFederated(t)
+	if _, err := f.remote.client(t, "author", f.rShared.ID).Push(t.Context(), []json.RawMessage{indicator(1, ""), indicator(2, "")}); err != nil {
+		t.Fatal(err)
+	}
+	ok, err := f.local.sq.TakeLease(t.Context(), "remote-in", "other process", time.Hour)
+	if err != nil || !ok {
+		t.Fatalf("lease: %v %v", ok, err)
+	}
+	res, _ := f.runner.SyncPeer(t.Context(), "remote")
+	if !errors.Is(res[0].Err, federation.ErrLeaseHeld) || res[0].Pull.Received != 0 {
+		t.Errorf("run under another process's lease: %+v", res[0])
+	}
+	if err := f.local.sq.ReleaseLease(t.Context(), "remote-in", "other process"); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- f.runner.Serve(ctx) }()
+	deadline := time.Now().Add(20 * time.Second)
+	for len(count(t, f.local.st, f.lMirror.ID)) < 2 {
+		if time.Now().After(deadline) {
+			t.Fatal("the served link did not pull")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Error(err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("Serve did not stop")
+	}
+}
