@@ -9,10 +9,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -502,5 +504,62 @@ func TestPeerServe(t *testing.T) {
 		}
 	case <-time.After(20 * time.Second):
 		t.Fatal("Serve did not stop")
+	}
+}
+
+// failingPosts fails every POST after the first n.
+type failingPosts struct {
+	rt    http.RoundTripper
+	n     int
+	posts atomic.Int32
+}
+
+func (f *failingPosts) RoundTrip(r *http.Request) (*http.Response, error) {
+	if r.Method == http.MethodPost && int(f.posts.Add(1)) > f.n {
+		return nil, errors.New("connection cut")
+	}
+	return f.rt.RoundTrip(r)
+}
+
+// TestPeerPushResumes: a push cut after its first envelope resumes, in a
+// new runner, from the position stored after that envelope's status
+// completed: every object reaches the remote once, none is sent twice.
+func TestPeerPushResumes(t *testing.T) {
+	f := newFederated(t)
+	def, _ := f.local.st.DefaultOrganisation(t.Context())
+	var objs []store.Object
+	for i := 1; i <= 1200; i++ {
+		objs = append(objs, store.Object{ID: fmt.Sprintf("indicator--00000000-0000-4000-8000-%012d", i), Type: "indicator", SpecVersion: "2.1",
+			Version: time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC), VersionRaw: "2025-01-01T00:00:00.000Z", Raw: indicator(i, ""), Submitter: def.ID, TLP: int(access.TLPGreen)})
+	}
+	if _, err := f.local.st.AddObjects(t.Context(), f.lOut.ID, objs, nil); err != nil {
+		t.Fatal(err)
+	}
+	cut := &failingPosts{n: 1}
+	f.runner.Configure = func(c *taxiiclient.Client) {
+		cut.rt = c.HTTP.Transport
+		c.HTTP.Transport = cut
+		c.Retry.Attempts = -1
+	}
+	p, _ := f.local.sq.GetPeer(t.Context(), "remote")
+	links, _ := f.local.sq.Links(t.Context(), "remote")
+	out := links[1]
+	if res := f.runner.RunLink(t.Context(), p, out); res.Err == nil || res.Push.Sent != 500 {
+		t.Fatalf("cut push: sent %d, %v", res.Push.Sent, res.Err)
+	}
+	if n := len(count(t, f.remote.st, f.rInbox.ID)); n != 500 {
+		t.Fatalf("remote holds %d after the cut, want 500", n)
+	}
+	links, _ = f.local.sq.Links(t.Context(), "remote")
+	if links[1].LastError == "" {
+		t.Error("the cut push left no last error")
+	}
+	r2 := f.newRunner(f.local.sq, testSealer(t))
+	res := r2.RunLink(t.Context(), p, out)
+	if res.Err != nil || res.Push.Sent != 700 {
+		t.Fatalf("resumed push: sent %d, %v (want the 700 left)", res.Push.Sent, res.Err)
+	}
+	if n := len(count(t, f.remote.st, f.rInbox.ID)); n != 1200 {
+		t.Errorf("remote holds %d, want 1200", n)
 	}
 }

@@ -61,7 +61,7 @@ func testPeers(t *testing.T, s store.Store) {
 		return s.Update(ctx, cid, func(ctx context.Context, tx store.Tx) error {
 			ftx, ok := tx.(store.FederationTx)
 			if !ok {
-				return fmt.Errorf("Update's Tx is not a FederationTx")
+				return fmt.Errorf("the Tx of Update is not a FederationTx")
 			}
 			if err := ftx.RecordProvenance(ctx, []store.Provenance{{ObjectID: id, Version: "v1", Link: "l", Peer: "p", Received: at}}); err != nil {
 				return err
