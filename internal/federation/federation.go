@@ -67,8 +67,9 @@ type Puller struct {
 	// Label names the pull in the audit log (the command or link).
 	Label string
 	// Link, when set, makes this the pull of a peer link: every object
-	// stored is owned by the link (LinkOwner), so that its new versions,
-	// revocations and deletes are accepted through that link only; each
+	// stored is owned by the link's peer (PeerOwner), so that its new
+	// versions, revocations and deletes are accepted through that peer's
+	// links only; each
 	// added version records its provenance and each refusal is kept as a
 	// rejection, in the transaction that stores the page.
 	Link *store.Link
@@ -76,10 +77,12 @@ type Puller struct {
 	Now func() time.Time
 }
 
-// LinkOwner is the recorded owner of the objects a peer link brought: not
-// an organisation, so that no local writer and no other link can version
-// or delete them (STIX 2.1 §3.6 ownership, carried across the border).
-func LinkOwner(linkID string) string { return "federation-link:" + linkID }
+// PeerOwner is the recorded owner of the objects a peer's links brought:
+// not an organisation, so that no local writer and no other peer can
+// version or delete them (STIX 2.1 §3.6 ownership, carried across the
+// border). It is the peer rather than the link, so that the same object
+// mirrored into two local collections from one peer is not refused.
+func PeerOwner(peer string) string { return "federation-peer:" + peer }
 
 // rejectionKind classifies a refusal for peer show.
 func rejectionKind(err error, msg string) string {
@@ -135,7 +138,7 @@ func (p *Puller) Run(ctx context.Context) (PullStats, error) {
 		}
 		if p.Link != nil {
 			for i := range checked.Objects {
-				checked.Objects[i].Owner = LinkOwner(p.Link.ID)
+				checked.Objects[i].Owner = PeerOwner(p.Link.Peer)
 			}
 		}
 		next, err := json.Marshal(page.Cursor)

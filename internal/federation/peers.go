@@ -46,6 +46,9 @@ type Runner struct {
 	LeaseTTL time.Duration // 1 minute when zero
 	Metrics  *Metrics
 	Now      func() time.Time
+	// Rescan is how often Serve looks for added and removed peers and
+	// links; 30 s when zero.
+	Rescan time.Duration
 	// Configure, when set, adjusts each client (tests: retries, timeouts).
 	Configure func(*taxiiclient.Client)
 }
@@ -414,34 +417,78 @@ func (r *Runner) push(ctx context.Context, p *store.Peer, l *store.Link) (PushSt
 }
 
 // Serve runs every link of every peer on its interval until ctx ends,
-// then waits for the runs in progress. Peers whose credentials cannot be
-// opened (no key, wrong key) are reported and left out; the server runs
-// without them.
+// then waits for the runs in progress. It looks at the peers again every
+// Rescan, so that peers and links added or removed (mitra peer, the admin
+// API) are started or stopped without a restart. Peers whose credentials
+// cannot be opened (no key, wrong key) are reported once and left out;
+// the server runs without them.
 func (r *Runner) Serve(ctx context.Context) error {
-	peers, err := r.Store.ListPeers(ctx)
-	if err != nil {
-		return err
+	rescan := r.Rescan
+	if rescan <= 0 {
+		rescan = 30 * time.Second
 	}
+	type running struct {
+		cancel func()
+		peer   *store.Peer
+	}
+	links := map[string]running{}
+	reported := map[string]bool{}
 	var wg sync.WaitGroup
-	for _, p := range peers {
-		if _, err := r.Credentials(p); err != nil {
-			r.log().Error("peer left out: its credentials cannot be opened", "peer", p.Name, "err", err)
-			continue
-		}
-		links, err := r.Store.Links(ctx, p.Name)
-		if err != nil {
-			return err
-		}
+	defer func() {
 		for _, l := range links {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				r.loop(ctx, p, l)
-			}()
+			l.cancel()
+		}
+		wg.Wait()
+	}()
+	for {
+		seen := map[string]bool{}
+		peers, err := r.Store.ListPeers(ctx)
+		if err != nil && ctx.Err() == nil {
+			r.log().Error("federation: list peers", "err", err)
+		}
+		for _, p := range peers {
+			if _, err := r.Credentials(p); err != nil {
+				if !reported[p.Name] {
+					r.log().Error("peer left out: its credentials cannot be opened", "peer", p.Name, "err", err)
+					reported[p.Name] = true
+				}
+				continue
+			}
+			ls, err := r.Store.Links(ctx, p.Name)
+			if err != nil {
+				r.log().Error("federation: list links", "peer", p.Name, "err", err)
+				continue
+			}
+			for _, l := range ls {
+				seen[l.ID] = true
+				if cur, ok := links[l.ID]; ok && cur.peer.URL == p.URL && string(cur.peer.Secret) == string(p.Secret) {
+					continue
+				} else if ok {
+					cur.cancel() // the peer changed: restart its link
+				}
+				lctx, cancel := context.WithCancel(ctx)
+				links[l.ID] = running{cancel: cancel, peer: p}
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					r.loop(lctx, p, l)
+				}()
+			}
+		}
+		for id, l := range links {
+			if !seen[id] {
+				l.cancel()
+				delete(links, id)
+			}
+		}
+		t := time.NewTimer(rescan)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil
+		case <-t.C:
 		}
 	}
-	wg.Wait()
-	return nil
 }
 
 // continuousPause is the pause between runs of a continuous link.

@@ -278,8 +278,8 @@ func TestPeerPushLeaks(t *testing.T) {
 }
 
 // TestMirroredOwnership: a mirrored object's new version is refused from a
-// local writer (even of the peer's organisation) and from another link;
-// its link brings the new version; a conflicting copy (same id and
+// local writer (even of the peer's organisation) and from another peer;
+// its peer's link brings the new version; a conflicting copy (same id and
 // modified, other content) keeps the first and is shown as a rejection.
 func TestMirroredOwnership(t *testing.T) {
 	f := newFederated(t)
@@ -384,12 +384,13 @@ func TestPeerSecrets(t *testing.T) {
 	var logs bytes.Buffer
 	r := f.newRunner(st, nil)
 	r.Log = slog.New(slog.NewTextHandler(&logs, nil))
-	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(t.Context(), 500*time.Millisecond)
 	defer cancel()
+	r.Rescan = 100 * time.Millisecond
 	if err := r.Serve(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(logs.String(), "peer left out") || !strings.Contains(logs.String(), federation.KeyEnv) {
+	if strings.Count(logs.String(), "peer left out") != 1 || !strings.Contains(logs.String(), federation.KeyEnv) {
 		t.Errorf("log without the key: %s", logs.String())
 	}
 	res, _ := r.SyncPeer(t.Context(), "remote")
@@ -488,14 +489,28 @@ func TestPeerServe(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
+	f.runner.Rescan = 100 * time.Millisecond
 	go func() { done <- f.runner.Serve(ctx) }()
-	deadline := time.Now().Add(20 * time.Second)
-	for len(count(t, f.local.st, f.lMirror.ID)) < 2 {
-		if time.Now().After(deadline) {
-			t.Fatal("the served link did not pull")
+	waitFor := func(what string, cond func() bool) {
+		t.Helper()
+		deadline := time.Now().Add(20 * time.Second)
+		for !cond() {
+			if time.Now().After(deadline) {
+				t.Fatal(what)
+			}
+			time.Sleep(50 * time.Millisecond)
 		}
-		time.Sleep(50 * time.Millisecond)
 	}
+	waitFor("the served link did not pull", func() bool { return len(count(t, f.local.st, f.lMirror.ID)) == 2 })
+	// A link added while serving is picked up without a restart.
+	late := f.local.collection(t, "late")
+	if err := f.local.sq.SetPartyGrant(t.Context(), late.ID, store.GrantOrg, f.peerOrg, true, true); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.local.sq.AddLink(t.Context(), &store.Link{ID: "late-in", Peer: "remote", Direction: store.LinkPull, Local: late.ID, Remote: f.rShared.ID, Interval: time.Minute}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor("a link added while serving did not run", func() bool { return len(count(t, f.local.st, late.ID)) == 2 })
 	cancel()
 	select {
 	case err := <-done:
