@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/mitra-cert/mitra/internal/access"
 	"github.com/mitra-cert/mitra/internal/store"
@@ -63,17 +64,32 @@ func TestPeerCommands(t *testing.T) {
 		t.Errorf("peer add without the key: %v", err)
 	}
 	must(add...)
+	// Indicator 1 is already here, owned by a local organisation: the
+	// peer's other version of it is refused, and peer show says why.
+	lst, err := sqlite.Open(t.Context(), data, sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mirror, _ := lst.GetCollection(t.Context(), "mirror")
+	def, _ := lst.DefaultOrganisation(t.Context())
+	old := strings.ReplaceAll(string(objs[0]), "2025-01-01T00:00:00.000Z", "2024-01-01T00:00:00.000Z")
+	if _, err := lst.AddObjects(t.Context(), mirror.ID, []store.Object{{ID: "indicator--00000000-0000-4000-8000-000000000001", Type: "indicator", SpecVersion: "2.1",
+		Version: time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC), VersionRaw: "2024-01-01T00:00:00.000Z", Raw: []byte(old), Submitter: def.ID}}, nil); err != nil {
+		t.Fatal(err)
+	}
+	lst.Close()
 	if out := must("peer", "list", "--data", data); !strings.Contains(out, "remote") || !strings.Contains(out, "1\n") {
 		t.Errorf("peer list: %s", out)
 	}
-	if out := must("peer", "sync", "--data", data, "remote"); !strings.Contains(out, "pulled 7 objects: 7 added") {
+	if out := must("peer", "sync", "--data", data, "remote"); !strings.Contains(out, "pulled 7 objects: 6 added, 0 already stored, 1 refused") {
 		t.Errorf("first sync: %s", out)
 	}
 	if out := must("peer", "sync", "--data", data, "remote"); !strings.Contains(out, "pulled 0 objects") {
 		t.Errorf("second sync: %s", out)
 	}
 	out := must("peer", "show", "--data", data, "remote")
-	if !strings.Contains(out, "Credentials: sealed") || !strings.Contains(out, "Last success: 20") || !strings.Contains(out, "Objects synchronised: 7") || strings.Contains(out, pw) {
+	if !strings.Contains(out, "Credentials: sealed") || !strings.Contains(out, "Last success: 20") || !strings.Contains(out, "Objects synchronised: 6") ||
+		!strings.Contains(out, "ownership indicator--00000000-0000-4000-8000-000000000001 (2025-01-01T00:00:00.000Z) via remote-pull-1: refused: only the organisation") || strings.Contains(out, pw) {
 		t.Errorf("peer show: %s", out)
 	}
 	if _, _, err := mitra(t, nil, "", "peer", "sync", "--data", data, "remote"); err == nil || !strings.Contains(err.Error(), "1 of 1 links failed") {

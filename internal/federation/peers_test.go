@@ -18,6 +18,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/mitra-cert/mitra/internal/access"
 	"github.com/mitra-cert/mitra/internal/federation"
 	"github.com/mitra-cert/mitra/internal/stix"
@@ -154,6 +156,30 @@ func addLocal(t *testing.T, st store.Store, col string, i int, submitter string,
 	return id
 }
 
+// metric is the value of a counter with the labels peer, link and the third.
+func metric(t *testing.T, reg *prometheus.Registry, name, peer, link, third string) float64 {
+	t.Helper()
+	fams, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range fams {
+		if f.GetName() != name {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			l := map[string]string{}
+			for _, p := range m.GetLabel() {
+				l[p.GetName()] = p.GetValue()
+			}
+			if l["peer"] == peer && l["link"] == link && (l["result"] == third || l["outcome"] == third) {
+				return m.GetCounter().GetValue()
+			}
+		}
+	}
+	return -1
+}
+
 // TestPeerLinksConverge: a pull link and a push link between two HTTPS
 // servers bring each side's objects to the other exactly once; running
 // again (a new runner on a reopened store: a restart) resumes from the
@@ -171,7 +197,15 @@ func TestPeerLinksConverge(t *testing.T) {
 	for i := 101; i <= 110; i++ {
 		addLocal(t, f.local.st, f.lOut.ID, i, def.ID, access.TLPGreen)
 	}
+	reg := prometheus.NewRegistry()
+	f.runner.Metrics = federation.NewMetrics(reg)
 	res := f.sync(t, f.runner)
+	if got := metric(t, reg, "mitra_federation_link_objects_total", "remote", "remote-in", "added"); got != 30 {
+		t.Errorf("added metric of the pull link = %v, want 30", got)
+	}
+	if got := metric(t, reg, "mitra_federation_link_runs_total", "remote", "remote-out", "ok"); got != 1 {
+		t.Errorf("runs metric of the push link = %v, want 1", got)
+	}
 	if res[0].Pull.Added != 30 || res[1].Push.Succeeded != 10 {
 		t.Fatalf("first sync: pull %+v push %+v", res[0].Pull, res[1].Push)
 	}
