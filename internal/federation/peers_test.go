@@ -309,6 +309,34 @@ func TestPeerPushLeaks(t *testing.T) {
 	if got := count(t, f.remote.st, f.rInbox.ID); got["indicator--00000000-0000-4000-8000-000000000050"] != 0 {
 		t.Error("object of an unreadable collection reached the peer")
 	}
+	// Sharing groups: a collection granted to a group the peer's
+	// organisation is in is pushed; one granted to a group it is not in
+	// is not.
+	in := &store.Group{Name: "in", Orgs: []string{f.peerOrg, a}}
+	out := &store.Group{Name: "out", Orgs: []string{a, b}}
+	for _, g := range []*store.Group{in, out} {
+		if err := st.CreateGroup(t.Context(), g); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i, g := range []*store.Group{in, out} {
+		c := f.local.collection(t, g.Name+"-col")
+		if err := st.SetPartyGrant(t.Context(), c.ID, store.GrantGroup, g.ID, true, false); err != nil {
+			t.Fatal(err)
+		}
+		addLocal(t, st, c.ID, 60+i, a, access.TLPGreen)
+		if err := st.AddLink(t.Context(), &store.Link{ID: g.Name + "-out", Peer: "remote", Direction: store.LinkPush, Local: c.ID, Remote: f.rInbox.ID}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f.runner.SyncPeer(t.Context(), "remote")
+	got = count(t, f.remote.st, f.rInbox.ID)
+	if got["indicator--00000000-0000-4000-8000-000000000060"] != 1 {
+		t.Error("object of a collection shared with the peer's group was not pushed")
+	}
+	if got["indicator--00000000-0000-4000-8000-000000000061"] != 0 {
+		t.Error("object of a collection shared with another group reached the peer")
+	}
 }
 
 // TestMirroredOwnership: a mirrored object's new version is refused from a
