@@ -138,7 +138,11 @@ func (p *Puller) Run(ctx context.Context) (PullStats, error) {
 		}
 		if p.Link != nil {
 			for i := range checked.Objects {
-				checked.Objects[i].Owner = PeerOwner(p.Link.Peer)
+				// A local organisation's own identity object stays that
+				// organisation's: a peer must not own it first.
+				if o := &checked.Objects[i]; o.Owner != o.ID {
+					o.Owner = PeerOwner(p.Link.Peer)
+				}
 			}
 		}
 		next, err := json.Marshal(page.Cursor)

@@ -640,3 +640,19 @@ func TestPeerPushResumes(t *testing.T) {
 		t.Errorf("remote holds %d, want 1200", n)
 	}
 }
+
+// TestPeerIdentityOwnership: a local organisation's identity object
+// arriving from a peer stays owned by that organisation, not the peer.
+func TestPeerIdentityOwnership(t *testing.T) {
+	f := newFederated(t)
+	local := f.local.org(t, "Local Org")
+	raw := json.RawMessage(fmt.Sprintf(`{"type":"identity","spec_version":"2.1","id":%q,"created":"2025-01-01T00:00:00.000Z","modified":"2025-01-01T00:00:00.000Z","name":"Local Org","identity_class":"organization"}`, local))
+	if st, err := f.remote.client(t, "author", f.rShared.ID).Push(t.Context(), []json.RawMessage{raw, indicator(1, "")}); err != nil || st.SuccessCount != 2 {
+		t.Fatalf("seed: %+v %v", st, err)
+	}
+	f.sync(t, f.runner)
+	owners, err := f.local.st.ObjectOwners(t.Context(), []string{local, "indicator--00000000-0000-4000-8000-000000000001"})
+	if err != nil || owners[local] != local || owners["indicator--00000000-0000-4000-8000-000000000001"] != federation.PeerOwner("remote") {
+		t.Errorf("owners = %v, %v", owners, err)
+	}
+}
