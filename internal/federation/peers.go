@@ -49,6 +49,9 @@ type Runner struct {
 	// Rescan is how often Serve looks for added and removed peers and
 	// links; 30 s when zero.
 	Rescan time.Duration
+	// RejectionRetention is how long Serve keeps rejected-object records;
+	// 90 days when zero.
+	RejectionRetention time.Duration
 	// Configure, when set, adjusts each client (tests: retries, timeouts).
 	Configure func(*taxiiclient.Client)
 }
@@ -474,6 +477,13 @@ func (r *Runner) Serve(ctx context.Context) error {
 					r.loop(lctx, p, l)
 				}()
 			}
+		}
+		keep := r.RejectionRetention
+		if keep <= 0 {
+			keep = 90 * 24 * time.Hour
+		}
+		if _, err := r.Store.PruneRejections(ctx, r.now().Add(-keep)); err != nil && ctx.Err() == nil {
+			r.log().Error("federation: prune rejections", "err", err)
 		}
 		for id, l := range links {
 			if !seen[id] {

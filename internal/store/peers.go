@@ -106,6 +106,9 @@ type Peers interface {
 	// Rejections lists the latest rejections of a peer's links, newest
 	// first.
 	Rejections(ctx context.Context, peer string, limit int) ([]Rejection, error)
+	// PruneRejections removes rejections recorded before before and
+	// returns how many were removed.
+	PruneRejections(ctx context.Context, before time.Time) (int64, error)
 	// ObjectProvenance lists where the versions of an object came from.
 	ObjectProvenance(ctx context.Context, objectID string) ([]Provenance, error)
 	// TakeLease makes holder the runner of link until now+ttl, when the

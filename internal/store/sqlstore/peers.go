@@ -163,6 +163,15 @@ func (s *Store) Rejections(ctx context.Context, peer string, limit int) ([]store
 	})
 }
 
+// PruneRejections implements store.Peers.
+func (s *Store) PruneRejections(ctx context.Context, before time.Time) (int64, error) {
+	n, err := s.db.Exec(ctx, `DELETE FROM peer_rejections WHERE at < ?`, micros(before))
+	if err != nil {
+		return 0, fmt.Errorf("prune rejections: %w", err)
+	}
+	return n, nil
+}
+
 // ObjectProvenance implements store.Peers.
 func (s *Store) ObjectProvenance(ctx context.Context, objectID string) ([]store.Provenance, error) {
 	rows, err := s.db.Query(ctx, `SELECT id, version, link, peer, received FROM object_provenance WHERE id = ? ORDER BY received, link`, objectID)

@@ -96,6 +96,13 @@ func testPeers(t *testing.T, s store.Store) {
 		t.Errorf("rejections = %+v, %v", rej, err)
 	}
 
+	if n, err := s.PruneRejections(ctx, at); err != nil || n != 0 {
+		t.Errorf("prune nothing older: %d, %v", n, err)
+	}
+	if n, err := s.PruneRejections(ctx, at.Add(time.Second)); err != nil || n != 2 {
+		t.Errorf("prune: %d, %v", n, err)
+	}
+
 	// Leases: 8 holders at once, one winner.
 	var wg sync.WaitGroup
 	wins := make(chan string, 8)
