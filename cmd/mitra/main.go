@@ -122,6 +122,7 @@ type CLI struct {
 	MigrateStore MigrateStoreCmd `cmd:"" name:"migrate-store" help:"Copy a whole store to another backend (e.g. SQLite to PostgreSQL), verifying row counts."`
 	TAXII        TAXIICmd        `cmd:"" name:"taxii" help:"Pull from and push to remote TAXII 2.1 servers."`
 	Bench        BenchCmd        `cmd:"" help:"Measure ingest, reads, matching and detection on this machine and print a table."`
+	Peer         PeerCmd         `cmd:"" help:"Manage federation peers and run their links."`
 	Detect       DetectCmd       `cmd:"" help:"Match telemetry (Zeek, Suricata, STIX, JSON; files, directories, stdin, NATS) against the indicators and record sightings."`
 	Hash         HashCmd         `cmd:"" help:"Print content hashes of files: MD5, SHA-256, TLSH, and PDQ with its quality for images (JPEG, PNG, GIF, WebP, BMP)."`
 }

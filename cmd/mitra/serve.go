@@ -18,6 +18,7 @@ import (
 	"github.com/mitra-cert/mitra/internal/access"
 	"github.com/mitra-cert/mitra/internal/admin"
 	"github.com/mitra-cert/mitra/internal/detect"
+	"github.com/mitra-cert/mitra/internal/federation"
 	"github.com/mitra-cert/mitra/internal/hashmatch"
 	"github.com/mitra-cert/mitra/internal/pattern"
 	"github.com/mitra-cert/mitra/internal/stix"
@@ -118,6 +119,9 @@ type ServeCmd struct {
 
 	// The hash match service (issue 18).
 	Hash HashServeFlags `embed:"" prefix:"hash-"`
+
+	PeerKeyFlags `embed:""`
+	NoPeers      bool `name:"no-peers" env:"MITRA_NO_PEERS" help:"Do not run the links of federation peers in this process."`
 }
 
 // HashServeFlags configure the hash match service of the server.
@@ -178,7 +182,16 @@ func (c *ServeCmd) Run(ctx context.Context, e *env) error {
 		UploadWait:       c.UploadWait,
 		TrustedProxies:   proxies,
 	})
-	api := admin.NewWith(st, srv.Authenticate, admin.Options{Log: log, Auth: authn, TokenExpiry: c.TokenExpiry, ClientAddr: srv.ClientAddr})
+	// Without the peer secrets key the server says so and runs without the
+	// peers whose credentials are sealed.
+	sealer, err := c.sealer(e)
+	if err != nil {
+		if !errors.Is(err, federation.ErrNoKey) {
+			return err
+		}
+		log.Warn("peer credentials cannot be opened: peers with sealed credentials are not run", "err", err)
+	}
+	api := admin.NewWith(st, srv.Authenticate, admin.Options{Log: log, Auth: authn, TokenExpiry: c.TokenExpiry, ClientAddr: srv.ClientAddr, PeerSealer: sealer})
 	srv.Mount(admin.Prefix, api)
 	srv.Mount(admin.AccountPrefix, api)
 
@@ -235,6 +248,22 @@ func (c *ServeCmd) Run(ctx context.Context, e *env) error {
 		}
 	}
 	fmt.Fprintf(e.stderr, "Mitra listening on %s://%s/taxii2/\n", scheme, ln.Addr())
+	// Federation links run beside the server and stop before the store
+	// closes.
+	peersDone := make(chan struct{})
+	pctx, stopPeers := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopPeers()
+	if c.NoPeers {
+		close(peersDone)
+	} else {
+		runner := &federation.Runner{Store: st, Sealer: sealer, Check: srv.Check, Log: log, Holder: holderName("serve"), Metrics: federation.NewMetrics(reg)}
+		go func() {
+			defer close(peersDone)
+			if err := runner.Serve(pctx); err != nil && !errors.Is(err, context.Canceled) {
+				log.Error("federation runner stopped", "err", err)
+			}
+		}()
+	}
 	errc := make(chan error, 2)
 	detectDone := make(chan struct{})
 	dctx, stopDetector := context.WithCancel(context.WithoutCancel(ctx))
@@ -259,7 +288,9 @@ func (c *ServeCmd) Run(ctx context.Context, e *env) error {
 	select {
 	case err := <-errc:
 		stopDetector()
+		stopPeers()
 		<-detectDone
+		<-peersDone
 		return fmt.Errorf("serve: %w", err)
 	case <-ctx.Done():
 	}
@@ -271,9 +302,12 @@ func (c *ServeCmd) Run(ctx context.Context, e *env) error {
 	if err := hs.Shutdown(sctx); err != nil {
 		return fmt.Errorf("shutdown: %w", err)
 	}
-	// The detector flushes its sightings before the store closes.
+	// The detector flushes its sightings, and links finish their page,
+	// before the store closes.
 	stopDetector()
+	stopPeers()
 	<-detectDone
+	<-peersDone
 	log.Info("stopped")
 	return nil
 }

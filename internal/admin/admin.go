@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/mitra-cert/mitra/internal/access"
+	"github.com/mitra-cert/mitra/internal/federation"
 	"github.com/mitra-cert/mitra/internal/store"
 )
 
@@ -31,6 +32,7 @@ type Handler struct {
 	prefix      string
 	tokenExpiry time.Duration
 	clientAddr  func(*http.Request) string
+	sealer      *federation.Sealer
 }
 
 // Prefix is where the admin API lives.
@@ -54,6 +56,9 @@ type Options struct {
 	// TAXII server's, which knows the trusted proxies); the connection's
 	// address when nil.
 	ClientAddr func(*http.Request) string
+	// PeerSealer seals the credentials of peers added over the API; nil
+	// when no key is configured (such peers are then refused).
+	PeerSealer *federation.Sealer
 }
 
 // New returns the admin API with default options (tokens expire after
@@ -102,6 +107,7 @@ func NewWith(s Store, authn func(*http.Request) (*access.Principal, error), o Op
 	h.mux.HandleFunc("PUT /admin/collections/{id}/org-grants/{org}", h.wrap("admin.collection.grant", h.setPartyGrant(store.GrantOrg, "org")))
 	h.mux.HandleFunc("PUT /admin/collections/{id}/group-grants/{group}", h.wrap("admin.collection.grant", h.setPartyGrant(store.GrantGroup, "group")))
 	h.mux.HandleFunc("GET /admin/audit", h.wrap("", h.listAudit))
+	h.peerRoutes(o.PeerSealer)
 	h.mux.HandleFunc("/admin/", func(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, http.StatusNotFound, "no admin endpoint "+r.Method+" "+r.URL.Path)
 	})
@@ -227,6 +233,8 @@ func changedObject(r *http.Request, body any) string {
 		id = v.ID
 	case Group:
 		id = v.ID
+	case Peer:
+		id = v.Name
 	}
 	switch {
 	case id == "":

@@ -66,6 +66,35 @@ type Puller struct {
 	OnPage func(PullStats)
 	// Label names the pull in the audit log (the command or link).
 	Label string
+	// Link, when set, makes this the pull of a peer link: every object
+	// stored is owned by the link's peer (PeerOwner), so that its new
+	// versions, revocations and deletes are accepted through that peer's
+	// links only; each
+	// added version records its provenance and each refusal is kept as a
+	// rejection, in the transaction that stores the page.
+	Link *store.Link
+	// Now is the clock of provenance and rejections; time.Now when nil.
+	Now func() time.Time
+}
+
+// PeerOwner is the recorded owner of the objects a peer's links brought:
+// not an organisation, so that no local writer and no other peer can
+// version or delete them (STIX 2.1 §3.6 ownership, carried across the
+// border). It is the peer rather than the link, so that the same object
+// mirrored into two local collections from one peer is not refused.
+func PeerOwner(peer string) string { return "federation-peer:" + peer }
+
+// rejectionKind classifies a refusal for peer show.
+func rejectionKind(err error, msg string) string {
+	switch {
+	case errors.Is(err, store.ErrConflict):
+		return "conflict"
+	case errors.Is(err, store.ErrForbidden):
+		return "ownership"
+	case err == nil && len(msg) >= 8 && msg[:8] == "refused:":
+		return "ownership"
+	}
+	return "invalid"
 }
 
 // CursorKey is the store key of the cursor of a pull from objectsURL
@@ -107,6 +136,15 @@ func (p *Puller) Run(ctx context.Context) (PullStats, error) {
 		if err != nil {
 			return err
 		}
+		if p.Link != nil {
+			for i := range checked.Objects {
+				// A local organisation's own identity object stays that
+				// organisation's: a peer must not own it first.
+				if o := &checked.Objects[i]; o.Owner != o.ID {
+					o.Owner = PeerOwner(p.Link.Peer)
+				}
+			}
+		}
 		next, err := json.Marshal(page.Cursor)
 		if err != nil {
 			return err
@@ -120,8 +158,26 @@ func (p *Puller) Run(ctx context.Context) (PullStats, error) {
 			if !bytes.Equal(now, stored) {
 				return ErrConcurrentPull
 			}
+			// A link's refusals tell a conflict (the same version, other
+			// content) from an ownership refusal: the stored latest
+			// versions, read before the page is added.
+			var latest map[string]store.Entry
+			if p.Link != nil && len(checked.Objects) > 0 {
+				ids := make([]string, len(checked.Objects))
+				for i := range checked.Objects {
+					ids[i] = checked.Objects[i].ID
+				}
+				if latest, err = tx.Latest(ctx, ids); err != nil {
+					return err
+				}
+			}
 			if len(checked.Objects) > 0 {
 				if results, err = tx.Add(ctx, checked.Objects); err != nil {
+					return err
+				}
+			}
+			if p.Link != nil {
+				if err := p.recordLink(ctx, tx, checked, results, latest); err != nil {
 					return err
 				}
 			}
@@ -158,6 +214,44 @@ func (p *Puller) Run(ctx context.Context) (PullStats, error) {
 		return nil
 	})
 	return stats, err
+}
+
+// recordLink records, in the page's transaction, where the added versions
+// came from and why the others were refused.
+func (p *Puller) recordLink(ctx context.Context, tx store.Tx, checked taxii.Checked, results []store.AddResult, latest map[string]store.Entry) error {
+	ftx, ok := tx.(store.FederationTx)
+	if !ok {
+		return fmt.Errorf("link %s: the store cannot record provenance", p.Link.ID)
+	}
+	now := time.Now
+	if p.Now != nil {
+		now = p.Now
+	}
+	at := now().UTC()
+	var prov []store.Provenance
+	var rej []store.Rejection
+	for _, f := range checked.Failures {
+		rej = append(rej, store.Rejection{Link: p.Link.ID, Peer: p.Link.Peer, Kind: rejectionKind(nil, f.Message), ObjectID: f.ID, Version: f.Version, Reason: f.Message, At: at})
+	}
+	for i, r := range results {
+		o := &checked.Objects[i]
+		switch {
+		case r.Err != nil:
+			x := store.Rejection{Link: p.Link.ID, Peer: p.Link.Peer, Kind: rejectionKind(r.Err, ""), ObjectID: o.ID, Version: r.Version, Reason: r.Err.Error(), At: at}
+			// Same id and modified, other content: the first copy is kept.
+			if e, ok := latest[o.ID]; ok && o.VersionRaw != "" && e.VersionRaw == o.VersionRaw && !bytes.Equal(e.Raw, o.Raw) {
+				x.Kind = "conflict"
+				x.Reason = "conflict: the same id and modified as the stored copy (submitted by " + e.Submitter + ") with other content; the first copy is kept"
+			}
+			rej = append(rej, x)
+		case !r.Duplicate:
+			prov = append(prov, store.Provenance{ObjectID: o.ID, Version: r.Version, Link: p.Link.ID, Peer: p.Link.Peer, Received: at})
+		}
+	}
+	if err := ftx.RecordProvenance(ctx, prov); err != nil {
+		return err
+	}
+	return ftx.RecordRejections(ctx, rej)
 }
 
 func (p *Puller) audit(ctx context.Context, added []string, checked taxii.Checked, received int) error {

@@ -44,7 +44,9 @@ func MigrationBackfillsOwners(t *testing.T, reopen Open, exec func(t testing.TB,
 	// x's later version by another organisation, y's first without a
 	// submitter.
 	for _, q := range []string{
-		// Version 4 (the change feed) first.
+		// Version 5 (peers), then 4 (the change feed).
+		`DROP TABLE peer_links`, `DROP TABLE peers`, `DROP TABLE peer_rejections`, `DROP TABLE object_provenance`, `DROP TABLE peer_leases`,
+		`DELETE FROM schema_migrations WHERE version = 5`,
 		`DROP INDEX changes_at`, `ALTER TABLE changes DROP COLUMN type`, `ALTER TABLE changes DROP COLUMN submitter`,
 		`ALTER TABLE changes DROP COLUMN tlp`, `ALTER TABLE changes DROP COLUMN recipients`,
 		`DELETE FROM schema_migrations WHERE version = 4`,

@@ -60,6 +60,7 @@ func Run(t *testing.T, open Open) {
 		{"ChangeRetention", testChangeRetention},
 		{"TombstoneInputs", testTombstoneInputs},
 		{"Ping", testPing},
+		{"Peers", testPeers},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
