@@ -609,11 +609,15 @@ func (s *Service) Match(p *access.Principal, q Query) (*Result, error) {
 
 // rank orders matches: exact first, then by distance.
 func rank(alg string, dist int) int {
+	// Exact matches first, SHA-256 before MD5 (the stronger digest), so
+	// that a file matching both is always reported the same way.
 	switch alg {
-	case "sha256", "md5":
+	case "sha256":
 		return 0
+	case "md5":
+		return 1
 	case "pdq":
-		return 1 + dist
+		return 2 + dist
 	}
 	return 1000 + dist
 }
