@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"time"
 
@@ -75,6 +76,7 @@ func LinkMode(ctx context.Context, st store.Updater, collectionID, linkID string
 type feedPuller struct {
 	*Puller
 	local  FeedStore
+	log    *slog.Logger
 	key    string
 	limit  int
 	stored []byte // the position as last read or committed
@@ -117,7 +119,7 @@ func (r *Runner) pullLink(ctx context.Context, pl *Puller, local FeedStore) (Pul
 	if _, write := access.CollectionAccess(pl.Principal, pl.Collection); !write {
 		return PullStats{}, fmt.Errorf("collection %s: organisation %s may not write to it: %w", pl.Collection.ID, pl.Principal.Organisation, store.ErrForbidden)
 	}
-	f := &feedPuller{Puller: pl, local: local, key: feedKey(pl.Link.ID), limit: r.FeedPageLimit}
+	f := &feedPuller{Puller: pl, local: local, log: r.log(), key: feedKey(pl.Link.ID), limit: r.FeedPageLimit}
 	if f.limit <= 0 {
 		f.limit = feedPageLimit
 	}
@@ -175,6 +177,8 @@ func (f *feedPuller) run(ctx context.Context) (PullStats, error) {
 		if errors.As(err, &pe) {
 			// The remote pruned the changes after our position: read the
 			// collection whole, then follow the feed after its latest.
+			f.log.Warn("peer change-feed position expired: full resynchronisation", "peer", f.Link.Peer, "link", f.Link.ID,
+				"position", f.pos.Seq, "oldest", pe.Oldest, "latest", pe.Latest)
 			next := f.pos
 			next.Resync = max(pe.Latest, 1)
 			if err := f.setPos(ctx, next, func(ctx context.Context, tx store.Tx) error {

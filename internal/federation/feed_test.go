@@ -202,6 +202,10 @@ func TestFeedResumes(t *testing.T) {
 func TestFeedResync(t *testing.T) {
 	f := newFederated(t)
 	f.seed(t, 1, 5)
+	// Object 50 is the local default organisation's, not on the remote:
+	// the resync must leave it.
+	def, _ := f.local.st.DefaultOrganisation(t.Context())
+	addLocal(t, f.local.st, f.lMirror.ID, 50, def.ID, access.TLPGreen)
 	f.sync(t, f.runner)
 	f.seed(t, 6, 10)
 	f.deleteRemote(t, 4)
@@ -210,8 +214,11 @@ func TestFeedResync(t *testing.T) {
 	}
 	f.seed(t, 11, 12)
 	res := f.sync(t, f.runner)
-	if p := res[0].Pull; p.Resyncs != 1 || p.Added != 7 {
-		t.Errorf("run after the prune: %+v, want one resync adding objects 6 to 12", p)
+	if p := res[0].Pull; p.Resyncs != 1 || p.Added != 7 || p.Deleted != 1 {
+		t.Errorf("run after the prune: %+v, want one resync adding objects 6 to 12 and deleting 4", p)
+	}
+	if e := latestOf(t, f.local.st, f.lMirror.ID, indicatorID(50)); e == nil {
+		t.Errorf("the resync deleted the local organisation's object 50")
 	}
 	pos := f.mode(t, f.local.sq)
 	if pos.Resyncs != 1 || pos.LastResync.IsZero() || pos.Resync != 0 || pos.Mode != federation.ModeFeed {
@@ -231,7 +238,7 @@ func TestFeedResync(t *testing.T) {
 		}
 	}
 	for id := range local {
-		if remote[id] == 0 {
+		if remote[id] == 0 && id != indicatorID(50) {
 			t.Errorf("%s in the mirror, not on the remote", id)
 		}
 	}
