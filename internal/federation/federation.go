@@ -37,6 +37,12 @@ type PullStats struct {
 	Duplicates int // already stored, identical
 	Refused    int // invalid, or refused by ownership or conflict
 	Repeated   int // sent again by the server and dropped by the client
+	// Deleted counts local versions deleted because the peer deleted them
+	// (change-feed links only).
+	Deleted int
+	// Resyncs counts full resynchronisations after an expired feed
+	// position (410).
+	Resyncs int
 	// Failures are the reasons of the first 20 refusals.
 	Failures []store.StatusDetail
 }

@@ -28,6 +28,7 @@ type LinkStore interface {
 	ListOrganisations(ctx context.Context) ([]*store.Organisation, error)
 	GetCollection(ctx context.Context, idOrAlias string) (*store.Collection, error)
 	GroupsOf(ctx context.Context, org string) ([]string, error)
+	Deleter
 }
 
 // Runner runs peer links: once (mitra peer sync) or on their intervals
@@ -54,6 +55,9 @@ type Runner struct {
 	RejectionRetention time.Duration
 	// Configure, when set, adjusts each client (tests: retries, timeouts).
 	Configure func(*taxiiclient.Client)
+	// FeedPageLimit is the change-feed page size of pull links; 500 when
+	// zero.
+	FeedPageLimit int
 }
 
 // Metrics are Prometheus metrics per peer and link.
@@ -268,15 +272,14 @@ func (r *Runner) RunLink(ctx context.Context, p *store.Peer, l *store.Link) Link
 	if err != nil {
 		log.Error("peer link run failed", "err", err)
 	} else {
-		log.Info("peer link run", "added", res.Pull.Added, "duplicates", res.Pull.Duplicates, "refused", res.Pull.Refused+res.Push.Failed, "sent", res.Push.Sent)
+		log.Info("peer link run", "added", res.Pull.Added, "duplicates", res.Pull.Duplicates, "deleted", res.Pull.Deleted, "resyncs", res.Pull.Resyncs, "refused", res.Pull.Refused+res.Push.Failed, "sent", res.Push.Sent)
 	}
 	return res
 }
 
-// pull brings the remote collection into the local one with added_after
-// polling. A Mitra remote will offer its change feed (deletes and
-// revocations included): that is where a feed-based pull plugs in, with
-// its sequence number stored under the same CursorKeyOf key.
+// pull brings the remote collection into the local one: by the remote's
+// change feed (deletes and revocations included) when it is a Mitra
+// server, else by added_after polling (feed.go).
 func (r *Runner) pull(ctx context.Context, p *store.Peer, l *store.Link) (PullStats, error) {
 	col, err := r.Store.GetCollection(ctx, l.Local)
 	if err != nil {
@@ -292,7 +295,7 @@ func (r *Runner) pull(ctx context.Context, p *store.Peer, l *store.Link) (PullSt
 	}
 	pl := &Puller{Client: cl, Store: r.Store, Check: r.Check, Principal: pr, Collection: col, Key: CursorKeyOf(l.ID),
 		Label: "peer:" + p.Name, Link: l, Now: r.Now}
-	return pl.Run(ctx)
+	return r.pullLink(ctx, pl, r.Store)
 }
 
 // pushPosition is a push link's stored position: the date_added of the

@@ -1,0 +1,466 @@
+package federation
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/mitra-cert/mitra/internal/access"
+	"github.com/mitra-cert/mitra/internal/store"
+	"github.com/mitra-cert/mitra/internal/taxii"
+	"github.com/mitra-cert/mitra/internal/taxiiclient"
+)
+
+// Pull link modes.
+const (
+	// ModeFeed follows the remote's change feed (a Mitra peer): adds,
+	// revocations and deletes cross the border.
+	ModeFeed = "feed"
+	// ModePoll polls the remote with added_after (any TAXII 2.1 server):
+	// deletes do not cross.
+	ModePoll = "poll"
+)
+
+// Deleter deletes local copies of objects deleted on the peer.
+type Deleter interface {
+	DeleteObject(ctx context.Context, collectionID, objectID string, q store.Query) (int, error)
+}
+
+// feedPageLimit is the page size asked of the change feed.
+const feedPageLimit = 500
+
+// FeedPosition is a pull link's stored mode and change-feed position.
+type FeedPosition struct {
+	// Mode is ModeFeed or ModePoll, decided by the first run's probe.
+	Mode string `json:"mode"`
+	// Seq is the last change applied.
+	Seq int64 `json:"seq"`
+	// Resync, when set, is the position to continue from once the full
+	// resynchronisation in progress (after a 410) completes.
+	Resync int64 `json:"resync,omitempty"`
+	// Resyncs counts completed resynchronisations; LastResync is the last.
+	Resyncs    int       `json:"resyncs,omitempty"`
+	LastResync time.Time `json:"last_resync,omitzero"`
+}
+
+// feedKey is the store key of a pull link's FeedPosition.
+func feedKey(linkID string) string { return CursorKeyOf(linkID) + "/feed" }
+
+// resyncKey is the store key of the added_after cursor of a link's
+// resynchronisation.
+func resyncKey(linkID string) string { return CursorKeyOf(linkID) + "/resync" }
+
+// LinkMode reads a pull link's stored mode and position (Mode "" before
+// its first run).
+func LinkMode(ctx context.Context, st store.Updater, collectionID, linkID string) (FeedPosition, error) {
+	var pos FeedPosition
+	err := st.Update(ctx, collectionID, func(ctx context.Context, tx store.Tx) error {
+		b, err := tx.Cursor(ctx, feedKey(linkID))
+		if err != nil || len(b) == 0 {
+			return err
+		}
+		return json.Unmarshal(b, &pos)
+	})
+	if err != nil {
+		return pos, fmt.Errorf("link %s: read feed position: %w", linkID, err)
+	}
+	return pos, nil
+}
+
+// feedPuller applies a remote change feed to a local collection.
+type feedPuller struct {
+	*Puller
+	local  FeedStore
+	log    *slog.Logger
+	key    string
+	limit  int
+	stored []byte // the position as last read or committed
+	pos    FeedPosition
+}
+
+// setPos commits pos (with fn's writes) if the stored position is still
+// the one this run last saw.
+func (f *feedPuller) setPos(ctx context.Context, pos FeedPosition, fn func(ctx context.Context, tx store.Tx) error) error {
+	b, err := json.Marshal(pos)
+	if err != nil {
+		return err
+	}
+	err = f.Store.Update(ctx, f.Collection.ID, func(ctx context.Context, tx store.Tx) error {
+		now, err := tx.Cursor(ctx, f.key)
+		if err != nil {
+			return err
+		}
+		if !bytes.Equal(now, f.stored) {
+			return ErrConcurrentPull
+		}
+		if fn != nil {
+			if err := fn(ctx, tx); err != nil {
+				return err
+			}
+		}
+		return tx.SetCursor(ctx, f.key, b)
+	})
+	if err != nil {
+		return fmt.Errorf("link %s: store feed position: %w", f.Link.ID, err)
+	}
+	f.stored, f.pos = b, pos
+	return nil
+}
+
+// pullLink runs a pull link: by the change feed when the remote offers
+// it, else by added_after polling. The first run probes the feed once and
+// stores the mode.
+func (r *Runner) pullLink(ctx context.Context, pl *Puller, local FeedStore) (PullStats, error) {
+	if _, write := access.CollectionAccess(pl.Principal, pl.Collection); !write {
+		return PullStats{}, fmt.Errorf("collection %s: organisation %s may not write to it: %w", pl.Collection.ID, pl.Principal.Organisation, store.ErrForbidden)
+	}
+	f := &feedPuller{Puller: pl, local: local, log: r.log(), key: feedKey(pl.Link.ID), limit: r.FeedPageLimit}
+	if f.limit <= 0 {
+		f.limit = feedPageLimit
+	}
+	err := pl.Store.Update(ctx, pl.Collection.ID, func(ctx context.Context, tx store.Tx) error {
+		var err error
+		f.stored, err = tx.Cursor(ctx, f.key)
+		return err
+	})
+	if err != nil {
+		return PullStats{}, fmt.Errorf("link %s: read feed position: %w", pl.Link.ID, err)
+	}
+	if len(f.stored) > 0 {
+		if err := json.Unmarshal(f.stored, &f.pos); err != nil {
+			return PullStats{}, fmt.Errorf("link %s: feed position: %w", pl.Link.ID, err)
+		}
+	}
+	if f.pos.Mode == "" {
+		// Only a 404 of the feed of a collection we can read means "no
+		// feed": the collection is read first.
+		if _, err := pl.Client.Collection(ctx); err != nil {
+			return PullStats{}, fmt.Errorf("link %s: remote collection: %w", pl.Link.ID, err)
+		}
+		_, err := pl.Client.Changes(ctx, "", 0, 1)
+		var te *taxiiclient.Error
+		switch {
+		case errors.As(err, &te) && te.Status == http.StatusNotFound && !errors.Is(err, taxiiclient.ErrPositionExpired):
+			// The collection is readable (pull would fail otherwise) but
+			// has no feed: not a Mitra server, or an older one.
+			err = f.setPos(ctx, FeedPosition{Mode: ModePoll}, nil)
+		case err == nil || errors.Is(err, taxiiclient.ErrPositionExpired):
+			err = f.setPos(ctx, FeedPosition{Mode: ModeFeed}, nil)
+		}
+		if err != nil {
+			return PullStats{}, fmt.Errorf("link %s: probe the change feed: %w", pl.Link.ID, err)
+		}
+		r.log().Info("peer pull link mode", "peer", pl.Link.Peer, "link", pl.Link.ID, "mode", f.pos.Mode)
+	}
+	if f.pos.Mode == ModePoll {
+		return pl.Run(ctx)
+	}
+	return f.run(ctx)
+}
+
+// run follows the feed until it has nothing more.
+func (f *feedPuller) run(ctx context.Context) (PullStats, error) {
+	var stats PullStats
+	if f.pos.Resync > 0 {
+		if err := f.resync(ctx, &stats, f.pos.Resync); err != nil {
+			return stats, err
+		}
+	}
+	for {
+		page, err := f.Client.Changes(ctx, "", f.pos.Seq, f.limit)
+		var pe *taxiiclient.PositionExpiredError
+		if errors.As(err, &pe) {
+			// The remote pruned the changes after our position: read the
+			// collection whole, then follow the feed after its latest.
+			f.log.Warn("peer change-feed position expired: full resynchronisation", "peer", f.Link.Peer, "link", f.Link.ID,
+				"position", f.pos.Seq, "oldest", pe.Oldest, "latest", pe.Latest)
+			next := f.pos
+			next.Resync = max(pe.Latest, 1)
+			if err := f.setPos(ctx, next, func(ctx context.Context, tx store.Tx) error {
+				return tx.SetCursor(ctx, resyncKey(f.Link.ID), nil)
+			}); err != nil {
+				return stats, err
+			}
+			if err := f.resync(ctx, &stats, next.Resync); err != nil {
+				return stats, err
+			}
+			continue
+		}
+		if err != nil {
+			return stats, err
+		}
+		if err := f.apply(ctx, page, &stats); err != nil {
+			return stats, err
+		}
+		if !page.More || len(page.Changes) == 0 {
+			return stats, nil
+		}
+	}
+}
+
+// resync reads the remote collection whole with the added_after pull
+// (its own cursor, so an interrupted resync resumes), then sets the
+// position to latest.
+func (f *feedPuller) resync(ctx context.Context, stats *PullStats, latest int64) error {
+	pl := *f.Puller
+	pl.Key = resyncKey(f.Link.ID)
+	pl.OnPage = nil
+	// A resync that starts from scratch in this run sees every object the
+	// remote still has; the peer's local copies it did not see were
+	// deleted during the gap and are deleted here. A resync resumed after
+	// an interruption cannot tell, and leaves them.
+	var fresh bool
+	if err := f.Store.Update(ctx, f.Collection.ID, func(ctx context.Context, tx store.Tx) error {
+		b, err := tx.Cursor(ctx, pl.Key)
+		fresh = len(b) == 0
+		return err
+	}); err != nil {
+		return fmt.Errorf("link %s: read resync cursor: %w", f.Link.ID, err)
+	}
+	seen := map[string]bool{}
+	check := pl.Check
+	pl.Check = func(ctx context.Context, p *access.Principal, raws []json.RawMessage) (taxii.Checked, error) {
+		for _, raw := range raws {
+			var o struct {
+				ID string `json:"id"`
+			}
+			if json.Unmarshal(raw, &o) == nil {
+				seen[o.ID] = true
+			}
+		}
+		return check(ctx, p, raws)
+	}
+	st, err := pl.Run(ctx)
+	stats.Pages += st.Pages
+	stats.Received += st.Received
+	stats.Added += st.Added
+	stats.Duplicates += st.Duplicates
+	stats.Repeated += st.Repeated
+	for _, d := range st.Failures {
+		stats.refuse(d)
+	}
+	stats.Refused += st.Refused - len(st.Failures)
+	if err != nil {
+		return fmt.Errorf("link %s: resynchronisation: %w", f.Link.ID, err)
+	}
+	if fresh {
+		n, err := f.sweep(ctx, seen)
+		if err != nil {
+			return err
+		}
+		stats.Deleted += n
+	}
+	next := f.pos
+	next.Seq, next.Resync = latest, 0
+	next.Resyncs++
+	next.LastResync = f.now().UTC()
+	if err := f.setPos(ctx, next, nil); err != nil {
+		return err
+	}
+	stats.Resyncs++
+	return nil
+}
+
+// sweep deletes the peer's local copies of objects the resync did not
+// see. Only objects owned by the peer go (DeleteObject's owner check).
+func (f *feedPuller) sweep(ctx context.Context, seen map[string]bool) (int, error) {
+	var gone []string
+	q := store.Query{Limit: 1000}
+	for {
+		page, err := f.local.QueryObjects(ctx, f.Collection.ID, q)
+		if err != nil {
+			return 0, fmt.Errorf("link %s: resync sweep: %w", f.Link.ID, err)
+		}
+		for _, e := range page.Entries {
+			if !seen[e.ID] {
+				gone = append(gone, e.ID)
+			}
+		}
+		if !page.More || len(page.Entries) == 0 {
+			break
+		}
+		q.AddedAfter = page.Entries[len(page.Entries)-1].DateAdded
+	}
+	n := 0
+	var deleted []string
+	for _, id := range gone {
+		k, err := f.local.DeleteObject(ctx, f.Collection.ID, id, store.Query{Owner: PeerOwner(f.Link.Peer), Versions: store.VersionFilter{All: true}})
+		switch {
+		case errors.Is(err, store.ErrNotFound), errors.Is(err, store.ErrForbidden):
+		case err != nil:
+			return n, fmt.Errorf("link %s: resync sweep: delete %s: %w", f.Link.ID, id, err)
+		default:
+			n += k
+			deleted = append(deleted, id)
+		}
+	}
+	if len(deleted) > 0 {
+		if err := f.Store.AppendAudit(ctx, store.AuditRecord{Principal: f.Label, Organisation: f.Principal.Organisation, Action: "objects.delete",
+			Path: "taxii pull " + f.Client.ObjectsURL, Collection: f.Collection.ID, Objects: deleted,
+			Detail: "no longer on the peer (resynchronisation after an expired feed position)"}); err != nil {
+			return n, err
+		}
+	}
+	return n, nil
+}
+
+// FeedStore is what a feed pull needs of the local store besides
+// PullStore: deleting local copies and listing the mirror (resync sweep).
+type FeedStore interface {
+	Deleter
+	QueryObjects(ctx context.Context, collectionID string, q store.Query) (*store.Page, error)
+}
+
+func (p *Puller) now() time.Time {
+	if p.Now != nil {
+		return p.Now()
+	}
+	return time.Now()
+}
+
+// apply applies one feed page in order. Runs of adds are committed with
+// the position after them in one transaction. A delete goes through the
+// store's DeleteObject (the store's Tx has no delete), owned by the peer,
+// and its position is committed with the next transaction: replayed after
+// a crash it finds nothing to delete, so nothing is applied twice.
+func (f *feedPuller) apply(ctx context.Context, page *taxiiclient.ChangesPage, stats *PullStats) error {
+	var adds []json.RawMessage
+	var rej []store.Rejection
+	seq := f.pos.Seq
+	var deleted []string
+	flush := func(to int64) error {
+		if len(adds) == 0 && len(rej) == 0 && to == f.pos.Seq {
+			return nil
+		}
+		if err := f.commitAdds(ctx, adds, rej, to, stats); err != nil {
+			return err
+		}
+		adds, rej = nil, nil
+		return nil
+	}
+	for _, c := range page.Changes {
+		switch c.Op {
+		case "add":
+			adds = append(adds, c.Object)
+		case "delete":
+			if err := flush(seq); err != nil {
+				return err
+			}
+			n, d, err := f.deleteLocal(ctx, c)
+			switch {
+			case err != nil:
+				return err
+			case d != nil:
+				rej = append(rej, *d)
+				stats.refuse(store.StatusDetail{ID: c.ID, Version: c.Version, Message: d.Reason})
+			case n > 0:
+				stats.Deleted += n
+				deleted = append(deleted, c.ID)
+			}
+		default:
+			return fmt.Errorf("link %s: change %d: unknown op %q", f.Link.ID, c.Seq, c.Op)
+		}
+		seq = c.Seq
+	}
+	if err := flush(max(seq, page.Next)); err != nil {
+		return err
+	}
+	if len(deleted) > 0 {
+		if err := f.Store.AppendAudit(ctx, store.AuditRecord{Principal: f.Label, Organisation: f.Principal.Organisation, Action: "objects.delete",
+			Path: "taxii pull " + f.Client.ObjectsURL, Collection: f.Collection.ID, Objects: deleted,
+			Detail: "deleted on the peer (change feed)"}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// deleteLocal deletes the local copy of a version the peer deleted, if it
+// came from that peer; a refusal comes back as a rejection.
+func (f *feedPuller) deleteLocal(ctx context.Context, c taxiiclient.Change) (int, *store.Rejection, error) {
+	q := store.Query{Owner: PeerOwner(f.Link.Peer)}
+	if c.Version != "" {
+		v, err := time.Parse(time.RFC3339Nano, c.Version)
+		if err != nil {
+			return 0, &store.Rejection{Link: f.Link.ID, Peer: f.Link.Peer, Kind: "invalid", ObjectID: c.ID, Version: c.Version,
+				Reason: "delete: version is not a timestamp", At: f.now().UTC()}, nil
+		}
+		q.Versions = store.VersionFilter{Exact: []time.Time{v}}
+	}
+	n, err := f.local.DeleteObject(ctx, f.Collection.ID, c.ID, q)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return 0, nil, nil // never mirrored, or already deleted (a replay)
+	case errors.Is(err, store.ErrForbidden):
+		return 0, &store.Rejection{Link: f.Link.ID, Peer: f.Link.Peer, Kind: "ownership", ObjectID: c.ID, Version: c.Version,
+			Reason: "delete refused: the local copy did not come from this peer", At: f.now().UTC()}, nil
+	case err != nil:
+		return 0, nil, fmt.Errorf("link %s: delete %s: %w", f.Link.ID, c.ID, err)
+	}
+	return n, nil, nil
+}
+
+// commitAdds checks and stores raws as the peer's (as a pull page is
+// stored), with rejections and the position to, in one transaction.
+func (f *feedPuller) commitAdds(ctx context.Context, raws []json.RawMessage, rej []store.Rejection, to int64, stats *PullStats) error {
+	checked, err := f.Check(ctx, f.Principal, raws)
+	if err != nil {
+		return err
+	}
+	for i := range checked.Objects {
+		if o := &checked.Objects[i]; o.Owner != o.ID {
+			o.Owner = PeerOwner(f.Link.Peer)
+		}
+	}
+	next := f.pos
+	next.Seq = to
+	var results []store.AddResult
+	err = f.setPos(ctx, next, func(ctx context.Context, tx store.Tx) error {
+		var latest map[string]store.Entry
+		if len(checked.Objects) > 0 {
+			ids := make([]string, len(checked.Objects))
+			for i := range checked.Objects {
+				ids[i] = checked.Objects[i].ID
+			}
+			if latest, err = tx.Latest(ctx, ids); err != nil {
+				return err
+			}
+			if results, err = tx.Add(ctx, checked.Objects); err != nil {
+				return err
+			}
+		}
+		if err := f.recordLink(ctx, tx, checked, results, latest); err != nil {
+			return err
+		}
+		if ftx, ok := tx.(store.FederationTx); ok && len(rej) > 0 {
+			return ftx.RecordRejections(ctx, rej)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	stats.Pages++
+	stats.Received += len(raws)
+	for _, d := range checked.Failures {
+		stats.refuse(d)
+	}
+	var added []string
+	for i, r := range results {
+		switch {
+		case r.Err != nil:
+			stats.refuse(store.StatusDetail{ID: checked.Objects[i].ID, Version: r.Version, Message: r.Err.Error()})
+		case r.Duplicate:
+			stats.Duplicates++
+		default:
+			stats.Added++
+			added = append(added, checked.Objects[i].ID)
+		}
+	}
+	return f.audit(ctx, added, checked, len(raws))
+}

@@ -1,0 +1,280 @@
+package federation_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/mitra-cert/mitra/internal/access"
+	"github.com/mitra-cert/mitra/internal/federation"
+	"github.com/mitra-cert/mitra/internal/store"
+	"github.com/mitra-cert/mitra/internal/store/sqlite"
+	"github.com/mitra-cert/mitra/internal/taxiiclient"
+)
+
+func indicatorID(i int) string { return "indicator--00000000-0000-4000-8000-" + pad12(i) }
+
+func pad12(i int) string {
+	s := strings.Repeat("0", 12) + itoa(i)
+	return s[len(s)-12:]
+}
+
+func itoa(i int) string { b, _ := json.Marshal(i); return string(b) }
+
+// revoked is a new version of indicator i, revoked.
+func revoked(i int) json.RawMessage {
+	return json.RawMessage(strings.Replace(string(indicator(i, `,"revoked":true`)), `"modified":"2025-01-01T00:00:00.000Z"`, `"modified":"2025-02-01T00:00:00.000Z"`, 1))
+}
+
+func (f *federated) seed(t *testing.T, from, to int) {
+	t.Helper()
+	var objs []json.RawMessage
+	for i := from; i <= to; i++ {
+		objs = append(objs, indicator(i, ""))
+	}
+	if st, err := f.remote.client(t, "author", f.rShared.ID).Push(t.Context(), objs); err != nil || st.SuccessCount != len(objs) {
+		t.Fatalf("seed remote: %+v %v", st, err)
+	}
+}
+
+func (f *federated) deleteRemote(t *testing.T, i int) {
+	t.Helper()
+	if _, err := f.remote.st.DeleteObject(t.Context(), f.rShared.ID, indicatorID(i), store.Query{}); err != nil {
+		t.Fatalf("delete %d on the remote: %v", i, err)
+	}
+}
+
+func (f *federated) mode(t *testing.T, st store.Updater) federation.FeedPosition {
+	t.Helper()
+	pos, err := federation.LinkMode(t.Context(), st, f.lMirror.ID, "remote-in")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pos
+}
+
+// latestOf is the version served by default of id in the local mirror.
+func latestOf(t *testing.T, st store.Store, col, id string) *store.Entry {
+	t.Helper()
+	page, err := st.QueryObjects(t.Context(), col, store.Query{IDs: []string{id}, WithBody: true, Limit: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(page.Entries) == 0 {
+		return nil
+	}
+	return &page.Entries[0]
+}
+
+// TestFeedMirrorsDeletesAndRevocations: a pull link to a Mitra peer
+// follows its change feed: a revocation and a delete on the remote reach
+// the local mirror; a delete of an object whose local copy did not come
+// from the peer is refused and recorded.
+func TestFeedMirrorsDeletesAndRevocations(t *testing.T) {
+	f := newFederated(t)
+	f.seed(t, 1, 5)
+	// Object 50 is the local default organisation's own copy.
+	def, _ := f.local.st.DefaultOrganisation(t.Context())
+	addLocal(t, f.local.st, f.lMirror.ID, 50, def.ID, access.TLPGreen)
+	f.seed(t, 50, 50)
+	res := f.sync(t, f.runner)
+	if got := f.mode(t, f.local.sq); got.Mode != federation.ModeFeed || got.Seq == 0 {
+		t.Fatalf("position after the first run = %+v, want feed mode with a position", got)
+	}
+	if res[0].Pull.Added != 5 {
+		t.Fatalf("first run: %+v", res[0].Pull)
+	}
+	if st, err := f.remote.client(t, "author", f.rShared.ID).Push(t.Context(), []json.RawMessage{revoked(1)}); err != nil || st.SuccessCount != 1 {
+		t.Fatalf("revoke: %+v %v", st, err)
+	}
+	f.deleteRemote(t, 2)
+	f.deleteRemote(t, 50)
+	res = f.sync(t, f.runner)
+	if p := res[0].Pull; p.Added != 1 || p.Deleted != 1 || p.Refused != 1 {
+		t.Errorf("second run: %+v, want 1 added (the revocation), 1 deleted, 1 refused (object 50)", p)
+	}
+	if e := latestOf(t, f.local.st, f.lMirror.ID, indicatorID(2)); e != nil {
+		t.Errorf("object 2 deleted on the remote is still in the mirror")
+	}
+	e := latestOf(t, f.local.st, f.lMirror.ID, indicatorID(1))
+	if e == nil || !strings.Contains(string(e.Raw), `"revoked":true`) {
+		t.Errorf("object 1 revoked on the remote: local latest = %v", e)
+	}
+	if e := latestOf(t, f.local.st, f.lMirror.ID, indicatorID(50)); e == nil || e.Submitter != def.ID {
+		t.Errorf("the local organisation's object 50 was deleted by the peer: %v", e)
+	}
+	rej, err := f.local.sq.Rejections(t.Context(), "remote", 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, r := range rej {
+		found = found || r.ObjectID == indicatorID(50) && r.Kind == "ownership"
+	}
+	if !found {
+		t.Errorf("rejections = %+v, want the refused delete of object 50", rej)
+	}
+	for id, n := range count(t, f.local.st, f.lMirror.ID) {
+		if want := map[string]int{indicatorID(1): 2}[id]; want == 0 && n != 1 || want != 0 && n != want {
+			t.Errorf("%s stored %d times", id, n)
+		}
+	}
+}
+
+// cutFeed fails feed requests after the first n.
+type cutFeed struct {
+	next http.RoundTripper
+	n    int64
+	seen atomic.Int64
+}
+
+func (c *cutFeed) RoundTrip(r *http.Request) (*http.Response, error) {
+	if strings.Contains(r.URL.Path, "x-mitra-changes") && c.seen.Add(1) > c.n {
+		return nil, errors.New("connection cut")
+	}
+	return c.next.RoundTrip(r)
+}
+
+// TestFeedResumes: a feed pull cut after a few pages, then run again by a
+// new runner on the reopened store (a restart), applies every change once:
+// no object added twice, every delete applied.
+func TestFeedResumes(t *testing.T) {
+	f := newFederated(t)
+	f.seed(t, 1, 20)
+	f.runner.FeedPageLimit = 4
+	f.runner.Configure = func(cl *taxiiclient.Client) {
+		cl.HTTP.Transport = &cutFeed{next: cl.HTTP.Transport, n: 3} // the probe and two pages
+		cl.Sleep = func(ctx context.Context, d time.Duration) error { return errors.New("no retry in this test") }
+	}
+	res, err := f.runner.SyncPeer(t.Context(), "remote")
+	if err != nil || res[0].Err == nil {
+		t.Fatalf("cut run: %+v %v, want an error", res, err)
+	}
+	first := res[0].Pull
+	if first.Added != 8 {
+		t.Fatalf("cut run: %+v, want the 8 objects of two pages", first)
+	}
+	f.local.st.Close()
+	st, err := sqlite.Open(t.Context(), f.local.dir, sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	// Deleted on the remote: 3 is mirrored already, 15 not yet.
+	for _, i := range []int{3, 9, 15} {
+		f.deleteRemote(t, i)
+	}
+	r2 := f.newRunner(st, testSealer(t))
+	r2.FeedPageLimit = 4
+	res = f.sync(t, r2)
+	p := res[0].Pull
+	// The feed no longer shows the adds of deleted objects: 9 and 15 are
+	// never added, 3 is added then deleted.
+	if p.Duplicates != 0 || first.Added+p.Added != 18 || p.Deleted != 1 {
+		t.Errorf("resumed run: %+v after %+v: want 18 added in all, object 3 deleted, no duplicate", p, first)
+	}
+	got := count(t, st, f.lMirror.ID)
+	if len(got) != 17 {
+		t.Errorf("mirror has %d objects, want 17", len(got))
+	}
+	for id, n := range got {
+		if n != 1 {
+			t.Errorf("%s stored %d times", id, n)
+		}
+	}
+	for _, i := range []int{3, 9, 15} {
+		if got[indicatorID(i)] != 0 {
+			t.Errorf("object %d deleted on the remote is in the mirror", i)
+		}
+	}
+}
+
+// TestFeedResync: when the remote pruned the changes after the link's
+// position (410), the link reads the remote collection whole, records the
+// resynchronisation, continues from the remote's latest change, and the
+// mirror converges.
+func TestFeedResync(t *testing.T) {
+	f := newFederated(t)
+	f.seed(t, 1, 5)
+	// Object 50 is the local default organisation's, not on the remote:
+	// the resync must leave it.
+	def, _ := f.local.st.DefaultOrganisation(t.Context())
+	addLocal(t, f.local.st, f.lMirror.ID, 50, def.ID, access.TLPGreen)
+	f.sync(t, f.runner)
+	f.seed(t, 6, 10)
+	f.deleteRemote(t, 4)
+	if _, err := f.remote.st.PruneChanges(t.Context(), time.Now().Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	f.seed(t, 11, 12)
+	res := f.sync(t, f.runner)
+	if p := res[0].Pull; p.Resyncs != 1 || p.Added != 7 || p.Deleted != 1 {
+		t.Errorf("run after the prune: %+v, want one resync adding objects 6 to 12 and deleting 4", p)
+	}
+	if e := latestOf(t, f.local.st, f.lMirror.ID, indicatorID(50)); e == nil {
+		t.Errorf("the resync deleted the local organisation's object 50")
+	}
+	pos := f.mode(t, f.local.sq)
+	if pos.Resyncs != 1 || pos.LastResync.IsZero() || pos.Resync != 0 || pos.Mode != federation.ModeFeed {
+		t.Errorf("position = %+v, want one completed resync, feed mode", pos)
+	}
+	// After the resync the feed carries on.
+	f.deleteRemote(t, 5)
+	f.seed(t, 13, 13)
+	res = f.sync(t, f.runner)
+	if p := res[0].Pull; p.Resyncs != 0 || p.Added != 1 || p.Deleted != 1 {
+		t.Errorf("run after the resync: %+v", p)
+	}
+	local, remote := count(t, f.local.st, f.lMirror.ID), count(t, f.remote.st, f.rShared.ID)
+	for id := range remote {
+		if local[id] != 1 {
+			t.Errorf("%s: %d local copies, want 1", id, local[id])
+		}
+	}
+	for id := range local {
+		if remote[id] == 0 && id != indicatorID(50) {
+			t.Errorf("%s in the mirror, not on the remote", id)
+		}
+	}
+}
+
+// noFeed answers 404 on the feed path, as a TAXII server that is not Mitra.
+type noFeed struct{ next http.RoundTripper }
+
+func (n noFeed) RoundTrip(r *http.Request) (*http.Response, error) {
+	if strings.Contains(r.URL.Path, "x-mitra-changes") {
+		body := `{"title":"not found","http_status":"404"}`
+		return &http.Response{StatusCode: http.StatusNotFound, Header: http.Header{"Content-Type": {"application/taxii+json;version=2.1"}},
+			Body: io.NopCloser(strings.NewReader(body)), ContentLength: int64(len(body)), Request: r}, nil
+	}
+	return n.next.RoundTrip(r)
+}
+
+// TestFeedFallbackPoll: a peer without the feed is pulled by added_after
+// polling, as before, and the link says so.
+func TestFeedFallbackPoll(t *testing.T) {
+	f := newFederated(t)
+	f.runner.Configure = func(cl *taxiiclient.Client) { cl.HTTP.Transport = noFeed{next: cl.HTTP.Transport} }
+	f.seed(t, 1, 5)
+	res := f.sync(t, f.runner)
+	if p := res[0].Pull; p.Added != 5 {
+		t.Fatalf("first run: %+v", p)
+	}
+	if pos := f.mode(t, f.local.sq); pos.Mode != federation.ModePoll {
+		t.Fatalf("mode = %+v, want poll", pos)
+	}
+	f.seed(t, 6, 7)
+	res = f.sync(t, f.runner)
+	if p := res[0].Pull; p.Added != 2 || p.Received != 2 {
+		t.Errorf("second run: %+v, want the 2 new objects", p)
+	}
+	if n := len(count(t, f.local.st, f.lMirror.ID)); n != 7 {
+		t.Errorf("mirror has %d objects, want 7", n)
+	}
+}
