@@ -174,10 +174,21 @@ func (c *PeerShowCmd) Run(ctx context.Context, e *env) error {
 		now := time.Now()
 		for _, l := range links {
 			fmt.Fprintf(e.stdout, "Link %s: %s, local %s, remote %s, every %s\n", l.ID, l.Direction, l.Local, l.Remote, l.Interval)
-			// Mitra peers will offer a change feed; until links use it,
-			// pulls poll added_after and deletes do not propagate.
 			if l.Direction == store.LinkPull {
-				fmt.Fprintln(e.stdout, "  Method: added_after polling (deletes and revocations do not propagate)")
+				pos, err := federation.LinkMode(ctx, st, l.Local, l.ID)
+				switch {
+				case err != nil:
+					fmt.Fprintf(e.stdout, "  Method: unknown (%v)\n", err)
+				case pos.Mode == federation.ModeFeed:
+					fmt.Fprintf(e.stdout, "  Method: Mitra change feed at position %d (deletes and revocations propagate)\n", pos.Seq)
+					if pos.Resyncs > 0 {
+						fmt.Fprintf(e.stdout, "  Full resynchronisations: %d, last %s\n", pos.Resyncs, pos.LastResync.Format(time.RFC3339))
+					}
+				case pos.Mode == federation.ModePoll:
+					fmt.Fprintln(e.stdout, "  Method: added_after polling (the peer offers no change feed: deletes do not propagate)")
+				default:
+					fmt.Fprintln(e.stdout, "  Method: decided at the first run (the change feed when the peer offers it)")
+				}
 			}
 			if l.LastSuccess.IsZero() {
 				fmt.Fprintln(e.stdout, "  Last success: never")
