@@ -54,6 +54,46 @@ func (s *PullStats) refuse(d store.StatusDetail) {
 	}
 }
 
+// tally counts what happened to a page's checked objects (refused by the
+// checks, refused by the store, duplicates, added) and returns the ids
+// added, for the audit log.
+func (s *PullStats) tally(checked taxii.Checked, results []store.AddResult) []string {
+	for _, f := range checked.Failures {
+		s.refuse(f)
+	}
+	var added []string
+	for i, r := range results {
+		switch {
+		case r.Err != nil:
+			s.refuse(store.StatusDetail{ID: checked.Objects[i].ID, Version: r.Version, Message: r.Err.Error()})
+		case r.Duplicate:
+			s.Duplicates++
+		default:
+			s.Added++
+			added = append(added, checked.Objects[i].ID)
+		}
+	}
+	return added
+}
+
+// anonymousOrganisations lists the organisations whose sightings are
+// shown with the anonymous identity outside them.
+func anonymousOrganisations(ctx context.Context, st interface {
+	ListOrganisations(ctx context.Context) ([]*store.Organisation, error)
+}) ([]string, error) {
+	orgs, err := st.ListOrganisations(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var anonymous []string
+	for _, o := range orgs {
+		if o.AnonymiseSightings {
+			anonymous = append(anonymous, o.ID)
+		}
+	}
+	return anonymous, nil
+}
+
 // Puller pulls one remote collection into one local collection.
 type Puller struct {
 	Client *taxiiclient.Client
@@ -196,21 +236,7 @@ func (p *Puller) Run(ctx context.Context) (PullStats, error) {
 		stats.Pages++
 		stats.Received += len(page.Objects)
 		stats.Repeated += page.Repeated
-		for _, f := range checked.Failures {
-			stats.refuse(f)
-		}
-		var added []string
-		for i, r := range results {
-			switch {
-			case r.Err != nil:
-				stats.refuse(store.StatusDetail{ID: checked.Objects[i].ID, Version: r.Version, Message: r.Err.Error()})
-			case r.Duplicate:
-				stats.Duplicates++
-			default:
-				stats.Added++
-				added = append(added, checked.Objects[i].ID)
-			}
-		}
+		added := stats.tally(checked, results)
 		if err := p.audit(ctx, added, checked, len(page.Objects)); err != nil {
 			return err
 		}
@@ -320,15 +346,9 @@ func (p *Pusher) Run(ctx context.Context) (PushStats, error) {
 	if batch <= 0 {
 		batch = 500
 	}
-	orgs, err := p.Store.ListOrganisations(ctx)
+	anonymous, err := anonymousOrganisations(ctx, p.Store)
 	if err != nil {
 		return stats, err
-	}
-	var anonymous []string
-	for _, o := range orgs {
-		if o.AnonymiseSightings {
-			anonymous = append(anonymous, o.ID)
-		}
 	}
 	// Envelopes stay under the API root's max_content_length (TAXII 2.1
 	// §4.2.1); when the API root cannot be read, the server's 413 says so.

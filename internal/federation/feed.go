@@ -447,20 +447,5 @@ func (f *feedPuller) commitAdds(ctx context.Context, raws []json.RawMessage, rej
 	}
 	stats.Pages++
 	stats.Received += len(raws)
-	for _, d := range checked.Failures {
-		stats.refuse(d)
-	}
-	var added []string
-	for i, r := range results {
-		switch {
-		case r.Err != nil:
-			stats.refuse(store.StatusDetail{ID: checked.Objects[i].ID, Version: r.Version, Message: r.Err.Error()})
-		case r.Duplicate:
-			stats.Duplicates++
-		default:
-			stats.Added++
-			added = append(added, checked.Objects[i].ID)
-		}
-	}
-	return f.audit(ctx, added, checked, len(raws))
+	return f.audit(ctx, stats.tally(checked, results), checked, len(raws))
 }

@@ -338,15 +338,9 @@ func (r *Runner) push(ctx context.Context, p *store.Peer, l *store.Link) (PushSt
 	if err != nil {
 		return stats, fmt.Errorf("link %s: read push position: %w", l.ID, err)
 	}
-	orgs, err := r.Store.ListOrganisations(ctx)
+	anonymous, err := anonymousOrganisations(ctx, r.Store)
 	if err != nil {
 		return stats, err
-	}
-	var anonymous []string
-	for _, o := range orgs {
-		if o.AnonymiseSightings {
-			anonymous = append(anonymous, o.ID)
-		}
 	}
 	var maxBytes int64
 	if root, err := cl.APIRoot(ctx); err == nil {
