@@ -277,14 +277,7 @@ func userView(u *store.User) User {
 
 func (h *Handler) listUsers(r *http.Request, _ *access.Principal) (int, any, error) {
 	us, err := h.store.ListUsers(r.Context())
-	if err != nil {
-		return 0, nil, err
-	}
-	out := make([]User, 0, len(us))
-	for _, u := range us {
-		out = append(out, userView(u))
-	}
-	return http.StatusOK, out, nil
+	return list(us, err, userView)
 }
 
 func (h *Handler) createUser(r *http.Request, _ *access.Principal) (int, any, error) {
@@ -422,14 +415,7 @@ func collectionView(c *store.Collection) Collection {
 
 func (h *Handler) listCollections(r *http.Request, _ *access.Principal) (int, any, error) {
 	cs, err := h.store.ListCollections(r.Context())
-	if err != nil {
-		return 0, nil, err
-	}
-	out := make([]Collection, 0, len(cs))
-	for _, c := range cs {
-		out = append(out, collectionView(c))
-	}
-	return http.StatusOK, out, nil
+	return list(cs, err, collectionView)
 }
 
 func (h *Handler) createCollection(r *http.Request, _ *access.Principal) (int, any, error) {
@@ -552,14 +538,7 @@ func tokenView(t *store.Token) Token {
 
 func (h *Handler) listTokens(r *http.Request, _ *access.Principal) (int, any, error) {
 	ts, err := h.store.ListTokens(r.Context(), r.URL.Query().Get("user"))
-	if err != nil {
-		return 0, nil, err
-	}
-	out := make([]Token, 0, len(ts))
-	for _, t := range ts {
-		out = append(out, tokenView(t))
-	}
-	return http.StatusOK, out, nil
+	return list(ts, err, tokenView)
 }
 
 func (h *Handler) createToken(r *http.Request, _ *access.Principal) (int, any, error) {
@@ -616,14 +595,7 @@ func orgView(o *store.Organisation) Organisation {
 
 func (h *Handler) listOrgs(r *http.Request, _ *access.Principal) (int, any, error) {
 	os, err := h.store.ListOrganisations(r.Context())
-	if err != nil {
-		return 0, nil, err
-	}
-	out := make([]Organisation, 0, len(os))
-	for _, o := range os {
-		out = append(out, orgView(o))
-	}
-	return http.StatusOK, out, nil
+	return list(os, err, orgView)
 }
 
 func (h *Handler) createOrg(r *http.Request, _ *access.Principal) (int, any, error) {
@@ -665,14 +637,7 @@ func groupView(g *store.Group) Group {
 
 func (h *Handler) listGroups(r *http.Request, _ *access.Principal) (int, any, error) {
 	gs, err := h.store.ListGroups(r.Context())
-	if err != nil {
-		return 0, nil, err
-	}
-	out := make([]Group, 0, len(gs))
-	for _, g := range gs {
-		out = append(out, groupView(g))
-	}
-	return http.StatusOK, out, nil
+	return list(gs, err, groupView)
 }
 
 // orgIDs resolves organisation names or ids.
@@ -829,4 +794,17 @@ func (h *Handler) listAudit(r *http.Request, _ *access.Principal) (int, any, err
 type paged struct {
 	items any
 	next  string
+}
+
+// list answers a listing: each item in its API view, and [] rather than
+// null when there is none.
+func list[T, V any](items []T, err error, view func(T) V) (int, any, error) {
+	if err != nil {
+		return 0, nil, err
+	}
+	out := make([]V, 0, len(items))
+	for _, it := range items {
+		out = append(out, view(it))
+	}
+	return http.StatusOK, out, nil
 }
