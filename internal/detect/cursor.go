@@ -1,6 +1,7 @@
 package detect
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"slices"
@@ -67,7 +68,7 @@ func parseCursor(raw []byte) (*cursor, error) {
 
 // find is the index of the first range whose last position is >= seq.
 func (c *cursor) find(seq uint64) int {
-	i, _ := slices.BinarySearchFunc(c.Ranges, seq, func(r [2]uint64, s uint64) int { return cmpU64(r[1], s) })
+	i, _ := slices.BinarySearchFunc(c.Ranges, seq, func(r [2]uint64, s uint64) int { return cmp.Compare(r[1], s) })
 	return i
 }
 

@@ -2,6 +2,7 @@ package detect
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -338,20 +339,10 @@ func needsHeader(data []byte) bool {
 }
 
 func (sf *subjectFramer) add(h tsvHeader) {
-	i, found := slices.BinarySearchFunc(sf.headers, h.Seq, func(a tsvHeader, s uint64) int { return cmpU64(a.Seq, s) })
+	i, found := slices.BinarySearchFunc(sf.headers, h.Seq, func(a tsvHeader, s uint64) int { return cmp.Compare(a.Seq, s) })
 	if !found {
 		sf.headers = slices.Insert(sf.headers, i, h)
 	}
-}
-
-func cmpU64(a, b uint64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // headerFor is the latest header at or before seq, reading the bucket for
@@ -436,7 +427,7 @@ func (r *natsRun) publishHeader(ctx context.Context, subject string, h tsvHeader
 			return nil
 		}
 		hs = append(hs, h)
-		slices.SortFunc(hs, func(a, b tsvHeader) int { return cmpU64(a.Seq, b.Seq) })
+		slices.SortFunc(hs, func(a, b tsvHeader) int { return cmp.Compare(a.Seq, b.Seq) })
 		if len(hs) > maxHeaders {
 			hs = hs[len(hs)-maxHeaders:]
 		}

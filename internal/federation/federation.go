@@ -366,16 +366,7 @@ func (p *Pusher) Run(ctx context.Context) (PushStats, error) {
 		if len(page.Entries) == 0 {
 			return stats, nil
 		}
-		raws := make([]json.RawMessage, len(page.Entries))
-		ids := make([]string, len(page.Entries))
-		for i := range page.Entries {
-			e := &page.Entries[i]
-			raw := e.Raw
-			if e.Type == "sighting" {
-				raw = access.RedactSighting(p.Principal, e, anonymous)
-			}
-			raws[i], ids[i] = raw, e.ID
-		}
+		raws, ids := outgoing(p.Principal, page.Entries, anonymous)
 		for len(raws) > 0 {
 			n := fit(raws, maxBytes)
 			if err := p.send(ctx, raws[:n], ids[:n], &stats); err != nil {
@@ -388,6 +379,23 @@ func (p *Pusher) Run(ctx context.Context) (PushStats, error) {
 			return stats, nil
 		}
 	}
+}
+
+// outgoing turns a page of entries the reader p may see into what is sent
+// to it: the bodies (sightings redacted as the TAXII API redacts them for
+// p) and their ids.
+func outgoing(p *access.Principal, entries []store.Entry, anonymous []string) ([]json.RawMessage, []string) {
+	raws := make([]json.RawMessage, len(entries))
+	ids := make([]string, len(entries))
+	for i := range entries {
+		e := &entries[i]
+		raw := e.Raw
+		if e.Type == "sighting" {
+			raw = access.RedactSighting(p, e, anonymous)
+		}
+		raws[i], ids[i] = raw, e.ID
+	}
+	return raws, ids
 }
 
 // fit is how many of raws go in one envelope of at most maxBytes (at

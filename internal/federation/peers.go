@@ -357,16 +357,7 @@ func (r *Runner) push(ctx context.Context, p *store.Peer, l *store.Link) (PushSt
 		if len(page.Entries) == 0 {
 			return stats, nil
 		}
-		raws := make([]json.RawMessage, len(page.Entries))
-		ids := make([]string, len(page.Entries))
-		for i := range page.Entries {
-			e := &page.Entries[i]
-			raw := e.Raw
-			if e.Type == "sighting" {
-				raw = access.RedactSighting(pr, e, anonymous)
-			}
-			raws[i], ids[i] = raw, e.ID
-		}
+		raws, ids := outgoing(pr, page.Entries, anonymous)
 		var remoteFailures []store.StatusDetail
 		for len(raws) > 0 {
 			n := fit(raws, maxBytes)

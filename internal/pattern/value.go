@@ -2,6 +2,7 @@ package pattern
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
@@ -187,7 +188,7 @@ func compare(it item, l Literal) (c int, ok bool) {
 		switch l.Kind {
 		case LitInt:
 			if isInt {
-				return cmpInt(n.i, l.Int), true
+				return cmp.Compare(n.i, l.Int), true
 			}
 			return -cmpIntFloat(l.Int, n.f), !math.IsNaN(n.f)
 		case LitFloat:
@@ -254,16 +255,6 @@ func number(v any) (n num, isInt, ok bool) {
 	return num{}, false, false
 }
 
-func cmpInt(a, b int64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
-}
-
 func cmpFloat(a, b float64) int {
 	switch {
 	case a < b:
@@ -285,7 +276,7 @@ func cmpIntFloat(i int64, f float64) int {
 	}
 	t := math.Trunc(f)
 	ti := int64(t)
-	if c := cmpInt(i, ti); c != 0 {
+	if c := cmp.Compare(i, ti); c != 0 {
 		return c
 	}
 	return cmpFloat(0, f-t)
