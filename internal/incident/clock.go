@@ -25,7 +25,7 @@ type StageStatus struct {
 	// for a met stage, the time that was left when it was met.
 	Left time.Duration `json:"left_ns"`
 	// LeftText is Left for people ("5h0m0s", "-2h0m0s").
-	LeftText string `json:"left"`
+	LeftText string          `json:"left"`
 	Met      *store.StageMet `json:"met,omitempty"`
 	Late     bool            `json:"late,omitempty"`
 }
