@@ -28,27 +28,28 @@ type IncidentRecord struct {
 
 // StageMet records that a stage of an incident's regime was met.
 type StageMet struct {
-	Incident     string
-	Stage        string
-	At           time.Time
-	User         string
-	Organisation string
-	Ref          string // the STIX object that met it (report, incident), if any
+	Incident     string    `json:"incident"`
+	Stage        string    `json:"stage"`
+	At           time.Time `json:"at"`
+	User         string    `json:"user"`
+	Organisation string    `json:"organisation"`
+	Ref          string    `json:"ref,omitempty"` // the STIX object that met it (report, incident), if any
 }
 
 // IncidentEvent is one step of an incident's history: a report, a
 // transition, a stage met, a follow-up. Seq orders them.
 type IncidentEvent struct {
-	Seq          int64
-	Incident     string
-	At           time.Time
-	User         string
-	Organisation string
-	Kind         string // reported, transition, stage, follow-up, alert
-	From, To     string // states, for a transition
-	Stage        string
-	Note         string
-	Ref          string
+	Seq          int64     `json:"seq"`
+	Incident     string    `json:"incident"`
+	At           time.Time `json:"at"`
+	User         string    `json:"user"`
+	Organisation string    `json:"organisation"`
+	Kind         string    `json:"kind"`           // reported, transition, stage, follow-up, alert
+	From         string    `json:"from,omitempty"` // states, for a transition
+	To           string    `json:"to,omitempty"`
+	Stage        string    `json:"stage,omitempty"`
+	Note         string    `json:"note,omitempty"`
+	Ref          string    `json:"ref,omitempty"`
 }
 
 // IncidentFilter selects incidents; zero fields do not filter.
@@ -77,21 +78,21 @@ const (
 // Notification is one delivery of a notification over one channel
 // (webhook or e-mail), queued durably.
 type Notification struct {
-	ID      string
-	Channel string // "webhook" or "email"
-	Target  string // URL or e-mail address
-	Event   string // e.g. incident.reported, stage.overdue
-	Subject string
-	Body    []byte // JSON document sent (webhook) or described (e-mail)
+	ID      string `json:"id"`
+	Channel string `json:"channel"` // "webhook" or "email"
+	Target  string `json:"target"`  // URL or e-mail address
+	Event   string `json:"event"`   // e.g. incident.reported, stage.overdue
+	Subject string `json:"subject,omitempty"`
+	Body    []byte `json:"body"` // JSON document sent (webhook) or described (e-mail)
 	// Organisation the delivery is about or for ("" for operator-wide
 	// targets); listings show an organisation only its own.
-	Organisation string
-	State        string
-	Attempts     int
-	NextAttempt  time.Time
-	LeasedUntil  time.Time
-	LastError    string
-	Created      time.Time
+	Organisation string    `json:"organisation,omitempty"`
+	State        string    `json:"state"`
+	Attempts     int       `json:"attempts"`
+	NextAttempt  time.Time `json:"next_attempt"`
+	LeasedUntil  time.Time `json:"leased_until,omitzero"`
+	LastError    string    `json:"last_error,omitempty"`
+	Created      time.Time `json:"created"`
 	Delivered    time.Time
 }
 
