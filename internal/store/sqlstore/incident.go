@@ -204,7 +204,7 @@ func scanNotification(r Row) (store.Notification, error) {
 // conditional update, so two servers of one database never hold the same
 // one at once.
 func (s *Store) ClaimNotifications(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]store.Notification, error) {
-	rows, err := s.db.Query(ctx, `SELECT `+notificationCols+` FROM notify_deliveries WHERE state = ? AND next_attempt <= ? AND leased_until <= ? ORDER BY next_attempt, id LIMIT ?`,
+	rows, err := s.db.Query(ctx, `SELECT `+notificationCols+` FROM notify_deliveries WHERE state = ? AND next_attempt <= ? AND leased_until <= ? ORDER BY next_attempt, seq LIMIT ?`,
 		store.NotificationPending, micros(now), micros(now), limit)
 	cands, err := collect(rows, err, "due notifications", scanNotification)
 	if err != nil {
@@ -253,7 +253,7 @@ func (s *Store) ListNotifications(ctx context.Context, f store.NotificationFilte
 	if limit <= 0 {
 		limit = 1000
 	}
-	q += ` ORDER BY created DESC, id LIMIT ` + a.Add(limit)
+	q += ` ORDER BY created DESC, seq DESC LIMIT ` + a.Add(limit)
 	rows, err := s.db.Query(ctx, q, a...)
 	return collect(rows, err, "list notifications", scanNotification)
 }

@@ -1,7 +1,8 @@
 -- Version 7: incident coordination (issue 15). The incident objects are
 -- STIX objects in collections; these tables keep, beside them, each
 -- incident's regime and lifecycle, the stages met, the history of every
--- step, the deadline alerts sent, and the durable notification queue.
+-- step, the deadline alerts sent, and the durable notification queue
+-- (seq keeps notifications made at the same moment in the order made).
 
 CREATE TABLE incidents (
     id          TEXT PRIMARY KEY,
@@ -52,7 +53,8 @@ CREATE TABLE incident_alerts (
 ) WITHOUT ROWID;
 
 CREATE TABLE notify_deliveries (
-    id           TEXT PRIMARY KEY,
+    seq          INTEGER PRIMARY KEY,
+    id           TEXT NOT NULL UNIQUE,
     channel      TEXT NOT NULL,
     target       TEXT NOT NULL,
     event        TEXT NOT NULL,
@@ -66,6 +68,6 @@ CREATE TABLE notify_deliveries (
     last_error   TEXT NOT NULL DEFAULT '',
     created      INTEGER NOT NULL,
     delivered    INTEGER NOT NULL DEFAULT 0
-) WITHOUT ROWID;
+);
 CREATE INDEX notify_deliveries_due ON notify_deliveries (state, next_attempt);
 CREATE INDEX notify_deliveries_created ON notify_deliveries (created);
