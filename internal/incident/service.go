@@ -546,6 +546,13 @@ func (s *Service) MeetStage(ctx context.Context, p *access.Principal, id, stage,
 	if State(rec.State) == StateClosed {
 		return nil, fmt.Errorf("incident %s is closed: %w", id, ErrConflict)
 	}
+	met, err := s.metStages(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if m, ok := met[stage]; ok {
+		return nil, fmt.Errorf("stage %s was met at %s by %s: %w", stage, m.At.Format(time.RFC3339), m.User, ErrConflict)
+	}
 	now := s.cfg.Now().UTC()
 	rec.Updated = now
 	ev := store.IncidentEvent{Incident: id, At: now, User: p.User, Organisation: p.Organisation, Kind: EventStage, Stage: stage, Note: note}

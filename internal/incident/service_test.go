@@ -197,3 +197,71 @@ func TestLifecycleTransitions(t *testing.T) {
 		t.Fatalf("audit has %d transition records, want 4: %+v", n, recs)
 	}
 }
+
+func TestMeetStageByItsPartyOnce(t *testing.T) {
+	w := newWorld(t, notify.Targets{})
+	ctx := context.Background()
+	inc := w.report("nis2")
+	if _, err := w.svc.MeetStage(ctx, w.certP, inc.ID, "notification", ""); !errors.Is(err, incident.ErrForbidden) {
+		t.Fatalf("the CERT meets the operator's stage: %v, want ErrForbidden", err)
+	}
+	if _, err := w.svc.MeetStage(ctx, w.op, inc.ID, "no-such-stage", ""); !errors.Is(err, incident.ErrInvalid) {
+		t.Fatalf("unknown stage: %v, want ErrInvalid", err)
+	}
+	w.clock.Add(2 * time.Hour)
+	got, err := w.svc.MeetStage(ctx, w.opColleague, inc.ID, "notification", "by phone")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := stageOf(t, got, "notification"); s.Status != incident.StatusMet || s.Met.User != "op2" || !s.Met.At.Equal(w.clock.Now()) || s.Left != 69*time.Hour {
+		t.Fatalf("notification = %+v", s)
+	}
+	if _, err := w.svc.MeetStage(ctx, w.op, inc.ID, "notification", "again"); !errors.Is(err, incident.ErrConflict) {
+		t.Fatalf("met twice: %v, want ErrConflict", err)
+	}
+	if _, err := incident.ParseState("Under investigation"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := incident.ParseState("resolved"); !errors.Is(err, incident.ErrInvalid) {
+		t.Fatalf("ParseState(resolved) = %v", err)
+	}
+}
+
+func TestReportRefusesBadInput(t *testing.T) {
+	w := newWorld(t, notify.Targets{})
+	ctx := context.Background()
+	good := incident.Report{Collection: w.coll, Regime: "nis2", CERT: w.cert, Name: "x", Sector: "energy", Severity: "low", AwareAt: w.clock.Now()}
+	cases := map[string]func(r *incident.Report){
+		"unknown regime":   func(r *incident.Report) { r.Regime = "dora" },
+		"unknown sector":   func(r *incident.Report) { r.Sector = "space" },
+		"bad severity":     func(r *incident.Report) { r.Severity = "apocalyptic" },
+		"no awareness":     func(r *incident.Report) { r.AwareAt = time.Time{} },
+		"future awareness": func(r *incident.Report) { r.AwareAt = w.clock.Now().Add(time.Hour) },
+		"unknown cert":     func(r *incident.Report) { r.CERT = "identity--00000000-0000-4000-8000-000000000009" },
+		"self as cert":     func(r *incident.Report) { r.CERT = w.operator },
+		"bad related":      func(r *incident.Report) { r.Related = []string{"not-an-id"} },
+		"bad tlp":          func(r *incident.Report) { r.TLP = "purple" },
+		"no name":          func(r *incident.Report) { r.Name = " " },
+	}
+	for name, edit := range cases {
+		r := good
+		edit(&r)
+		if _, err := w.svc.Report(ctx, w.op, r); !errors.Is(err, incident.ErrInvalid) {
+			t.Errorf("%s: %v, want ErrInvalid", name, err)
+		}
+	}
+	incs, err := w.svc.List(ctx, w.op, incident.ListFilter{})
+	if err != nil || len(incs) != 0 {
+		t.Fatalf("after refused reports: %d incidents, %v", len(incs), err)
+	}
+	// A collection the reporter may not write: nothing is stored.
+	ro := &store.Collection{Title: "read only", Grants: []store.Grant{{Kind: store.GrantOrg, Subject: w.operator, Read: true}}}
+	if err := w.st.CreateCollection(ctx, ro); err != nil {
+		t.Fatal(err)
+	}
+	r := good
+	r.Collection = ro.ID
+	if _, err := w.svc.Report(ctx, w.op, r); !errors.Is(err, incident.ErrForbidden) {
+		t.Fatalf("read-only collection: %v, want ErrForbidden", err)
+	}
+}
