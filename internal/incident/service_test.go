@@ -265,3 +265,35 @@ func TestReportRefusesBadInput(t *testing.T) {
 		t.Fatalf("read-only collection: %v, want ErrForbidden", err)
 	}
 }
+
+// TestStepFromAStaleState: of two steps taken from the same state,
+// the first is recorded, the second gets ErrConflict and records nothing.
+func TestStepFromAStaleState(t *testing.T) {
+	w := newWorld(t, notify.Targets{Webhooks: []string{"https://hooks.example/x"}})
+	ctx := context.Background()
+	inc := w.report("nis2")
+	st := w.st.(incident.Store)
+	step := func(to string) error {
+		return st.RecordIncidentStep(ctx, store.IncidentStep{Incident: inc.ID, From: "reported", To: to, At: w.clock.Now(),
+			Event: store.IncidentEvent{Incident: inc.ID, At: w.clock.Now(), Kind: incident.EventTransition, From: "reported", To: to}})
+	}
+	if err := step("acknowledged"); err != nil {
+		t.Fatal(err)
+	}
+	if err := step("closed"); !errors.Is(err, store.ErrConflict) {
+		t.Fatalf("second step from reported: %v, want ErrConflict", err)
+	}
+	evs, err := st.IncidentEvents(ctx, inc.ID)
+	if err != nil || len(evs) != 2 {
+		t.Fatalf("events %+v, %v", evs, err)
+	}
+	if err := st.RecordIncidentStep(ctx, store.IncidentStep{Incident: "incident--00000000-0000-4000-8000-000000000002", To: "closed", From: "reported"}); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("step of a missing incident: %v, want ErrNotFound", err)
+	}
+	// An alert is recorded once with its notifications.
+	ok1, err1 := st.ClaimAlert(ctx, store.Alert{Incident: inc.ID, Stage: "notification", Kind: "overdue", At: w.clock.Now()}, nil)
+	ok2, err2 := st.ClaimAlert(ctx, store.Alert{Incident: inc.ID, Stage: "notification", Kind: "overdue", At: w.clock.Now()}, nil)
+	if !ok1 || ok2 || err1 != nil || err2 != nil {
+		t.Fatalf("ClaimAlert twice = %v %v, %v %v", ok1, ok2, err1, err2)
+	}
+}
