@@ -473,6 +473,9 @@ func (s *Service) Transition(ctx context.Context, p *access.Principal, id string
 	if who == "" {
 		return nil, fmt.Errorf("only the reporting organisation and its CERT change an incident: %w", ErrForbidden)
 	}
+	if err := s.mayWrite(ctx, p, rec); err != nil {
+		return nil, err
+	}
 	from := State(rec.State)
 	if to.rank() <= from.rank() {
 		return nil, fmt.Errorf("incident %s is %s: it cannot become %s (states only move forward): %w", id, from, to, ErrConflict)
@@ -503,6 +506,19 @@ func (s *Service) Transition(ctx context.Context, p *access.Principal, id string
 	}
 	s.audit(ctx, p, "incident.transition", rec, fmt.Sprintf("%s -> %s", from, to))
 	return s.view(ctx, rec, raw, true)
+}
+
+// mayWrite checks that p may write the incident's collection: a step is a
+// write (a read-only user or token of a party only reads the incident).
+func (s *Service) mayWrite(ctx context.Context, p *access.Principal, rec *store.IncidentRecord) error {
+	c, err := s.cfg.Objects.GetCollection(ctx, rec.Collection)
+	if err != nil {
+		return err
+	}
+	if _, write := access.CollectionAccess(p, c); !write {
+		return fmt.Errorf("no write grant on the incident's collection: %w", ErrForbidden)
+	}
+	return nil
 }
 
 // Acknowledge is the CERT's acknowledgement.
@@ -542,6 +558,9 @@ func (s *Service) MeetStage(ctx context.Context, p *access.Principal, id, stage,
 	}
 	if party(p, rec) != st.Party {
 		return nil, fmt.Errorf("stage %s is met by the %s: %w", stage, st.Party, ErrForbidden)
+	}
+	if err := s.mayWrite(ctx, p, rec); err != nil {
+		return nil, err
 	}
 	if State(rec.State) == StateClosed {
 		return nil, fmt.Errorf("incident %s is closed: %w", id, ErrConflict)

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mitra-cert/mitra/internal/access"
 	"github.com/mitra-cert/mitra/internal/incident"
 	"github.com/mitra-cert/mitra/internal/notify"
 	"github.com/mitra-cert/mitra/internal/store"
@@ -295,5 +296,23 @@ func TestStepFromAStaleState(t *testing.T) {
 	ok2, err2 := st.ClaimAlert(ctx, store.Alert{Incident: inc.ID, Stage: "notification", Kind: "overdue", At: w.clock.Now()}, nil)
 	if !ok1 || ok2 || err1 != nil || err2 != nil {
 		t.Fatalf("ClaimAlert twice = %v %v, %v %v", ok1, ok2, err1, err2)
+	}
+}
+
+// TestReadOnlyMemberOnlyReads: a read-only user of the CERT sees the
+// incident but cannot move it on.
+func TestReadOnlyMemberOnlyReads(t *testing.T) {
+	w := newWorld(t, notify.Targets{})
+	ctx := context.Background()
+	inc := w.report("nis2")
+	ro := &access.Principal{User: "intern", Organisation: w.cert, Role: access.RoleReadOnly, UserRole: access.RoleReadOnly}
+	if _, err := w.svc.Get(ctx, ro, inc.ID); err != nil {
+		t.Fatalf("read-only member reads: %v", err)
+	}
+	if _, err := w.svc.Acknowledge(ctx, ro, inc.ID, ""); !errors.Is(err, incident.ErrForbidden) {
+		t.Fatalf("read-only member acknowledges: %v, want ErrForbidden", err)
+	}
+	if _, err := w.svc.MeetStage(ctx, ro, inc.ID, "acknowledgement", ""); !errors.Is(err, incident.ErrForbidden) {
+		t.Fatalf("read-only member meets a stage: %v, want ErrForbidden", err)
 	}
 }
