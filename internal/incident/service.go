@@ -675,7 +675,7 @@ func sharingOf(raw json.RawMessage) (sharing, error) {
 // many alerts it recorded. Servers call it periodically; tests call it
 // after moving their clock.
 func (s *Service) Tick(ctx context.Context) (int, error) {
-	recs, err := s.cfg.Store.ListIncidents(ctx, store.IncidentFilter{Limit: 100000})
+	recs, err := s.cfg.Store.ListIncidents(ctx, store.IncidentFilter{Open: true, Limit: 100000})
 	if err != nil {
 		return 0, err
 	}
