@@ -47,6 +47,7 @@ type Store interface {
 	Feed
 	ChangeRetention
 	Health
+	Sessions
 	Peers
 	Close() error
 }

@@ -1,0 +1,16 @@
+-- Version 12: web console sessions and each user's console language
+-- (issue 17). Only the SHA-256 of a session secret is stored.
+CREATE TABLE console_sessions (
+    hash      TEXT PRIMARY KEY,
+    user_name TEXT NOT NULL,
+    csrf      TEXT NOT NULL,
+    created   BIGINT NOT NULL,
+    expires   BIGINT NOT NULL
+);
+CREATE INDEX console_sessions_user ON console_sessions (user_name);
+CREATE INDEX console_sessions_expires ON console_sessions (expires);
+
+CREATE TABLE console_prefs (
+    user_name TEXT PRIMARY KEY,
+    lang      TEXT NOT NULL
+);
