@@ -180,3 +180,29 @@ func (Dialect) LockMigrations(context.Context, sqlstore.Tx) error { return nil }
 
 // ColumnsSQL implements sqlstore.Dialect.
 func (Dialect) ColumnsSQL() string { return `SELECT name FROM pragma_table_info(?)` }
+
+// TextMatch implements sqlstore.Dialect with FTS5 (migration 0011). Each
+// word of the text becomes a quoted FTS5 string, so that no character of
+// it is FTS5 syntax; a word ending in * matches as a prefix. bm25 weighs
+// a match in the name highest, then the pattern or value and labels, then
+// the description.
+func (Dialect) TextMatch(a *sqlstore.Args, text string) (join, cond, score string) {
+	var terms []string
+	for _, w := range strings.Fields(text) {
+		prefix := strings.HasSuffix(w, "*")
+		w = strings.TrimRight(w, "*")
+		if w == "" {
+			continue
+		}
+		t := `"` + strings.ReplaceAll(w, `"`, `""`) + `"`
+		if prefix {
+			t += "*"
+		}
+		terms = append(terms, t)
+	}
+	if len(terms) == 0 {
+		return "", "", ""
+	}
+	return " JOIN search_text ON search_text.rowid = o.rid", "search_text MATCH " + a.Add(strings.Join(terms, " ")),
+		"bm25(search_text, 10.0, 1.0, 4.0, 4.0)"
+}

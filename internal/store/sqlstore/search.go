@@ -1,0 +1,212 @@
+package sqlstore
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/mitra-cert/mitra/internal/stix"
+	"github.com/mitra-cert/mitra/internal/store"
+)
+
+var _ store.Searcher = (*Store)(nil)
+
+// locatedCols are the columns of a store.Located, over aliases c and o.
+const locatedCols = "c.id, " + entryCols
+
+// readerSQL renders, over aliases c (collections) and o (objects), the
+// condition "r may read this row" as access.Decide states it for the latest
+// version, so that rows the reader may not see are never read (their
+// number cannot show in the cost of a query). ok is false when r reads no
+// collection.
+func readerSQL(d Dialect, r *store.Reader, a *Args) (cond string, ok bool) {
+	if r == nil || len(r.Collections) == 0 {
+		return "", false
+	}
+	var all, open, strict, named []string
+	for _, c := range r.Collections {
+		all = append(all, c.ID)
+		switch {
+		case c.DefaultTLP >= 1 && c.DefaultTLP <= 3:
+			open = append(open, c.ID)
+		case c.DefaultTLP == 4 || c.DefaultTLP == 5:
+			strict = append(strict, c.ID)
+		}
+		if c.Recipient {
+			named = append(named, c.ID)
+		}
+	}
+	inAll := d.In(a, "c.id", all) // placeholders in text order
+	var ors []string
+	// CLEAR, GREEN, AMBER (marked or by default): every reader.
+	ors = append(ors, "o.tlp BETWEEN 1 AND 3")
+	if len(open) > 0 {
+		ors = append(ors, "(o.tlp = 0 AND "+d.In(a, "c.id", open)+")")
+	}
+	if org := r.Organisation; org != "" {
+		// Any level, unresolved markings included: the submitting
+		// organisation.
+		ors = append(ors, "o.submitter = "+a.Add(org))
+		// AMBER+STRICT and RED: organisations named as recipients.
+		level := "o.tlp IN (4, 5)"
+		if len(strict) > 0 {
+			level = "(" + level + " OR (o.tlp = 0 AND " + d.In(a, "c.id", strict) + "))"
+		}
+		who := "o.recipients LIKE " + a.Add(`%"`+likeEscape(org)+`"%`) + ` ESCAPE '\'`
+		if len(named) > 0 {
+			who = "(" + who + " OR " + d.In(a, "c.id", named) + ")"
+		}
+		ors = append(ors, "("+level+" AND "+who+")")
+	}
+	return inAll + " AND (" + strings.Join(ors, " OR ") + ")", true
+}
+
+// likeEscape escapes the wildcards of LIKE (with ESCAPE '\').
+func likeEscape(s string) string {
+	return strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(s)
+}
+
+// SearchText implements store.Searcher.
+func (s *Store) SearchText(ctx context.Context, r *store.Reader, q store.TextQuery) ([]store.Located, error) {
+	var a Args
+	from := " FROM objects o JOIN collections c ON c.cid = o.cid"
+	where := " WHERE o.latest"
+	score, order := "CAST(0 AS REAL)", "o.rid DESC"
+	if strings.TrimSpace(q.Text) != "" {
+		join, cond, sc := s.d.TextMatch(&a, q.Text)
+		if cond == "" {
+			return nil, nil // no searchable word
+		}
+		from += join
+		where += " AND " + cond
+		score, order = sc, "score, o.rid"
+	}
+	rc, ok := readerSQL(s.d, r, &a)
+	if !ok {
+		return nil, nil
+	}
+	where += " AND " + rc
+	if len(q.Types) > 0 {
+		where += " AND " + s.d.In(&a, "o.type", q.Types)
+	}
+	if len(q.ExcludeTypes) > 0 {
+		where += " AND NOT " + s.d.In(&a, "o.type", q.ExcludeTypes)
+	}
+	if len(q.Collections) > 0 {
+		where += " AND " + s.d.In(&a, "c.id", q.Collections)
+	}
+	if len(q.Submitters) > 0 {
+		where += " AND " + s.d.In(&a, "o.submitter", q.Submitters)
+	}
+	if len(q.TLPs) > 0 {
+		levels := make([]int64, len(q.TLPs))
+		var byDefault []string
+		for i, t := range q.TLPs {
+			levels[i] = int64(t)
+			for _, c := range r.Collections {
+				if c.DefaultTLP == t {
+					byDefault = append(byDefault, c.ID)
+				}
+			}
+		}
+		cond := s.d.In(&a, "o.tlp", levels)
+		if len(byDefault) > 0 {
+			cond = "(" + cond + " OR (o.tlp = 0 AND " + s.d.In(&a, "c.id", byDefault) + "))"
+		}
+		where += " AND " + cond
+	}
+	if !q.ModifiedFrom.IsZero() {
+		where += " AND o.version >= " + a.Add(stix.SortKey(q.ModifiedFrom))
+	}
+	if !q.ModifiedTo.IsZero() {
+		where += " AND o.version < " + a.Add(stix.SortKey(q.ModifiedTo))
+	}
+	limit := q.Limit
+	if limit <= 0 || limit > maxPage {
+		limit = maxPage
+	}
+	query := "SELECT " + locatedCols + ", o.body, " + score + " AS score" + from + where +
+		" ORDER BY " + order + " LIMIT " + a.Add(limit) + " OFFSET " + a.Add(max(q.Offset, 0))
+	return s.located(ctx, "search", query, a, true)
+}
+
+// located runs a query selecting locatedCols, the body, and (when scored)
+// a score.
+func (s *Store) located(ctx context.Context, what, query string, a Args, scored bool) ([]store.Located, error) {
+	rows, err := s.db.Query(ctx, query, a...)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	defer rows.Close()
+	var out []store.Located
+	var coll, recipients string
+	var added int64
+	var score float64
+	for rows.Next() {
+		var l store.Located
+		dest := []any{&coll, &l.ID, &l.Type, &l.SpecVersion, &l.VersionRaw, &added, &l.Submitter, &l.TLP, &recipients, &l.Raw}
+		if scored {
+			dest = append(dest, &score)
+		}
+		if err := rows.Scan(dest...); err != nil {
+			return nil, fmt.Errorf("%s: %w", what, err)
+		}
+		l.Collection, l.DateAdded, l.Score = coll, fromMicros(added), score
+		if l.Recipients, err = parseList(recipients); err != nil {
+			return nil, fmt.Errorf("%s: recipients of %s: %w", what, l.ID, err)
+		}
+		if t, err := stix.ParseTimestamp(l.VersionRaw); err == nil {
+			l.Modified = t
+		}
+		out = append(out, l)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	return out, nil
+}
+
+// LatestByID implements store.Searcher.
+func (s *Store) LatestByID(ctx context.Context, r *store.Reader, ids []string) ([]store.Located, error) {
+	var out []store.Located
+	err := inChunks(ids, func(part []string) error {
+		var a Args
+		cond := s.d.In(&a, "o.id", part)
+		rc, ok := readerSQL(s.d, r, &a)
+		if !ok {
+			return nil
+		}
+		got, err := s.located(ctx, "objects by id", "SELECT "+locatedCols+", o.body FROM objects o JOIN collections c ON c.cid = o.cid WHERE o.latest AND "+
+			cond+" AND "+rc+" ORDER BY o.rid", a, false)
+		out = append(out, got...)
+		return err
+	})
+	return out, err
+}
+
+// Referencing implements store.Searcher.
+func (s *Store) Referencing(ctx context.Context, r *store.Reader, ids, types []string, limit int) ([]store.Located, error) {
+	if limit <= 0 || limit > maxPage {
+		limit = maxPage
+	}
+	var out []store.Located
+	err := inChunks(ids, func(part []string) error {
+		if len(out) >= limit {
+			return nil
+		}
+		var a Args
+		cond := "o.rid IN (SELECT rid FROM search_refs WHERE " + s.d.In(&a, "target", part) + ")"
+		rc, ok := readerSQL(s.d, r, &a)
+		if !ok {
+			return nil
+		}
+		if len(types) > 0 {
+			cond += " AND " + s.d.In(&a, "o.type", types)
+		}
+		got, err := s.located(ctx, "referencing objects", "SELECT "+locatedCols+", o.body FROM objects o JOIN collections c ON c.cid = o.cid WHERE o.latest AND "+
+			cond+" AND "+rc+" ORDER BY o.rid LIMIT "+a.Add(limit-len(out)), a, false)
+		out = append(out, got...)
+		return err
+	})
+	return out, err
+}
