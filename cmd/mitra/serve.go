@@ -21,11 +21,13 @@ import (
 	"github.com/mitra-cert/mitra/internal/federation"
 	"github.com/mitra-cert/mitra/internal/hashmatch"
 	"github.com/mitra-cert/mitra/internal/pattern"
+	"github.com/mitra-cert/mitra/internal/search"
 	"github.com/mitra-cert/mitra/internal/stix"
 	"github.com/mitra-cert/mitra/internal/store"
 	"github.com/mitra-cert/mitra/internal/store/postgres"
 	"github.com/mitra-cert/mitra/internal/store/sqlite"
 	"github.com/mitra-cert/mitra/internal/taxii"
+	"github.com/mitra-cert/mitra/internal/web"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -194,6 +196,32 @@ func (c *ServeCmd) Run(ctx context.Context, e *env) error {
 	api := admin.NewWith(st, srv.Authenticate, admin.Options{Log: log, Auth: authn, TokenExpiry: c.TokenExpiry, ClientAddr: srv.ClientAddr, PeerSealer: sealer})
 	srv.Mount(admin.Prefix, api)
 	srv.Mount(admin.AccountPrefix, api)
+
+	// The web console (issue 17) under /console/, and / leads there. Its
+	// administration pages call a second admin API in process that takes
+	// the console's signed-in user (web.PrincipalFrom); it is not mounted.
+	// Search and lookup use the search service, whose value index follows
+	// the change logs in the background.
+	consoleCfg := web.Config{Store: st, Auth: authn, Check: srv.Check, Metrics: reg, ClientAddr: srv.ClientAddr, Logger: log,
+		SecureCookies: c.AllowPlainHTTP, // plain HTTP off loopback is only allowed behind a TLS proxy
+		Admin: admin.NewWith(st, web.PrincipalFrom, admin.Options{Log: log, Auth: authn, TokenExpiry: c.TokenExpiry, ClientAddr: srv.ClientAddr, PeerSealer: sealer})}
+	searchCtx, stopSearch := context.WithCancel(ctx)
+	defer stopSearch()
+	if ss, ok := st.(search.Store); ok {
+		searcher := search.New(search.Config{Store: ss, Logger: log})
+		consoleCfg.Search = searcher
+		go func() {
+			if err := searcher.Run(searchCtx, 2*time.Second); err != nil && !errors.Is(err, context.Canceled) {
+				log.Error("search service stopped", "err", err)
+			}
+		}()
+	}
+	console, err := web.New(consoleCfg)
+	if err != nil {
+		return err
+	}
+	srv.Mount("/{$}", console)
+	srv.Mount(web.Prefix, console)
 
 	// The hash match service: its index is loaded from the store and
 	// follows the change logs in the background; shares and verdicts go
