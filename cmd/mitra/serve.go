@@ -204,7 +204,7 @@ func (c *ServeCmd) Run(ctx context.Context, e *env) error {
 	// the change logs in the background.
 	consoleCfg := web.Config{Store: st, Auth: authn, Check: srv.Check, Metrics: reg, ClientAddr: srv.ClientAddr, Logger: log,
 		SecureCookies: c.AllowPlainHTTP, // plain HTTP off loopback is only allowed behind a TLS proxy
-		Admin: admin.NewWith(st, web.PrincipalFrom, admin.Options{Log: log, Auth: authn, TokenExpiry: c.TokenExpiry, ClientAddr: srv.ClientAddr, PeerSealer: sealer})}
+		Admin:         admin.NewWith(st, web.PrincipalFrom, admin.Options{Log: log, Auth: authn, TokenExpiry: c.TokenExpiry, ClientAddr: srv.ClientAddr, PeerSealer: sealer})}
 	searchCtx, stopSearch := context.WithCancel(ctx)
 	defer stopSearch()
 	if ss, ok := st.(search.Store); ok {

@@ -182,10 +182,10 @@ var funcs = template.FuncMap{
 		}
 		return u
 	},
-	"sub":  func(a, b int) int { return a - b },
-	"half": func(a int) int { return a / 2 },
-	"rowCtx": func(v view, i int) rowCtx { return rowCtx{V: v, I: i} },
-	"add": func(a, b int) int { return a + b },
+	"sub":     func(a, b int) int { return a - b },
+	"half":    func(a int) int { return a / 2 },
+	"rowCtx":  func(v view, i int) rowCtx { return rowCtx{V: v, I: i} },
+	"add":     func(a, b int) int { return a + b },
 	"nonzero": func(t time.Time) bool { return !t.IsZero() },
 }
 
