@@ -81,7 +81,7 @@ func (h *Handler) session(next func(*Request)) http.HandlerFunc {
 			return
 		}
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
-			if !h.csrfOK(r, rq.Sess.CSRF) {
+			if !h.csrfOK(rq.R, rq.Sess.CSRF) {
 				h.fail(rq, errCSRF)
 				return
 			}
