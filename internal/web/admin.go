@@ -204,6 +204,21 @@ func cell(v any) string {
 		}
 		sort.Strings(parts)
 		return strings.Join(parts, ", ")
+	case map[string]any:
+		// A grant: its subject with Unix-like rights (the same in every
+		// language).
+		if sub, ok := x["subject"].(string); ok {
+			rights := ""
+			if x["read"] == true {
+				rights += "r"
+			}
+			if x["write"] == true {
+				rights += "w"
+			}
+			return cell(x["kind"]) + " " + sub + " [" + rights + "]"
+		}
+		b, _ := json.Marshal(x)
+		return string(b)
 	default:
 		b, _ := json.Marshal(x)
 		return string(b)

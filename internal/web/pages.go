@@ -129,14 +129,14 @@ func sightingsChart(l *locale, first time.Time, perDay []int) chart {
 		c.Max = max(c.Max, n)
 		c.Total += n
 	}
-	plot := c.Height - 30
+	plot := c.Height - 45 // room for the value above a bar and the dates below
 	w := c.Width / len(perDay)
 	for i, n := range perDay {
 		bh := 0
 		if c.Max > 0 {
 			bh = n * plot / c.Max
 		}
-		c.Bars = append(c.Bars, bar{X: i*w + 4, Y: plot - bh + 5, W: w - 8, H: bh, N: n,
+		c.Bars = append(c.Bars, bar{X: i*w + 4, Y: plot - bh + 18, W: w - 8, H: bh, N: n,
 			Label: l.Day(first.AddDate(0, 0, i)), ShowLabel: i%2 == 0})
 	}
 	return c

@@ -225,11 +225,7 @@ func (h *Handler) graph(rq *Request, id string) (*graphView, string) {
 		if !ok1 || !ok2 {
 			continue
 		}
-		label := e.Relationship
-		if label == "" {
-			label = e.Kind
-		}
-		v.Edges = append(v.Edges, graphEdge{X1: a[0], Y1: a[1], X2: b[0], Y2: b[1], Label: label})
+		v.Edges = append(v.Edges, graphEdge{X1: a[0], Y1: a[1], X2: b[0], Y2: b[1], Label: e.Kind})
 	}
 	return v, ""
 }
