@@ -220,6 +220,7 @@ func (c *ServeCmd) Run(ctx context.Context, e *env) error {
 	if err != nil {
 		return err
 	}
+	go console.PruneSessions(searchCtx, time.Hour)
 	srv.Mount("/{$}", console)
 	srv.Mount(web.Prefix, console)
 

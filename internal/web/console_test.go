@@ -172,13 +172,20 @@ func TestSessionExpiryAndSignOut(t *testing.T) {
 			t.Errorf("ended session still works: %d", r.status)
 		}
 	}
-	// A deleted user's session ends at once.
+	// A deleted user's session ends at once, and does not pass to a new
+	// user of the same name.
 	b.mustSignIn("bob")
 	if err := w.st.DeleteUser(t.Context(), "bob"); err != nil {
 		t.Fatal(err)
 	}
 	if r := b.get("/console/"); r.status != http.StatusSeeOther {
 		t.Errorf("session of a deleted user: %d", r.status)
+	}
+	if err := w.st.CreateUser(t.Context(), &store.User{Name: "bob", Role: access.RoleAdmin, Organisation: w.orgA, PasswordHash: "x"}); err != nil {
+		t.Fatal(err)
+	}
+	if r := b.get("/console/"); r.status != http.StatusSeeOther {
+		t.Errorf("old session of a name given to a new user: %d", r.status)
 	}
 }
 

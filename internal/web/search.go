@@ -117,10 +117,7 @@ func (h *Handler) lookup(rq *Request) (any, error) {
 	if h.cfg.Search == nil {
 		return nil, errNotFound
 	}
-	var values []string
-	for _, v := range strings.FieldsFunc(d.Values, func(r rune) bool { return r == '\n' || r == '\r' || r == ',' || r == ' ' || r == '\t' }) {
-		values = append(values, v)
-	}
+	values := strings.FieldsFunc(d.Values, func(r rune) bool { return r == '\n' || r == '\r' || r == ',' || r == ' ' || r == '\t' })
 	if len(values) > maxConsoleLookup {
 		d.Error = rq.L.T("lookup.toomany", "Max", maxConsoleLookup)
 		return d, nil

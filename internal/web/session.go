@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/mitra-cert/mitra/internal/access"
 	"github.com/mitra-cert/mitra/internal/store"
@@ -114,9 +115,14 @@ func (h *Handler) load(w http.ResponseWriter, r *http.Request) (*Request, error)
 		_ = h.cfg.Store.DeleteSession(ctx, hash)
 		return nil, access.ErrUnauthenticated
 	}
-	p, err := h.principal(ctx, s.User)
+	p, created, err := h.principal(ctx, s.User)
 	if err != nil {
 		return nil, err
+	}
+	// A user deleted and created again under the same name is another
+	// person: sessions older than the user are not theirs.
+	if created.After(s.Created) {
+		return nil, access.ErrUnauthenticated
 	}
 	lang, err := h.cfg.Store.UserLanguage(ctx, s.User)
 	if err != nil {
@@ -128,19 +134,38 @@ func (h *Handler) load(w http.ResponseWriter, r *http.Request) (*Request, error)
 
 // principal is the user's principal as a password sign-in makes it: the
 // user's role, organisation and the organisation's sharing groups.
-func (h *Handler) principal(ctx context.Context, name string) (*access.Principal, error) {
+func (h *Handler) principal(ctx context.Context, name string) (*access.Principal, time.Time, error) {
 	u, err := h.cfg.Store.GetUser(ctx, name)
 	if errors.Is(err, store.ErrNotFound) {
-		return nil, access.ErrUnauthenticated
+		return nil, time.Time{}, access.ErrUnauthenticated
 	}
 	if err != nil {
-		return nil, err
+		return nil, time.Time{}, err
 	}
 	groups, err := h.cfg.Store.GroupsOf(ctx, u.Organisation)
 	if err != nil {
-		return nil, err
+		return nil, time.Time{}, err
 	}
-	return &access.Principal{User: u.Name, Organisation: u.Organisation, Groups: groups, Role: u.Role}, nil
+	return &access.Principal{User: u.Name, Organisation: u.Organisation, Groups: groups, Role: u.Role}, u.Created, nil
+}
+
+// PruneSessions removes expired sessions every interval until ctx ends
+// (expired ones are refused anyway; this keeps the table small).
+func (h *Handler) PruneSessions(ctx context.Context, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		if n, err := h.cfg.Store.PruneSessions(ctx, h.cfg.Now()); err != nil && ctx.Err() == nil {
+			h.log.Warn("console: prune sessions", "err", err)
+		} else if n > 0 {
+			h.log.Info("console: pruned expired sessions", "sessions", n)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }
 
 // csrfOK checks the request's CSRF token (form field "csrf" or header
