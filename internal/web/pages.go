@@ -15,6 +15,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/mitra-cert/mitra/internal/access"
 	"github.com/mitra-cert/mitra/internal/pattern"
+	"github.com/mitra-cert/mitra/internal/search"
 	"github.com/mitra-cert/mitra/internal/stix"
 	"github.com/mitra-cert/mitra/internal/store"
 )
@@ -306,23 +307,9 @@ type sightingView struct {
 
 func (h *Handler) sightings(rq *Request) (any, error) {
 	ctx := rq.R.Context()
-	cols, err := h.readable(ctx, rq.P)
+	fs, err := h.latestSightings(rq)
 	if err != nil {
 		return nil, err
-	}
-	var fs []found
-	for _, c := range cols {
-		err := h.scan(ctx, rq.P, c, store.Query{Types: []string{"sighting"}, WithBody: true}, func(e *store.Entry) bool {
-			fs = append(fs, found{C: c, Entry: *e})
-			return true
-		})
-		if err != nil {
-			return nil, err
-		}
-	}
-	sort.Slice(fs, func(i, j int) bool { return fs[i].Entry.DateAdded.After(fs[j].Entry.DateAdded) })
-	if len(fs) > sightingsShown {
-		fs = fs[:sightingsShown]
 	}
 	if err := h.served(ctx, rq.P, rq.R.URL.RequestURI(), fs); err != nil {
 		return nil, err
@@ -363,6 +350,30 @@ func (h *Handler) sightings(rq *Request) (any, error) {
 		out = append(out, v)
 	}
 	return out, nil
+}
+
+// latestSightings returns the newest sightings p may read, from the
+// search index (newest first), without reading every sighting.
+func (h *Handler) latestSightings(rq *Request) ([]found, error) {
+	if h.cfg.Search == nil {
+		return nil, errNotFound
+	}
+	ctx := rq.R.Context()
+	res, err := h.cfg.Search.Search(ctx, rq.P, search.Query{Types: []string{"sighting"}, Limit: sightingsShown})
+	if err != nil {
+		return nil, err
+	}
+	var fs []found
+	for _, hit := range res.Hits {
+		f, ok, err := h.object(ctx, rq.P, hit.ID, hit.Collection)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			fs = append(fs, f)
+		}
+	}
+	return fs, nil
 }
 
 // observed renders what an observed-data object saw: its SCOs (object_refs
