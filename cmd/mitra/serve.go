@@ -20,6 +20,7 @@ import (
 	"github.com/mitra-cert/mitra/internal/detect"
 	"github.com/mitra-cert/mitra/internal/federation"
 	"github.com/mitra-cert/mitra/internal/hashmatch"
+	"github.com/mitra-cert/mitra/internal/search"
 	"github.com/mitra-cert/mitra/internal/pattern"
 	"github.com/mitra-cert/mitra/internal/stix"
 	"github.com/mitra-cert/mitra/internal/store"
@@ -207,6 +208,24 @@ func (c *ServeCmd) Run(ctx context.Context, e *env) error {
 	go func() {
 		if err := hashes.Run(hctx, c.Hash.Poll); err != nil && !errors.Is(err, context.Canceled) {
 			log.Error("hash match service stopped", "err", err)
+		}
+	}()
+
+	// Search, value lookup and pivots (issue 17): text and references are
+	// indexed by the store in the objects' transactions; the value index
+	// is loaded from the store and follows the change logs like the hash
+	// index.
+	searchStore, ok := st.(search.Store)
+	if !ok {
+		return fmt.Errorf("this store backend cannot search")
+	}
+	finder := search.New(search.Config{Store: searchStore, Logger: log})
+	srv.Mount(search.Prefix, search.NewHandler(finder, search.HandlerOptions{Authenticate: srv.Authenticate, Logger: log}))
+	sctx, stopSearch := context.WithCancel(ctx)
+	defer stopSearch()
+	go func() {
+		if err := finder.Run(sctx, search.DefaultPoll); err != nil && !errors.Is(err, context.Canceled) {
+			log.Error("search service stopped", "err", err)
 		}
 	}()
 

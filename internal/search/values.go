@@ -70,6 +70,10 @@ func (x *valueIndex) reset() {
 	x.exact, x.cidr = map[string]map[key]*vrec{}, new(bart.Table[map[key]*vrec])
 }
 
+// DefaultPoll is how often the server's value index follows the change
+// logs: a value added is found by Lookup within about this long.
+const DefaultPoll = time.Second
+
 // Run loads the value index, then follows the change logs every interval
 // until ctx ends. Failures are logged and tried again at the next tick.
 func (s *Service) Run(ctx context.Context, interval time.Duration) error {
