@@ -98,8 +98,12 @@ func (w *world) collection(title string, defaultTLP access.TLP, recipients []str
 	return c.ID
 }
 
-func readOrg(org string) store.Grant     { return store.Grant{Kind: store.GrantOrg, Subject: org, Read: true} }
-func readGroup(group string) store.Grant { return store.Grant{Kind: store.GrantGroup, Subject: group, Read: true} }
+func readOrg(org string) store.Grant {
+	return store.Grant{Kind: store.GrantOrg, Subject: org, Read: true}
+}
+func readGroup(group string) store.Grant {
+	return store.Grant{Kind: store.GrantGroup, Subject: group, Read: true}
+}
 
 // add stores one object as submitted by org with the given TLP level (0:
 // unmarked) and recipients.
@@ -206,4 +210,3 @@ func refIDs(refs []search.Ref) []string {
 	}
 	return out
 }
-
