@@ -50,16 +50,16 @@ func eachBackend(t *testing.T, fn func(t *testing.T, w *world)) {
 	for _, b := range backends {
 		t.Run(b.name, func(t *testing.T) {
 			st := b.open(t)
-			fn(t, &world{t: t, st: st, svc: search.New(search.Config{Store: st}), reopen: b})
+			fn(t, &world{t: t, st: st, svc: search.New(search.Config{Store: st})})
 		})
 	}
 }
 
 type world struct {
-	t      testing.TB
-	st     fullStore
-	svc    *search.Service
-	reopen backend
+	t     testing.TB
+	st    fullStore
+	svc   *search.Service
+	orgID string
 }
 
 func (w *world) org(name string, anonymise bool) string {
