@@ -118,13 +118,10 @@ func benchStore(b *testing.B, st store.Store, total int) (*access.Principal, []s
 	if err != nil {
 		b.Fatal(err)
 	}
-	var reader, other string
+	var reader string
 	for _, o := range orgs {
-		switch o.Name {
-		case "Reader CERT":
+		if o.Name == "Reader CERT" {
 			reader = o.ID
-		case "Other CERT":
-			other = o.ID
 		}
 	}
 	// The values the generator put in, recomputed from its seed.
@@ -158,7 +155,7 @@ func benchStore(b *testing.B, st store.Store, total int) (*access.Principal, []s
 			b.Fatal(err)
 		}
 	}
-	reader, other = ro.ID, oo.ID
+	reader, other := ro.ID, oo.ID
 	var colls []string
 	for i, def := range []access.TLP{access.TLPClear, access.TLPGreen, access.TLPAmber, access.TLPRed} {
 		c := &store.Collection{Title: fmt.Sprintf("feed-%d", i), DefaultTLP: int(def)}
