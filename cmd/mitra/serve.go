@@ -197,33 +197,6 @@ func (c *ServeCmd) Run(ctx context.Context, e *env) error {
 	srv.Mount(admin.Prefix, api)
 	srv.Mount(admin.AccountPrefix, api)
 
-	// The web console (issue 17) under /console/, and / leads there. Its
-	// administration pages call a second admin API in process that takes
-	// the console's signed-in user (web.PrincipalFrom); it is not mounted.
-	// Search and lookup use the search service, whose value index follows
-	// the change logs in the background.
-	consoleCfg := web.Config{Store: st, Auth: authn, Check: srv.Check, Metrics: reg, ClientAddr: srv.ClientAddr, Logger: log,
-		SecureCookies: c.AllowPlainHTTP, // plain HTTP off loopback is only allowed behind a TLS proxy
-		Admin:         admin.NewWith(st, web.PrincipalFrom, admin.Options{Log: log, Auth: authn, TokenExpiry: c.TokenExpiry, ClientAddr: srv.ClientAddr, PeerSealer: sealer})}
-	searchCtx, stopSearch := context.WithCancel(ctx)
-	defer stopSearch()
-	if ss, ok := st.(search.Store); ok {
-		searcher := search.New(search.Config{Store: ss, Logger: log})
-		consoleCfg.Search = searcher
-		go func() {
-			if err := searcher.Run(searchCtx, 2*time.Second); err != nil && !errors.Is(err, context.Canceled) {
-				log.Error("search service stopped", "err", err)
-			}
-		}()
-	}
-	console, err := web.New(consoleCfg)
-	if err != nil {
-		return err
-	}
-	go console.PruneSessions(searchCtx, time.Hour)
-	srv.Mount("/{$}", console)
-	srv.Mount(web.Prefix, console)
-
 	// The hash match service: its index is loaded from the store and
 	// follows the change logs in the background; shares and verdicts go
 	// through the TAXII ingest as the caller.
@@ -238,6 +211,39 @@ func (c *ServeCmd) Run(ctx context.Context, e *env) error {
 			log.Error("hash match service stopped", "err", err)
 		}
 	}()
+
+	// Search, value lookup and pivots (issue 17): text and references are
+	// indexed by the store in the objects' transactions; the value index
+	// is loaded from the store and follows the change logs like the hash
+	// index.
+	searchStore, ok := st.(search.Store)
+	if !ok {
+		return fmt.Errorf("this store backend cannot search")
+	}
+	finder := search.New(search.Config{Store: searchStore, Logger: log})
+	srv.Mount(search.Prefix, search.NewHandler(finder, search.HandlerOptions{Authenticate: srv.Authenticate, Logger: log}))
+	sctx, stopSearch := context.WithCancel(ctx)
+	defer stopSearch()
+	go func() {
+		if err := finder.Run(sctx, search.DefaultPoll); err != nil && !errors.Is(err, context.Canceled) {
+			log.Error("search service stopped", "err", err)
+		}
+	}()
+
+	// The web console (issue 17) under /console/, and / leads there. Its
+	// administration pages call a second admin API in process that takes
+	// the console's signed-in user (web.PrincipalFrom); it is not mounted.
+	console, err := web.New(web.Config{Store: st, Auth: authn, Search: finder, Check: srv.Check, Metrics: reg, ClientAddr: srv.ClientAddr, Logger: log,
+		SecureCookies: c.AllowPlainHTTP, // plain HTTP off loopback is only allowed behind a TLS proxy
+		Admin:         admin.NewWith(st, web.PrincipalFrom, admin.Options{Log: log, Auth: authn, TokenExpiry: c.TokenExpiry, ClientAddr: srv.ClientAddr, PeerSealer: sealer})})
+	if err != nil {
+		return err
+	}
+	consoleCtx, stopConsole := context.WithCancel(ctx)
+	defer stopConsole()
+	go console.PruneSessions(consoleCtx, time.Hour)
+	srv.Mount("/{$}", console)
+	srv.Mount(web.Prefix, console)
 
 	metrics := promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
 	srv.Mount("/metrics", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -43,6 +43,10 @@ type Graph struct {
 	Truncated bool   `json:"truncated"`
 }
 
+// maxReferencing bounds the objects read per hop that refer to the
+// frontier (an identity may be referred to by every object it made).
+const maxReferencing = 4 * MaxPivotNodes
+
 // ref is one embedded reference of an object.
 type ref struct {
 	prop, target string
@@ -179,9 +183,13 @@ func (s *Service) Pivot(ctx context.Context, p *access.Principal, id string, hop
 		}
 		// Incoming: objects referring to the frontier. Relationships
 		// become edges between their ends.
-		in, err := s.cfg.Store.Referencing(ctx, v.reader, frontier, nil, 4*MaxPivotNodes)
+		in, err := s.cfg.Store.Referencing(ctx, v.reader, frontier, nil, maxReferencing)
 		if err != nil {
 			return g, err
+		}
+		if len(in) == maxReferencing {
+			// The store counted only rows the caller reads.
+			g.Truncated = true
 		}
 		inFrontier := map[string]bool{}
 		for _, f := range frontier {

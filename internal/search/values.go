@@ -49,14 +49,13 @@ type valueIndex struct {
 
 	polling sync.Mutex // serialises Sync and Poll
 
-	mu     sync.RWMutex
-	ready  bool
-	colls  map[string]*store.Collection
-	seq    map[string]int64
-	recs   map[key]*vrec
-	exact  map[string]map[key]*vrec
-	cidr   *bart.Table[map[key]*vrec]
-	loaded time.Time
+	mu    sync.RWMutex
+	ready bool
+	colls map[string]*store.Collection
+	seq   map[string]int64
+	recs  map[key]*vrec
+	exact map[string]map[key]*vrec
+	cidr  *bart.Table[map[key]*vrec]
 }
 
 func newValueIndex(st Store, log *slog.Logger) *valueIndex {
@@ -69,6 +68,10 @@ func (x *valueIndex) reset() {
 	x.colls, x.seq, x.recs = map[string]*store.Collection{}, map[string]int64{}, map[key]*vrec{}
 	x.exact, x.cidr = map[string]map[key]*vrec{}, new(bart.Table[map[key]*vrec])
 }
+
+// DefaultPoll is how often the server's value index follows the change
+// logs: a value added is found by Lookup within about this long.
+const DefaultPoll = time.Second
 
 // Run loads the value index, then follows the change logs every interval
 // until ctx ends. Failures are logged and tried again at the next tick.
@@ -560,17 +563,17 @@ func (s *Service) Lookup(ctx context.Context, p *access.Principal, values []stri
 		for _, r := range x.exact[n] {
 			hit(r, "exact")
 		}
-		if pfx, err := netip.ParsePrefix(n); err == nil || strings.Count(n, ".") == 3 || strings.Contains(n, ":") && !strings.Contains(n, "/") && !strings.Contains(n, "://") {
-			if err != nil {
-				if a, aerr := netip.ParseAddr(n); aerr == nil {
-					pfx, err = a.Prefix(a.BitLen())
-				}
-			}
-			if err == nil {
-				for net, m := range x.cidr.Supernets(pfx) {
-					for _, r := range m {
-						hit(r, net.String())
-					}
+		// An address (or a range) inside an indicator's range.
+		var pfx netip.Prefix
+		if a, err := netip.ParseAddr(n); err == nil {
+			pfx = netip.PrefixFrom(a, a.BitLen())
+		} else if p, err := netip.ParsePrefix(n); err == nil {
+			pfx = p
+		}
+		if pfx.IsValid() {
+			for net, m := range x.cidr.Supernets(pfx) {
+				for _, r := range m {
+					hit(r, net.String())
 				}
 			}
 		}

@@ -177,5 +177,5 @@ func (Dialect) TextMatch(a *sqlstore.Args, text string) (join, cond, score strin
 	if len(prefixes) > 0 {
 		q = "(" + q + " && to_tsquery('simple', " + a.Add(strings.Join(prefixes, " & ")) + "))"
 	}
-	return " JOIN search_text st ON st.rid = o.rid CROSS JOIN " + q + " AS tq", "numnode(tq) > 0 AND st.doc @@ tq", "-ts_rank(st.doc, tq)"
+	return " JOIN search_text st ON st.rid = o.rid CROSS JOIN (SELECT " + q + " AS q) tq", "numnode(tq.q) > 0 AND st.doc @@ tq.q", "-ts_rank(st.doc, tq.q)"
 }

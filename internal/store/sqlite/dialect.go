@@ -183,11 +183,15 @@ func (Dialect) ColumnsSQL() string { return `SELECT name FROM pragma_table_info(
 
 // TextMatch implements sqlstore.Dialect with FTS5 (migration 0011). Each
 // word of the text becomes a quoted FTS5 string, so that no character of
-// it is FTS5 syntax; a word ending in * matches as a prefix. bm25 weighs
-// a match in the name highest, then the pattern or value and labels, then
-// the description.
+// it is FTS5 syntax; a word ending in * matches as a prefix.
+//
+// The score is not bm25: bm25 weighs words by their frequency in the whole
+// index, hidden objects included, so scores and order could tell a reader
+// about objects it may not see. It counts instead, in the object alone,
+// the words found in its name (10), labels or pattern/value (4) and
+// description (1).
 func (Dialect) TextMatch(a *sqlstore.Args, text string) (join, cond, score string) {
-	var terms []string
+	var terms, parts []string
 	for _, w := range strings.Fields(text) {
 		prefix := strings.HasSuffix(w, "*")
 		w = strings.TrimRight(w, "*")
@@ -199,10 +203,16 @@ func (Dialect) TextMatch(a *sqlstore.Args, text string) (join, cond, score strin
 			t += "*"
 		}
 		terms = append(terms, t)
+		// A literal: SQLite strings have no escape but the doubled quote.
+		lit := "'" + strings.ReplaceAll(strings.ToLower(w), "'", "''") + "'"
+		parts = append(parts,
+			"10 * (instr(lower(coalesce(search_text.name, '')), "+lit+") > 0)",
+			"4 * (instr(lower(coalesce(search_text.labels, '') || ' ' || coalesce(search_text.pattern, '')), "+lit+") > 0)",
+			"(instr(lower(coalesce(search_text.description, '')), "+lit+") > 0)")
 	}
 	if len(terms) == 0 {
 		return "", "", ""
 	}
 	return " JOIN search_text ON search_text.rowid = o.rid", "search_text MATCH " + a.Add(strings.Join(terms, " ")),
-		"bm25(search_text, 10.0, 1.0, 4.0, 4.0)"
+		"CAST(-(" + strings.Join(parts, " + ") + ") AS REAL)"
 }

@@ -196,12 +196,12 @@ func (s *Store) Referencing(ctx context.Context, r *store.Reader, ids, types []s
 		}
 		var a Args
 		cond := "o.rid IN (SELECT rid FROM search_refs WHERE " + s.d.In(&a, "target", part) + ")"
-		rc, ok := readerSQL(s.d, r, &a)
-		if !ok {
-			return nil
-		}
 		if len(types) > 0 {
 			cond += " AND " + s.d.In(&a, "o.type", types)
+		}
+		rc, ok := readerSQL(s.d, r, &a) // after cond: placeholders in text order
+		if !ok {
+			return nil
 		}
 		got, err := s.located(ctx, "referencing objects", "SELECT "+locatedCols+", o.body FROM objects o JOIN collections c ON c.cid = o.cid WHERE o.latest AND "+
 			cond+" AND "+rc+" ORDER BY o.rid LIMIT "+a.Add(limit-len(out)), a, false)

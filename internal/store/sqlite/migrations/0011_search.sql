@@ -23,6 +23,8 @@ CREATE TABLE search_refs (
 CREATE INDEX search_refs_rid ON search_refs (rid);
 
 -- The body is a BLOB: SQLite reads a BLOB as JSONB, so it is cast to TEXT.
+-- json_tree's path of an array element is its array's, quoted ($."x_refs")
+-- by recent SQLite versions.
 CREATE TRIGGER search_add AFTER INSERT ON objects BEGIN
     INSERT INTO search_text (rowid, name, description, labels, pattern)
     SELECT NEW.rid, json_extract(j, '$.name'), json_extract(j, '$.description'),
@@ -34,7 +36,7 @@ CREATE TRIGGER search_add AFTER INSERT ON objects BEGIN
     FROM (SELECT CASE WHEN json_valid(CAST(NEW.body AS TEXT)) THEN CAST(NEW.body AS TEXT) ELSE '{}' END AS j) s, json_tree(s.j) t
     WHERE t.type = 'text' AND t.value LIKE '%--%'
       AND ((t.key LIKE '%\_ref' ESCAPE '\' AND t.key <> 'marking_ref')
-        OR (t.path LIKE '%\_refs' ESCAPE '\' AND t.path NOT LIKE '%object\_marking\_refs' ESCAPE '\'));
+        OR ((t.path LIKE '%\_refs' ESCAPE '\' OR t.path LIKE '%\_refs"' ESCAPE '\') AND t.path NOT LIKE '%object\_marking\_refs%' ESCAPE '\'));
 END;
 
 CREATE TRIGGER search_delete AFTER DELETE ON objects BEGIN
@@ -54,4 +56,4 @@ SELECT DISTINCT t.value, s.rid
 FROM (SELECT rid, CASE WHEN json_valid(CAST(body AS TEXT)) THEN CAST(body AS TEXT) ELSE '{}' END AS j FROM objects) s, json_tree(s.j) t
 WHERE t.type = 'text' AND t.value LIKE '%--%'
   AND ((t.key LIKE '%\_ref' ESCAPE '\' AND t.key <> 'marking_ref')
-    OR (t.path LIKE '%\_refs' ESCAPE '\' AND t.path NOT LIKE '%object\_marking\_refs' ESCAPE '\'));
+    OR ((t.path LIKE '%\_refs' ESCAPE '\' OR t.path LIKE '%\_refs"' ESCAPE '\') AND t.path NOT LIKE '%object\_marking\_refs%' ESCAPE '\'));
