@@ -48,6 +48,7 @@ type Store interface {
 	ChangeRetention
 	Health
 	Sessions
+	ObjectCounts
 	Peers
 	Close() error
 }

@@ -64,21 +64,37 @@ func (h *Handler) dashboard(rq *Request) (any, error) {
 	today := time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, time.UTC)
 	first := today.AddDate(0, 0, -(chartDays - 1))
 	perDay := make([]int, chartDays)
+	// The store counts groups of objects that the access decision cannot
+	// tell apart (same type, TLP, submitter and recipients); one decision
+	// per group counts exactly the objects the user may read, without
+	// reading them one by one.
 	for _, c := range cols {
-		n := 0
-		err := h.scan(ctx, rq.P, c, store.Query{}, func(e *store.Entry) bool {
-			n++
-			types[e.Type]++
-			tlps[int(access.EffectiveTLP(c, e))]++
-			if e.Type == "sighting" && !e.DateAdded.Before(first) {
-				if i := int(e.DateAdded.Sub(first) / (24 * time.Hour)); i < chartDays {
-					perDay[i]++
-				}
-			}
-			return true
-		})
+		groups, err := h.cfg.Store.CountObjects(ctx, c.ID)
 		if err != nil {
 			return nil, err
+		}
+		n := 0
+		for _, g := range groups {
+			e := &store.Entry{Type: g.Type, TLP: g.TLP, Submitter: g.Submitter, Recipients: g.Recipients}
+			if !access.Decide(rq.P, c, e).Allowed {
+				continue
+			}
+			n += g.N
+			types[g.Type] += g.N
+			tlps[int(access.EffectiveTLP(c, e))] += g.N
+		}
+		days, err := h.cfg.Store.CountAddedPerDay(ctx, c.ID, "sighting", first)
+		if err != nil {
+			return nil, err
+		}
+		for _, g := range days {
+			e := &store.Entry{Type: g.Type, TLP: g.TLP, Submitter: g.Submitter, Recipients: g.Recipients}
+			if !access.Decide(rq.P, c, e).Allowed {
+				continue
+			}
+			if i := int(g.Day.Sub(first) / (24 * time.Hour)); i >= 0 && i < chartDays {
+				perDay[i] += g.N
+			}
 		}
 		d.Total += n
 		d.Collections = append(d.Collections, count{Label: title(c), N: n})

@@ -5,7 +5,8 @@ import "github.com/mitra-cert/mitra/internal/store"
 // Store is what the console reads and keeps: the objects of collections
 // (read through access.Decide, as TAXII reads them), collections and
 // users (to rebuild a session's principal), the organisations (to redact
-// sightings), and its sessions. Any store.Store is one.
+// sightings), the dashboard's counts, and its sessions. Any store.Store
+// is one.
 type Store interface {
 	store.Objects
 	store.Collections
@@ -13,4 +14,5 @@ type Store interface {
 	store.Groups
 	store.Audit
 	store.Sessions
+	store.ObjectCounts
 }

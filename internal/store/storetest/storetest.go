@@ -62,6 +62,7 @@ func Run(t *testing.T, open Open) {
 		{"Ping", testPing},
 		{"Peers", testPeers},
 		{"Sessions", testSessions},
+		{"ObjectCounts", testObjectCounts},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -39,3 +39,28 @@ type Sessions interface {
 	// UserLanguage returns user's console language, "" when never set.
 	UserLanguage(ctx context.Context, user string) (string, error)
 }
+
+// ObjectCount is how many objects of a collection share the properties
+// the access decision reads (type, TLP, submitter, recipients): the
+// console counts what a user may read by deciding once per group instead
+// of once per object.
+type ObjectCount struct {
+	Type       string
+	TLP        int
+	Submitter  string
+	Recipients []string
+	// Day is the UTC day the objects were added, for CountAddedPerDay.
+	Day time.Time
+	N   int
+}
+
+// ObjectCounts aggregates a collection's objects for the console's dashboard.
+type ObjectCounts interface {
+	// CountObjects counts the latest versions (those TAXII serves by
+	// default) of the objects of a collection, grouped as ObjectCount.
+	CountObjects(ctx context.Context, collectionID string) ([]ObjectCount, error)
+	// CountAddedPerDay counts the latest versions of objects of type typ
+	// added to a collection at or after since, grouped as ObjectCount and
+	// by UTC day.
+	CountAddedPerDay(ctx context.Context, collectionID, typ string, since time.Time) ([]ObjectCount, error)
+}

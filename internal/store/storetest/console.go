@@ -3,9 +3,11 @@ package storetest
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/mitra-cert/mitra/internal/store"
 )
 
@@ -71,5 +73,60 @@ func testSessions(t *testing.T, s store.Store) {
 	}
 	if l, _ := s.UserLanguage(ctx, "bob"); l != "" {
 		t.Errorf("another user's language = %q", l)
+	}
+}
+
+// testObjectCounts: the counts group the latest versions of a collection's
+// objects by type, TLP, submitter and recipients (older versions and other
+// collections do not count), and per UTC day of their addition.
+func testObjectCounts(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	cid, other := newCollection(t, s), newCollection(t, s)
+	t0 := time.Now().UTC().Add(-time.Hour)
+	add := func(c string, raw []byte, tlp int, sub string, rcpt ...string) {
+		t.Helper()
+		o := Obj(t, raw)
+		o.TLP, o.Submitter, o.Recipients = tlp, sub, rcpt
+		if _, err := s.AddObjects(ctx, c, []store.Object{o}, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	id1, id2, id3 := "indicator--"+uuid.NewString(), "indicator--"+uuid.NewString(), "indicator--"+uuid.NewString()
+	add(cid, Indicator(id1, t0, t0), 2, "identity--a")
+	add(cid, Indicator(id1, t0, t0.Add(time.Minute)), 2, "identity--a") // a new version: still one object
+	add(cid, Indicator(id2, t0, t0), 2, "identity--a")
+	add(cid, Indicator(id3, t0, t0), 5, "identity--a", "identity--b")
+	add(other, Indicator("indicator--"+uuid.NewString(), t0, t0), 2, "identity--a")
+	sighting := fmt.Appendf(nil, `{"type":"sighting","spec_version":"2.1","id":"sighting--%s","created":%q,"modified":%q,"sighting_of_ref":%q}`,
+		uuid.NewString(), t0.Format(time.RFC3339Nano), t0.Format(time.RFC3339Nano), id1)
+	add(cid, sighting, 0, "identity--b")
+
+	got, err := s.CountObjects(ctx, cid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]int{"indicator/2/identity--a/[]": 2, "indicator/5/identity--a/[identity--b]": 1, "sighting/0/identity--b/[]": 1}
+	if len(got) != len(want) {
+		t.Errorf("counts = %+v", got)
+	}
+	for _, c := range got {
+		k := fmt.Sprintf("%s/%d/%s/%v", c.Type, c.TLP, c.Submitter, c.Recipients)
+		if c.Recipients == nil {
+			k = fmt.Sprintf("%s/%d/%s/[]", c.Type, c.TLP, c.Submitter)
+		}
+		if want[k] != c.N {
+			t.Errorf("count %s = %d, want %d", k, c.N, want[k])
+		}
+	}
+	days, err := s.CountAddedPerDay(ctx, cid, "sighting", time.Now().Add(-24*time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	today := time.Now().UTC().Truncate(24 * time.Hour)
+	if len(days) != 1 || days[0].N != 1 || days[0].Submitter != "identity--b" || !(days[0].Day.Equal(today) || days[0].Day.Equal(today.Add(-24*time.Hour))) {
+		t.Errorf("sightings per day = %+v", days)
+	}
+	if days, err := s.CountAddedPerDay(ctx, cid, "sighting", time.Now().Add(time.Hour)); err != nil || len(days) != 0 {
+		t.Errorf("sightings added in the future = %+v, %v", days, err)
 	}
 }
