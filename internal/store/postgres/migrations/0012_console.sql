@@ -1,16 +1,18 @@
 -- Version 12: web console sessions and each user's console language
--- (issue 17). Only the SHA-256 of a session secret is stored.
-CREATE TABLE console_sessions (
+-- (issue 17). Only the SHA-256 of a session secret is stored. Written to
+-- run again on a database that has it (the owners backfill test rolls the
+-- records of later migrations back).
+CREATE TABLE IF NOT EXISTS console_sessions (
     hash      TEXT PRIMARY KEY,
     user_name TEXT NOT NULL,
     csrf      TEXT NOT NULL,
     created   BIGINT NOT NULL,
     expires   BIGINT NOT NULL
 );
-CREATE INDEX console_sessions_user ON console_sessions (user_name);
-CREATE INDEX console_sessions_expires ON console_sessions (expires);
+CREATE INDEX IF NOT EXISTS console_sessions_user ON console_sessions (user_name);
+CREATE INDEX IF NOT EXISTS console_sessions_expires ON console_sessions (expires);
 
-CREATE TABLE console_prefs (
+CREATE TABLE IF NOT EXISTS console_prefs (
     user_name TEXT PRIMARY KEY,
     lang      TEXT NOT NULL
 );
@@ -18,4 +20,4 @@ CREATE TABLE console_prefs (
 -- The dashboard counts the latest versions of a collection's objects by
 -- what the access decision reads: this index holds exactly those columns,
 -- so the count reads the index, never the objects' bodies.
-CREATE INDEX objects_console_counts ON objects (cid, type, tlp, submitter, recipients) WHERE latest;
+CREATE INDEX IF NOT EXISTS objects_console_counts ON objects (cid, type, tlp, submitter, recipients) WHERE latest;
