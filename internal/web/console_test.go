@@ -325,6 +325,13 @@ func TestRedHiddenFromOtherOrganisation(t *testing.T) {
 	if !strings.Contains(r.body, `id="total">6 objects`) || !strings.Contains(r.body, "TLP:RED") || !strings.Contains(r.body, "1 sightings") {
 		t.Errorf("alice's dashboard counts: %s", between(r.body, `id="total">`, "</p>"))
 	}
+	// The organisation filter: bob's own objects are none of these.
+	if r := bob.get("/console/search?q=&org=mine"); !strings.Contains(r.body, `id="no-results"`) {
+		t.Error("bob's search of his own organisation's objects finds some")
+	}
+	if r := alice.get("/console/search?q=scanner&org=mine"); !strings.Contains(r.body, "Shared scanner") {
+		t.Error("alice's search of her own organisation's objects misses the GREEN indicator")
+	}
 	for _, v := range []string{"/console/search?q=nightjar", "/console/lookup?v=" + redValue, "/console/object?id=" + w.green, "/console/sightings"} {
 		if r := alice.get(v); !strings.Contains(r.body, w.red) && !strings.Contains(r.body, redName) {
 			t.Errorf("alice does not see the RED indicator on %s", v)

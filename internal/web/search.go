@@ -59,6 +59,11 @@ func (h *Handler) search(rq *Request) (any, error) {
 			*dst = []string{v}
 		}
 	}
+	// Only the user's own organisation is offered as a filter: listing
+	// the others would tell every analyst who takes part.
+	if f.Get("org") == "mine" && rq.P.Organisation != "" {
+		q.Organisations = []string{rq.P.Organisation}
+	}
 	if v := f.Get("from"); v != "" {
 		if q.ModifiedFrom, err = time.Parse("2006-01-02", v); err != nil {
 			d.Error = rq.L.T("search.baddate")
