@@ -11,6 +11,7 @@ import (
 	"github.com/mitra-cert/mitra/internal/access"
 	"github.com/mitra-cert/mitra/internal/store"
 	"github.com/mitra-cert/mitra/internal/web"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // pages are the console pages every signed-in user may open, with the
@@ -560,4 +561,29 @@ func TestServedPaths(t *testing.T) {
 		body := b.get(p).body
 		must(t, !strings.Contains(body, "http://") && !strings.Contains(body, "https://"), "%s refers to another site", p)
 	}
+}
+
+// TestDashboardDetector: the dashboard shows the detector's counters from
+// the server's metrics when a detector runs, and says so when none does.
+func TestDashboardDetector(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	events := prometheus.NewCounter(prometheus.CounterOpts{Namespace: "mitra", Subsystem: "detect", Name: "events_total"})
+	loaded := prometheus.NewGauge(prometheus.GaugeOpts{Namespace: "mitra", Subsystem: "detect", Name: "indicators"})
+	reg.MustRegister(events, loaded)
+	events.Add(1234567)
+	loaded.Set(42)
+	w := newWorldWith(t, false, func(c *web.Config) { c.Metrics = reg })
+	b := w.browser()
+	b.mustSignIn("alice")
+	r := b.get("/console/")
+	must(t, strings.Contains(r.body, `<th scope="row">Events read</th><td class="num">1,234,567</td>`), "detector events not shown: %s", between(r.body, `id="detector"`, "</table>"))
+	must(t, strings.Contains(r.body, `<th scope="row">Indicators loaded</th><td class="num">42</td>`), "detector indicators not shown")
+	token := b.csrf("/console/")
+	b.post("/console/language", url.Values{"csrf": {token}, "lang": {"ru"}})
+	r = b.get("/console/")
+	must(t, strings.Contains(r.body, "1\u00a0234\u00a0567"), "Russian digit grouping not used: %s", between(r.body, `id="detector"`, "</table>"))
+
+	none := newWorld(t, false).browser()
+	none.mustSignIn("alice")
+	must(t, strings.Contains(none.get("/console/").body, "No detector runs in this server."), "no detector not said")
 }

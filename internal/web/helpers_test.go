@@ -79,7 +79,11 @@ const (
 	greenIP  = "198.51.100.7"
 )
 
-func newWorld(t testing.TB, tls bool) *world {
+func newWorld(t testing.TB, tls bool) *world { return newWorldWith(t, tls, nil) }
+
+// newWorldWith is newWorld with the console's configuration changed by
+// configure.
+func newWorldWith(t testing.TB, tls bool, configure func(*web.Config)) *world {
 	t.Helper()
 	st, err := sqlite.Open(t.Context(), t.TempDir(), sqlite.Options{})
 	if err != nil {
@@ -92,8 +96,12 @@ func newWorld(t testing.TB, tls bool) *world {
 	api := admin.NewWith(st, srv.Authenticate, admin.Options{Auth: authn})
 	srv.Mount(admin.Prefix, api)
 	w.search = search.New(search.Config{Store: st})
-	console, err := web.New(web.Config{Store: st, Auth: authn, Search: w.search, Check: srv.Check, ClientAddr: srv.ClientAddr,
-		Admin: admin.NewWith(st, web.PrincipalFrom, admin.Options{Auth: authn}), Now: w.clock.now})
+	cfg := web.Config{Store: st, Auth: authn, Search: w.search, Check: srv.Check, ClientAddr: srv.ClientAddr,
+		Admin: admin.NewWith(st, web.PrincipalFrom, admin.Options{Auth: authn}), Now: w.clock.now}
+	if configure != nil {
+		configure(&cfg)
+	}
+	console, err := web.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
