@@ -14,9 +14,13 @@ type Session struct {
 	User string
 	// CSRF is the token every state-changing request of the session must
 	// carry.
-	CSRF    string
-	Created time.Time
-	Expires time.Time
+	CSRF string
+	// Credential is a digest of the user's credentials at sign-in (the
+	// console compares it on every request, so that a password change
+	// ends the sessions opened before it).
+	Credential string
+	Created    time.Time
+	Expires    time.Time
 }
 
 // Sessions keeps console sessions and each user's console language.

@@ -173,6 +173,24 @@ func TestSessionExpiryAndSignOut(t *testing.T) {
 			t.Errorf("ended session still works: %d", r.status)
 		}
 	}
+	// A password change (here by an admin over the API) ends the sessions
+	// opened with the old password.
+	b.mustSignIn("alice")
+	if r := b.get("/console/"); r.status != http.StatusOK {
+		t.Fatalf("signed in: %d", r.status)
+	}
+	req, _ := http.NewRequestWithContext(t.Context(), http.MethodPatch, w.ts.URL+"/admin/users/alice", strings.NewReader(`{"password":"a-new-password-2"}`))
+	req.SetBasicAuth("root", password)
+	req.Header.Set("Content-Type", "application/json")
+	if r := w.browser().do(req); r.status != http.StatusOK {
+		t.Fatalf("change password: %d %s", r.status, r.body)
+	}
+	if r := b.get("/console/"); r.status != http.StatusSeeOther {
+		t.Errorf("session after a password change: %d", r.status)
+	}
+	if r := b.signIn("alice", "a-new-password-2"); r.status != http.StatusSeeOther {
+		t.Errorf("sign in with the new password: %d", r.status)
+	}
 	// A deleted user's session ends at once, and does not pass to a new
 	// user of the same name.
 	b.mustSignIn("bob")

@@ -115,13 +115,14 @@ func (h *Handler) load(w http.ResponseWriter, r *http.Request) (*Request, error)
 		_ = h.cfg.Store.DeleteSession(ctx, hash)
 		return nil, access.ErrUnauthenticated
 	}
-	p, created, err := h.principal(ctx, s.User)
+	p, u, err := h.principal(ctx, s.User)
 	if err != nil {
 		return nil, err
 	}
 	// A user deleted and created again under the same name is another
-	// person: sessions older than the user are not theirs.
-	if created.After(s.Created) {
+	// person: sessions older than the user are not theirs. A password
+	// changed since sign-in ends the session too.
+	if u.Created.After(s.Created) || subtle.ConstantTimeCompare([]byte(credential(u)), []byte(s.Credential)) != 1 {
 		return nil, access.ErrUnauthenticated
 	}
 	lang, err := h.cfg.Store.UserLanguage(ctx, s.User)
@@ -134,20 +135,24 @@ func (h *Handler) load(w http.ResponseWriter, r *http.Request) (*Request, error)
 
 // principal is the user's principal as a password sign-in makes it: the
 // user's role, organisation and the organisation's sharing groups.
-func (h *Handler) principal(ctx context.Context, name string) (*access.Principal, time.Time, error) {
+func (h *Handler) principal(ctx context.Context, name string) (*access.Principal, *store.User, error) {
 	u, err := h.cfg.Store.GetUser(ctx, name)
 	if errors.Is(err, store.ErrNotFound) {
-		return nil, time.Time{}, access.ErrUnauthenticated
+		return nil, nil, access.ErrUnauthenticated
 	}
 	if err != nil {
-		return nil, time.Time{}, err
+		return nil, nil, err
 	}
 	groups, err := h.cfg.Store.GroupsOf(ctx, u.Organisation)
 	if err != nil {
-		return nil, time.Time{}, err
+		return nil, nil, err
 	}
-	return &access.Principal{User: u.Name, Organisation: u.Organisation, Groups: groups, Role: u.Role}, u.Created, nil
+	return &access.Principal{User: u.Name, Organisation: u.Organisation, Groups: groups, Role: u.Role}, u, nil
 }
+
+// credential is the digest of u's stored password hash that a session
+// is bound to.
+func credential(u *store.User) string { return access.HashToken(u.PasswordHash) }
 
 // PruneSessions removes expired sessions every interval until ctx ends
 // (expired ones are refused anyway; this keeps the table small).
@@ -254,7 +259,12 @@ func (h *Handler) signIn(w http.ResponseWriter, r *http.Request) {
 		h.fail(rq, err)
 		return
 	}
-	s := &store.Session{Hash: access.HashToken(secret), User: p.User, CSRF: csrf, Expires: h.cfg.Now().Add(h.cfg.SessionTTL)}
+	u, err := h.cfg.Store.GetUser(r.Context(), p.User)
+	if err != nil {
+		h.fail(rq, err)
+		return
+	}
+	s := &store.Session{Hash: access.HashToken(secret), User: p.User, CSRF: csrf, Credential: credential(u), Expires: h.cfg.Now().Add(h.cfg.SessionTTL)}
 	if err := h.cfg.Store.CreateSession(r.Context(), s); err != nil {
 		h.fail(rq, err)
 		return

@@ -18,8 +18,8 @@ func (s *Store) CreateSession(ctx context.Context, ss *store.Session) error {
 		return fmt.Errorf("session needs a hash, a user, a CSRF token and an expiry: %w", store.ErrInvalid)
 	}
 	ss.Created = fromMicros(micros(s.now()))
-	_, err := s.db.Exec(ctx, `INSERT INTO console_sessions (hash, user_name, csrf, created, expires) VALUES (?, ?, ?, ?, ?)`,
-		ss.Hash, ss.User, ss.CSRF, micros(ss.Created), micros(ss.Expires))
+	_, err := s.db.Exec(ctx, `INSERT INTO console_sessions (hash, user_name, csrf, credential, created, expires) VALUES (?, ?, ?, ?, ?, ?)`,
+		ss.Hash, ss.User, ss.CSRF, ss.Credential, micros(ss.Created), micros(ss.Expires))
 	if s.d.IsUnique(err) {
 		return fmt.Errorf("session: %w", store.ErrConflict)
 	}
@@ -33,8 +33,8 @@ func (s *Store) CreateSession(ctx context.Context, ss *store.Session) error {
 func (s *Store) GetSession(ctx context.Context, hash string) (*store.Session, error) {
 	var ss store.Session
 	var created, expires int64
-	err := s.db.QueryRow(ctx, `SELECT hash, user_name, csrf, created, expires FROM console_sessions WHERE hash = ?`, hash).
-		Scan(&ss.Hash, &ss.User, &ss.CSRF, &created, &expires)
+	err := s.db.QueryRow(ctx, `SELECT hash, user_name, csrf, credential, created, expires FROM console_sessions WHERE hash = ?`, hash).
+		Scan(&ss.Hash, &ss.User, &ss.CSRF, &ss.Credential, &created, &expires)
 	if noRows(err) {
 		return nil, fmt.Errorf("session: %w", store.ErrNotFound)
 	}

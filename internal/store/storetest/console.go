@@ -20,7 +20,7 @@ func testSessions(t *testing.T, s store.Store) {
 	if err := s.CreateSession(ctx, &store.Session{Hash: "h", User: "u"}); !errors.Is(err, store.ErrInvalid) {
 		t.Errorf("session without CSRF token and expiry: %v", err)
 	}
-	a := &store.Session{Hash: "ha", User: "alice", CSRF: "ca", Expires: t0}
+	a := &store.Session{Hash: "ha", User: "alice", CSRF: "ca", Credential: "cred", Expires: t0}
 	b := &store.Session{Hash: "hb", User: "alice", CSRF: "cb", Expires: t0.Add(time.Hour)}
 	c := &store.Session{Hash: "hc", User: "bob", CSRF: "cc", Expires: t0.Add(2 * time.Hour)}
 	for _, ss := range []*store.Session{a, b, c} {
@@ -35,7 +35,7 @@ func testSessions(t *testing.T, s store.Store) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got.User != "alice" || got.CSRF != "ca" || !got.Expires.Equal(t0) || got.Created.IsZero() {
+	if got.User != "alice" || got.CSRF != "ca" || got.Credential != "cred" || !got.Expires.Equal(t0) || got.Created.IsZero() {
 		t.Errorf("session = %+v", got)
 	}
 	if n, err := s.PruneSessions(ctx, t0.Add(time.Minute)); err != nil || n != 1 {

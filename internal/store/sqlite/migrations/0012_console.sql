@@ -6,6 +6,9 @@ CREATE TABLE IF NOT EXISTS console_sessions (
     hash      TEXT PRIMARY KEY,
     user_name TEXT NOT NULL,
     csrf      TEXT NOT NULL,
+    -- A digest of the user's stored password hash at sign-in: a password
+    -- change ends the sessions opened with the old password.
+    credential TEXT NOT NULL DEFAULT '',
     created   BIGINT NOT NULL,
     expires   BIGINT NOT NULL
 );
