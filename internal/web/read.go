@@ -46,30 +46,6 @@ func visible(p *access.Principal, c *store.Collection) func(*store.Entry) bool {
 	return func(e *store.Entry) bool { return access.Decide(p, c, e).Allowed }
 }
 
-// pageSize bounds each store query of a scan.
-const pageSize = 1000
-
-// scan calls fn on every entry of c that p may see (the latest versions),
-// oldest first, until fn returns false.
-func (h *Handler) scan(ctx context.Context, p *access.Principal, c *store.Collection, q store.Query, fn func(*store.Entry) bool) error {
-	q.Visible, q.Limit = visible(p, c), pageSize
-	for {
-		page, err := h.cfg.Store.QueryObjects(ctx, c.ID, q)
-		if err != nil {
-			return err
-		}
-		for i := range page.Entries {
-			if !fn(&page.Entries[i]) {
-				return nil
-			}
-		}
-		if !page.More || len(page.Entries) == 0 {
-			return nil
-		}
-		q.AddedAfter = page.Entries[len(page.Entries)-1].DateAdded
-	}
-}
-
 // found is an object as p sees it in one collection.
 type found struct {
 	C     *store.Collection
