@@ -486,8 +486,12 @@ func TestLanguages(t *testing.T) {
 	if r := d.do(req); !strings.Contains(r.body, "Masuk ke Mitra") {
 		t.Error("sign-in page ignores Accept-Language")
 	}
-	if r := d.get("/console/signin?lang=ru"); !strings.Contains(r.body, "Вход в Mitra") {
+	r := d.get("/console/signin?lang=ru&next=%2Fconsole%2Fsightings")
+	if !strings.Contains(r.body, "Вход в Mitra") {
 		t.Error("sign-in page ignores ?lang=ru")
+	}
+	if !strings.Contains(r.body, `href="/console/signin?lang=id&amp;next=%2Fconsole%2Fsightings"`) {
+		t.Error("the sign-in page's language links lose the page to return to")
 	}
 }
 

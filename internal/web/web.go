@@ -182,7 +182,18 @@ var funcs = template.FuncMap{
 		}
 		return u
 	},
-	"sub":     func(a, b int) int { return a - b },
+	"sub": func(a, b int) int { return a - b },
+	// langLink is the current page in another language, for the pages
+	// shown before sign-in (which keep their other parameters, e.g. next).
+	"langLink": func(here, lang string) string {
+		u, err := url.Parse(here)
+		if err != nil {
+			return "?lang=" + url.QueryEscape(lang)
+		}
+		q := u.Query()
+		q.Set("lang", lang)
+		return u.Path + "?" + q.Encode()
+	},
 	"half":    func(a int) int { return a / 2 },
 	"rowCtx":  func(v view, i int) rowCtx { return rowCtx{V: v, I: i} },
 	"add":     func(a, b int) int { return a + b },
