@@ -37,7 +37,10 @@ func TestServeConsole(t *testing.T) {
 	if status, h, _ := get("/"); status != http.StatusSeeOther || h.Get("Location") != "/console/" {
 		t.Errorf("/: %d %s", status, h.Get("Location"))
 	}
-	for _, p := range []string{"/nothing", "/api/nothing/", "/admin/nothing", "/console"} {
+	if status, h, _ := get("/console"); status/100 != 3 || h.Get("Location") != "/console/" {
+		t.Errorf("/console: %d %s", status, h.Get("Location"))
+	}
+	for _, p := range []string{"/nothing", "/api/nothing/", "/admin/nothing", "/consolex"} {
 		if status, h, _ := get(p); status != http.StatusNotFound || !strings.Contains(h.Get("Content-Type"), "json") {
 			t.Errorf("%s: %d %s, want TAXII's JSON 404", p, status, h.Get("Content-Type"))
 		}

@@ -243,6 +243,7 @@ func (c *ServeCmd) Run(ctx context.Context, e *env) error {
 	defer stopConsole()
 	go console.PruneSessions(consoleCtx, time.Hour)
 	srv.Mount("/{$}", console)
+	srv.Mount("/console", console) // redirects to /console/
 	srv.Mount(web.Prefix, console)
 
 	metrics := promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
