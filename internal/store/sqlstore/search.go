@@ -195,7 +195,10 @@ func (s *Store) Referencing(ctx context.Context, r *store.Reader, ids, types []s
 			return nil
 		}
 		var a Args
-		cond := "o.rid IN (SELECT rid FROM search_refs WHERE " + s.d.In(&a, "target", part) + ")"
+		// The references lead: without the derived table SQLite's planner
+		// prefers scanning the readable collections' objects.
+		from := "(SELECT DISTINCT rid FROM search_refs WHERE " + s.d.In(&a, "target", part) + ") r JOIN objects o ON o.rid = r.rid JOIN collections c ON c.cid = o.cid"
+		cond := "o.latest"
 		if len(types) > 0 {
 			cond += " AND " + s.d.In(&a, "o.type", types)
 		}
@@ -203,7 +206,7 @@ func (s *Store) Referencing(ctx context.Context, r *store.Reader, ids, types []s
 		if !ok {
 			return nil
 		}
-		got, err := s.located(ctx, "referencing objects", "SELECT "+locatedCols+", o.body FROM objects o JOIN collections c ON c.cid = o.cid WHERE o.latest AND "+
+		got, err := s.located(ctx, "referencing objects", "SELECT "+locatedCols+", o.body FROM "+from+" WHERE "+
 			cond+" AND "+rc+" ORDER BY o.rid LIMIT "+a.Add(limit-len(out)), a, false)
 		out = append(out, got...)
 		return err
