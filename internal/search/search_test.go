@@ -2,6 +2,7 @@ package search_test
 
 import (
 	"errors"
+	"fmt"
 	"slices"
 	"testing"
 	"time"
@@ -238,4 +239,61 @@ func sameSet(a, b []string) bool {
 
 func hasEdge(g search.Graph, src, dst, kind, rel string) bool {
 	return slices.Contains(g.Edges, search.Edge{Source: src, Target: dst, Kind: kind, Relationship: rel})
+}
+
+// TestSearchPagesPastTheRankWindow pages through more matches than the
+// store ranks at once (the newest 2,000): every visible match comes
+// exactly once, hidden ones never, and the best ones first.
+func TestSearchPagesPastTheRankWindow(t *testing.T) {
+	eachBackend(t, func(t *testing.T, w *world) {
+		a, b := w.org("A", false), w.org("B", false)
+		feed := w.collection("feed", access.TLPGreen, nil, readOrg(a), readOrg(b))
+		const n = 2300
+		objs := make([]store.Object, 0, n)
+		want := map[string]bool{}
+		for i := range n {
+			id := fmt.Sprintf("indicator--00000000-0000-4000-8000-1%011d", i)
+			name := "Beacon host"
+			if i == 10 {
+				name = "Other" // matches by description only: ranks last in the window
+			}
+			raw := fmt.Sprintf(`{"type":"indicator","spec_version":"2.1","id":%q,"created":"2026-01-01T00:00:00.000Z","modified":"2026-01-01T00:00:00.000Z","name":%q,"description":"beacon seen","pattern":"[ipv4-addr:value = '10.0.0.1']","pattern_type":"stix","valid_from":"2026-01-01T00:00:00Z"}`, id, name)
+			o := store.Object{ID: id, Type: "indicator", SpecVersion: "2.1", Raw: []byte(raw), Submitter: a, VersionRaw: "2026-01-01T00:00:00.000Z",
+				Version: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+			if i%10 == 3 {
+				o.TLP = int(access.TLPRed) // A's own: hidden from B
+			} else {
+				want[id] = true
+			}
+			objs = append(objs, o)
+		}
+		if _, err := w.st.AddObjects(t.Context(), feed, objs, nil); err != nil {
+			t.Fatal(err)
+		}
+		p := principal(b)
+		seen := map[string]bool{}
+		q := search.Query{Text: "beacon", Limit: 300} // a page crosses the window
+		pages := 0
+		for {
+			res := w.search(p, q)
+			pages++
+			for _, h := range res.Hits {
+				if seen[h.ID] || !want[h.ID] {
+					t.Fatalf("page %d: %s again or hidden", pages, h.ID)
+				}
+				seen[h.ID] = true
+			}
+			if res.Next == "" {
+				break
+			}
+			q.Cursor = res.Next
+		}
+		if len(seen) != len(want) {
+			t.Errorf("paged %d hits, want %d", len(seen), len(want))
+		}
+		first := w.search(p, search.Query{Text: "beacon", Limit: 1})
+		if len(first.Hits) != 1 || first.Hits[0].Name != "Beacon host" {
+			t.Errorf("best hit: %+v", first.Hits)
+		}
+	})
 }

@@ -164,7 +164,7 @@ func (Dialect) ColumnsSQL() string {
 // are ANDed, "quoted phrases", -excluded, or); a word of letters and
 // digits ending in * matches as a prefix. ts_rank weighs the name (A) over
 // the pattern, value and labels (B) and the description (C).
-func (Dialect) TextMatch(a *sqlstore.Args, text string) (join, cond, score string) {
+func (Dialect) TextMatch(a *sqlstore.Args, text string) (join, cond, score, key string) {
 	var plain, prefixes []string
 	for _, w := range strings.Fields(text) {
 		if p, ok := strings.CutSuffix(w, "*"); ok && p != "" && strings.IndexFunc(p, func(r rune) bool { return !unicode.IsLetter(r) && !unicode.IsDigit(r) }) < 0 {
@@ -177,5 +177,5 @@ func (Dialect) TextMatch(a *sqlstore.Args, text string) (join, cond, score strin
 	if len(prefixes) > 0 {
 		q = "(" + q + " && to_tsquery('simple', " + a.Add(strings.Join(prefixes, " & ")) + "))"
 	}
-	return " JOIN search_text st ON st.rid = o.rid CROSS JOIN (SELECT " + q + " AS q) tq", "numnode(tq.q) > 0 AND st.doc @@ tq.q", "-ts_rank(st.doc, tq.q)"
+	return " JOIN search_text st ON st.rid = o.rid CROSS JOIN (SELECT " + q + " AS q) tq", "numnode(tq.q) > 0 AND st.doc @@ tq.q", "-ts_rank(st.doc, tq.q)", "o.rid"
 }

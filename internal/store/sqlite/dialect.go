@@ -190,7 +190,7 @@ func (Dialect) ColumnsSQL() string { return `SELECT name FROM pragma_table_info(
 // about objects it may not see. It counts instead, in the object alone,
 // the words found in its name (10), labels or pattern/value (4) and
 // description (1).
-func (Dialect) TextMatch(a *sqlstore.Args, text string) (join, cond, score string) {
+func (Dialect) TextMatch(a *sqlstore.Args, text string) (join, cond, score, key string) {
 	var terms, parts []string
 	for _, w := range strings.Fields(text) {
 		prefix := strings.HasSuffix(w, "*")
@@ -211,8 +211,10 @@ func (Dialect) TextMatch(a *sqlstore.Args, text string) (join, cond, score strin
 			"(instr(lower(coalesce(search_text.description, '')), "+lit+") > 0)")
 	}
 	if len(terms) == 0 {
-		return "", "", ""
+		return "", "", "", ""
 	}
+	// Ordered by search_text.rowid, FTS5 reads matches newest first
+	// without sorting them.
 	return " JOIN search_text ON search_text.rowid = o.rid", "search_text MATCH " + a.Add(strings.Join(terms, " ")),
-		"CAST(-(" + strings.Join(parts, " + ") + ") AS REAL)"
+		"CAST(-(" + strings.Join(parts, " + ") + ") AS REAL)", "search_text.rowid"
 }

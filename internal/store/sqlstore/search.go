@@ -66,37 +66,95 @@ func likeEscape(s string) string {
 	return strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(s)
 }
 
+// rankWindow is how many of the newest matching objects the reader may
+// read a text search ranks. Ranking every match of a word found in most
+// objects would read them all (seconds at a million objects); the newest
+// come straight from the index in reverse order. Matches older than the
+// window follow it, newest first.
+const rankWindow = 2000
+
 // SearchText implements store.Searcher.
 func (s *Store) SearchText(ctx context.Context, r *store.Reader, q store.TextQuery) ([]store.Located, error) {
-	var a Args
-	from := " FROM objects o JOIN collections c ON c.cid = o.cid"
-	where := " WHERE o.latest"
-	score, order := "CAST(0 AS REAL)", "o.rid DESC"
-	if strings.TrimSpace(q.Text) != "" {
-		join, cond, sc := s.d.TextMatch(&a, q.Text)
-		if cond == "" {
-			return nil, nil // no searchable word
-		}
-		from += join
-		where += " AND " + cond
-		score, order = sc, "score, o.rid"
-	}
-	rc, ok := readerSQL(s.d, r, &a)
-	if !ok {
+	if len(r.Collections) == 0 {
 		return nil, nil
 	}
-	where += " AND " + rc
+	limit := q.Limit
+	if limit <= 0 || limit > maxPage {
+		limit = maxPage
+	}
+	offset := max(q.Offset, 0)
+	text := strings.TrimSpace(q.Text) != ""
+	if text {
+		if _, cond, _, _ := s.d.TextMatch(&Args{}, q.Text); cond == "" {
+			return nil, nil // no searchable word
+		}
+	}
+	// matching renders FROM and WHERE over o, c and the text index for
+	// the query, adding its arguments to a, and the score and the index's
+	// row order.
+	matching := func(a *Args) (from, where, score, order string) {
+		var join, cond string
+		join, cond, score, order = s.d.TextMatch(a, q.Text)
+		from = " FROM objects o JOIN collections c ON c.cid = o.cid" + join
+		where = " WHERE o.latest AND " + cond
+		rc, _ := readerSQL(s.d, r, a)
+		return from, where + " AND " + rc + s.filterSQL(r, q, a), score, order
+	}
+	if !text {
+		// Newest first, by walking the objects backwards until the page
+		// is full: CROSS JOIN keeps SQLite from reading the readable
+		// collections whole and sorting them (seconds at a million
+		// objects); PostgreSQL plans it as any inner join.
+		var a Args
+		rc, _ := readerSQL(s.d, r, &a)
+		where := " WHERE c.cid = o.cid AND o.latest AND " + rc + s.filterSQL(r, q, &a)
+		return s.located(ctx, "search", "SELECT "+locatedCols+", o.body, CAST(0 AS REAL) AS score FROM objects o CROSS JOIN collections c"+where+
+			" ORDER BY o.rid DESC LIMIT "+a.Add(limit)+" OFFSET "+a.Add(offset), a, true)
+	}
+	var out []store.Located
+	if offset < rankWindow {
+		var a Args
+		from, where, score, order := matching(&a)
+		window := "SELECT o.rid AS rid, " + score + " AS score" + from + where + " ORDER BY " + order + " DESC LIMIT " + a.Add(rankWindow)
+		got, err := s.located(ctx, "search", "SELECT "+locatedCols+", o.body, w.score FROM ("+window+") w JOIN objects o ON o.rid = w.rid JOIN collections c ON c.cid = o.cid"+
+			" ORDER BY w.score, w.rid DESC LIMIT "+a.Add(min(limit, rankWindow-offset))+" OFFSET "+a.Add(offset), a, true)
+		if err != nil {
+			return nil, err
+		}
+		out = got
+		if len(out) == limit || offset+len(out) < rankWindow {
+			return out, nil // the page is full, or every match was in the window
+		}
+	}
+	// Past the window: the older matches, newest first.
+	var a Args
+	from, where, score, order := matching(&a)
+	var oldest int64
+	err := s.db.QueryRow(ctx, "SELECT COALESCE(MIN(rid), 0) FROM (SELECT o.rid AS rid"+from+where+" ORDER BY "+order+" DESC LIMIT "+a.Add(rankWindow)+") w", a...).Scan(&oldest)
+	if err != nil {
+		return nil, fmt.Errorf("search: %w", err)
+	}
+	a = nil
+	from, where, score, order = matching(&a)
+	got, err := s.located(ctx, "search", "SELECT "+locatedCols+", o.body, "+score+" AS score"+from+where+" AND "+order+" < "+a.Add(oldest)+
+		" ORDER BY "+order+" DESC LIMIT "+a.Add(limit-len(out))+" OFFSET "+a.Add(max(0, offset-rankWindow)), a, true)
+	return append(out, got...), err
+}
+
+// filterSQL renders the filters of q (after the reader's conditions).
+func (s *Store) filterSQL(r *store.Reader, q store.TextQuery, a *Args) string {
+	var where string
 	if len(q.Types) > 0 {
-		where += " AND " + s.d.In(&a, "o.type", q.Types)
+		where += " AND " + s.d.In(a, "o.type", q.Types)
 	}
 	if len(q.ExcludeTypes) > 0 {
-		where += " AND NOT " + s.d.In(&a, "o.type", q.ExcludeTypes)
+		where += " AND NOT " + s.d.In(a, "o.type", q.ExcludeTypes)
 	}
 	if len(q.Collections) > 0 {
-		where += " AND " + s.d.In(&a, "c.id", q.Collections)
+		where += " AND " + s.d.In(a, "c.id", q.Collections)
 	}
 	if len(q.Submitters) > 0 {
-		where += " AND " + s.d.In(&a, "o.submitter", q.Submitters)
+		where += " AND " + s.d.In(a, "o.submitter", q.Submitters)
 	}
 	if len(q.TLPs) > 0 {
 		levels := make([]int64, len(q.TLPs))
@@ -109,9 +167,9 @@ func (s *Store) SearchText(ctx context.Context, r *store.Reader, q store.TextQue
 				}
 			}
 		}
-		cond := s.d.In(&a, "o.tlp", levels)
+		cond := s.d.In(a, "o.tlp", levels)
 		if len(byDefault) > 0 {
-			cond = "(" + cond + " OR (o.tlp = 0 AND " + s.d.In(&a, "c.id", byDefault) + "))"
+			cond = "(" + cond + " OR (o.tlp = 0 AND " + s.d.In(a, "c.id", byDefault) + "))"
 		}
 		where += " AND " + cond
 	}
@@ -121,13 +179,7 @@ func (s *Store) SearchText(ctx context.Context, r *store.Reader, q store.TextQue
 	if !q.ModifiedTo.IsZero() {
 		where += " AND o.version < " + a.Add(stix.SortKey(q.ModifiedTo))
 	}
-	limit := q.Limit
-	if limit <= 0 || limit > maxPage {
-		limit = maxPage
-	}
-	query := "SELECT " + locatedCols + ", o.body, " + score + " AS score" + from + where +
-		" ORDER BY " + order + " LIMIT " + a.Add(limit) + " OFFSET " + a.Add(max(q.Offset, 0))
-	return s.located(ctx, "search", query, a, true)
+	return where
 }
 
 // located runs a query selecting locatedCols, the body, and (when scored)
@@ -195,7 +247,12 @@ func (s *Store) Referencing(ctx context.Context, r *store.Reader, ids, types []s
 			return nil
 		}
 		var a Args
-		cond := "o.rid IN (SELECT rid FROM search_refs WHERE " + s.d.In(&a, "target", part) + ")"
+		// The references lead, then each object by its key: CROSS JOIN
+		// fixes that order for SQLite, whose planner otherwise scans the
+		// readable collections' objects (seconds at a million objects);
+		// PostgreSQL plans it as any inner join.
+		from := "(SELECT DISTINCT rid FROM search_refs WHERE " + s.d.In(&a, "target", part) + ") r CROSS JOIN objects o CROSS JOIN collections c"
+		cond := "o.rid = r.rid AND c.cid = o.cid AND o.latest"
 		if len(types) > 0 {
 			cond += " AND " + s.d.In(&a, "o.type", types)
 		}
@@ -203,7 +260,7 @@ func (s *Store) Referencing(ctx context.Context, r *store.Reader, ids, types []s
 		if !ok {
 			return nil
 		}
-		got, err := s.located(ctx, "referencing objects", "SELECT "+locatedCols+", o.body FROM objects o JOIN collections c ON c.cid = o.cid WHERE o.latest AND "+
+		got, err := s.located(ctx, "referencing objects", "SELECT "+locatedCols+", o.body FROM "+from+" WHERE "+
 			cond+" AND "+rc+" ORDER BY o.rid LIMIT "+a.Add(limit-len(out)), a, false)
 		out = append(out, got...)
 		return err
