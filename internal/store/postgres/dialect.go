@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
+	"unicode"
 
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/mitra-cert/mitra/internal/store"
@@ -155,4 +157,25 @@ func (Dialect) LockMigrations(ctx context.Context, tx sqlstore.Tx) error {
 // ColumnsSQL implements sqlstore.Dialect.
 func (Dialect) ColumnsSQL() string {
 	return `SELECT column_name::text FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = ?`
+}
+
+// TextMatch implements sqlstore.Dialect with a tsvector index (migration
+// 0011): websearch_to_tsquery reads any text without syntax errors (words
+// are ANDed, "quoted phrases", -excluded, or); a word of letters and
+// digits ending in * matches as a prefix. ts_rank weighs the name (A) over
+// the pattern, value and labels (B) and the description (C).
+func (Dialect) TextMatch(a *sqlstore.Args, text string) (join, cond, score, key string) {
+	var plain, prefixes []string
+	for _, w := range strings.Fields(text) {
+		if p, ok := strings.CutSuffix(w, "*"); ok && p != "" && strings.IndexFunc(p, func(r rune) bool { return !unicode.IsLetter(r) && !unicode.IsDigit(r) }) < 0 {
+			prefixes = append(prefixes, strings.ToLower(p)+":*")
+			continue
+		}
+		plain = append(plain, w)
+	}
+	q := "websearch_to_tsquery('simple', " + a.Add(strings.Join(plain, " ")) + ")"
+	if len(prefixes) > 0 {
+		q = "(" + q + " && to_tsquery('simple', " + a.Add(strings.Join(prefixes, " & ")) + "))"
+	}
+	return " JOIN search_text st ON st.rid = o.rid CROSS JOIN (SELECT " + q + " AS q) tq", "numnode(tq.q) > 0 AND st.doc @@ tq.q", "-ts_rank(st.doc, tq.q)", "o.rid"
 }

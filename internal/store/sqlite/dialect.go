@@ -180,3 +180,41 @@ func (Dialect) LockMigrations(context.Context, sqlstore.Tx) error { return nil }
 
 // ColumnsSQL implements sqlstore.Dialect.
 func (Dialect) ColumnsSQL() string { return `SELECT name FROM pragma_table_info(?)` }
+
+// TextMatch implements sqlstore.Dialect with FTS5 (migration 0011). Each
+// word of the text becomes a quoted FTS5 string, so that no character of
+// it is FTS5 syntax; a word ending in * matches as a prefix.
+//
+// The score is not bm25: bm25 weighs words by their frequency in the whole
+// index, hidden objects included, so scores and order could tell a reader
+// about objects it may not see. It counts instead, in the object alone,
+// the words found in its name (10), labels or pattern/value (4) and
+// description (1).
+func (Dialect) TextMatch(a *sqlstore.Args, text string) (join, cond, score, key string) {
+	var terms, parts []string
+	for _, w := range strings.Fields(text) {
+		prefix := strings.HasSuffix(w, "*")
+		w = strings.TrimRight(w, "*")
+		if w == "" {
+			continue
+		}
+		t := `"` + strings.ReplaceAll(w, `"`, `""`) + `"`
+		if prefix {
+			t += "*"
+		}
+		terms = append(terms, t)
+		// A literal: SQLite strings have no escape but the doubled quote.
+		lit := "'" + strings.ReplaceAll(strings.ToLower(w), "'", "''") + "'"
+		parts = append(parts,
+			"10 * (instr(lower(coalesce(search_text.name, '')), "+lit+") > 0)",
+			"4 * (instr(lower(coalesce(search_text.labels, '') || ' ' || coalesce(search_text.pattern, '')), "+lit+") > 0)",
+			"(instr(lower(coalesce(search_text.description, '')), "+lit+") > 0)")
+	}
+	if len(terms) == 0 {
+		return "", "", "", ""
+	}
+	// Ordered by search_text.rowid, FTS5 reads matches newest first
+	// without sorting them.
+	return " JOIN search_text ON search_text.rowid = o.rid", "search_text MATCH " + a.Add(strings.Join(terms, " ")),
+		"CAST(-(" + strings.Join(parts, " + ") + ") AS REAL)", "search_text.rowid"
+}

@@ -142,6 +142,13 @@ type Dialect interface {
 	// ColumnsSQL lists the column names of a table (one argument: the
 	// table name).
 	ColumnsSQL() string
+	// TextMatch renders a full-text search of the user's text over objects
+	// o (migration 0011): a join bringing in the index, the condition
+	// (first in the WHERE clause; "" when the text has no searchable
+	// word), a score expression without placeholders (lower is better)
+	// and the index's row key (o.rid's value), by which the index hands
+	// out matches in order.
+	TextMatch(a *Args, text string) (join, cond, score, key string)
 }
 
 // Rebind numbers ? placeholders as $1, $2, … for drivers that want that.

@@ -1,0 +1,109 @@
+package search_test
+
+import (
+	"context"
+	"database/sql"
+	"path/filepath"
+	"slices"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/mitra-cert/mitra/internal/access"
+	"github.com/mitra-cert/mitra/internal/search"
+	"github.com/mitra-cert/mitra/internal/store/postgres"
+	"github.com/mitra-cert/mitra/internal/store/postgres/pgtest"
+	"github.com/mitra-cert/mitra/internal/store/sqlite"
+)
+
+// unmigrate takes a database back to before migration 0011, keeping its
+// objects: what a database upgraded from an earlier Mitra holds.
+var unmigrate = []string{
+	`DROP TRIGGER search_add ON objects`, `DROP FUNCTION search_add()`, `DROP FUNCTION search_index(bigint, bytea)`,
+	`DROP TABLE search_text`, `DROP TABLE search_refs`, `DELETE FROM schema_migrations WHERE version = 11`,
+}
+
+// TestMigrationIndexesStoredObjects checks that migration 0011 indexes the
+// objects stored before it, text and references, on both backends.
+func TestMigrationIndexesStoredObjects(t *testing.T) {
+	check := func(t *testing.T, w *world, ind, rep string) {
+		p := principal(w.orgID)
+		if got := ids(w.search(p, search.Query{Text: "legacy"}).Hits); !slices.Equal(got, []string{ind}) {
+			t.Errorf("search after the migration: %v", got)
+		}
+		g, err := w.svc.Pivot(t.Context(), p, ind, 1)
+		if err != nil || !slices.Contains(nodeIDs(g), rep) {
+			t.Errorf("pivot after the migration: %+v %v", g, err)
+		}
+	}
+	var ind, rep string
+	fill := func(w *world) {
+		a := w.org("A", false)
+		w.orgID = a
+		feed := w.collection("feed", access.TLPGreen, nil, readOrg(a))
+		ind = w.add(feed, a, 0, nil, indicator(id("indicator"), "Legacy indicator", "[domain-name:value = 'old.example']"))
+		rep = w.add(feed, a, 0, nil, map[string]any{"type": "report", "id": id("report"), "name": "Old", "published": "2026-01-01T00:00:00Z", "object_refs": []string{ind}})
+	}
+	t.Run("sqlite", func(t *testing.T) {
+		dir := t.TempDir()
+		st, err := sqlite.Open(t.Context(), dir, sqlite.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		fill(&world{t: t, st: st})
+		st.Close()
+		raw, err := sql.Open("sqlite", filepath.Join(dir, sqlite.FileName))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, q := range []string{`DROP TRIGGER search_add`, `DROP TRIGGER search_delete`, `DROP TABLE search_text`, `DROP TABLE search_refs`,
+			`DELETE FROM schema_migrations WHERE version = 11`} {
+			if _, err := raw.Exec(q); err != nil {
+				t.Fatal(q, err)
+			}
+		}
+		raw.Close()
+		st, err = sqlite.Open(t.Context(), dir, sqlite.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer st.Close()
+		w := &world{t: t, st: st, svc: search.New(search.Config{Store: st})}
+		w.orgID = orgOf(t, w, "A")
+		check(t, w, ind, rep)
+	})
+	t.Run("postgres", func(t *testing.T) {
+		dsn := pgtest.NewSchema(t)
+		st, err := postgres.Open(t.Context(), dsn, postgres.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		fill(&world{t: t, st: st})
+		st.Close()
+		conn, err := pgx.Connect(context.Background(), dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, q := range unmigrate {
+			if _, err := conn.Exec(context.Background(), q); err != nil {
+				t.Fatal(q, err)
+			}
+		}
+		conn.Close(context.Background())
+		st, err = postgres.Open(t.Context(), dsn, postgres.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer st.Close()
+		w := &world{t: t, st: st, svc: search.New(search.Config{Store: st})}
+		w.orgID = orgOf(t, w, "A")
+		check(t, w, ind, rep)
+	})
+}
+
+func orgOf(t *testing.T, w *world, name string) string {
+	o, err := w.st.GetOrganisation(t.Context(), name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return o.ID
+}
