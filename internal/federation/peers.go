@@ -347,8 +347,10 @@ func (r *Runner) push(ctx context.Context, p *store.Peer, l *store.Link) (PushSt
 		maxBytes = root.MaxContentLength
 	}
 	for {
+		// Every version, not only the latest: a version added before the
+		// push reached it would otherwise never cross.
 		page, err := r.Store.QueryObjects(ctx, col.ID, store.Query{AddedAfter: pos.After, Limit: 500, WithBody: true,
-			Visible: func(e *store.Entry) bool {
+			Versions: store.VersionFilter{All: true}, Visible: func(e *store.Entry) bool {
 				return e.Submitter != p.Organisation && access.Decide(pr, col, e).Allowed
 			}})
 		if err != nil {
