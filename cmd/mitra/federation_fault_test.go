@@ -37,11 +37,11 @@ const (
 	// fedObjects indicators are in the source collection, the first
 	// fedVersions of them with a second version (every sixth of those a
 	// revocation).
-	fedObjects  = 24000
-	fedVersions = 6000
+	fedObjects  = 16000
+	fedVersions = 4000
 	// fedKillAt is how many changes the receiving side has logged when
 	// the process running the link is killed: well inside the sync.
-	fedKillAt = 5000
+	fedKillAt = 4000
 	// fedPassword is the source's "peer" user, which the links use.
 	fedPassword = "peer-password-9"
 	fedV1       = "2025-01-01T00:00:00.000Z"
@@ -466,7 +466,7 @@ func setupMirror(t *testing.T, storeArgs []string, key, srcBase, srcCol string) 
 }
 
 // TestFederationPullKill9SQLite: the server running a pull link is killed
-// with SIGKILL half-way through a sync of 30,000 changes; while it is down
+// with SIGKILL half-way through a sync of 20,000 changes; while it is down
 // the source deletes objects and versions (some the mirror holds, some it
 // has not seen yet); restarted, it resumes from its stored position and
 // the mirror converges: every version of the source exactly once, deletes
@@ -544,7 +544,7 @@ func sourceLatest(t *testing.T, base, col string) int64 {
 }
 
 // TestFederationPushKill9SQLite: the server running a push link is killed
-// with SIGKILL half-way through pushing 30,000 versions; restarted, it
+// with SIGKILL part-way through pushing 20,000 versions; restarted, it
 // resumes from its stored position, and the receiving server holds every
 // version exactly once (the page resent after the kill is taken as
 // duplicates: nothing is logged twice).
