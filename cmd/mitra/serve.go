@@ -128,7 +128,8 @@ type ServeCmd struct {
 	Notify   NotifyServeFlags   `embed:"" prefix:"notify-"`
 
 	PeerKeyFlags `embed:""`
-	NoPeers      bool `name:"no-peers" env:"MITRA_NO_PEERS" help:"Do not run the links of federation peers in this process."`
+	NoPeers      bool          `name:"no-peers" env:"MITRA_NO_PEERS" help:"Do not run the links of federation peers in this process."`
+	PeerLeaseTTL time.Duration `name:"peer-lease-ttl" default:"1m" env:"MITRA_PEER_LEASE_TTL" help:"How long a link's lease outlives its holder: with several processes on one database, another one takes over the links of a process that died after this long (the holder renews it every third of it)."`
 }
 
 // HashServeFlags configure the hash match service of the server.
@@ -308,7 +309,8 @@ func (c *ServeCmd) Run(ctx context.Context, e *env) error {
 	if c.NoPeers {
 		close(peersDone)
 	} else {
-		runner := &federation.Runner{Store: st, Sealer: sealer, Check: srv.Check, Log: log, Holder: holderName("serve"), Metrics: federation.NewMetrics(reg)}
+		runner := &federation.Runner{Store: st, Sealer: sealer, Check: srv.Check, Log: log, Holder: holderName("serve"), Metrics: federation.NewMetrics(reg),
+			LeaseTTL: c.PeerLeaseTTL}
 		go func() {
 			defer close(peersDone)
 			if err := runner.Serve(pctx); err != nil && !errors.Is(err, context.Canceled) {

@@ -171,8 +171,35 @@ func (f *feedPuller) run(ctx context.Context) (PullStats, error) {
 			return stats, err
 		}
 	}
+	// The next page is fetched while this one is applied: the remote's
+	// reading and encoding overlap the local checks and writes.
+	type fetched struct {
+		page *taxiiclient.ChangesPage
+		err  error
+	}
+	fctx, cancel := context.WithCancel(ctx)
+	var pending chan fetched
+	fetch := func(after int64) {
+		ch := make(chan fetched, 1)
+		go func() {
+			page, err := f.Client.Changes(fctx, "", after, f.limit)
+			ch <- fetched{page, err}
+		}()
+		pending = ch
+	}
+	defer func() {
+		cancel()
+		if pending != nil {
+			<-pending
+		}
+	}()
 	for {
-		page, err := f.Client.Changes(ctx, "", f.pos.Seq, f.limit)
+		if pending == nil {
+			fetch(f.pos.Seq)
+		}
+		got := <-pending
+		pending = nil
+		page, err := got.page, got.err
 		var pe *taxiiclient.PositionExpiredError
 		if errors.As(err, &pe) {
 			// The remote pruned the changes after our position: read the
@@ -194,10 +221,14 @@ func (f *feedPuller) run(ctx context.Context) (PullStats, error) {
 		if err != nil {
 			return stats, err
 		}
+		more := page.More && len(page.Changes) > 0
+		if more {
+			fetch(max(page.Changes[len(page.Changes)-1].Seq, page.Next))
+		}
 		if err := f.apply(ctx, page, &stats); err != nil {
 			return stats, err
 		}
-		if !page.More || len(page.Changes) == 0 {
+		if !more {
 			return stats, nil
 		}
 	}

@@ -65,6 +65,8 @@ type Metrics struct {
 	runs    *prometheus.CounterVec
 	objects *prometheus.CounterVec
 	lastOK  *prometheus.GaugeVec
+	lag     *prometheus.GaugeVec
+	resyncs *prometheus.CounterVec
 }
 
 // NewMetrics registers the federation metrics on reg.
@@ -73,12 +75,16 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		runs: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "mitra", Subsystem: "federation", Name: "link_runs_total",
 			Help: "Runs of peer links, by outcome (ok, error)."}, []string{"peer", "link", "outcome"}),
 		objects: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "mitra", Subsystem: "federation", Name: "link_objects_total",
-			Help: "Objects handled by peer links, by result (added, duplicate, refused, sent)."}, []string{"peer", "link", "result"}),
+			Help: "Objects handled by peer links, by result (added, duplicate, deleted, refused, sent)."}, []string{"peer", "link", "result"}),
 		lastOK: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: "mitra", Subsystem: "federation", Name: "link_last_success_timestamp_seconds",
 			Help: "When a peer link last completed a run."}, []string{"peer", "link"}),
+		lag: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: "mitra", Subsystem: "federation", Name: "link_lag_seconds",
+			Help: "How far behind a peer link was at the end of its last run: 0 after a success, else the time since its last success."}, []string{"peer", "link"}),
+		resyncs: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "mitra", Subsystem: "federation", Name: "link_resyncs_total",
+			Help: "Full resynchronisations of pull links (their change-feed position had expired on the peer)."}, []string{"peer", "link"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.runs, m.objects, m.lastOK)
+		reg.MustRegister(m.runs, m.objects, m.lastOK, m.lag, m.resyncs)
 	}
 	return m
 }
@@ -264,6 +270,9 @@ func (r *Runner) RunLink(ctx context.Context, p *store.Peer, l *store.Link) Link
 		m.objects.WithLabelValues(p.Name, l.ID, "duplicate").Add(float64(res.Pull.Duplicates))
 		m.objects.WithLabelValues(p.Name, l.ID, "refused").Add(float64(res.Pull.Refused + res.Push.Failed))
 		m.objects.WithLabelValues(p.Name, l.ID, "sent").Add(float64(res.Push.Sent))
+		m.objects.WithLabelValues(p.Name, l.ID, "deleted").Add(float64(res.Pull.Deleted))
+		m.resyncs.WithLabelValues(p.Name, l.ID).Add(float64(res.Pull.Resyncs))
+		m.lag.WithLabelValues(p.Name, l.ID).Set(st.Lag.Seconds())
 		if err == nil {
 			m.lastOK.WithLabelValues(p.Name, l.ID).Set(float64(st.At.Unix()))
 		}
@@ -347,8 +356,10 @@ func (r *Runner) push(ctx context.Context, p *store.Peer, l *store.Link) (PushSt
 		maxBytes = root.MaxContentLength
 	}
 	for {
+		// Every version, not only the latest: a version added before the
+		// push reached it would otherwise never cross.
 		page, err := r.Store.QueryObjects(ctx, col.ID, store.Query{AddedAfter: pos.After, Limit: 500, WithBody: true,
-			Visible: func(e *store.Entry) bool {
+			Versions: store.VersionFilter{All: true}, Visible: func(e *store.Entry) bool {
 				return e.Submitter != p.Organisation && access.Decide(pr, col, e).Allowed
 			}})
 		if err != nil {
