@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"iter"
 	"maps"
+	"net/http"
 	"time"
 
 	"github.com/mitra-cert/mitra/internal/access"
@@ -37,6 +38,10 @@ type Importer struct {
 	Batch int
 	// Label names the importer in the audit log ("mitra import").
 	Label string
+	// Groups resolves MISP sharing groups (nil: none map).
+	Groups GroupStore
+	// HTTP fetches MISP feeds from URLs (http.DefaultClient when nil).
+	HTTP *http.Client
 }
 
 // Options are what the importing user chooses.

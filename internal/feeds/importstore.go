@@ -39,3 +39,9 @@ type FeedStore interface {
 	DeleteImportFeed(ctx context.Context, name string) error
 	SaveImportFeedRun(ctx context.Context, f *store.ImportFeed) error
 }
+
+// GroupStore resolves the Mitra sharing group a MISP sharing group maps
+// to.
+type GroupStore interface {
+	GetGroup(ctx context.Context, idOrName string) (*store.Group, error)
+}

@@ -333,8 +333,10 @@ func (c *mispConverter) Event(ev *MISPEvent) {
 			c.orgRef = "identity--" + ev.Orgc.UUID
 			if !c.seen[c.orgRef] {
 				c.seen[c.orgRef] = true
-				c.emit(map[string]any{"type": "identity", "spec_version": "2.1", "id": c.orgRef, "created": c.evTime, "modified": c.evTime,
-					"name": ev.Orgc.Name, "identity_class": "organization"})
+				org := map[string]any{"type": "identity", "spec_version": "2.1", "id": c.orgRef, "created": c.evTime, "modified": c.evTime,
+					"name": ev.Orgc.Name, "identity_class": "organization"}
+				mark(org, c.evTLP, c.evRcpts)
+				c.emit(org)
 			}
 		}
 	}
@@ -494,7 +496,9 @@ func mapAttribute(typ, value string) (term, bool) {
 // language (STIX 2.1 §10.14 pattern-type-ov).
 var patternLanguages = map[string]string{"yara": "yara", "snort": "snort", "sigma": "sigma", "pcre": "pcre", "suricata": "suricata"}
 
-func (c *mispConverter) scos(objs []map[string]any) []string {
+// scos emits observables, marked as what refers to them: their values
+// are as sensitive as the attribute.
+func (c *mispConverter) scos(objs []map[string]any, l access.TLP, rcpts []string) []string {
 	var ids []string
 	for _, o := range objs {
 		o["spec_version"] = "2.1"
@@ -503,6 +507,7 @@ func (c *mispConverter) scos(objs []map[string]any) []string {
 			continue
 		}
 		o["id"] = id
+		mark(o, l, rcpts)
 		ids = append(ids, id)
 		if !c.seen[id] {
 			c.seen[id] = true
@@ -618,7 +623,7 @@ func (c *mispConverter) observable(id string, toIDs mispBool, tm term, ts, first
 		c.common(obj, ts, l, rcpts, tags, labels...)
 		return c.emit(obj)
 	}
-	refs := c.scos(tm.sco)
+	refs := c.scos(tm.sco, l, rcpts)
 	if len(refs) == 0 {
 		// Nothing observable to point at (a user agent alone): keep it as
 		// an indicator-less custom object rather than drop it.
