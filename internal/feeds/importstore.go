@@ -45,3 +45,9 @@ type FeedStore interface {
 type GroupStore interface {
 	GetGroup(ctx context.Context, idOrName string) (*store.Group, error)
 }
+
+// UserStore resolves the user a feed imports as.
+type UserStore interface {
+	GetUser(ctx context.Context, name string) (*store.User, error)
+	GroupsOf(ctx context.Context, org string) ([]string, error)
+}
