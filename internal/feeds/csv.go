@@ -309,6 +309,10 @@ func CSVSource(r io.Reader, opt CSVOptions, now time.Time) (Source, error) {
 						yield(nil, fmt.Errorf("column %q for %s: not a column number nor a header name: %w", c, f, ErrInvalid))
 						return
 					}
+					if n > len(rec) {
+						yield(nil, fmt.Errorf("column %d for %s: the list's first row has %d columns: %w", n, f, len(rec), ErrInvalid))
+						return
+					}
 					cols[f] = n - 1
 				}
 				if _, ok := cols["value"]; !ok {
