@@ -125,6 +125,8 @@ type CLI struct {
 	Peer         PeerCmd         `cmd:"" help:"Manage federation peers and run their links."`
 	Detect       DetectCmd       `cmd:"" help:"Match telemetry (Zeek, Suricata, STIX, JSON; files, directories, stdin, NATS) against the indicators and record sightings."`
 	Hash         HashCmd         `cmd:"" help:"Print content hashes of files: MD5, SHA-256, TLSH, and PDQ with its quality for images (JPEG, PNG, GIF, WebP, BMP)."`
+	Import       ImportCmd       `cmd:"" help:"Import STIX 2.1 and 2.0 bundles, MISP events and feeds, CSV and text lists into a collection, through the same checks as a TAXII POST."`
+	Feed         FeedCmd         `cmd:"" help:"Manage scheduled feeds, warning lists and inactive flags."`
 }
 
 // VersionCmd prints the version.
