@@ -118,9 +118,11 @@ func refang(v string) string {
 // csvTypes are the value types a list can hold, with the pattern each
 // makes (STIX 2.1 §9 object paths).
 var csvTypes = map[string]func(string) string{
-	"ipv4":   func(v string) string { return "[ipv4-addr:value = " + quote(v) + "]" },
-	"ipv6":   func(v string) string { return "[ipv6-addr:value = " + quote(v) + "]" },
-	"domain": func(v string) string { return "[domain-name:value = " + quote(strings.ToLower(strings.TrimSuffix(v, "."))) + "]" },
+	"ipv4": func(v string) string { return "[ipv4-addr:value = " + quote(v) + "]" },
+	"ipv6": func(v string) string { return "[ipv6-addr:value = " + quote(v) + "]" },
+	"domain": func(v string) string {
+		return "[domain-name:value = " + quote(strings.ToLower(strings.TrimSuffix(v, "."))) + "]"
+	},
 	"url":    func(v string) string { return "[url:value = " + quote(v) + "]" },
 	"email":  func(v string) string { return "[email-addr:value = " + quote(strings.ToLower(v)) + "]" },
 	"md5":    func(v string) string { return "[file:hashes.MD5 = " + quote(strings.ToLower(v)) + "]" },

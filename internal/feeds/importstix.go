@@ -69,7 +69,9 @@ func upgrade(raw json.RawMessage) (json.RawMessage, error) {
 func streamObjects(r io.Reader) iter.Seq2[json.RawMessage, error] {
 	return func(yield func(json.RawMessage, error) bool) {
 		dec := json.NewDecoder(r)
-		bad := func(err error) { yield(nil, fmt.Errorf("STIX bundle at byte %d: %v: %w", dec.InputOffset(), err, ErrInvalid)) }
+		bad := func(err error) {
+			yield(nil, fmt.Errorf("STIX bundle at byte %d: %v: %w", dec.InputOffset(), err, ErrInvalid))
+		}
 		if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
 			bad(fmt.Errorf("want a JSON object (%v)", err))
 			return

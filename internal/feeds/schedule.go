@@ -56,7 +56,6 @@ func (s *Scheduler) client() *http.Client {
 	return http.DefaultClient
 }
 
-
 // Add checks and stores a feed; its first run is due at once.
 func (s *Scheduler) Add(ctx context.Context, f *store.ImportFeed, opt Options) error {
 	u, err := url.Parse(f.URL)
