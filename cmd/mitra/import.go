@@ -196,7 +196,7 @@ func (c *ImportCmd) one(ctx context.Context, e *env, imp *feeds.Importer, p *acc
 		opt.Format = guessFormat(in, head)
 		r = io.MultiReader(strings.NewReader(string(head)), r)
 	}
-	src, err := imp.Open(ctx, opt, r, location)
+	src, err := imp.Open(ctx, p, opt, r, location)
 	if err != nil {
 		return feeds.Report{}, err
 	}

@@ -49,10 +49,13 @@ type CSVOptions struct {
 	Source string `json:"source,omitempty"`
 	// Text reads one value per line (# starts a comment), no columns.
 	Text bool `json:"text,omitempty"`
+
+	// organisation is the importing organisation, part of the ids.
+	organisation string
 }
 
-// csvNamespace makes indicator ids: UUIDv5(csvNamespace, source NUL type
-// NUL value).
+// csvNamespace makes indicator ids: UUIDv5(csvNamespace, organisation NUL
+// source NUL type NUL value).
 var csvNamespace = uuid.MustParse("4c1d5a0e-2f3b-5d6e-8a9b-1c2d3e4f5a6b")
 
 // decode turns r into UTF-8 by opt.Encoding (or by detection).
@@ -359,7 +362,7 @@ func csvIndicator(rec []string, cols map[string]int, header []string, opt CSVOpt
 		return nil, err
 	}
 	pattern := csvTypes[typ](v)
-	id := "indicator--" + uuid.NewSHA1(csvNamespace, []byte(opt.Source+"\x00"+typ+"\x00"+strings.ToLower(v))).String()
+	id := "indicator--" + uuid.NewSHA1(csvNamespace, []byte(opt.organisation+"\x00"+opt.Source+"\x00"+typ+"\x00"+strings.ToLower(v))).String()
 	ts := stix.FormatMicro(now)
 	obj := map[string]any{"type": "indicator", "spec_version": "2.1", "id": id, "created": ts, "modified": ts, "valid_from": ts,
 		"pattern": pattern, "pattern_type": "stix", "name": v}

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mitra-cert/mitra/internal/access"
 	"github.com/mitra-cert/mitra/internal/feeds"
 )
 
@@ -32,7 +33,7 @@ func TestImportCSVSemicolonBOM(t *testing.T) {
 	col := w.collection("csv", org)
 	opt := feeds.Options{Format: "csv", TLP: "green", CSV: feeds.CSVOptions{Columns: map[string]string{
 		"value": "indicator", "type": "type", "description": "description", "first_seen": "first_seen", "labels": "tags"}}}
-	src, err := w.imp.Open(t.Context(), opt, open(t, "semicolon-bom.csv"), "semicolon-bom.csv")
+	src, err := w.imp.Open(t.Context(), p, opt, open(t, "semicolon-bom.csv"), "semicolon-bom.csv")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -58,7 +59,7 @@ func TestImportCSVSemicolonBOM(t *testing.T) {
 	}
 	// The same list tomorrow: the same indicators, no new versions.
 	w.now = w.now.Add(24 * time.Hour)
-	src, _ = w.imp.Open(t.Context(), opt, open(t, "semicolon-bom.csv"), "semicolon-bom.csv")
+	src, _ = w.imp.Open(t.Context(), p, opt, open(t, "semicolon-bom.csv"), "semicolon-bom.csv")
 	again := w.importSource(p, col, src, opt)
 	if again.Unchanged != 3 || again.Added+again.Updated != 0 {
 		t.Errorf("re-import: %+v", again)
@@ -73,7 +74,7 @@ func TestImportCSVLatin1(t *testing.T) {
 	p := w.member("alice", org)
 	col := w.collection("csv", org)
 	opt := feeds.Options{Format: "csv"}
-	src, err := w.imp.Open(t.Context(), opt, open(t, "latin1.csv"), "latin1.csv")
+	src, err := w.imp.Open(t.Context(), p, opt, open(t, "latin1.csv"), "latin1.csv")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -100,7 +101,7 @@ func TestImportTextList(t *testing.T) {
 	p := w.member("alice", org)
 	col := w.collection("txt", org)
 	opt := feeds.Options{Format: "text"}
-	src, err := w.imp.Open(t.Context(), opt, open(t, "blocklist.txt"), "blocklist.txt")
+	src, err := w.imp.Open(t.Context(), p, opt, open(t, "blocklist.txt"), "blocklist.txt")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -118,7 +119,7 @@ func TestImportTextList(t *testing.T) {
 	first := got["[domain-name:value = 'evil-one.com']"]
 	w.now = w.now.Add(time.Hour)
 	csv := "value,description\nevil-one.com,now with a description\n"
-	src, _ = w.imp.Open(t.Context(), feeds.Options{Format: "csv", CSV: feeds.CSVOptions{Columns: map[string]string{"value": "1", "description": "2"}}},
+	src, _ = w.imp.Open(t.Context(), p, feeds.Options{Format: "csv", CSV: feeds.CSVOptions{Columns: map[string]string{"value": "1", "description": "2"}}},
 		strings.NewReader(csv), "blocklist.txt")
 	upd := w.importSource(p, col, src, feeds.Options{})
 	if upd.Updated != 1 {
@@ -128,5 +129,34 @@ func TestImportTextList(t *testing.T) {
 	if now["id"] != first["id"] || now["created"] != first["created"] || now["valid_from"] != first["valid_from"] ||
 		now["modified"] != "2026-12-06T05:00:00.000000Z" || now["description"] != "now with a description" {
 		t.Errorf("new version %v of %v", now, first)
+	}
+}
+
+// Two organisations importing the same public list into one collection
+// each own their indicators: the second import is not told "unchanged"
+// by the first's (hidden, RED) versions, and neither reads the other's.
+func TestImportSameListTwoOrganisations(t *testing.T) {
+	w := newWorld(t)
+	a, b := w.org("a"), w.org("b")
+	pa, pb := w.member("alice", a), w.member("bob", b)
+	col := w.collection("shared", a, b)
+	opt := feeds.Options{Format: "text", TLP: "red"}
+	for _, p := range []*access.Principal{pa, pb} {
+		src, err := w.imp.Open(t.Context(), p, opt, strings.NewReader("evil-one.com\nevil-two.com\n"), "public.txt")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rep := w.importSource(p, col, src, opt); rep.Added != 2 || rep.Unchanged != 0 {
+			t.Errorf("%s: %+v", p.User, rep)
+		}
+	}
+	ra, rb := w.objects("alice", col), w.objects("bob", col)
+	if len(ra) != 2 || len(rb) != 2 {
+		t.Fatalf("alice reads %d, bob %d", len(ra), len(rb))
+	}
+	for id := range ra {
+		if _, ok := rb[id]; ok {
+			t.Errorf("%s is read by both organisations", id)
+		}
 	}
 }

@@ -208,7 +208,7 @@ func (i *Importer) batch(ctx context.Context, p *access.Principal, col *store.Co
 	rep := Report{Received: len(raws)}
 	if len(volatile) > 0 {
 		var err error
-		if raws, err = i.stabilise(ctx, col.ID, raws, volatile, &rep); err != nil {
+		if raws, err = i.stabilise(ctx, p, col.ID, raws, volatile, &rep); err != nil {
 			return rep, err
 		}
 	}
@@ -309,7 +309,12 @@ func (i *Importer) audit(ctx context.Context, p *access.Principal, collection st
 // created (and other volatile values) and gets a modified after the
 // stored one (STIX 2.1 §3.6: a new version has a later
 // modified and the same created).
-func (i *Importer) stabilise(ctx context.Context, collection string, raws []json.RawMessage, volatile []string, rep *Report) ([]json.RawMessage, error) {
+//
+// Only versions the importing organisation submitted count: another's
+// object with the same id goes to the checks and the store as a POST
+// would (a duplicate, or refused by ownership), so that nothing about a
+// version the importer may not read is told apart.
+func (i *Importer) stabilise(ctx context.Context, p *access.Principal, collection string, raws []json.RawMessage, volatile []string, rep *Report) ([]json.RawMessage, error) {
 	ids := make([]string, 0, len(raws))
 	for _, raw := range raws {
 		var h struct {
@@ -327,6 +332,9 @@ func (i *Importer) stabilise(ctx context.Context, collection string, raws []json
 			return nil, fmt.Errorf("read stored versions: %w", err)
 		}
 		for _, e := range page.Entries {
+			if e.Submitter != p.Organisation {
+				continue
+			}
 			var m map[string]any
 			if json.Unmarshal(e.Raw, &m) == nil {
 				stored[e.ID] = m

@@ -141,7 +141,7 @@ func BenchmarkImportMISPFeed1000Events(b *testing.B) {
 		var pk peak
 		runtime.GC()
 		b.StartTimer()
-		src, err := w.imp.Open(b.Context(), feeds.Options{Format: "misp-feed"}, nil, dir)
+		src, err := w.imp.Open(b.Context(), p, feeds.Options{Format: "misp-feed"}, nil, dir)
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -214,7 +214,7 @@ func (h *Handler) importBody(w http.ResponseWriter, r *http.Request, p *access.P
 	if opt.Format == "misp-feed" {
 		body = nil // the manifest is fetched from the URL
 	}
-	src, err := h.opt.Importer.Open(r.Context(), opt, body, location)
+	src, err := h.opt.Importer.Open(r.Context(), p, opt, body, location)
 	if err != nil {
 		return err
 	}

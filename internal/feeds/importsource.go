@@ -44,8 +44,10 @@ func Recipients(ctx context.Context, groups GroupStore, opt MISPOptions) func(*M
 
 // Open returns the source of a format: r for stix, misp, csv and text;
 // for misp-feed, location (a directory or an http(s) URL) and r, when
-// not nil, is the feed's manifest.json already fetched.
-func (i *Importer) Open(ctx context.Context, opt Options, r io.Reader, location string) (Source, error) {
+// not nil, is the feed's manifest.json already fetched. p is who imports:
+// a list's indicator ids are the importing organisation's own, so that
+// two organisations importing the same public list each own theirs.
+func (i *Importer) Open(ctx context.Context, p *access.Principal, opt Options, r io.Reader, location string) (Source, error) {
 	var floor access.TLP
 	if opt.TLP != "" {
 		l, err := access.ParseTLP(opt.TLP)
@@ -93,6 +95,7 @@ func (i *Importer) Open(ctx context.Context, opt Options, r io.Reader, location 
 		if c.Source == "" {
 			c.Source = location
 		}
+		c.organisation = p.Organisation
 		return CSVSource(r, c, i.now())
 	}
 	return Source{}, fmt.Errorf("format %q: want one of %s: %w", opt.Format, strings.Join(Formats, ", "), ErrInvalid)

@@ -108,6 +108,7 @@ type MISPAttribute struct {
 	Distribution   mispString   `json:"distribution"`
 	SharingGroup   *MISPSharing `json:"SharingGroup,omitempty"`
 	ObjectRelation string       `json:"object_relation,omitempty"`
+	Deleted        mispBool     `json:"deleted"`
 	Tag            []MISPTag    `json:"Tag,omitempty"`
 	Galaxy         []MISPGalaxy `json:"Galaxy,omitempty"`
 }
@@ -361,6 +362,13 @@ func (c *mispConverter) Event(ev *MISPEvent) {
 	if p, ok := unixTime(ev.PublishTimestamp); ok {
 		published = stix.FormatMicro(p)
 	}
+	// A cluster on the event and on an attribute is referred to once.
+	seen := map[string]bool{}
+	refs = slices.DeleteFunc(refs, func(id string) bool {
+		dup := seen[id] || id == ""
+		seen[id] = true
+		return dup
+	})
 	if len(refs) == 0 {
 		c.skipped = append(c.skipped, Rejection{ID: "report--" + ev.UUID, Reason: "event with nothing to convert"})
 		return
@@ -542,6 +550,11 @@ func (c *mispConverter) attribute(a *MISPAttribute, parent access.TLP, parentRcp
 		c.skipped = append(c.skipped, Rejection{ID: "misp-attribute:" + a.UUID, Reason: "attribute without a valid uuid"})
 		return nil
 	}
+	if a.Deleted {
+		// Soft-deleted in MISP: withdrawn intelligence, reported, not stored.
+		c.skipped = append(c.skipped, Rejection{ID: "misp-attribute:" + a.UUID, Reason: "deleted in MISP (soft delete)"})
+		return nil
+	}
 	l, rcpts := c.level(a.Distribution, a.SharingGroup, a.Tag, parent, parentRcpts)
 	ts := c.attrTime(a, c.evTime)
 	labels := []string{`misp:type="` + a.Type + `"`, `misp:category="` + a.Category + `"`}
@@ -660,6 +673,10 @@ func (c *mispConverter) object(o *MISPObject) []string {
 	var tags []MISPTag
 	file := map[string]any{}
 	for _, a := range o.Attribute {
+		if a.Deleted {
+			c.skipped = append(c.skipped, Rejection{ID: "misp-attribute:" + a.UUID, Reason: "deleted in MISP (soft delete)"})
+			continue
+		}
 		tags = append(tags, a.Tag...)
 		tm, ok := mapAttribute(a.Type, a.Value)
 		if !ok {

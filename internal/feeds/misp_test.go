@@ -37,7 +37,7 @@ func TestImportMISPEvent(t *testing.T) {
 	}
 	w.imp.Groups = w.st
 	col := w.collection("misp", a, b, c)
-	src, err := w.imp.Open(t.Context(), feeds.Options{Format: "misp"}, open(t, "misp-event.json"), "")
+	src, err := w.imp.Open(t.Context(), pa, feeds.Options{Format: "misp"}, open(t, "misp-event.json"), "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -178,7 +178,7 @@ func TestImportMISPEvent(t *testing.T) {
 		t.Errorf("an organisation outside the sharing group reads %v", keys(carols))
 	}
 	// Again: nothing new.
-	src, _ = w.imp.Open(t.Context(), feeds.Options{Format: "misp"}, open(t, "misp-event.json"), "")
+	src, _ = w.imp.Open(t.Context(), pa, feeds.Options{Format: "misp"}, open(t, "misp-event.json"), "")
 	again := w.importSource(pa, col, src, feeds.Options{})
 	if again.Added+again.Updated != 0 || again.Unchanged != rep.Added {
 		t.Errorf("re-import: %+v (first %+v)", again, rep)
@@ -187,7 +187,7 @@ func TestImportMISPEvent(t *testing.T) {
 	// the same indicator.
 	data, _ := os.ReadFile(filepath.Join("testdata", "import", "misp-event.json"))
 	data = bytes.Replace(data, []byte(`"comment": "C2 server"`), []byte(`"comment": "C2 server, confirmed"`), 1)
-	src, _ = w.imp.Open(t.Context(), feeds.Options{Format: "misp"}, bytes.NewReader(data), "")
+	src, _ = w.imp.Open(t.Context(), pa, feeds.Options{Format: "misp"}, bytes.NewReader(data), "")
 	edited := w.importSource(pa, col, src, feeds.Options{})
 	if edited.Updated != 1 || edited.Added != 0 {
 		t.Errorf("edited: %+v", edited)
@@ -217,7 +217,7 @@ func TestImportMISPFeedDirectory(t *testing.T) {
 	p := w.member("alice", org)
 	col := w.collection("feed", org)
 	dir := filepath.Join("testdata", "import", "misp-feed")
-	src, err := w.imp.Open(t.Context(), feeds.Options{Format: "misp-feed"}, nil, dir)
+	src, err := w.imp.Open(t.Context(), p, feeds.Options{Format: "misp-feed"}, nil, dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -250,7 +250,7 @@ func TestImportMISPFeedDirectory(t *testing.T) {
 	if rep.Inactive != 1 {
 		t.Errorf("%d flagged, want 1", rep.Inactive)
 	}
-	src, _ = w.imp.Open(t.Context(), feeds.Options{Format: "misp-feed"}, nil, dir)
+	src, _ = w.imp.Open(t.Context(), p, feeds.Options{Format: "misp-feed"}, nil, dir)
 	again := w.importSource(p, col, src, feeds.Options{})
 	if again.Added+again.Updated != 0 || again.Unchanged != rep.Added {
 		t.Errorf("re-import: %+v", again)

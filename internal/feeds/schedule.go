@@ -178,7 +178,7 @@ func (s *Scheduler) run(ctx context.Context, f *store.ImportFeed) (RunReport, er
 	if imp.Label == "" {
 		imp.Label = "feed " + f.Name
 	}
-	src, err := imp.Open(ctx, opt, res.Body, base)
+	src, err := imp.Open(ctx, p, opt, res.Body, base)
 	if err != nil {
 		return rep, err
 	}
