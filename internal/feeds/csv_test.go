@@ -27,6 +27,7 @@ func csvIndicators(t *testing.T, w *world, user, col string) map[string]map[stri
 // with its line, unmapped columns are kept, and a listed resolver is
 // flagged.
 func TestImportCSVSemicolonBOM(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t)
 	org := w.org("cert")
 	p := w.member("alice", org)
@@ -69,6 +70,7 @@ func TestImportCSVSemicolonBOM(t *testing.T) {
 // A Latin-1 file is detected (not UTF-8) and read as such; a list
 // without a type column has its types inferred.
 func TestImportCSVLatin1(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t)
 	org := w.org("cert")
 	p := w.member("alice", org)
@@ -96,6 +98,7 @@ func TestImportCSVLatin1(t *testing.T) {
 // rejected; a changed description makes a new version that keeps its
 // created.
 func TestImportTextList(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t)
 	org := w.org("cert")
 	p := w.member("alice", org)
@@ -136,6 +139,7 @@ func TestImportTextList(t *testing.T) {
 // each own their indicators: the second import is not told "unchanged"
 // by the first's (hidden, RED) versions, and neither reads the other's.
 func TestImportSameListTwoOrganisations(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t)
 	a, b := w.org("a"), w.org("b")
 	pa, pb := w.member("alice", a), w.member("bob", b)

@@ -16,6 +16,7 @@ import (
 // TAXII GET comes back byte for byte, and importing it again stores
 // nothing.
 func TestImportSTIXRoundTripByteFaithful(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t)
 	org := w.org("cert")
 	p := w.member("alice", org)
@@ -48,6 +49,7 @@ func TestImportSTIXRoundTripByteFaithful(t *testing.T) {
 // STIX 2.0 objects are upgraded as the 2.1 specification requires, keep
 // their ids and versions, and import again as unchanged.
 func TestImportSTIX20Upgrade(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t)
 	org := w.org("cert")
 	p := w.member("alice", org)
@@ -139,6 +141,7 @@ func same(v any, want ...string) bool {
 // touching the rest of their bytes; an object's own marking stays; the
 // TLP applies to readers exactly as for a POST.
 func TestImportTLPAndConfidence(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t)
 	a, b := w.org("a"), w.org("b")
 	pa := w.member("alice", a)
@@ -179,6 +182,7 @@ func TestImportTLPAndConfidence(t *testing.T) {
 // An import into a collection the caller may not write to is refused as
 // a TAXII POST is, and stores nothing.
 func TestImportNeedsWriteAccess(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t)
 	a, b := w.org("a"), w.org("b")
 	w.member("alice", a)
@@ -196,6 +200,7 @@ func TestImportNeedsWriteAccess(t *testing.T) {
 // Refusals by the TAXII checks are counted with their reasons, and the
 // valid objects of the same batch are stored.
 func TestImportReportsRejections(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t)
 	org := w.org("cert")
 	p := w.member("alice", org)

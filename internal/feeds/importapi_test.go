@@ -32,6 +32,7 @@ func apiCall(t *testing.T, ts *httptest.Server, user, method, path, body string)
 // collection one may not write to is missing), and admins manage warning
 // lists that the next import applies.
 func TestImportAPI(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t)
 	a, b := w.org("a"), w.org("b")
 	w.member("alice", a)

@@ -26,6 +26,7 @@ const (
 // the same name; a value on a warning list is kept and flagged inactive;
 // importing it again stores nothing.
 func TestImportMISPEvent(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t)
 	a, b, c := w.org("cert-xx"), w.org("cert-yy"), w.org("outsider")
 	pa := w.member("alice", a)
@@ -212,6 +213,7 @@ func strs(v any) []string {
 // every event with the distribution and TLP tags mapped, flags the
 // private address, and imports again as unchanged.
 func TestImportMISPFeedDirectory(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t)
 	org := w.org("cert")
 	p := w.member("alice", org)

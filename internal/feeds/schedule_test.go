@@ -48,6 +48,7 @@ func scheduler(w *world) *feeds.Scheduler {
 // reads nothing, a changed list reports added, updated, unchanged and
 // rejected, and the run is recorded with its report and validators.
 func TestScheduledFeedConditionalGET(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t)
 	org := w.org("cert")
 	w.member("alice", org)
@@ -103,6 +104,7 @@ func TestScheduledFeedConditionalGET(t *testing.T) {
 // A MISP feed over HTTP (manifest.json and event files, served with
 // Last-Modified): imported, then 304 on If-Modified-Since.
 func TestScheduledMISPFeedOverHTTP(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t)
 	org := w.org("cert")
 	w.member("alice", org)
@@ -134,6 +136,7 @@ func TestScheduledMISPFeedOverHTTP(t *testing.T) {
 // A feed is refused when its user may not write to the collection, or
 // its URL or interval is unusable.
 func TestScheduledFeedAddChecks(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t)
 	a, b := w.org("a"), w.org("b")
 	w.member("alice", a)

@@ -8,6 +8,7 @@ import (
 )
 
 func TestWarningListsMatch(t *testing.T) {
+	t.Parallel()
 	w := feeds.NewWarningLists(nil)
 	own, err := feeds.ParseList("own-assets", "", strings.NewReader("# our ranges\n81.2.69.0/24\n2a02:1234::/32\n"))
 	if err != nil || own.Kind != feeds.KindCIDR {
