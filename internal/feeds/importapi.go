@@ -43,7 +43,7 @@ type HandlerOptions struct {
 //	GET    /x-mitra-import/warninglists                list warning lists (admin)
 //	PUT    /x-mitra-import/warninglists/{name}         add or replace a list (admin)
 //	DELETE /x-mitra-import/warninglists/{name}         remove a stored list (admin)
-//	GET    /x-mitra-import/inactive/{collection}       flagged objects with reasons (admin)
+//	GET    /x-mitra-import/inactive/{collection}       flagged objects the caller may read, with reasons
 type Handler struct {
 	opt HandlerOptions
 	mux *http.ServeMux
@@ -66,7 +66,7 @@ func NewHandler(opt HandlerOptions) *Handler {
 	h.mux.HandleFunc("GET "+Prefix+"warninglists", h.auth(true, h.listLists))
 	h.mux.HandleFunc("PUT "+Prefix+"warninglists/{name}", h.auth(true, h.putList))
 	h.mux.HandleFunc("DELETE "+Prefix+"warninglists/{name}", h.auth(true, h.deleteList))
-	h.mux.HandleFunc("GET "+Prefix+"inactive/{collection}", h.auth(true, h.inactive))
+	h.mux.HandleFunc("GET "+Prefix+"inactive/{collection}", h.auth(false, h.inactive))
 	return h
 }
 
@@ -388,14 +388,34 @@ func (h *Handler) deleteList(w http.ResponseWriter, r *http.Request, _ *access.P
 	return nil
 }
 
-func (h *Handler) inactive(w http.ResponseWriter, r *http.Request, _ *access.Principal) error {
+func (h *Handler) inactive(w http.ResponseWriter, r *http.Request, p *access.Principal) error {
 	col, err := h.opt.Importer.Store.GetCollection(r.Context(), r.PathValue("collection"))
 	if err != nil {
 		return err
 	}
+	if read, _ := access.CollectionAccess(p, col); !read {
+		return fmt.Errorf("collection %s: %w", r.PathValue("collection"), store.ErrNotFound)
+	}
 	flags, err := h.opt.Flags.ListInactive(r.Context(), col.ID)
 	if err != nil {
 		return err
+	}
+	// A flag names an object and a value: only those of objects the
+	// caller may read are listed (access.Decide, as every read path).
+	visible := map[string]bool{}
+	for start := 0; start < len(flags); start += 500 {
+		ids := make([]string, 0, 500)
+		for _, f := range flags[start:min(start+500, len(flags))] {
+			ids = append(ids, f.ObjectID)
+		}
+		page, err := h.opt.Importer.Store.QueryObjects(r.Context(), col.ID, store.Query{IDs: ids, Limit: len(ids),
+			Visible: func(e *store.Entry) bool { return access.Decide(p, col, e).Allowed }})
+		if err != nil {
+			return err
+		}
+		for _, e := range page.Entries {
+			visible[e.ID] = true
+		}
 	}
 	type flag struct {
 		ID     string    `json:"id"`
@@ -406,7 +426,9 @@ func (h *Handler) inactive(w http.ResponseWriter, r *http.Request, _ *access.Pri
 	}
 	out := make([]flag, 0, len(flags))
 	for _, f := range flags {
-		out = append(out, flag{f.ObjectID, f.List, f.Value, f.Reason, f.At})
+		if visible[f.ObjectID] {
+			out = append(out, flag{f.ObjectID, f.List, f.Value, f.Reason, f.At})
+		}
 	}
 	writeJSON(w, http.StatusOK, out)
 	return nil
