@@ -2,6 +2,7 @@ package feeds
 
 import (
 	"context"
+	"time"
 
 	"github.com/mitra-cert/mitra/internal/store"
 )
@@ -38,6 +39,7 @@ type FeedStore interface {
 	ListImportFeeds(ctx context.Context) ([]*store.ImportFeed, error)
 	DeleteImportFeed(ctx context.Context, name string) error
 	SaveImportFeedRun(ctx context.Context, f *store.ImportFeed) error
+	ClaimImportFeed(ctx context.Context, name string, due, next time.Time) (bool, error)
 }
 
 // GroupStore resolves the Mitra sharing group a MISP sharing group maps

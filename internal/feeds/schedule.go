@@ -209,6 +209,16 @@ func (s *Scheduler) RunDue(ctx context.Context) error {
 		if f.NextRun.After(now) {
 			continue
 		}
+		// Claimed for the length of a run's interval: another server that
+		// saw it due too leaves it; one that dies mid-run leaves it to the
+		// next interval.
+		won, err := s.Feeds.ClaimImportFeed(ctx, f.Name, f.NextRun, now.Add(f.Interval))
+		if err != nil {
+			return err
+		}
+		if !won {
+			continue
+		}
 		rep, err := s.RunFeed(ctx, f.Name)
 		if errors.Is(err, context.Canceled) {
 			return err

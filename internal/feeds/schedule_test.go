@@ -157,3 +157,32 @@ func TestScheduledFeedAddChecks(t *testing.T) {
 		}
 	}
 }
+
+// Two servers sharing a store look at a due feed at once: one runs it.
+func TestScheduledFeedRunsOnceAcrossServers(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	org := w.org("cert")
+	w.member("alice", org)
+	col := w.collection("feed", org)
+	srv := &csvServer{}
+	srv.set("evil-one.com\n", `"v1"`)
+	ts := httptest.NewServer(srv)
+	defer ts.Close()
+	s1, s2 := scheduler(w), scheduler(w)
+	if err := s1.Add(t.Context(), &store.ImportFeed{Name: "abuse", URL: ts.URL, Format: "text", Collection: col, User: "alice", Interval: time.Hour}, feeds.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	for _, s := range []*feeds.Scheduler{s1, s2} {
+		wg.Go(func() {
+			if err := s.RunDue(t.Context()); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	if srv.full != 1 {
+		t.Errorf("the feed was fetched %d times", srv.full)
+	}
+}

@@ -61,6 +61,10 @@ type ImportFeeds interface {
 	DeleteImportFeed(ctx context.Context, name string) error
 	// SaveImportFeedRun records a run: validators, times and report.
 	SaveImportFeedRun(ctx context.Context, f *ImportFeed) error
+	// ClaimImportFeed moves a due feed's next run from due to next, and
+	// reports whether this caller did it: of several servers sharing a
+	// database, one runs each due feed.
+	ClaimImportFeed(ctx context.Context, name string, due, next time.Time) (bool, error)
 
 	// PutWarningList creates or replaces a list.
 	PutWarningList(ctx context.Context, l *WarningList) error

@@ -110,6 +110,15 @@ func (s *Store) SaveImportFeedRun(ctx context.Context, f *store.ImportFeed) erro
 	return nil
 }
 
+// ClaimImportFeed implements store.ImportFeeds.
+func (s *Store) ClaimImportFeed(ctx context.Context, name string, due, next time.Time) (bool, error) {
+	n, err := s.db.Exec(ctx, `UPDATE import_feeds SET next_run = ? WHERE name = ? AND next_run = ?`, micros(next), name, microsOrZero(due))
+	if err != nil {
+		return false, fmt.Errorf("claim feed: %w", err)
+	}
+	return n == 1, nil
+}
+
 // PutWarningList implements store.ImportFeeds.
 func (s *Store) PutWarningList(ctx context.Context, l *store.WarningList) error {
 	if l.Name == "" || l.Kind == "" {

@@ -39,6 +39,14 @@ func ImportFeeds(t *testing.T, s store.Store) {
 		got.Interval != time.Hour || string(got.Options) != `{"tlp":"green"}` || got.User != "alice" {
 		t.Errorf("feed read back as %+v", got)
 	}
+	// Of two servers claiming the same due run, one gets it.
+	won, err := st.ClaimImportFeed(ctx, "abuse", next, next.Add(time.Hour))
+	if err != nil || !won {
+		t.Errorf("first claim: %v, %v", won, err)
+	}
+	if won, err := st.ClaimImportFeed(ctx, "abuse", next, next.Add(time.Hour)); err != nil || won {
+		t.Errorf("second claim of the same run: %v, %v", won, err)
+	}
 	if l, err := st.ListImportFeeds(ctx); err != nil || len(l) != 1 {
 		t.Errorf("ListImportFeeds = %d, %v", len(l), err)
 	}
