@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"testing"
 
 	"github.com/mitra-cert/mitra/internal/feeds"
@@ -49,17 +50,22 @@ func (p *peak) sample() {
 }
 
 // BenchmarkImportSTIXBundle100MB imports a 100 MB bundle, streamed: the
-// heap stays bounded by a batch, not by the bundle.
+// heap stays bounded by a batch, not by the bundle (MITRA_BENCH_IMPORT_MB
+// sets another size, to compare).
 //
 //	go test -run '^$' -bench ImportSTIXBundle100MB -benchtime 1x ./internal/feeds/
 func BenchmarkImportSTIXBundle100MB(b *testing.B) {
+	size := int64(100)
+	if v, err := strconv.ParseInt(os.Getenv("MITRA_BENCH_IMPORT_MB"), 10, 64); err == nil && v > 0 {
+		size = v
+	}
 	for b.Loop() {
 		b.StopTimer()
 		w := newWorld(b)
 		org := w.org("cert")
 		p := w.member("alice", org)
 		col := w.collection("bench", org)
-		r, n := bundleReader(100 << 20)
+		r, n := bundleReader(size << 20)
 		cr := &countingReader{r: r}
 		var pk peak
 		runtime.GC()

@@ -162,7 +162,7 @@ var galaxyTypes = map[string]string{
 	"banker": "malware", "android": "malware", "rat": "malware", "botnet": "malware", "stealer": "malware", "backdoor": "malware",
 	"mitre-tool": "tool", "mitre-enterprise-attack-tool": "tool", "tool": "tool",
 	"mitre-course-of-action": "course-of-action", "mitre-enterprise-attack-course-of-action": "course-of-action",
-	"branded-vulnerability": "vulnerability", "country": "location", "region": "location", "sector": "identity",
+	"branded-vulnerability": "vulnerability", "sector": "identity",
 }
 
 // mispConverter converts one event.
@@ -758,15 +758,6 @@ func (c *mispConverter) cluster(g MISPGalaxy, cl MISPCluster) string {
 	switch typ {
 	case "malware":
 		obj["is_family"] = true
-	case "location":
-		delete(obj, "name")
-		obj["name"] = cl.Value
-		obj["country"] = cl.Value
-		if len(cl.Value) != 2 {
-			delete(obj, "country")
-			obj["region"] = "unknown"
-			obj["x_misp_location"] = cl.Value
-		}
 	case "identity":
 		obj["identity_class"] = "class"
 		obj["sectors"] = []string{strings.ToLower(strings.ReplaceAll(cl.Value, " ", "-"))}
