@@ -1,7 +1,6 @@
 package feeds_test
 
 import (
-	"bytes"
 	"compress/gzip"
 	"encoding/json"
 	"io"
@@ -194,5 +193,3 @@ func gunzip(t testing.TB, path string) []byte {
 	}
 	return data
 }
-
-var _ = bytes.Equal
