@@ -182,6 +182,29 @@ type FeedWarninglistCmd struct {
 	Add    WarninglistAddCmd    `cmd:"" help:"Add or replace a warning list from a file: MISP warninglist JSON, or one entry per line."`
 	List   WarninglistListCmd   `cmd:"" help:"List the warning lists (built-in and stored)."`
 	Remove WarninglistRemoveCmd `cmd:"" help:"Remove a stored warning list."`
+	Apply  WarninglistApplyCmd  `cmd:"" help:"Check a collection's stored indicators against the lists as they are now: flag those on a list, clear the others."`
+}
+
+// WarninglistApplyCmd is 'mitra feed warninglist apply'.
+type WarninglistApplyCmd struct {
+	StoreFlags `embed:""`
+	Collection string `arg:"" help:"Collection (id or alias)."`
+}
+
+// Run implements the command.
+func (c *WarninglistApplyCmd) Run(ctx context.Context, e *env) error {
+	return withStore(ctx, c.StoreFlags, func(st store.Store) error {
+		s, err := newScheduler(ctx, st)
+		if err != nil {
+			return err
+		}
+		checked, flagged, err := s.Importer.Rescan(ctx, c.Collection)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stdout, "%d indicators checked, %d inactive\n", checked, flagged)
+		return nil
+	})
 }
 
 // WarninglistAddCmd is 'mitra feed warninglist add'.

@@ -44,6 +44,7 @@ type HandlerOptions struct {
 //	PUT    /x-mitra-import/warninglists/{name}         add or replace a list (admin)
 //	DELETE /x-mitra-import/warninglists/{name}         remove a stored list (admin)
 //	GET    /x-mitra-import/inactive/{collection}       flagged objects the caller may read, with reasons
+//	POST   /x-mitra-import/inactive/{collection}/rescan  check stored indicators against the lists now (admin)
 type Handler struct {
 	opt HandlerOptions
 	mux *http.ServeMux
@@ -67,6 +68,7 @@ func NewHandler(opt HandlerOptions) *Handler {
 	h.mux.HandleFunc("PUT "+Prefix+"warninglists/{name}", h.auth(true, h.putList))
 	h.mux.HandleFunc("DELETE "+Prefix+"warninglists/{name}", h.auth(true, h.deleteList))
 	h.mux.HandleFunc("GET "+Prefix+"inactive/{collection}", h.auth(false, h.inactive))
+	h.mux.HandleFunc("POST "+Prefix+"inactive/{collection}/rescan", h.auth(true, h.rescan))
 	return h
 }
 
@@ -385,6 +387,15 @@ func (h *Handler) deleteList(w http.ResponseWriter, r *http.Request, _ *access.P
 		}
 	}
 	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+func (h *Handler) rescan(w http.ResponseWriter, r *http.Request, _ *access.Principal) error {
+	checked, flagged, err := h.opt.Importer.Rescan(r.Context(), r.PathValue("collection"))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]int{"checked": checked, "inactive": flagged})
 	return nil
 }
 

@@ -65,3 +65,39 @@ func TestWarningListsMatch(t *testing.T) {
 		t.Error("a CIDR list with a name accepted")
 	}
 }
+
+// A list added after an import flags the stored indicators on a rescan;
+// removed again, a rescan clears them.
+func TestWarningListRescan(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	org := w.org("cert")
+	p := w.member("alice", org)
+	col := w.collection("c", org)
+	opt := feeds.Options{Format: "text"}
+	src, err := w.imp.Open(t.Context(), p, opt, strings.NewReader("81.2.69.7\nevil-one.com\n"), "l")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep := w.importSource(p, col, src, opt); rep.Added != 2 || rep.Inactive != 0 {
+		t.Fatalf("import: %+v", rep)
+	}
+	if err := w.imp.Warnings.Set(feeds.List{Name: "own-assets", Kind: feeds.KindCIDR, Entries: []string{"81.2.69.0/24"}}); err != nil {
+		t.Fatal(err)
+	}
+	checked, flagged, err := w.imp.Rescan(t.Context(), col)
+	if err != nil || checked != 2 || flagged != 1 {
+		t.Fatalf("Rescan = %d, %d, %v", checked, flagged, err)
+	}
+	flags, _ := w.st.ListInactive(t.Context(), col)
+	if len(flags) != 1 || flags[0].Value != "81.2.69.7" || flags[0].List != "own-assets" {
+		t.Errorf("flags %+v", flags)
+	}
+	w.imp.Warnings.Remove("own-assets")
+	if _, flagged, err := w.imp.Rescan(t.Context(), col); err != nil || flagged != 0 {
+		t.Fatalf("second Rescan: %d, %v", flagged, err)
+	}
+	if flags, _ := w.st.ListInactive(t.Context(), col); len(flags) != 0 {
+		t.Errorf("flags after the list was removed: %+v", flags)
+	}
+}
