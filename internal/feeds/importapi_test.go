@@ -77,6 +77,12 @@ func TestImportAPI(t *testing.T) {
 	if st, _ := apiCall(t, ts, "root", "DELETE", feeds.Prefix+"warninglists/own-assets", ""); st != http.StatusNoContent {
 		t.Errorf("DELETE list: %d", st)
 	}
+	if st, body := apiCall(t, ts, "root", "POST", feeds.Prefix+"inactive/"+col+"/rescan", ""); st != http.StatusOK || body != `{"checked":2,"inactive":0}`+"\n" {
+		t.Errorf("rescan after the list was deleted: %d %s", st, body)
+	}
+	if st, _ := apiCall(t, ts, "alice", "POST", feeds.Prefix+"inactive/"+col+"/rescan", ""); st != http.StatusForbidden {
+		t.Errorf("a non-admin rescanned: %d", st)
+	}
 	if _, ok := w.imp.Warnings.Match("ip", "81.2.69.200"); ok {
 		t.Error("a deleted list still matches")
 	}
