@@ -24,12 +24,12 @@ func TestImportAndFeedCommands(t *testing.T) {
 	}
 	out, _, err := mitra(t, nil, "", "import", "--data", data, "--into", "intel", "--as", "alice", "--tlp", "green",
 		filepath.Join(td, "misp-event.json"), filepath.Join(td, "stix20-bundle.json"), filepath.Join(td, "misp-feed"))
-	if err != nil || !strings.Contains(out, "misp-event.json: 22 received, 22 added") || !strings.Contains(out, "stix20-bundle.json: 8 received, 8 added") ||
+	if err != nil || !strings.Contains(out, "misp-event.json: 23 received, 23 added") || !strings.Contains(out, "stix20-bundle.json: 8 received, 8 added") ||
 		!strings.Contains(out, "misp-feed: 15 received, 15 added") || !strings.Contains(out, `inactive indicator--a1000000-0000-4000-8000-000000000005: 10.20.30.40 is on warning list "special-purpose-addresses"`) {
 		t.Fatalf("import: %v\n%s", err, out)
 	}
 	out, _, err = mitra(t, nil, "", "import", "--data", data, "--into", "intel", "--as", "alice", "--tlp", "green", filepath.Join(td, "misp-event.json"))
-	if err != nil || !strings.Contains(out, "22 received, 0 added, 0 updated, 22 unchanged") {
+	if err != nil || !strings.Contains(out, "23 received, 0 added, 0 updated, 23 unchanged") {
 		t.Errorf("second import: %v\n%s", err, out)
 	}
 	out, _, err = mitra(t, nil, "", "import", "--data", data, "--into", "intel", "--as", "alice", filepath.Join(td, "blocklist.txt"))

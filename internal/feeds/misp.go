@@ -132,6 +132,18 @@ type MISPObject struct {
 	Distribution mispString      `json:"distribution"`
 	SharingGroup *MISPSharing    `json:"SharingGroup,omitempty"`
 	Attribute    []MISPAttribute `json:"Attribute"`
+	// ObjectReference relates the object to another object or attribute
+	// of the event.
+	ObjectReference []MISPReference `json:"ObjectReference,omitempty"`
+}
+
+// MISPReference is an object reference.
+type MISPReference struct {
+	UUID             string     `json:"uuid"`
+	ReferencedUUID   string     `json:"referenced_uuid"`
+	RelationshipType string     `json:"relationship_type"`
+	Comment          string     `json:"comment,omitempty"`
+	Timestamp        mispString `json:"timestamp"`
 }
 
 // MISPGalaxy is a galaxy with its clusters.
@@ -177,6 +189,12 @@ type mispConverter struct {
 	out     []json.RawMessage
 	skipped []Rejection
 	ev      *MISPEvent
+	// byUUID maps the event's MISP uuids to the STIX ids made of them
+	// (object references point at either).
+	byUUID  map[string]string
+	// levels are the markings given to the event's objects, for the
+	// relationships between them.
+	levels  map[string]level
 	evTLP   access.TLP
 	evRcpts []string
 	orgRef  string
@@ -311,6 +329,30 @@ func labelsOf(tags []MISPTag) []string {
 	return out
 }
 
+type level struct {
+	tlp   access.TLP
+	rcpts []string
+}
+
+// between is the marking of a relationship between a and b: the stricter
+// of the two (with the recipients both name when they are equally strict),
+// so that a relationship never tells who reads what about a hidden object.
+func between(a, b level) level {
+	switch {
+	case a.tlp > b.tlp:
+		return a
+	case b.tlp > a.tlp:
+		return b
+	}
+	var both []string
+	for _, r := range a.rcpts {
+		if slices.Contains(b.rcpts, r) {
+			both = append(both, r)
+		}
+	}
+	return level{a.tlp, both}
+}
+
 // Event converts one MISP event.
 func (c *mispConverter) Event(ev *MISPEvent) {
 	c.ev = ev
@@ -345,11 +387,23 @@ func (c *mispConverter) Event(ev *MISPEvent) {
 	if c.orgRef != "" {
 		refs = append(refs, c.orgRef)
 	}
+	c.byUUID, c.levels = map[string]string{}, map[string]level{}
 	for i := range ev.Attribute {
-		refs = append(refs, c.attribute(&ev.Attribute[i], c.evTLP, c.evRcpts)...)
+		ids := c.attribute(&ev.Attribute[i], c.evTLP, c.evRcpts)
+		if len(ids) > 0 {
+			c.byUUID[ev.Attribute[i].UUID] = ids[0]
+		}
+		refs = append(refs, ids...)
 	}
 	for i := range ev.Object {
-		refs = append(refs, c.object(&ev.Object[i])...)
+		ids := c.object(&ev.Object[i])
+		if len(ids) > 0 {
+			c.byUUID[ev.Object[i].UUID] = ids[0]
+		}
+		refs = append(refs, ids...)
+	}
+	for i := range ev.Object {
+		refs = append(refs, c.references(&ev.Object[i])...)
 	}
 	for _, g := range ev.Galaxy {
 		for _, cl := range g.GalaxyCluster {
@@ -542,6 +596,9 @@ func (c *mispConverter) common(obj map[string]any, created string, l access.TLP,
 		obj["labels"] = labels
 	}
 	mark(obj, l, rcpts)
+	if id, ok := obj["id"].(string); ok && c.levels != nil {
+		c.levels[id] = level{l, rcpts}
+	}
 }
 
 // attribute converts a lone attribute; it returns the ids for the report.
@@ -733,6 +790,58 @@ func (c *mispConverter) object(o *MISPObject) []string {
 		}
 	}
 	return []string{id}
+}
+
+// relationshipType makes a MISP relationship name a STIX relationship
+// type (§5.1.1: lowercase ASCII letters, digits and hyphens).
+func relationshipType(s string) string {
+	var b strings.Builder
+	for _, r := range strings.ToLower(strings.TrimSpace(s)) {
+		switch {
+		case r >= 'a' && r <= 'z', r >= '0' && r <= '9', r == '-':
+			b.WriteRune(r)
+		default:
+			b.WriteByte('-')
+		}
+	}
+	if b.Len() == 0 {
+		return "related-to"
+	}
+	return b.String()
+}
+
+// references converts an object's references to relationships (as
+// misp-stix does); a reference to something outside the event, or to
+// what was not converted, is reported.
+func (c *mispConverter) references(o *MISPObject) []string {
+	src := c.byUUID[o.UUID]
+	if src == "" {
+		return nil
+	}
+	var ids []string
+	for _, r := range o.ObjectReference {
+		dst := c.byUUID[r.ReferencedUUID]
+		if dst == "" {
+			c.skipped = append(c.skipped, Rejection{ID: "misp-object-reference:" + r.UUID,
+				Reason: "reference from object " + o.UUID + " to " + r.ReferencedUUID + ", which is not in the event"})
+			continue
+		}
+		rt := relationshipType(r.RelationshipType)
+		id := r.UUID
+		if _, err := uuid.Parse(id); err != nil {
+			id = uuid.NewSHA1(mispNamespace, []byte(src+"|"+rt+"|"+dst)).String()
+		}
+		ts := c.evTime
+		if t, ok := unixTime(r.Timestamp); ok {
+			ts = stix.FormatMicro(t)
+		}
+		rel := map[string]any{"type": "relationship", "id": "relationship--" + id, "relationship_type": rt, "source_ref": src, "target_ref": dst}
+		c.describe(rel, r.Comment)
+		lv := between(c.levels[src], c.levels[dst])
+		c.common(rel, ts, lv.tlp, lv.rcpts, nil)
+		ids = append(ids, c.emit(rel))
+	}
+	return ids
 }
 
 // cluster converts a galaxy cluster to its SDO (once per import).

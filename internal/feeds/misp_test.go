@@ -112,6 +112,10 @@ func TestImportMISPEvent(t *testing.T) {
 		"x-misp-galaxy-cluster--a8b5c2b4-af16-4f42-9eb0-69a7e4badd05": {amberStrict, func(m map[string]any) bool {
 			return m["x_misp_galaxy_type"] == "tea-matrix" && m["name"] == "Milk in tea"
 		}},
+		"relationship--d7000000-0000-4000-8000-000000000077": {amberStrict, func(m map[string]any) bool {
+			return m["relationship_type"] == "connected-to" && m["source_ref"] == "indicator--b2000000-0000-4000-8000-000000000501" &&
+				m["target_ref"] == "observed-data--b2000000-0000-4000-8000-000000000502" && m["description"] == "Downloads its payload from there"
+		}},
 		"report--5f0d3a2e-9b1c-4e6d-8f2a-1c3b5d7e9f01": {amberStrict, func(m map[string]any) bool {
 			refs := strs(m["object_refs"])
 			return m["name"] == "Phishing campaign against ministries (OP PAPERCUT)" && m["published"] == "2026-11-02T13:00:00.000000Z" &&
@@ -256,5 +260,41 @@ func TestImportMISPFeedDirectory(t *testing.T) {
 	again := w.importSource(p, col, src, feeds.Options{})
 	if again.Added+again.Updated != 0 || again.Unchanged != rep.Added {
 		t.Errorf("re-import: %+v", again)
+	}
+}
+
+// An object reference becomes a relationship marked as the stricter of
+// its ends; a reference to something outside the event is reported, not
+// dropped.
+func TestImportMISPObjectReferences(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	org := w.org("cert")
+	p := w.member("alice", org)
+	col := w.collection("misp", org)
+	ev := `{"Event":{"uuid":"6a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d","info":"refs","timestamp":"1790000000","distribution":"2","Object":[
+	 {"uuid":"6b000000-0000-4000-8000-000000000001","name":"domain-ip","meta-category":"network","distribution":"0","timestamp":"1790000000",
+	  "Attribute":[{"uuid":"6b000000-0000-4000-8000-000000000011","type":"domain","to_ids":true,"value":"c2.evil-refs.com","object_relation":"domain"}],
+	  "ObjectReference":[
+	   {"uuid":"6c000000-0000-4000-8000-000000000001","referenced_uuid":"6b000000-0000-4000-8000-000000000002","relationship_type":"resolves to"},
+	   {"uuid":"6c000000-0000-4000-8000-000000000002","referenced_uuid":"6b000000-0000-4000-8000-0000000000ff","relationship_type":"related-to"}]},
+	 {"uuid":"6b000000-0000-4000-8000-000000000002","name":"ip-port","meta-category":"network","distribution":"5","timestamp":"1790000000",
+	  "Attribute":[{"uuid":"6b000000-0000-4000-8000-000000000012","type":"ip-dst","to_ids":true,"value":"45.76.9.9","object_relation":"ip"}]}]}}`
+	src, err := w.imp.Open(t.Context(), p, feeds.Options{Format: "misp"}, strings.NewReader(ev), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep := w.importSource(p, col, src, feeds.Options{})
+	if rep.Rejected != 1 || !strings.Contains(rep.Rejections[0].Reason, "not in the event") {
+		t.Errorf("report %+v", rep)
+	}
+	got := w.objects("alice", col)
+	m := obj(t, got["relationship--6c000000-0000-4000-8000-000000000001"])
+	if m["relationship_type"] != "resolves-to" || !same(m["object_marking_refs"], red) ||
+		m["source_ref"] != "indicator--6b000000-0000-4000-8000-000000000001" || m["target_ref"] != "indicator--6b000000-0000-4000-8000-000000000002" {
+		t.Errorf("relationship %v", m)
+	}
+	if m := obj(t, got["indicator--6b000000-0000-4000-8000-000000000002"]); !same(m["object_marking_refs"], green) {
+		t.Errorf("the referenced object: %v", m["object_marking_refs"])
 	}
 }
