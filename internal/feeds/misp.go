@@ -191,7 +191,7 @@ type mispConverter struct {
 	ev      *MISPEvent
 	// byUUID maps the event's MISP uuids to the STIX ids made of them
 	// (object references point at either).
-	byUUID  map[string]string
+	byUUID map[string]string
 	// levels are the markings given to the event's objects, for the
 	// relationships between them.
 	levels  map[string]level
