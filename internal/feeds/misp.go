@@ -52,6 +52,9 @@ type MISPEvent struct {
 	Attribute        []MISPAttribute `json:"Attribute,omitempty"`
 	Object           []MISPObject    `json:"Object,omitempty"`
 	Galaxy           []MISPGalaxy    `json:"Galaxy,omitempty"`
+	// Not converted; reported so that nothing goes unnoticed.
+	Sighting    []json.RawMessage `json:"Sighting,omitempty"`
+	EventReport []json.RawMessage `json:"EventReport,omitempty"`
 }
 
 // mispString reads MISP's numbers, which it writes as strings or numbers.
@@ -96,21 +99,22 @@ type MISPTag struct {
 
 // MISPAttribute is an attribute (alone or in an object).
 type MISPAttribute struct {
-	UUID           string       `json:"uuid"`
-	Type           string       `json:"type"`
-	Category       string       `json:"category"`
-	Value          string       `json:"value"`
-	ToIDs          mispBool     `json:"to_ids"`
-	Timestamp      mispString   `json:"timestamp"`
-	FirstSeen      string       `json:"first_seen,omitempty"`
-	LastSeen       string       `json:"last_seen,omitempty"`
-	Comment        string       `json:"comment,omitempty"`
-	Distribution   mispString   `json:"distribution"`
-	SharingGroup   *MISPSharing `json:"SharingGroup,omitempty"`
-	ObjectRelation string       `json:"object_relation,omitempty"`
-	Deleted        mispBool     `json:"deleted"`
-	Tag            []MISPTag    `json:"Tag,omitempty"`
-	Galaxy         []MISPGalaxy `json:"Galaxy,omitempty"`
+	UUID           string            `json:"uuid"`
+	Type           string            `json:"type"`
+	Category       string            `json:"category"`
+	Value          string            `json:"value"`
+	ToIDs          mispBool          `json:"to_ids"`
+	Timestamp      mispString        `json:"timestamp"`
+	FirstSeen      string            `json:"first_seen,omitempty"`
+	LastSeen       string            `json:"last_seen,omitempty"`
+	Comment        string            `json:"comment,omitempty"`
+	Distribution   mispString        `json:"distribution"`
+	SharingGroup   *MISPSharing      `json:"SharingGroup,omitempty"`
+	ObjectRelation string            `json:"object_relation,omitempty"`
+	Deleted        mispBool          `json:"deleted"`
+	Sighting       []json.RawMessage `json:"Sighting,omitempty"`
+	Tag            []MISPTag         `json:"Tag,omitempty"`
+	Galaxy         []MISPGalaxy      `json:"Galaxy,omitempty"`
 }
 
 // mispBool reads true, "1", 1 and "true".
@@ -411,6 +415,23 @@ func (c *mispConverter) Event(ev *MISPEvent) {
 				refs = append(refs, id)
 			}
 		}
+	}
+	// Sightings and event reports have no mapping here: counted as
+	// rejected, with the reason, never dropped unnoticed.
+	sightings := len(ev.Sighting)
+	for _, a := range ev.Attribute {
+		sightings += len(a.Sighting)
+	}
+	for _, o := range ev.Object {
+		for _, a := range o.Attribute {
+			sightings += len(a.Sighting)
+		}
+	}
+	if sightings > 0 {
+		c.skipped = append(c.skipped, Rejection{ID: "misp-event:" + ev.UUID, Reason: fmt.Sprintf("%d MISP sightings not imported (no mapping)", sightings)})
+	}
+	if n := len(ev.EventReport); n > 0 {
+		c.skipped = append(c.skipped, Rejection{ID: "misp-event:" + ev.UUID, Reason: fmt.Sprintf("%d MISP event reports not imported (no mapping)", n)})
 	}
 	published := c.evTime
 	if p, ok := unixTime(ev.PublishTimestamp); ok {

@@ -264,8 +264,8 @@ func TestImportMISPFeedDirectory(t *testing.T) {
 }
 
 // An object reference becomes a relationship marked as the stricter of
-// its ends; a reference to something outside the event is reported, not
-// dropped.
+// its ends; a reference to something outside the event, and sightings,
+// are reported, not dropped.
 func TestImportMISPObjectReferences(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t)
@@ -279,13 +279,14 @@ func TestImportMISPObjectReferences(t *testing.T) {
 	   {"uuid":"6c000000-0000-4000-8000-000000000001","referenced_uuid":"6b000000-0000-4000-8000-000000000002","relationship_type":"resolves to"},
 	   {"uuid":"6c000000-0000-4000-8000-000000000002","referenced_uuid":"6b000000-0000-4000-8000-0000000000ff","relationship_type":"related-to"}]},
 	 {"uuid":"6b000000-0000-4000-8000-000000000002","name":"ip-port","meta-category":"network","distribution":"5","timestamp":"1790000000",
-	  "Attribute":[{"uuid":"6b000000-0000-4000-8000-000000000012","type":"ip-dst","to_ids":true,"value":"45.76.9.9","object_relation":"ip"}]}]}}`
+	  "Attribute":[{"uuid":"6b000000-0000-4000-8000-000000000012","type":"ip-dst","to_ids":true,"value":"45.76.9.9","object_relation":"ip",
+	   "Sighting":[{"type":"0","date_sighting":"1790000100","Organisation":{"name":"CERT-ZZ"}}]}]}]}}`
 	src, err := w.imp.Open(t.Context(), p, feeds.Options{Format: "misp"}, strings.NewReader(ev), "")
 	if err != nil {
 		t.Fatal(err)
 	}
 	rep := w.importSource(p, col, src, feeds.Options{})
-	if rep.Rejected != 1 || !strings.Contains(rep.Rejections[0].Reason, "not in the event") {
+	if rep.Rejected != 2 || !strings.Contains(rep.Rejections[0].Reason, "not in the event") || rep.Rejections[1].Reason != "1 MISP sightings not imported (no mapping)" {
 		t.Errorf("report %+v", rep)
 	}
 	got := w.objects("alice", col)
