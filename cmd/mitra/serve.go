@@ -19,6 +19,7 @@ import (
 	"github.com/mitra-cert/mitra/internal/admin"
 	"github.com/mitra-cert/mitra/internal/detect"
 	"github.com/mitra-cert/mitra/internal/federation"
+	"github.com/mitra-cert/mitra/internal/feeds"
 	"github.com/mitra-cert/mitra/internal/hashmatch"
 	"github.com/mitra-cert/mitra/internal/incident"
 	"github.com/mitra-cert/mitra/internal/pattern"
@@ -262,6 +263,24 @@ func (c *ServeCmd) Run(ctx context.Context, e *env) error {
 	srv.Mount("/{$}", console)
 	srv.Mount("/console", console) // redirects to /console/
 	srv.Mount(web.Prefix, console)
+	// Imports (issue 16): the import API imports as the caller through
+	// the TAXII checks; scheduled feeds are looked at every minute.
+	if ist, ok := st.(store.ImportFeeds); ok {
+		importer, err := newImporter(ctx, st, ist, srv)
+		if err != nil {
+			return err
+		}
+		sched := &feeds.Scheduler{Feeds: ist, Users: st, Importer: importer, Lists: ist, Log: log}
+		srv.Mount(feeds.Prefix, feeds.NewHandler(feeds.HandlerOptions{Authenticate: srv.Authenticate, Importer: importer,
+			Scheduler: sched, Lists: ist, Flags: ist, Logger: log}))
+		fctx, stopFeeds := context.WithCancel(ctx)
+		defer stopFeeds()
+		go func() {
+			if err := sched.Run(fctx, time.Minute); err != nil && !errors.Is(err, context.Canceled) {
+				log.Error("feeds stopped", "err", err)
+			}
+		}()
+	}
 
 	metrics := promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
 	srv.Mount("/metrics", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
