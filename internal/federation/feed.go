@@ -310,7 +310,8 @@ func (f *feedPuller) sweep(ctx context.Context, seen map[string]bool) (int, erro
 }
 
 // FeedStore is what a feed pull needs of the local store besides
-// PullStore: deleting local copies and listing the mirror (resync sweep).
+// PullStore: listing the mirror and deleting what a resync did not see
+// (the sweep; feed deletes go through Tx.Delete).
 type FeedStore interface {
 	Deleter
 	QueryObjects(ctx context.Context, collectionID string, q store.Query) (*store.Page, error)
@@ -323,45 +324,38 @@ func (p *Puller) now() time.Time {
 	return time.Now()
 }
 
-// apply applies one feed page in order. Runs of adds are committed with
-// the position after them in one transaction. A delete goes through the
-// store's DeleteObject (the store's Tx has no delete), owned by the peer,
-// and its position is committed with the next transaction: replayed after
-// a crash it finds nothing to delete, so nothing is applied twice.
+// apply applies one feed page in order, in segments of adds followed by
+// deletes: each segment is committed with the position after it in one
+// transaction (Tx.Delete), so a crash never separates a delete from the
+// position that records it, and a replay finds nothing more to do.
 func (f *feedPuller) apply(ctx context.Context, page *taxiiclient.ChangesPage, stats *PullStats) error {
 	var adds []json.RawMessage
-	var rej []store.Rejection
+	var dels []taxiiclient.Change
 	seq := f.pos.Seq
 	var deleted []string
 	flush := func(to int64) error {
-		if len(adds) == 0 && len(rej) == 0 && to == f.pos.Seq {
+		if len(adds) == 0 && len(dels) == 0 && to == f.pos.Seq {
 			return nil
 		}
-		if err := f.commitAdds(ctx, adds, rej, to, stats); err != nil {
+		d, err := f.commit(ctx, adds, dels, to, stats)
+		if err != nil {
 			return err
 		}
-		adds, rej = nil, nil
+		deleted = append(deleted, d...)
+		adds, dels = nil, nil
 		return nil
 	}
 	for _, c := range page.Changes {
 		switch c.Op {
 		case "add":
+			if len(dels) > 0 {
+				if err := flush(seq); err != nil {
+					return err
+				}
+			}
 			adds = append(adds, c.Object)
 		case "delete":
-			if err := flush(seq); err != nil {
-				return err
-			}
-			n, d, err := f.deleteLocal(ctx, c)
-			switch {
-			case err != nil:
-				return err
-			case d != nil:
-				rej = append(rej, *d)
-				stats.refuse(store.StatusDetail{ID: c.ID, Version: c.Version, Message: d.Reason})
-			case n > 0:
-				stats.Deleted += n
-				deleted = append(deleted, c.ID)
-			}
+			dels = append(dels, c)
 		default:
 			return fmt.Errorf("link %s: change %d: unknown op %q", f.Link.ID, c.Seq, c.Op)
 		}
@@ -380,9 +374,10 @@ func (f *feedPuller) apply(ctx context.Context, page *taxiiclient.ChangesPage, s
 	return nil
 }
 
-// deleteLocal deletes the local copy of a version the peer deleted, if it
-// came from that peer; a refusal comes back as a rejection.
-func (f *feedPuller) deleteLocal(ctx context.Context, c taxiiclient.Change) (int, *store.Rejection, error) {
+// deleteLocal deletes, in tx, the local copy of a version the peer
+// deleted, if it came from that peer; a refusal comes back as a
+// rejection.
+func (f *feedPuller) deleteLocal(ctx context.Context, tx store.Tx, c taxiiclient.Change) (int, *store.Rejection, error) {
 	q := store.Query{Owner: PeerOwner(f.Link.Peer)}
 	if c.Version != "" {
 		v, err := time.Parse(time.RFC3339Nano, c.Version)
@@ -392,10 +387,10 @@ func (f *feedPuller) deleteLocal(ctx context.Context, c taxiiclient.Change) (int
 		}
 		q.Versions = store.VersionFilter{Exact: []time.Time{v}}
 	}
-	n, err := f.local.DeleteObject(ctx, f.Collection.ID, c.ID, q)
+	n, err := tx.Delete(ctx, c.ID, q)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
-		return 0, nil, nil // never mirrored, or already deleted (a replay)
+		return 0, nil, nil // never mirrored, or already deleted
 	case errors.Is(err, store.ErrForbidden):
 		return 0, &store.Rejection{Link: f.Link.ID, Peer: f.Link.Peer, Kind: "ownership", ObjectID: c.ID, Version: c.Version,
 			Reason: "delete refused: the local copy did not come from this peer", At: f.now().UTC()}, nil
@@ -405,12 +400,16 @@ func (f *feedPuller) deleteLocal(ctx context.Context, c taxiiclient.Change) (int
 	return n, nil, nil
 }
 
-// commitAdds checks and stores raws as the peer's (as a pull page is
-// stored), with rejections and the position to, in one transaction.
-func (f *feedPuller) commitAdds(ctx context.Context, raws []json.RawMessage, rej []store.Rejection, to int64, stats *PullStats) error {
-	checked, err := f.Check(ctx, f.Principal, raws)
-	if err != nil {
-		return err
+// commit checks and stores raws as the peer's (as a pull page is stored),
+// then applies dels, with their rejections and the position to, in one
+// transaction. It returns the ids deleted.
+func (f *feedPuller) commit(ctx context.Context, raws []json.RawMessage, dels []taxiiclient.Change, to int64, stats *PullStats) ([]string, error) {
+	var checked taxii.Checked
+	if len(raws) > 0 {
+		var err error
+		if checked, err = f.Check(ctx, f.Principal, raws); err != nil {
+			return nil, err
+		}
 	}
 	for i := range checked.Objects {
 		if o := &checked.Objects[i]; o.Owner != o.ID {
@@ -420,13 +419,19 @@ func (f *feedPuller) commitAdds(ctx context.Context, raws []json.RawMessage, rej
 	next := f.pos
 	next.Seq = to
 	var results []store.AddResult
-	err = f.setPos(ctx, next, func(ctx context.Context, tx store.Tx) error {
+	var deleted []string
+	var refused []store.Rejection
+	var removed int
+	err := f.setPos(ctx, next, func(ctx context.Context, tx store.Tx) error {
+		// A retried transaction starts again from nothing.
+		deleted, refused, removed, results = nil, nil, 0, nil
 		var latest map[string]store.Entry
 		if len(checked.Objects) > 0 {
 			ids := make([]string, len(checked.Objects))
 			for i := range checked.Objects {
 				ids[i] = checked.Objects[i].ID
 			}
+			var err error
 			if latest, err = tx.Latest(ctx, ids); err != nil {
 				return err
 			}
@@ -437,15 +442,34 @@ func (f *feedPuller) commitAdds(ctx context.Context, raws []json.RawMessage, rej
 		if err := f.recordLink(ctx, tx, checked, results, latest); err != nil {
 			return err
 		}
-		if ftx, ok := tx.(store.FederationTx); ok && len(rej) > 0 {
-			return ftx.RecordRejections(ctx, rej)
+		for _, c := range dels {
+			n, rej, err := f.deleteLocal(ctx, tx, c)
+			switch {
+			case err != nil:
+				return err
+			case rej != nil:
+				refused = append(refused, *rej)
+			case n > 0:
+				removed += n
+				deleted = append(deleted, c.ID)
+			}
+		}
+		if ftx, ok := tx.(store.FederationTx); ok && len(refused) > 0 {
+			return ftx.RecordRejections(ctx, refused)
 		}
 		return nil
 	})
 	if err != nil {
-		return err
+		return nil, err
+	}
+	stats.Deleted += removed
+	for _, r := range refused {
+		stats.refuse(store.StatusDetail{ID: r.ObjectID, Version: r.Version, Message: r.Reason})
+	}
+	if len(raws) == 0 {
+		return deleted, nil
 	}
 	stats.Pages++
 	stats.Received += len(raws)
-	return f.audit(ctx, stats.tally(checked, results), checked, len(raws))
+	return deleted, f.audit(ctx, stats.tally(checked, results), checked, len(raws))
 }
