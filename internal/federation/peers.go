@@ -29,6 +29,7 @@ type LinkStore interface {
 	GetCollection(ctx context.Context, idOrAlias string) (*store.Collection, error)
 	GroupsOf(ctx context.Context, org string) ([]string, error)
 	Deleter
+	store.Owners
 }
 
 // Runner runs peer links: once (mitra peer sync) or on their intervals
@@ -88,9 +89,11 @@ var ErrLeaseHeld = errors.New("another process runs this link")
 
 // LinkResult is the outcome of one run of a link.
 type LinkResult struct {
-	Link  *store.Link
-	Pull  PullStats
-	Push  PushStats
+	Link *store.Link
+	Pull PullStats
+	Push PushStats
+	// Back counts the sightings and opinions a pull link sent back.
+	Back  BackStats
 	Err   error
 	Taken bool // false when another process held the lease
 }
@@ -236,7 +239,7 @@ func (r *Runner) RunLink(ctx context.Context, p *store.Peer, l *store.Link) Link
 	var synced int64
 	switch l.Direction {
 	case store.LinkPull:
-		res.Pull, err = r.pull(runCtx, p, l)
+		res.Pull, res.Back, err = r.pull(runCtx, p, l)
 		synced = int64(res.Pull.Added)
 	case store.LinkPush:
 		res.Push, err = r.push(runCtx, p, l)
@@ -263,7 +266,7 @@ func (r *Runner) RunLink(ctx context.Context, p *store.Peer, l *store.Link) Link
 		m.objects.WithLabelValues(p.Name, l.ID, "added").Add(float64(res.Pull.Added))
 		m.objects.WithLabelValues(p.Name, l.ID, "duplicate").Add(float64(res.Pull.Duplicates))
 		m.objects.WithLabelValues(p.Name, l.ID, "refused").Add(float64(res.Pull.Refused + res.Push.Failed))
-		m.objects.WithLabelValues(p.Name, l.ID, "sent").Add(float64(res.Push.Sent))
+		m.objects.WithLabelValues(p.Name, l.ID, "sent").Add(float64(res.Push.Sent + res.Back.Sent))
 		if err == nil {
 			m.lastOK.WithLabelValues(p.Name, l.ID).Set(float64(st.At.Unix()))
 		}
@@ -272,7 +275,7 @@ func (r *Runner) RunLink(ctx context.Context, p *store.Peer, l *store.Link) Link
 	if err != nil {
 		log.Error("peer link run failed", "err", err)
 	} else {
-		log.Info("peer link run", "added", res.Pull.Added, "duplicates", res.Pull.Duplicates, "deleted", res.Pull.Deleted, "resyncs", res.Pull.Resyncs, "refused", res.Pull.Refused+res.Push.Failed, "sent", res.Push.Sent)
+		log.Info("peer link run", "added", res.Pull.Added, "duplicates", res.Pull.Duplicates, "deleted", res.Pull.Deleted, "resyncs", res.Pull.Resyncs, "refused", res.Pull.Refused+res.Push.Failed, "sent", res.Push.Sent, "sent_back", res.Back.Sent)
 	}
 	return res
 }
@@ -280,22 +283,29 @@ func (r *Runner) RunLink(ctx context.Context, p *store.Peer, l *store.Link) Link
 // pull brings the remote collection into the local one: by the remote's
 // change feed (deletes and revocations included) when it is a Mitra
 // server, else by added_after polling (feed.go).
-func (r *Runner) pull(ctx context.Context, p *store.Peer, l *store.Link) (PullStats, error) {
+func (r *Runner) pull(ctx context.Context, p *store.Peer, l *store.Link) (PullStats, BackStats, error) {
 	col, err := r.Store.GetCollection(ctx, l.Local)
 	if err != nil {
-		return PullStats{}, err
+		return PullStats{}, BackStats{}, err
 	}
 	cl, err := r.client(ctx, p, l.Remote)
 	if err != nil {
-		return PullStats{}, err
+		return PullStats{}, BackStats{}, err
 	}
 	pr, err := r.principal(ctx, p, access.RoleRelay)
 	if err != nil {
-		return PullStats{}, err
+		return PullStats{}, BackStats{}, err
 	}
 	pl := &Puller{Client: cl, Store: r.Store, Check: r.Check, Principal: pr, Collection: col, Key: CursorKeyOf(l.ID),
 		Label: "peer:" + p.Name, Link: l, Now: r.Now}
-	return r.pullLink(ctx, pl, r.Store)
+	st, err := r.pullLink(ctx, pl, r.Store)
+	if err != nil {
+		return st, BackStats{}, err
+	}
+	// Sightings and opinions of the peer's objects go back to it
+	// (backflow.go), on this link's schedule.
+	back, err := r.sendBack(ctx, pl, p)
+	return st, back, err
 }
 
 // pushPosition is a push link's stored position: the date_added of the
@@ -342,6 +352,10 @@ func (r *Runner) push(ctx context.Context, p *store.Peer, l *store.Link) (PushSt
 	if err != nil {
 		return stats, err
 	}
+	fb, err := newFeedback(ctx, r.Store, col.ID)
+	if err != nil {
+		return stats, err
+	}
 	var maxBytes int64
 	if root, err := cl.APIRoot(ctx); err == nil {
 		maxBytes = root.MaxContentLength
@@ -357,7 +371,10 @@ func (r *Runner) push(ctx context.Context, p *store.Peer, l *store.Link) (PushSt
 		if len(page.Entries) == 0 {
 			return stats, nil
 		}
-		raws, ids := outgoing(pr, page.Entries, anonymous)
+		raws, ids, err := fb.outgoingTo(ctx, pr, p.Name, page.Entries, anonymous)
+		if err != nil {
+			return stats, err
+		}
 		var remoteFailures []store.StatusDetail
 		for len(raws) > 0 {
 			n := fit(raws, maxBytes)
