@@ -81,6 +81,7 @@ type feedPuller struct {
 	limit  int
 	stored []byte // the position as last read or committed
 	pos    FeedPosition
+	head   int64 // the newest change of the peer's feed seen (lag.go)
 }
 
 // setPos commits pos (with fn's writes) if the stored position is still
@@ -117,7 +118,7 @@ func (f *feedPuller) setPos(ctx context.Context, pos FeedPosition, fn func(ctx c
 // stores the mode.
 func (r *Runner) pullLink(ctx context.Context, pl *Puller, local FeedStore) (PullStats, error) {
 	if _, write := access.CollectionAccess(pl.Principal, pl.Collection); !write {
-		return PullStats{}, fmt.Errorf("collection %s: organisation %s may not write to it: %w", pl.Collection.ID, pl.Principal.Organisation, store.ErrForbidden)
+		return PullStats{Behind: LagUnknown}, fmt.Errorf("collection %s: organisation %s may not write to it: %w", pl.Collection.ID, pl.Principal.Organisation, store.ErrForbidden)
 	}
 	f := &feedPuller{Puller: pl, local: local, log: r.log(), key: feedKey(pl.Link.ID), limit: r.FeedPageLimit}
 	if f.limit <= 0 {
@@ -129,18 +130,18 @@ func (r *Runner) pullLink(ctx context.Context, pl *Puller, local FeedStore) (Pul
 		return err
 	})
 	if err != nil {
-		return PullStats{}, fmt.Errorf("link %s: read feed position: %w", pl.Link.ID, err)
+		return PullStats{Behind: LagUnknown}, fmt.Errorf("link %s: read feed position: %w", pl.Link.ID, err)
 	}
 	if len(f.stored) > 0 {
 		if err := json.Unmarshal(f.stored, &f.pos); err != nil {
-			return PullStats{}, fmt.Errorf("link %s: feed position: %w", pl.Link.ID, err)
+			return PullStats{Behind: LagUnknown}, fmt.Errorf("link %s: feed position: %w", pl.Link.ID, err)
 		}
 	}
 	if f.pos.Mode == "" {
 		// Only a 404 of the feed of a collection we can read means "no
 		// feed": the collection is read first.
 		if _, err := pl.Client.Collection(ctx); err != nil {
-			return PullStats{}, fmt.Errorf("link %s: remote collection: %w", pl.Link.ID, err)
+			return PullStats{Behind: LagUnknown}, fmt.Errorf("link %s: remote collection: %w", pl.Link.ID, err)
 		}
 		_, err := pl.Client.Changes(ctx, "", 0, 1)
 		var te *taxiiclient.Error
@@ -153,14 +154,21 @@ func (r *Runner) pullLink(ctx context.Context, pl *Puller, local FeedStore) (Pul
 			err = f.setPos(ctx, FeedPosition{Mode: ModeFeed}, nil)
 		}
 		if err != nil {
-			return PullStats{}, fmt.Errorf("link %s: probe the change feed: %w", pl.Link.ID, err)
+			return PullStats{Behind: LagUnknown}, fmt.Errorf("link %s: probe the change feed: %w", pl.Link.ID, err)
 		}
 		r.log().Info("peer pull link mode", "peer", pl.Link.Peer, "link", pl.Link.ID, "mode", f.pos.Mode)
 	}
 	if f.pos.Mode == ModePoll {
-		return pl.Run(ctx)
+		st, err := pl.Run(ctx)
+		st.Behind = LagUnknown
+		return st, err
 	}
-	return f.run(ctx)
+	st, err := f.run(ctx)
+	st.Behind = f.behind()
+	if err != nil && f.head == 0 {
+		st.Behind = LagUnknown // the feed was not reached
+	}
+	return st, err
 }
 
 // run follows the feed until it has nothing more.
@@ -194,6 +202,7 @@ func (f *feedPuller) run(ctx context.Context) (PullStats, error) {
 		if err != nil {
 			return stats, err
 		}
+		f.seeHead(page)
 		if err := f.apply(ctx, page, &stats); err != nil {
 			return stats, err
 		}

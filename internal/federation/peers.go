@@ -250,7 +250,14 @@ func (r *Runner) RunLink(ctx context.Context, p *store.Peer, l *store.Link) Link
 	cancel()
 	wg.Wait()
 	res.Err = err
-	st := store.LinkStatus{At: r.now().UTC(), Synced: synced}
+	st := store.LinkStatus{At: r.now().UTC(), Synced: synced, LagObjects: res.Pull.Behind}
+	if l.Direction == store.LinkPush {
+		// Counted after the run: what is left, and what arrived meanwhile.
+		if st.LagObjects, err = PushLag(context.WithoutCancel(ctx), r.Store, p, l); err != nil {
+			st.LagObjects = LagUnknown
+		}
+		err = res.Err
+	}
 	outcome := "ok"
 	if err != nil {
 		st.Err, outcome = err.Error(), "error"
@@ -286,15 +293,15 @@ func (r *Runner) RunLink(ctx context.Context, p *store.Peer, l *store.Link) Link
 func (r *Runner) pull(ctx context.Context, p *store.Peer, l *store.Link) (PullStats, BackStats, error) {
 	col, err := r.Store.GetCollection(ctx, l.Local)
 	if err != nil {
-		return PullStats{}, BackStats{}, err
+		return PullStats{Behind: LagUnknown}, BackStats{}, err
 	}
 	cl, err := r.client(ctx, p, l.Remote)
 	if err != nil {
-		return PullStats{}, BackStats{}, err
+		return PullStats{Behind: LagUnknown}, BackStats{}, err
 	}
 	pr, err := r.principal(ctx, p, access.RoleRelay)
 	if err != nil {
-		return PullStats{}, BackStats{}, err
+		return PullStats{Behind: LagUnknown}, BackStats{}, err
 	}
 	pl := &Puller{Client: cl, Store: r.Store, Check: r.Check, Principal: pr, Collection: col, Key: CursorKeyOf(l.ID),
 		Label: "peer:" + p.Name, Link: l, Now: r.Now}

@@ -115,7 +115,7 @@ func encodeChanges(items []changeItem, raws [][]byte, page *store.FeedPage) (*by
 		b.Write(raws[i])
 		b.WriteByte('}')
 	}
-	fmt.Fprintf(&b, `],"more":%t,"next":%d,"oldest":%d}`, page.More, page.Next, page.Oldest)
+	fmt.Fprintf(&b, `],"more":%t,"next":%d,"oldest":%d,"latest":%d}`, page.More, page.Next, page.Oldest, page.Latest)
 	return &b, nil
 }
 
