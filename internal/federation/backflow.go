@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -334,4 +335,83 @@ func (r *Runner) sendBack(ctx context.Context, pl *Puller, p *store.Peer) (BackS
 			return stats, nil
 		}
 	}
+}
+
+// PeerReadStore is what PeerReads needs of the local store.
+type PeerReadStore interface {
+	store.Owners
+	store.Updater
+	ListPeers(ctx context.Context) ([]*store.Peer, error)
+	ListOrganisations(ctx context.Context) ([]*store.Organisation, error)
+}
+
+// PeerReads rewrites what a peer reads over TAXII and the change feed
+// (taxii.Config.Outgoing): when the reader's organisation is a peer's,
+// feedback on mirrored objects is served exactly as the links send it
+// (anonymous identity, the per-peer id), so a peer that pulls a collection
+// holding sightings of its objects learns no more than the links tell it.
+type PeerReads struct {
+	Store PeerReadStore
+	mu    sync.Mutex
+	key   []byte
+}
+
+// Rewrite implements taxii.Config.Outgoing.
+func (r *PeerReads) Rewrite(ctx context.Context, p *access.Principal, c *store.Collection, entries []store.Entry) error {
+	hasFeedback := false
+	for i := range entries {
+		if t := entries[i].Type; (t == "sighting" || t == "opinion") && entries[i].Raw != nil {
+			hasFeedback = true
+			break
+		}
+	}
+	if !hasFeedback || p.Organisation == "" {
+		return nil
+	}
+	peers, err := r.Store.ListPeers(ctx)
+	if err != nil {
+		return err
+	}
+	// The peer the reader is: the first by name mapped to its organisation.
+	peer := ""
+	for _, x := range peers {
+		if x.Organisation == p.Organisation && (peer == "" || x.Name < peer) {
+			peer = x.Name
+		}
+	}
+	if peer == "" {
+		return nil
+	}
+	r.mu.Lock()
+	key := r.key
+	r.mu.Unlock()
+	if key == nil {
+		if key, err = anonymousKey(ctx, r.Store, c.ID); err != nil {
+			return err
+		}
+		r.mu.Lock()
+		r.key = key
+		r.mu.Unlock()
+	}
+	orgs, err := r.Store.ListOrganisations(ctx)
+	if err != nil {
+		return err
+	}
+	fb := &feedback{owners: r.Store, key: key}
+	for _, o := range orgs {
+		fb.orgs = append(fb.orgs, o.ID)
+	}
+	about, err := fb.about(ctx, entries, "")
+	if err != nil {
+		return err
+	}
+	for i := range about {
+		e := &entries[i]
+		raw, err := fb.rewrite(e, peer)
+		if err != nil {
+			return err
+		}
+		e.Raw, e.ID = raw, peerID(key, peer, e.ID)
+	}
+	return nil
 }

@@ -4,12 +4,17 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/mitra-cert/mitra/internal/access"
+	"github.com/mitra-cert/mitra/internal/federation"
+	"github.com/mitra-cert/mitra/internal/stix"
 	"github.com/mitra-cert/mitra/internal/store"
+	"github.com/mitra-cert/mitra/internal/taxii"
+	"github.com/mitra-cert/mitra/internal/taxiiclient"
 )
 
 // TLP 2.0 marking-definition ids (access/tlp.go).
@@ -180,6 +185,53 @@ func TestSightingsFlowBack(t *testing.T) {
 	}
 	if len(page.Entries) != 1 || page.Entries[0].ID == pushed || bytes.Contains(page.Entries[0].Raw, []byte(orgA)) {
 		t.Errorf("pushed sighting of the peer's object: %+v", page.Entries)
+	}
+
+	// The peer reading the local collection itself (its change feed, its
+	// objects) gets the same anonymous copies, under the same ids.
+	srv := taxii.NewServer(taxii.Config{Store: f.local.st, Auth: access.NewAuthenticator(f.local.st, nil), Validator: &stix.Validator{},
+		Outgoing: (&federation.PeerReads{Store: f.local.sq}).Rewrite})
+	ts := httptest.NewServer(srv)
+	defer ts.Close()
+	f.local.user(t, "peer-reader", access.RoleReadOnly, f.peerOrg)
+	must(f.local.st.SetPartyGrant(ctx, f.lMirror.ID, store.GrantOrg, f.peerOrg, true, true))
+	cl, _ := taxiiclient.NewClient(ts.URL+"/api/", f.lMirror.ID)
+	cl.User, cl.Password = "peer-reader", password
+	feed, err := cl.Changes(ctx, "", 0, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sentIDs := map[string]bool{}
+	for k := range after {
+		id, _, _ := strings.Cut(k, "@")
+		sentIDs[id] = true
+	}
+	seen := 0
+	for _, c := range feed.Changes {
+		// Sighting 15 is of a local indicator: not feedback, served as
+		// any sighting is.
+		if !strings.HasPrefix(c.ID, "sighting--") && !strings.HasPrefix(c.ID, "opinion--") || c.ID == stays[4] {
+			continue
+		}
+		for _, s := range secrets {
+			if strings.Contains(c.ID, s) || bytes.Contains(c.Object, []byte(s)) {
+				t.Errorf("the peer's feed read of %s reveals %q: %s", c.ID, s, c.Object)
+			}
+		}
+		var o struct {
+			ID string `json:"id"`
+		}
+		_ = json.Unmarshal(c.Object, &o)
+		if o.ID != c.ID {
+			t.Errorf("feed change id %s, object id %s", c.ID, o.ID)
+		}
+		if sentIDs[c.ID] {
+			seen++
+		}
+	}
+	// Sightings 1 (two versions), 2, 3, 4 and the opinion 5 of lMirror.
+	if seen != 6 {
+		t.Errorf("the peer's feed read shows %d of the sent ids, want 6: %+v", seen, feed.Changes)
 	}
 }
 

@@ -79,6 +79,7 @@ func (s *Server) changes(w http.ResponseWriter, r *http.Request, p *access.Princ
 	raws := make([][]byte, len(page.Changes))
 	for j, i := range at {
 		e := added.Entries[j]
+		items[i].ID = e.ID // as Config.Outgoing may have rewritten it
 		items[i].DateAdded = formatTime(e.DateAdded)
 		raws[i] = e.Raw
 	}
