@@ -104,26 +104,42 @@ type feedback struct {
 	owners store.Owners
 	// orgs are the local organisations, replaced wherever they appear.
 	orgs []string
-	key  []byte
+	// peerOrgs are the organisations peers act as: feedback they
+	// submitted was made anonymous where it was recorded, and is relayed
+	// unchanged (rewriting it again at every hop would give it a new id
+	// at each, and echoes would never stop).
+	peerOrgs map[string]bool
+	key      []byte
 }
 
+// local tells feedback recorded here (rewritten when it leaves) from
+// feedback relayed from a peer (left as it came).
+func (f *feedback) local(e *store.Entry) bool { return !f.peerOrgs[e.Submitter] }
+
 // newFeedback reads what the feedback rewrite needs.
-func newFeedback(ctx context.Context, st interface {
-	store.Owners
-	store.Updater
-	ListOrganisations(ctx context.Context) ([]*store.Organisation, error)
-}, collectionID string) (*feedback, error) {
+func newFeedback(ctx context.Context, st PeerReadStore, collectionID string) (*feedback, error) {
 	key, err := anonymousKey(ctx, st, collectionID)
 	if err != nil {
 		return nil, err
 	}
+	return newFeedbackKey(ctx, st, key)
+}
+
+func newFeedbackKey(ctx context.Context, st PeerReadStore, key []byte) (*feedback, error) {
 	orgs, err := st.ListOrganisations(ctx)
 	if err != nil {
 		return nil, err
 	}
-	f := &feedback{owners: st, key: key}
+	peers, err := st.ListPeers(ctx)
+	if err != nil {
+		return nil, err
+	}
+	f := &feedback{owners: st, key: key, peerOrgs: map[string]bool{}}
 	for _, o := range orgs {
 		f.orgs = append(f.orgs, o.ID)
+	}
+	for _, p := range peers {
+		f.peerOrgs[p.Organisation] = true
 	}
 	return f, nil
 }
@@ -202,6 +218,9 @@ func (f *feedback) outgoingTo(ctx context.Context, pr *access.Principal, peer st
 		return nil, nil, err
 	}
 	for i := range fb {
+		if !f.local(&entries[i]) {
+			continue
+		}
 		if raws[i], err = f.rewrite(&entries[i], peer); err != nil {
 			return nil, nil, err
 		}
@@ -285,12 +304,15 @@ func (r *Runner) sendBack(ctx context.Context, pl *Puller, p *store.Peer) (BackS
 			if !about[i] {
 				continue
 			}
-			// Redacted first, as for any reader, then rewritten.
+			// Redacted first, as for any reader, then rewritten when it
+			// was recorded here.
 			e := page.Entries[i]
 			e.Raw = access.RedactSighting(reader, &e, anonymous)
-			raw, err := fb.rewrite(&e, p.Name)
-			if err != nil {
-				return stats, err
+			raw := json.RawMessage(e.Raw)
+			if fb.local(&e) {
+				if raw, err = fb.rewrite(&e, p.Name); err != nil {
+					return stats, err
+				}
 			}
 			raws, ids = append(raws, raw), append(ids, e.ID)
 		}
@@ -393,13 +415,9 @@ func (r *PeerReads) Rewrite(ctx context.Context, p *access.Principal, c *store.C
 		r.key = key
 		r.mu.Unlock()
 	}
-	orgs, err := r.Store.ListOrganisations(ctx)
+	fb, err := newFeedbackKey(ctx, r.Store, key)
 	if err != nil {
 		return err
-	}
-	fb := &feedback{owners: r.Store, key: key}
-	for _, o := range orgs {
-		fb.orgs = append(fb.orgs, o.ID)
 	}
 	about, err := fb.about(ctx, entries, "")
 	if err != nil {
@@ -407,6 +425,9 @@ func (r *PeerReads) Rewrite(ctx context.Context, p *access.Principal, c *store.C
 	}
 	for i := range about {
 		e := &entries[i]
+		if !fb.local(e) {
+			continue
+		}
 		raw, err := fb.rewrite(e, peer)
 		if err != nil {
 			return err
