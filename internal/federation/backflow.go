@@ -36,8 +36,12 @@ import (
 //
 // Pull links send it back to the remote collection they pull from (when
 // that collection is writable there); push links send it, in the same
-// form, with the rest of what the peer may read. Either way it goes only
-// when access.Decide lets the peer's organisation read it.
+// form, with the rest of what the peer may read; and a peer that reads
+// the collection itself (TAXII, the change feed) is served the same form
+// (PeerReads). Every way it goes only when access.Decide lets the peer's
+// organisation read it. Feedback a peer brought (submitted by a peer's
+// organisation) was made anonymous where it was recorded and is relayed
+// as it came.
 
 // anonymousKeyName is the store cursor holding the key of the per-peer ids.
 const anonymousKeyName = "federation/anonymous-id-key"
