@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/mitra-cert/mitra/internal/access"
 	"github.com/mitra-cert/mitra/internal/federation"
 	"github.com/mitra-cert/mitra/internal/store"
@@ -35,6 +37,8 @@ func linkOf(t *testing.T, st store.Peers, id string) *store.Link {
 func TestLinkLagObjects(t *testing.T) {
 	f := newFederated(t)
 	f.seed(t, 1, 20)
+	reg := prometheus.NewRegistry()
+	f.runner.Metrics = federation.NewMetrics(reg)
 	f.runner.FeedPageLimit = 4
 	cut := true
 	f.runner.Configure = func(cl *taxiiclient.Client) {
@@ -48,6 +52,9 @@ func TestLinkLagObjects(t *testing.T) {
 	}
 	if l := linkOf(t, f.local.sq, "remote-in"); l.LagObjects != 12 {
 		t.Errorf("pull lag after a cut run: %d objects, want 12 (20 changes, 8 applied)", l.LagObjects)
+	}
+	if g := lagGauge(t, reg, "remote-in"); g != 12 {
+		t.Errorf("lag gauge after a cut run: %v, want 12", g)
 	}
 	cut = false
 
@@ -71,4 +78,29 @@ func TestLinkLagObjects(t *testing.T) {
 	if n, err := federation.PushLag(t.Context(), f.local.sq, p, lp); err != nil || n != 0 {
 		t.Errorf("push lag after the run: %d, %v; want 0", n, err)
 	}
+	if g := lagGauge(t, reg, "remote-in"); g != 0 {
+		t.Errorf("lag gauge after catching up: %v, want 0", g)
+	}
+}
+
+// lagGauge is the link's mitra_federation_link_lag_objects (-1 when absent).
+func lagGauge(t *testing.T, reg *prometheus.Registry, link string) float64 {
+	t.Helper()
+	fams, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range fams {
+		if f.GetName() != "mitra_federation_link_lag_objects" {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "link" && l.GetValue() == link {
+					return m.GetGauge().GetValue()
+				}
+			}
+		}
+	}
+	return -1
 }

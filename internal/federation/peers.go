@@ -66,6 +66,7 @@ type Metrics struct {
 	runs    *prometheus.CounterVec
 	objects *prometheus.CounterVec
 	lastOK  *prometheus.GaugeVec
+	lag     *prometheus.GaugeVec
 }
 
 // NewMetrics registers the federation metrics on reg.
@@ -77,9 +78,11 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Objects handled by peer links, by result (added, duplicate, refused, sent)."}, []string{"peer", "link", "result"}),
 		lastOK: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: "mitra", Subsystem: "federation", Name: "link_last_success_timestamp_seconds",
 			Help: "When a peer link last completed a run."}, []string{"peer", "link"}),
+		lag: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: "mitra", Subsystem: "federation", Name: "link_lag_objects",
+			Help: "Objects a peer link was behind after its last run (pull: the peer's feed changes not applied; push: local objects not sent); absent when unknown."}, []string{"peer", "link"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.runs, m.objects, m.lastOK)
+		reg.MustRegister(m.runs, m.objects, m.lastOK, m.lag)
 	}
 	return m
 }
@@ -276,6 +279,11 @@ func (r *Runner) RunLink(ctx context.Context, p *store.Peer, l *store.Link) Link
 		m.objects.WithLabelValues(p.Name, l.ID, "sent").Add(float64(res.Push.Sent + res.Back.Sent))
 		if err == nil {
 			m.lastOK.WithLabelValues(p.Name, l.ID).Set(float64(st.At.Unix()))
+		}
+		if st.LagObjects >= 0 {
+			m.lag.WithLabelValues(p.Name, l.ID).Set(float64(st.LagObjects))
+		} else {
+			m.lag.DeleteLabelValues(p.Name, l.ID)
 		}
 	}
 	log := r.log().With("peer", p.Name, "link", l.ID, "direction", l.Direction, "took", r.now().Sub(start).Round(time.Millisecond))
