@@ -190,6 +190,8 @@ func (c *ServeCmd) Run(ctx context.Context, e *env) error {
 		UploadMemory:     c.UploadMemory,
 		UploadWait:       c.UploadWait,
 		TrustedProxies:   proxies,
+		// Peers read feedback on their own objects as the links send it.
+		Outgoing: (&federation.PeerReads{Store: st}).Rewrite,
 	})
 	// Without the peer secrets key the server says so and runs without the
 	// peers whose credentials are sealed.
