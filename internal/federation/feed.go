@@ -412,6 +412,7 @@ func (f *feedPuller) commitAdds(ctx context.Context, raws []json.RawMessage, rej
 	if err != nil {
 		return err
 	}
+	checked = withoutExercise(checked)
 	for i := range checked.Objects {
 		if o := &checked.Objects[i]; o.Owner != o.ID {
 			o.Owner = PeerOwner(f.Link.Peer)
