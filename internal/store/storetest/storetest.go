@@ -61,6 +61,7 @@ func Run(t *testing.T, open Open) {
 		{"TombstoneInputs", testTombstoneInputs},
 		{"Ping", testPing},
 		{"Peers", testPeers},
+		{"Assistance", testAssistance},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
