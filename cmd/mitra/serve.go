@@ -20,6 +20,7 @@ import (
 	"github.com/mitra-cert/mitra/internal/detect"
 	"github.com/mitra-cert/mitra/internal/federation"
 	"github.com/mitra-cert/mitra/internal/hashmatch"
+	"github.com/mitra-cert/mitra/internal/incident"
 	"github.com/mitra-cert/mitra/internal/pattern"
 	"github.com/mitra-cert/mitra/internal/stix"
 	"github.com/mitra-cert/mitra/internal/store"
@@ -120,6 +121,10 @@ type ServeCmd struct {
 	// The hash match service (issue 18).
 	Hash HashServeFlags `embed:"" prefix:"hash-"`
 
+	// Incident coordination and its notifications (issue 15).
+	Incident IncidentServeFlags `embed:"" prefix:"incident-"`
+	Notify   NotifyServeFlags   `embed:"" prefix:"notify-"`
+
 	PeerKeyFlags `embed:""`
 	NoPeers      bool `name:"no-peers" env:"MITRA_NO_PEERS" help:"Do not run the links of federation peers in this process."`
 }
@@ -209,6 +214,18 @@ func (c *ServeCmd) Run(ctx context.Context, e *env) error {
 			log.Error("hash match service stopped", "err", err)
 		}
 	}()
+
+	// Incident coordination (issue 15): incidents and follow-up reports go
+	// through the TAXII ingest as the caller; deadline alerts and the
+	// notification queue run beside the server and stop before the store
+	// closes.
+	incidents, err := startIncidents(ctx, st, srv, log, c.Incident, c.Notify)
+	if err != nil {
+		return err
+	}
+	defer incidents.Stop()
+	srv.Mount(incident.Prefix, incident.NewHandler(incidents.svc, incident.HandlerOptions{Authenticate: srv.Authenticate,
+		Notifications: incidents.queue, Logger: log}))
 
 	metrics := promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
 	srv.Mount("/metrics", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
