@@ -127,6 +127,9 @@ type CLI struct {
 	Hash         HashCmd         `cmd:"" help:"Print content hashes of files: MD5, SHA-256, TLSH, and PDQ with its quality for images (JPEG, PNG, GIF, WebP, BMP)."`
 	Incident     IncidentCmd     `cmd:"" help:"Report incidents to a CERT and follow their reporting clocks and lifecycle."`
 	Notify       NotifyCmd       `cmd:"" help:"Show the notification queue (webhooks, e-mail)."`
+	Assist       AssistCmd       `cmd:"" help:"Raise and answer cross-border assistance requests."`
+	Poc          PocCmd          `cmd:"" name:"poc" help:"Manage the directory of points of contact and test their reachability."`
+	Drill        DrillCmd        `cmd:"" help:"Run incident drills (exercises) from scenario files."`
 }
 
 // VersionCmd prints the version.

@@ -63,7 +63,7 @@ func responds(msg string) bool {
 const extensionSchema = `{"$schema":"https://json-schema.org/draft/2020-12/schema","title":"Mitra assistance","type":"object",` +
 	`"required":["extension_type","message"],"properties":{` +
 	`"extension_type":{"const":"property-extension"},` +
-	`"message":{"enum":["request","acknowledge","answer","more-information","information","accept","decline","escalate"]},` +
+	`"message":{"enum":["request","acknowledge","answer","more-information","information","accept","decline","escalate","challenge"]},` +
 	`"kind":{"enum":["information","analysis","takedown","blocking","coordination"],"description":"what a request asks for"},` +
 	`"request_ref":{"type":"string","pattern":"^note--","description":"the request a step belongs to"},` +
 	`"requester_ref":{"type":"string","pattern":"^identity--","description":"the requesting organisation"},` +

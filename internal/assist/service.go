@@ -49,6 +49,8 @@ type Config struct {
 	// PublicURL is the server's address in them.
 	PingKey   []byte
 	PublicURL string
+	// PocPrefix is where the answer links point (PocPrefix when empty).
+	PocPrefix string
 }
 
 // Service raises and answers assistance requests, escalates overdue ones
@@ -64,6 +66,9 @@ func New(cfg Config) *Service {
 	}
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.PocPrefix == "" {
+		cfg.PocPrefix = PocPrefix
 	}
 	return &Service{cfg: cfg}
 }
