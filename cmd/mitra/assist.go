@@ -46,6 +46,7 @@ type AssistServerFlags struct {
 	Password string `env:"MITRA_PASSWORD" help:"HTTP Basic password."`
 	Token    string `env:"MITRA_TOKEN" help:"API token (Bearer)."`
 	JSON     bool   `help:"Print JSON."`
+	Drill    bool   `help:"Use the server's drill (exercise) service and directory instead of the real ones."`
 }
 
 func (f AssistServerFlags) client() (*assist.Client, error) {
@@ -54,6 +55,9 @@ func (f AssistServerFlags) client() (*assist.Client, error) {
 		return nil, err
 	}
 	cl.User, cl.Password, cl.Token = f.User, f.Password, f.Token
+	if f.Drill {
+		cl.Prefix, cl.PocPrefix = drill.Prefix, drill.Prefix
+	}
 	return cl, nil
 }
 
@@ -243,8 +247,8 @@ func (c *AssistTickCmd) Run(ctx context.Context, e *env) error {
 type assistRuntime struct {
 	svc   *assist.Service
 	drill *assist.Service
-	stop context.CancelFunc
-	done chan struct{}
+	stop  context.CancelFunc
+	done  chan struct{}
 }
 
 // Stop ends the clock and waits for it (before the store closes).

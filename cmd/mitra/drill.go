@@ -72,4 +72,3 @@ func (c *DrillRunCmd) Run(ctx context.Context, e *env) error {
 	rep.Print(e.stdout)
 	return nil
 }
-
