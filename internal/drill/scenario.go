@@ -150,17 +150,37 @@ func Parse(file string, data []byte) (*Scenario, error) {
 		}
 		names[p.Name] = true
 	}
+	// keyLine is the line of a key of the i-th step (the step's line when
+	// absent), so that an error points at the action at fault.
+	keyLine := func(i int, keys ...string) int {
+		for j := 0; j+1 < len(doc.Content); j += 2 {
+			if doc.Content[j].Value != "steps" || doc.Content[j+1].Kind != yaml.SequenceNode || i >= len(doc.Content[j+1].Content) {
+				continue
+			}
+			m := doc.Content[j+1].Content[i]
+			for k := 0; k+1 < len(m.Content); k += 2 {
+				for _, key := range keys {
+					if m.Content[k].Value == key {
+						return m.Content[k].Line
+					}
+				}
+			}
+			return m.Line
+		}
+		return doc.Line
+	}
 	ids := map[string]string{} // scenario id -> kind
 	var last time.Duration
 	for i := range s.Steps {
 		st := &s.Steps[i]
 		st.Line = lineOf("steps", i)
+		atLine := keyLine(i, "at")
 		d, err := time.ParseDuration(st.At)
 		if err != nil || d < 0 {
-			return nil, lineError(file, st.Line, "at %q: want an offset such as 90m", st.At)
+			return nil, lineError(file, atLine, "at %q: want an offset such as 90m", st.At)
 		}
 		if d < last {
-			return nil, lineError(file, st.Line, "at %s comes before the previous step (%s)", d, last)
+			return nil, lineError(file, atLine, "at %s comes before the previous step (%s)", d, last)
 		}
 		st.Offset, last = d, d
 		n := 0
@@ -172,6 +192,8 @@ func Parse(file string, data []byte) (*Scenario, error) {
 		if n != 1 {
 			return nil, lineError(file, st.Line, "a step has exactly one of incident, indicator, request, respond")
 		}
+		// Errors about the action point at its line.
+		st.Line = keyLine(i, "incident", "indicator", "request", "respond")
 		if st.By != "" && st.Respond == nil {
 			return nil, lineError(file, st.Line, "only respond steps are played by a participant")
 		}
