@@ -274,9 +274,9 @@ func startAssist(ctx context.Context, st store.Store, srv *taxii.Server, sealer 
 	}
 	runner := &federation.Runner{Store: st, Sealer: sealer, Log: log}
 	svc := assist.New(assist.Config{Store: ast, Check: srv.Check, Collection: f.Collection, Directory: f.Directory, Now: now, Log: log,
-		Sender: &assist.PeerSender{Peers: st, Client: runner.Client}, Notifier: queueNotifier{queue}, PingKey: []byte(f.PocKey), PublicURL: publicURL})
+		Sender: &assist.PeerSender{Peers: st, Client: runner.Client}, Notifier: assist.NotifyQueue{Queue: queue}, PingKey: []byte(f.PocKey), PublicURL: publicURL})
 	drillSvc := assist.New(assist.Config{Store: ast, Check: srv.Check, Collection: f.DrillCollection, Directory: f.DrillDirectory, Exercise: true,
-		Now: now, Log: log.With("drill", true), Sender: &assist.PeerSender{Peers: st, Client: runner.Client}, Notifier: queueNotifier{queue},
+		Now: now, Log: log.With("drill", true), Sender: &assist.PeerSender{Peers: st, Client: runner.Client}, Notifier: assist.NotifyQueue{Queue: queue},
 		PingKey: []byte(f.PocKey), PublicURL: publicURL, PocPrefix: drill.Prefix})
 	rctx, stop := context.WithCancel(context.WithoutCancel(ctx))
 	rt := &assistRuntime{svc: svc, drill: drillSvc, stop: stop, done: make(chan struct{})}
@@ -313,32 +313,6 @@ func fileClock(name string, log *slog.Logger) func() time.Time {
 		log.Error("assistance clock file unreadable: using the system clock", "file", name, "err", err)
 		return time.Now()
 	}
-}
-
-// queueNotifier sends challenges over e-mail and webhooks through the
-// durable notification queue.
-type queueNotifier struct{ q *notify.Queue }
-
-// Notify implements assist.Notifier.
-func (n queueNotifier) Notify(ctx context.Context, ch assist.Channel, subject, body string) error {
-	if n.q == nil {
-		return errors.New("no notification queue")
-	}
-	m := notify.Message{Event: "poc.challenge", Subject: subject, Payload: map[string]string{"body": body}}
-	var d store.Notification
-	var err error
-	switch ch.Type {
-	case assist.ChannelEmail:
-		d, err = notify.Email(ch.Address, m)
-	case assist.ChannelWebhook:
-		d, err = notify.Webhook(ch.Address, m)
-	default:
-		return fmt.Errorf("channel %s cannot carry a challenge", ch.Type)
-	}
-	if err != nil {
-		return err
-	}
-	return n.q.Enqueue(ctx, d)
 }
 
 // publicURL is the server's own address for links, from its listen

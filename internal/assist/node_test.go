@@ -70,7 +70,7 @@ type node struct {
 	creds map[string][2]string
 }
 
-func newNode(t *testing.T, open backend, name string, clk *clock) *node {
+func newNode(t *testing.T, open backend, name string, clk *clock, opts ...func(*assist.Config)) *node {
 	st := open(t)
 	n := &node{name: name, st: st, creds: map[string][2]string{}}
 	ctx := t.Context()
@@ -90,16 +90,11 @@ func newNode(t *testing.T, open backend, name string, clk *clock) *node {
 	n.srv = taxii.NewServer(taxii.Config{Store: st, Auth: access.NewAuthenticator(st, nil), Validator: &stix.Validator{CheckPattern: pattern.Check}})
 	n.ts = httptest.NewServer(n.srv)
 	t.Cleanup(n.ts.Close)
-	n.svc = assist.New(assist.Config{Store: st.(assist.Store), Check: n.srv.Check, Collection: "assist", Directory: "directory", Now: clk.Now,
-		Sender: &assist.PeerSender{Peers: st, Client: func(ctx context.Context, p *store.Peer, remote string) (*taxiiclient.Client, error) {
-			cl, err := taxiiclient.NewClient(p.URL, remote)
-			if err != nil {
-				return nil, err
-			}
-			c := n.creds[p.Name]
-			cl.User, cl.Password = c[0], c[1]
-			return cl, nil
-		}}})
+	cfg := assist.Config{Store: st.(assist.Store), Check: n.srv.Check, Collection: "assist", Directory: "directory", Now: clk.Now, Sender: senderOf(n)}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	n.svc = assist.New(cfg)
 	return n
 }
 
@@ -144,4 +139,17 @@ type unavailable struct{}
 
 func (unavailable) ServeHTTP(w http.ResponseWriter, _ *http.Request) {
 	http.Error(w, "down", http.StatusServiceUnavailable)
+}
+
+// senderOf is n's peer sender (the one newNode builds).
+func senderOf(n *node) assist.Sender {
+	return &assist.PeerSender{Peers: n.st, Client: func(ctx context.Context, p *store.Peer, remote string) (*taxiiclient.Client, error) {
+		cl, err := taxiiclient.NewClient(p.URL, remote)
+		if err != nil {
+			return nil, err
+		}
+		c := n.creds[p.Name]
+		cl.User, cl.Password = c[0], c[1]
+		return cl, nil
+	}}
 }

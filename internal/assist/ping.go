@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/mitra-cert/mitra/internal/access"
+	"github.com/mitra-cert/mitra/internal/notify"
 	"github.com/mitra-cert/mitra/internal/store"
 )
 
@@ -218,4 +219,30 @@ func (s *Service) Report(ctx context.Context, p *access.Principal, since time.Ti
 		out = append(out, r)
 	}
 	return out, nil
+}
+
+// NotifyQueue sends challenges over e-mail and webhooks through the
+// durable notification queue.
+type NotifyQueue struct{ Queue *notify.Queue }
+
+// Notify implements Notifier.
+func (n NotifyQueue) Notify(ctx context.Context, ch Channel, subject, body string) error {
+	if n.Queue == nil {
+		return errors.New("no notification queue")
+	}
+	m := notify.Message{Event: "poc.challenge", Subject: subject, Payload: map[string]string{"body": body}}
+	var d store.Notification
+	var err error
+	switch ch.Type {
+	case ChannelEmail:
+		d, err = notify.Email(ch.Address, m)
+	case ChannelWebhook:
+		d, err = notify.Webhook(ch.Address, m)
+	default:
+		return fmt.Errorf("channel %s cannot carry a challenge", ch.Type)
+	}
+	if err != nil {
+		return err
+	}
+	return n.Queue.Enqueue(ctx, d)
 }
