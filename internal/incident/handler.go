@@ -123,7 +123,7 @@ func statusOf(err error) *apiError {
 		return &apiError{http.StatusRequestEntityTooLarge, "Request too large", fmt.Sprintf("body larger than %d bytes", mbe.Limit)}
 	case errors.Is(err, ErrNotFound):
 		// The same words whether missing or hidden.
-		return &apiError{http.StatusNotFound, "Not found", "incident not found, or not accessible to you"}
+		return &apiError{http.StatusNotFound, "Not found", "not found, or not accessible to you"}
 	case errors.Is(err, ErrForbidden):
 		return &apiError{http.StatusForbidden, "Forbidden", err.Error()}
 	case errors.Is(err, ErrConflict):

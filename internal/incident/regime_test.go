@@ -104,3 +104,19 @@ func TestRegimeValidation(t *testing.T) {
 		}
 	}
 }
+
+// TestREADMERegimeExample parses the example of the README (flow style).
+func TestREADMERegimeExample(t *testing.T) {
+	doc := `regimes:
+  - name: ncsc-xx
+    title: National rules of XX
+    stages:
+      - {name: notification, party: operator, within: 6h, after: awareness, on: report}
+      - {name: acknowledgement, party: cert, within: 2h, after: notification, on: acknowledge, warn: 30m}
+      - {name: final-report, party: operator, within: 20d, after: notification, on: final, basis: "Order 12, item 3"}
+`
+	rs, err := incident.ParseRegimes("regimes.yaml", []byte(doc))
+	if err != nil || len(rs) != 1 || len(rs[0].Stages) != 3 || rs[0].Stages[2].Basis != "Order 12, item 3" {
+		t.Fatalf("ParseRegimes = %+v, %v", rs, err)
+	}
+}

@@ -473,6 +473,9 @@ func (s *Service) Transition(ctx context.Context, p *access.Principal, id string
 	if who == "" {
 		return nil, fmt.Errorf("only the reporting organisation and its CERT change an incident: %w", ErrForbidden)
 	}
+	if err := s.mayWrite(ctx, p, rec); err != nil {
+		return nil, err
+	}
 	from := State(rec.State)
 	if to.rank() <= from.rank() {
 		return nil, fmt.Errorf("incident %s is %s: it cannot become %s (states only move forward): %w", id, from, to, ErrConflict)
@@ -503,6 +506,19 @@ func (s *Service) Transition(ctx context.Context, p *access.Principal, id string
 	}
 	s.audit(ctx, p, "incident.transition", rec, fmt.Sprintf("%s -> %s", from, to))
 	return s.view(ctx, rec, raw, true)
+}
+
+// mayWrite checks that p may write the incident's collection: a step is a
+// write (a read-only user or token of a party only reads the incident).
+func (s *Service) mayWrite(ctx context.Context, p *access.Principal, rec *store.IncidentRecord) error {
+	c, err := s.cfg.Objects.GetCollection(ctx, rec.Collection)
+	if err != nil {
+		return err
+	}
+	if _, write := access.CollectionAccess(p, c); !write {
+		return fmt.Errorf("no write grant on the incident's collection: %w", ErrForbidden)
+	}
+	return nil
 }
 
 // Acknowledge is the CERT's acknowledgement.
@@ -543,8 +559,18 @@ func (s *Service) MeetStage(ctx context.Context, p *access.Principal, id, stage,
 	if party(p, rec) != st.Party {
 		return nil, fmt.Errorf("stage %s is met by the %s: %w", stage, st.Party, ErrForbidden)
 	}
+	if err := s.mayWrite(ctx, p, rec); err != nil {
+		return nil, err
+	}
 	if State(rec.State) == StateClosed {
 		return nil, fmt.Errorf("incident %s is closed: %w", id, ErrConflict)
+	}
+	met, err := s.metStages(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if m, ok := met[stage]; ok {
+		return nil, fmt.Errorf("stage %s was met at %s by %s: %w", stage, m.At.Format(time.RFC3339), m.User, ErrConflict)
 	}
 	now := s.cfg.Now().UTC()
 	rec.Updated = now
@@ -649,7 +675,7 @@ func sharingOf(raw json.RawMessage) (sharing, error) {
 // many alerts it recorded. Servers call it periodically; tests call it
 // after moving their clock.
 func (s *Service) Tick(ctx context.Context) (int, error) {
-	recs, err := s.cfg.Store.ListIncidents(ctx, store.IncidentFilter{Limit: 100000})
+	recs, err := s.cfg.Store.ListIncidents(ctx, store.IncidentFilter{Open: true, Limit: 100000})
 	if err != nil {
 		return 0, err
 	}

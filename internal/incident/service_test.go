@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mitra-cert/mitra/internal/access"
 	"github.com/mitra-cert/mitra/internal/incident"
 	"github.com/mitra-cert/mitra/internal/notify"
 	"github.com/mitra-cert/mitra/internal/store"
@@ -195,5 +196,123 @@ func TestLifecycleTransitions(t *testing.T) {
 	}
 	if n != 4 {
 		t.Fatalf("audit has %d transition records, want 4: %+v", n, recs)
+	}
+}
+
+func TestMeetStageByItsPartyOnce(t *testing.T) {
+	w := newWorld(t, notify.Targets{})
+	ctx := context.Background()
+	inc := w.report("nis2")
+	if _, err := w.svc.MeetStage(ctx, w.certP, inc.ID, "notification", ""); !errors.Is(err, incident.ErrForbidden) {
+		t.Fatalf("the CERT meets the operator's stage: %v, want ErrForbidden", err)
+	}
+	if _, err := w.svc.MeetStage(ctx, w.op, inc.ID, "no-such-stage", ""); !errors.Is(err, incident.ErrInvalid) {
+		t.Fatalf("unknown stage: %v, want ErrInvalid", err)
+	}
+	w.clock.Add(2 * time.Hour)
+	got, err := w.svc.MeetStage(ctx, w.opColleague, inc.ID, "notification", "by phone")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := stageOf(t, got, "notification"); s.Status != incident.StatusMet || s.Met.User != "op2" || !s.Met.At.Equal(w.clock.Now()) || s.Left != 69*time.Hour {
+		t.Fatalf("notification = %+v", s)
+	}
+	if _, err := w.svc.MeetStage(ctx, w.op, inc.ID, "notification", "again"); !errors.Is(err, incident.ErrConflict) {
+		t.Fatalf("met twice: %v, want ErrConflict", err)
+	}
+	if _, err := incident.ParseState("Under investigation"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := incident.ParseState("resolved"); !errors.Is(err, incident.ErrInvalid) {
+		t.Fatalf("ParseState(resolved) = %v", err)
+	}
+}
+
+func TestReportRefusesBadInput(t *testing.T) {
+	w := newWorld(t, notify.Targets{})
+	ctx := context.Background()
+	good := incident.Report{Collection: w.coll, Regime: "nis2", CERT: w.cert, Name: "x", Sector: "energy", Severity: "low", AwareAt: w.clock.Now()}
+	cases := map[string]func(r *incident.Report){
+		"unknown regime":   func(r *incident.Report) { r.Regime = "dora" },
+		"unknown sector":   func(r *incident.Report) { r.Sector = "space" },
+		"bad severity":     func(r *incident.Report) { r.Severity = "apocalyptic" },
+		"no awareness":     func(r *incident.Report) { r.AwareAt = time.Time{} },
+		"future awareness": func(r *incident.Report) { r.AwareAt = w.clock.Now().Add(time.Hour) },
+		"unknown cert":     func(r *incident.Report) { r.CERT = "identity--00000000-0000-4000-8000-000000000009" },
+		"self as cert":     func(r *incident.Report) { r.CERT = w.operator },
+		"bad related":      func(r *incident.Report) { r.Related = []string{"not-an-id"} },
+		"bad tlp":          func(r *incident.Report) { r.TLP = "purple" },
+		"no name":          func(r *incident.Report) { r.Name = " " },
+	}
+	for name, edit := range cases {
+		r := good
+		edit(&r)
+		if _, err := w.svc.Report(ctx, w.op, r); !errors.Is(err, incident.ErrInvalid) {
+			t.Errorf("%s: %v, want ErrInvalid", name, err)
+		}
+	}
+	incs, err := w.svc.List(ctx, w.op, incident.ListFilter{})
+	if err != nil || len(incs) != 0 {
+		t.Fatalf("after refused reports: %d incidents, %v", len(incs), err)
+	}
+	// A collection the reporter may not write: nothing is stored.
+	ro := &store.Collection{Title: "read only", Grants: []store.Grant{{Kind: store.GrantOrg, Subject: w.operator, Read: true}}}
+	if err := w.st.CreateCollection(ctx, ro); err != nil {
+		t.Fatal(err)
+	}
+	r := good
+	r.Collection = ro.ID
+	if _, err := w.svc.Report(ctx, w.op, r); !errors.Is(err, incident.ErrForbidden) {
+		t.Fatalf("read-only collection: %v, want ErrForbidden", err)
+	}
+}
+
+// TestStepFromAStaleState: of two steps taken from the same state,
+// the first is recorded, the second gets ErrConflict and records nothing.
+func TestStepFromAStaleState(t *testing.T) {
+	w := newWorld(t, notify.Targets{Webhooks: []string{"https://hooks.example/x"}})
+	ctx := context.Background()
+	inc := w.report("nis2")
+	st := w.st.(incident.Store)
+	step := func(to string) error {
+		return st.RecordIncidentStep(ctx, store.IncidentStep{Incident: inc.ID, From: "reported", To: to, At: w.clock.Now(),
+			Event: store.IncidentEvent{Incident: inc.ID, At: w.clock.Now(), Kind: incident.EventTransition, From: "reported", To: to}})
+	}
+	if err := step("acknowledged"); err != nil {
+		t.Fatal(err)
+	}
+	if err := step("closed"); !errors.Is(err, store.ErrConflict) {
+		t.Fatalf("second step from reported: %v, want ErrConflict", err)
+	}
+	evs, err := st.IncidentEvents(ctx, inc.ID)
+	if err != nil || len(evs) != 2 {
+		t.Fatalf("events %+v, %v", evs, err)
+	}
+	if err := st.RecordIncidentStep(ctx, store.IncidentStep{Incident: "incident--00000000-0000-4000-8000-000000000002", To: "closed", From: "reported"}); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("step of a missing incident: %v, want ErrNotFound", err)
+	}
+	// An alert is recorded once with its notifications.
+	ok1, err1 := st.ClaimAlert(ctx, store.Alert{Incident: inc.ID, Stage: "notification", Kind: "overdue", At: w.clock.Now()}, nil)
+	ok2, err2 := st.ClaimAlert(ctx, store.Alert{Incident: inc.ID, Stage: "notification", Kind: "overdue", At: w.clock.Now()}, nil)
+	if !ok1 || ok2 || err1 != nil || err2 != nil {
+		t.Fatalf("ClaimAlert twice = %v %v, %v %v", ok1, ok2, err1, err2)
+	}
+}
+
+// TestReadOnlyMemberOnlyReads: a read-only user of the CERT sees the
+// incident but cannot move it on.
+func TestReadOnlyMemberOnlyReads(t *testing.T) {
+	w := newWorld(t, notify.Targets{})
+	ctx := context.Background()
+	inc := w.report("nis2")
+	ro := &access.Principal{User: "intern", Organisation: w.cert, Role: access.RoleReadOnly, UserRole: access.RoleReadOnly}
+	if _, err := w.svc.Get(ctx, ro, inc.ID); err != nil {
+		t.Fatalf("read-only member reads: %v", err)
+	}
+	if _, err := w.svc.Acknowledge(ctx, ro, inc.ID, ""); !errors.Is(err, incident.ErrForbidden) {
+		t.Fatalf("read-only member acknowledges: %v, want ErrForbidden", err)
+	}
+	if _, err := w.svc.MeetStage(ctx, ro, inc.ID, "acknowledgement", ""); !errors.Is(err, incident.ErrForbidden) {
+		t.Fatalf("read-only member meets a stage: %v, want ErrForbidden", err)
 	}
 }

@@ -96,7 +96,9 @@ func (m *Mailer) Send(ctx context.Context, d store.Notification, at time.Time) e
 	if err := wc.Close(); err != nil {
 		return smtpErr(m.Addr, "end of DATA", err)
 	}
-	return c.Quit()
+	// The server took the message: a failed QUIT must not send it again.
+	_ = c.Quit()
+	return nil
 }
 
 // smtpErr makes a 5xx reply permanent, as RFC 5321 §4.2.1 means it.

@@ -252,9 +252,8 @@ type mail struct {
 func (m *mailbox) NewSession(*smtp.Conn) (smtp.Session, error) { return &session{box: m}, nil }
 
 type session struct {
-	box  *mailbox
-	cur  mail
-	auth bool
+	box *mailbox
+	cur mail
 }
 
 func (s *session) Reset()        { s.cur = mail{} }

@@ -54,7 +54,9 @@ type IncidentEvent struct {
 
 // IncidentFilter selects incidents; zero fields do not filter.
 type IncidentFilter struct {
-	State        string
+	State string
+	// Open keeps incidents whose State is not "closed".
+	Open         bool
 	Organisation string // reporter or CERT
 	Limit        int    // 0: 1000
 }

@@ -81,6 +81,9 @@ func (s *Store) ListIncidents(ctx context.Context, f store.IncidentFilter) ([]*s
 	if f.State != "" {
 		q += ` AND state = ` + a.Add(f.State)
 	}
+	if f.Open {
+		q += ` AND state <> 'closed'`
+	}
 	if f.Organisation != "" {
 		q += ` AND (reporter = ` + a.Add(f.Organisation) + ` OR cert = ` + a.Add(f.Organisation) + `)`
 	}
