@@ -44,6 +44,8 @@ func MigrationBackfillsOwners(t *testing.T, reopen Open, exec func(t testing.TB,
 	// x's later version by another organisation, y's first without a
 	// submitter.
 	for _, q := range []string{
+		// Version 8 (assistance deliveries and challenges).
+		`DROP TABLE assist_deliveries`, `DROP TABLE poc_challenges`, `DELETE FROM schema_migrations WHERE version = 8`,
 		// Version 7 (incidents; 6 is another branch's until merged).
 		`DROP TABLE notify_deliveries`, `DROP TABLE incident_alerts`, `DROP TABLE incident_events`, `DROP TABLE incident_stages`, `DROP TABLE incidents`,
 		`DELETE FROM schema_migrations WHERE version BETWEEN 6 AND 7`,
