@@ -32,7 +32,7 @@ func TestListingLeaks(t *testing.T) {
 		g := &store.Group{Name: "national-csirts", Orgs: []string{member.ID}}
 		must(t, a.st.CreateGroup(ctx, g))
 		for _, c := range []*store.Collection{a.assistCol, a.dirCol} {
-			must(t, a.st.SetPartyGrant(ctx, c.ID, store.GrantOrg, other.ID, true, false))
+			must(t, a.st.SetPartyGrant(ctx, c.ID, store.GrantOrg, other.ID, true, true))
 			must(t, a.st.SetPartyGrant(ctx, c.ID, store.GrantGroup, g.ID, true, false))
 		}
 		secret, err := a.svc.AddContact(ctx, a.staff, assist.Contact{Name: "Liaison officer", Country: "BB", Kind: "diplomatic", TLP: "amber+strict", Organisation: b.cert.ID})
@@ -106,6 +106,11 @@ func TestListingLeaks(t *testing.T) {
 					t.Errorf("%s: step on a hidden request: %v", c.name, err)
 				}
 			}
+		}
+		// An organisation that sees A's outgoing request cannot answer it
+		// in B's name.
+		if _, err := a.svc.AddStep(ctx, pr(other), amber, assist.MsgAnswer, "forged"); !errors.Is(err, assist.ErrForbidden) {
+			t.Errorf("another organisation answering A's request: %v", err)
 		}
 		// The strict request's steps reach A's own staff (named recipients).
 		got, err := a.svc.Get(ctx, a.staff, strict)

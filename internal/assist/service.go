@@ -350,6 +350,10 @@ func (s *Service) AddStep(ctx context.Context, p *access.Principal, requestID, m
 	}
 	requester := !r.Incoming && p.Organisation == r.Requester
 	switch {
+	case !r.Incoming && !requester:
+		// Only the requesting organisation speaks on the request it sent;
+		// the receiver's steps come from the receiver's server.
+		return nil, fmt.Errorf("only the requesting organisation adds steps to a request it sent: %w", ErrForbidden)
 	case requester && message != MsgInformation:
 		return nil, fmt.Errorf("the requesting organisation adds information only (its server escalates): %w", ErrForbidden)
 	case !requester && !slices.Contains(receiverMessages, message):
