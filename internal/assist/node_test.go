@@ -18,6 +18,7 @@ import (
 	"github.com/mitra-cert/mitra/internal/store/sqlite"
 	"github.com/mitra-cert/mitra/internal/taxii"
 	"github.com/mitra-cert/mitra/internal/taxiiclient"
+	"golang.org/x/crypto/bcrypt"
 )
 
 const password = "assist-test-password"
@@ -83,9 +84,7 @@ func newNode(t *testing.T, open backend, name string, clk *clock, opts ...func(*
 	for _, c := range []*store.Collection{n.assistCol, n.dirCol} {
 		must(t, st.SetPartyGrant(ctx, c.ID, store.GrantOrg, n.cert.ID, true, true))
 	}
-	if _, err := access.CreateUser(ctx, st, "staff", password, access.RoleAnalyst, n.cert.ID); err != nil {
-		t.Fatal(err)
-	}
+	createUser(t, st, "staff", n.cert.ID)
 	n.staff = &access.Principal{User: "staff", Organisation: n.cert.ID, Role: access.RoleAnalyst}
 	n.srv = taxii.NewServer(taxii.Config{Store: st, Auth: access.NewAuthenticator(st, nil), Validator: &stix.Validator{CheckPattern: pattern.Check}})
 	n.ts = httptest.NewServer(n.srv)
@@ -109,9 +108,7 @@ func link(t *testing.T, a, b *node) {
 		org := &store.Organisation{Name: "Peer CERT " + local.name}
 		must(t, remote.st.CreateOrganisation(ctx, org))
 		user := "peer-" + local.name
-		if _, err := access.CreateUser(ctx, remote.st, user, password, access.RoleAnalyst, org.ID); err != nil {
-			t.Fatal(err)
-		}
+		createUser(t, remote.st, user, org.ID)
 		must(t, remote.st.SetPartyGrant(ctx, remote.assistCol.ID, store.GrantOrg, org.ID, false, true))
 		// On local: the peer named after remote, mapped to the organisation
 		// that stands for remote on local (created on the other pass).
@@ -125,6 +122,22 @@ func link(t *testing.T, a, b *node) {
 		}
 		must(t, local.st.CreatePeer(t.Context(), &store.Peer{Name: remote.name, URL: remote.ts.URL + "/api/", Organisation: org.ID}))
 	}
+}
+
+// passwordHash is password's bcrypt hash at the lowest cost: the default
+// cost makes tests under -race take minutes.
+var passwordHash = sync.OnceValue(func() string {
+	h, err := bcrypt.GenerateFromPassword([]byte(password), bcrypt.MinCost)
+	if err != nil {
+		panic(err)
+	}
+	return string(h)
+})
+
+// createUser stores a user with password.
+func createUser(t *testing.T, st store.Store, name, org string) {
+	t.Helper()
+	must(t, st.CreateUser(t.Context(), &store.User{Name: name, Role: access.RoleAnalyst, Organisation: org, PasswordHash: passwordHash()}))
 }
 
 func must(t *testing.T, err error) {
