@@ -108,9 +108,9 @@ type request struct {
 		Received time.Time `json:"received"`
 	} `json:"steps"`
 	Deliveries []struct {
-		Attempts  int       `json:"Attempts"`
-		LastError string    `json:"LastError"`
-		Delivered time.Time `json:"Delivered"`
+		Attempts  int       `json:"attempts"`
+		LastError string    `json:"last_error"`
+		Delivered time.Time `json:"delivered"`
 	} `json:"deliveries"`
 }
 

@@ -9,36 +9,36 @@ import (
 // steps, reachability challenges) to another server: kept until the other
 // server took them, retried with backoff meanwhile (issue 15).
 type Delivery struct {
-	Seq int64
+	Seq int64 `json:"seq"`
 	// Label groups deliveries (the request id they belong to).
-	Label string
+	Label string `json:"label"`
 	// Collection is the local collection the objects are read from.
-	Collection string
+	Collection string `json:"collection"`
 	// Objects are the ids sent, latest versions.
-	Objects []string
+	Objects []string `json:"objects"`
 	// Route says where they go: "contact:IDENTITY" (resolved in the
 	// directory at each attempt) or "peer:NAME".
-	Route string
+	Route string `json:"route"`
 	// RemoteCollection is the peer's collection, for peer routes.
-	RemoteCollection string
-	Attempts         int
-	NextAttempt      time.Time
-	LastError        string
+	RemoteCollection string    `json:"remote_collection,omitempty"`
+	Attempts         int       `json:"attempts"`
+	NextAttempt      time.Time `json:"next_attempt"`
+	LastError        string    `json:"last_error,omitempty"`
 	// Delivered is when the other server took them (zero: pending).
-	Delivered time.Time
-	Created   time.Time
+	Delivered time.Time `json:"delivered,omitzero"`
+	Created   time.Time `json:"created"`
 }
 
 // Challenge is one reachability test of a point of contact.
 type Challenge struct {
-	ID      string
-	Contact string
-	Channel string
-	Sent    time.Time
+	ID      string    `json:"id"`
+	Contact string    `json:"contact"`
+	Channel string    `json:"channel"`
+	Sent    time.Time `json:"sent"`
 	// SendError says why the challenge could not be sent ("" when sent).
-	SendError   string
-	Answered    time.Time // zero: not answered
-	AnsweredVia string
+	SendError   string    `json:"send_error,omitempty"`
+	Answered    time.Time `json:"answered,omitzero"` // zero: not answered
+	AnsweredVia string    `json:"answered_via,omitempty"`
 }
 
 // Assistance is what the assistance service keeps besides STIX objects.
