@@ -83,7 +83,8 @@ func (s *smtpSession) Data(r io.Reader) error {
 // through the CLI; the webhook delivery it causes is in flight when the
 // server is killed with SIGKILL; after a restart it arrives (same delivery
 // id, newly signed), and the e-mail reaches a real SMTP server. The CERT
-// acknowledges through the CLI; an outsider sees nothing.
+// acknowledges, the operator follows up and the CERT closes through the
+// CLI; an outsider sees nothing.
 func TestIncidentNotificationSurvivesKill9(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the binary; skipped in -short")
@@ -186,8 +187,19 @@ func TestIncidentNotificationSurvivesKill9(t *testing.T) {
 	if !strings.Contains(out, "state acknowledged") || !regexp.MustCompile(`acknowledgement\s+cert\s+met`).MatchString(out) {
 		t.Errorf("update printed:\n%s", out)
 	}
-	if out := runCLI(t, bin, as2("op"), "incident", "list"); !strings.Contains(out, inc.ID) {
-		t.Errorf("operator's list lacks the incident:\n%s", out)
+	if out := runCLI(t, bin, as2("op"), "incident", "list"); !strings.Contains(out, inc.ID) || !strings.Contains(out, "notification due") {
+		t.Errorf("operator's list lacks the incident or its next deadline:\n%s", out)
+	}
+	out = runCLI(t, bin, as2("op"), "incident", "update", inc.ID, "--report", "intermediate", "--text", "one substation affected")
+	if !strings.Contains(out, "report report--") || !regexp.MustCompile(`notification\s+operator\s+met`).MatchString(out) {
+		t.Errorf("follow-up printed:\n%s", out)
+	}
+	out = runCLI(t, bin, as2("cert"), "incident", "close", inc.ID, "--note", "handled")
+	if !strings.Contains(out, "state closed") || !strings.Contains(out, "transition acknowledged -> closed") {
+		t.Errorf("close printed:\n%s", out)
+	}
+	if out := runCLI(t, bin, as2("op"), "incident", "show", inc.ID); !strings.Contains(out, "follow-up intermediate") {
+		t.Errorf("show printed:\n%s", out)
 	}
 	if out := runCLI(t, bin, as2("bob"), "incident", "list"); strings.Contains(out, inc.ID) {
 		t.Errorf("an outsider lists the TLP:AMBER+STRICT incident:\n%s", out)
@@ -197,7 +209,7 @@ func TestIncidentNotificationSurvivesKill9(t *testing.T) {
 	deadline = time.After(60 * time.Second)
 	for {
 		out = runCLI(t, bin, nil, "notify", "list", "--data", data, "--json")
-		if strings.Count(out, `"state":"delivered"`) == 4 && strings.Count(out, "\n") == 4 {
+		if strings.Count(out, `"state":"delivered"`) == 8 && strings.Count(out, "\n") == 8 {
 			break
 		}
 		select {

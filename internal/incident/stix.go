@@ -69,7 +69,10 @@ const Schema = `{
   "additionalProperties": false
 }`
 
-// ExtensionDefinition returns the extension-definition object.
+// ExtensionDefinition returns the extension-definition object. The API
+// serves it; it is not added to the collections an incident goes to,
+// where its date_added would tell readers of the collection that someone
+// reported an incident there, and when, however hidden the incident.
 func ExtensionDefinition() json.RawMessage {
 	ts := "2026-12-01T00:00:00.000Z"
 	b, _ := json.Marshal(map[string]any{
