@@ -182,6 +182,31 @@ func TestAssistanceEndToEnd(t *testing.T) {
 		t.Fatalf("poc list: %s", list)
 	}
 
+	// The directory is shared with B by an ordinary push link: B's
+	// directory lists A's entries with their channels and working hours.
+	runCLI(t, b.bin, nil, "collection", "grant", "--data", b.data, "directory", "--write", "--org", "Peer-A")
+	runCLI(t, a.bin, nil, "collection", "grant", "--data", a.data, "directory", "--read", "--org", "Peer-B")
+	runCLI(t, a.bin, []string{"MITRA_PEER_PASSWORD=peer-a-password-1"}, "peer", "add", "--data", a.data, "B-directory", "--url", b.srv.base+"/api/",
+		"--org", "Peer-B", "--user", "peer-a", "--push", "directory="+collectionID(t, b, "directory"), "--interval", "1h")
+	runCLI(t, a.bin, nil, "peer", "sync", "--data", a.data, "B-directory")
+	var shared []struct {
+		ID       string `json:"id"`
+		Channels []struct {
+			Type string `json:"type"`
+		} `json:"channels"`
+		Hours struct {
+			TimeZone string `json:"time_zone"`
+		} `json:"working_hours"`
+	}
+	if err := json.Unmarshal([]byte(runCLI(t, b.bin, b.as("cert"), "poc", "list", "--json")), &shared); err != nil || len(shared) != 2 {
+		t.Fatalf("B's directory after the push: %+v, %v", shared, err)
+	}
+	for _, c := range shared {
+		if c.ID == duty && (len(c.Channels) != 2 || c.Hours.TimeZone != "Asia/Bangkok") {
+			t.Errorf("shared entry: %+v", c)
+		}
+	}
+
 	id := strings.TrimSpace(runCLI(t, a.bin, a.as("cert"), "assist", "raise", "--contact", duty, "--kind", "coordination", "--concerns", inc.ID,
 		"--response-time", "4h", "--content", "Coordinate the isolation of the interconnector"))
 	r := showRequest(t, a, id)
