@@ -236,6 +236,10 @@ func (c *AssistTickCmd) Run(ctx context.Context, e *env) error {
 	if c.JSON {
 		return printJSON(e.stdout, r)
 	}
+	if r.Busy {
+		fmt.Fprintln(e.stdout, "another process is running the assistance clock: nothing done")
+		return nil
+	}
 	fmt.Fprintf(e.stdout, "escalated %d, overdue without a further contact %d, delivered %d, failed %d\n", len(r.Escalated), len(r.Overdue), r.Delivered, r.Failed)
 	for _, m := range r.Errors {
 		fmt.Fprintf(e.stdout, "  %s\n", m)

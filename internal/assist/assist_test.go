@@ -199,3 +199,48 @@ func TestUndeliverableKept(t *testing.T) {
 		}
 	})
 }
+
+// TestTickTakesTurns: two servers on one database (two services over one
+// store) never run the clock at once, so an overdue request escalates
+// once.
+func TestTickTakesTurns(t *testing.T) {
+	eachBackend(t, func(t *testing.T, open backend) {
+		clk := &clock{t: t0}
+		a, b := newNode(t, open, "A", clk), newNode(t, open, "B", clk)
+		link(t, a, b)
+		duty, _ := contactsOfB(t, a, b)
+		req, err := a.svc.Raise(t.Context(), a.staff, assist.RaiseInput{Contact: duty.ID, Kind: "analysis", Concerns: []string{"malware--4a3a6f5e-0e5c-4f59-9f0e-6f1f3a1b2c3d"}, ResponseTime: time.Hour})
+		if err != nil {
+			t.Fatal(err)
+		}
+		second := assist.New(assist.Config{Store: a.st.(assist.Store), Check: a.srv.Check, Collection: "assist", Directory: "directory", Now: clk.Now, Sender: senderOf(a)})
+		// The second server holds the clock: the first one does nothing.
+		if ok, err := a.st.TakeLease(t.Context(), "assist/assist", "other-process", time.Minute); !ok || err != nil {
+			t.Fatalf("lease: %v %v", ok, err)
+		}
+		clk.Set(t0.Add(time.Hour))
+		if res := tick(t, a); !res.Busy || res.Delivered+len(res.Escalated) != 0 {
+			t.Fatalf("tick while another process holds the clock: %+v", res)
+		}
+		must(t, a.st.ReleaseLease(t.Context(), "assist/assist", "other-process"))
+		done := make(chan assist.TickResult, 2)
+		for _, s := range []*assist.Service{a.svc, second} {
+			go func() {
+				res, err := s.Tick(t.Context())
+				if err != nil {
+					t.Error(err)
+				}
+				done <- res
+			}()
+		}
+		r1, r2 := <-done, <-done
+		if len(r1.Escalated)+len(r2.Escalated) > 1 {
+			t.Errorf("escalated twice: %+v %+v", r1, r2)
+		}
+		tick(t, a)
+		got, _ := a.svc.Get(t.Context(), a.staff, req.ID)
+		if got.Escalations != 1 {
+			t.Errorf("escalations = %d, want 1", got.Escalations)
+		}
+	})
+}

@@ -57,6 +57,8 @@ type Config struct {
 // and delivers their notes.
 type Service struct {
 	cfg Config
+	// holder names this service in the clock's lease.
+	holder string
 }
 
 // New returns a service.
@@ -70,7 +72,7 @@ func New(cfg Config) *Service {
 	if cfg.PocPrefix == "" {
 		cfg.PocPrefix = PocPrefix
 	}
-	return &Service{cfg: cfg}
+	return &Service{cfg: cfg, holder: "assist-" + randomHex(8)}
 }
 
 func (s *Service) now() time.Time { return s.cfg.Now().UTC() }

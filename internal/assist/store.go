@@ -2,6 +2,7 @@ package assist
 
 import (
 	"context"
+	"time"
 
 	"github.com/mitra-cert/mitra/internal/store"
 )
@@ -15,4 +16,8 @@ type Store interface {
 	GetOrganisation(ctx context.Context, idOrName string) (*store.Organisation, error)
 	ListPeers(ctx context.Context) ([]*store.Peer, error)
 	AppendAudit(ctx context.Context, recs ...store.AuditRecord) error
+	// The federation leases (by name) let one process of a shared
+	// database run a collection's assistance clock at a time.
+	TakeLease(ctx context.Context, name, holder string, ttl time.Duration) (bool, error)
+	ReleaseLease(ctx context.Context, name, holder string) error
 }

@@ -20,12 +20,28 @@ type TickResult struct {
 	Failed    int      `json:"failed"`
 	// Errors are the reasons of the failed deliveries.
 	Errors []string `json:"errors,omitempty"`
+	// Busy: another process was running this clock; nothing was done.
+	Busy bool `json:"busy,omitempty"`
 }
 
 // Tick runs the clock once: it escalates the overdue requests this server
 // raised and attempts the deliveries that are due.
+//
+// Several servers on one database take turns: the one holding the
+// collection's lease ticks, the others find Busy set and do nothing (an
+// escalation is never made twice).
 func (s *Service) Tick(ctx context.Context) (TickResult, error) {
 	var res TickResult
+	key := "assist/" + s.cfg.Collection
+	ok, err := s.cfg.Store.TakeLease(ctx, key, s.holder, time.Minute)
+	if err != nil {
+		return res, err
+	}
+	if !ok {
+		res.Busy = true
+		return res, nil
+	}
+	defer func() { _ = s.cfg.Store.ReleaseLease(context.WithoutCancel(ctx), key, s.holder) }()
 	if err := s.escalate(ctx, &res); err != nil {
 		return res, err
 	}
