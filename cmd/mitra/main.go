@@ -131,6 +131,9 @@ type CLI struct {
 	Lookup       LookupCmd       `cmd:"" help:"Ask a server whether IPs, domains, URLs or hashes are known (an IP in an indicator's range counts)."`
 	Import       ImportCmd       `cmd:"" help:"Import STIX 2.1 and 2.0 bundles, MISP events and feeds, CSV and text lists into a collection, through the same checks as a TAXII POST."`
 	Feed         FeedCmd         `cmd:"" help:"Manage scheduled feeds, warning lists and inactive flags."`
+	Assist       AssistCmd       `cmd:"" help:"Raise and answer cross-border assistance requests."`
+	Poc          PocCmd          `cmd:"" name:"poc" help:"Manage the directory of points of contact and test their reachability."`
+	Drill        DrillCmd        `cmd:"" help:"Run incident drills (exercises) from scenario files."`
 }
 
 // VersionCmd prints the version.

@@ -17,7 +17,9 @@ import (
 
 	"github.com/mitra-cert/mitra/internal/access"
 	"github.com/mitra-cert/mitra/internal/admin"
+	"github.com/mitra-cert/mitra/internal/assist"
 	"github.com/mitra-cert/mitra/internal/detect"
+	"github.com/mitra-cert/mitra/internal/drill"
 	"github.com/mitra-cert/mitra/internal/federation"
 	"github.com/mitra-cert/mitra/internal/feeds"
 	"github.com/mitra-cert/mitra/internal/hashmatch"
@@ -127,6 +129,8 @@ type ServeCmd struct {
 	// Incident coordination and its notifications (issue 15).
 	Incident IncidentServeFlags `embed:"" prefix:"incident-"`
 	Notify   NotifyServeFlags   `embed:"" prefix:"notify-"`
+	// Cross-border assistance and the directory of points of contact.
+	Assist AssistServeFlags `embed:"" prefix:"assist-"`
 
 	PeerKeyFlags `embed:""`
 	NoPeers      bool          `name:"no-peers" env:"MITRA_NO_PEERS" help:"Do not run the links of federation peers in this process."`
@@ -283,6 +287,20 @@ func (c *ServeCmd) Run(ctx context.Context, e *env) error {
 			}
 		}()
 	}
+
+	// Cross-border assistance (issue 15): requests, steps and directory
+	// entries go through the TAXII ingest; the clock escalates overdue
+	// requests and retries deliveries to peers until they take them.
+	assists, err := startAssist(ctx, st, srv, sealer, incidents.queue, log, c.Assist, publicURL(c.Addr, useTLS))
+	if err != nil {
+		return err
+	}
+	defer assists.Stop()
+	assistAPI := assist.NewHandler(assists.svc, assist.HandlerOptions{Authenticate: srv.Authenticate, Logger: log})
+	srv.Mount(assist.Prefix, assistAPI)
+	srv.Mount(assist.PocPrefix, assistAPI)
+	srv.Mount(drill.Prefix, assist.NewHandler(assists.drill, assist.HandlerOptions{Authenticate: srv.Authenticate, Logger: log,
+		Prefix: drill.Prefix, PocPrefix: drill.Prefix}))
 
 	metrics := promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
 	srv.Mount("/metrics", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

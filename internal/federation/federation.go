@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/mitra-cert/mitra/internal/access"
+	"github.com/mitra-cert/mitra/internal/stix"
 	"github.com/mitra-cert/mitra/internal/store"
 	"github.com/mitra-cert/mitra/internal/taxii"
 	"github.com/mitra-cert/mitra/internal/taxiiclient"
@@ -77,6 +78,21 @@ func (s *PullStats) tally(checked taxii.Checked, results []store.AddResult) []st
 		}
 	}
 	return added
+}
+
+// withoutExercise moves exercise objects (stix.IsExercise) to the
+// refusals: drill data never crosses a real federation link.
+func withoutExercise(c taxii.Checked) taxii.Checked {
+	kept := c.Objects[:0:0]
+	for _, o := range c.Objects {
+		if stix.IsExercise(o.Raw) {
+			c.Failures = append(c.Failures, store.StatusDetail{ID: o.ID, Version: o.VersionRaw, Message: "refused: exercise data does not cross a real federation link"})
+			continue
+		}
+		kept = append(kept, o)
+	}
+	c.Objects = kept
+	return c
 }
 
 // anonymousOrganisations lists the organisations whose sightings are
@@ -186,6 +202,7 @@ func (p *Puller) Run(ctx context.Context) (PullStats, error) {
 			return err
 		}
 		if p.Link != nil {
+			checked = withoutExercise(checked)
 			for i := range checked.Objects {
 				// A local organisation's own identity object stays that
 				// organisation's: a peer must not own it first.

@@ -451,6 +451,7 @@ func (f *feedPuller) commit(ctx context.Context, raws []json.RawMessage, dels []
 			return nil, err
 		}
 	}
+	checked = withoutExercise(checked)
 	for i := range checked.Objects {
 		if o := &checked.Objects[i]; o.Owner != o.ID {
 			o.Owner = PeerOwner(f.Link.Peer)

@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/mitra-cert/mitra/internal/access"
+	"github.com/mitra-cert/mitra/internal/stix"
 	"github.com/mitra-cert/mitra/internal/store"
 	"github.com/mitra-cert/mitra/internal/taxii"
 	"github.com/mitra-cert/mitra/internal/taxiiclient"
@@ -133,6 +134,12 @@ func (r *Runner) Credentials(p *store.Peer) (Credentials, error) {
 		return Credentials{}, fmt.Errorf("peer %s: %w", p.Name, ErrNoKey)
 	}
 	return r.Sealer.Open(p.Name, p.Secret)
+}
+
+// Client builds the TAXII client of a peer's remote collection, with the
+// peer's TLS settings and credentials (assistance deliveries use it).
+func (r *Runner) Client(ctx context.Context, p *store.Peer, remote string) (*taxiiclient.Client, error) {
+	return r.client(ctx, p, remote)
 }
 
 // client builds the TAXII client of a peer's remote collection.
@@ -389,7 +396,7 @@ func (r *Runner) push(ctx context.Context, p *store.Peer, l *store.Link) (PushSt
 		// push reached it would otherwise never cross.
 		page, err := r.Store.QueryObjects(ctx, col.ID, store.Query{AddedAfter: pos.After, Limit: 500, WithBody: true,
 			Versions: store.VersionFilter{All: true}, Visible: func(e *store.Entry) bool {
-				return e.Submitter != p.Organisation && access.Decide(pr, col, e).Allowed
+				return e.Submitter != p.Organisation && !stix.IsExercise(e.Raw) && access.Decide(pr, col, e).Allowed
 			}})
 		if err != nil {
 			return stats, err

@@ -47,6 +47,7 @@ func MigrationBackfillsOwners(t *testing.T, reopen Open, exec func(t testing.TB,
 		// Versions after 5 are written to run again on a database that
 		// has them: only their records go, except those that create
 		// tables without IF NOT EXISTS, whose tables go first.
+		`DROP TABLE assist_deliveries`, `DROP TABLE poc_challenges`,
 		`DROP TABLE notify_deliveries`, `DROP TABLE incident_alerts`, `DROP TABLE incident_events`, `DROP TABLE incident_stages`, `DROP TABLE incidents`,
 		`DROP TABLE import_feeds`, `DROP TABLE warning_lists`, `DROP TABLE inactive_objects`,
 		`DELETE FROM schema_migrations WHERE version > 5`,

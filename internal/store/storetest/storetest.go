@@ -64,6 +64,7 @@ func Run(t *testing.T, open Open) {
 		{"Peers", testPeers},
 		{"Sessions", testSessions},
 		{"ObjectCounts", testObjectCounts},
+		{"Assistance", testAssistance},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
