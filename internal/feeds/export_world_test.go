@@ -215,4 +215,3 @@ func must(t testing.TB, cond bool, format string, args ...any) {
 		t.Fatalf(format, args...)
 	}
 }
-
