@@ -63,6 +63,8 @@ type Selection struct {
 	Skipped    map[string]int
 	// Newest is the latest modification among Indicators.
 	Newest time.Time
+	// Inactive names the indicators left out and why.
+	Inactive map[string]string
 }
 
 func (s *Selection) skip(reason string) { s.Skipped[reason]++ }
@@ -208,7 +210,7 @@ func (x *Exporter) Select(ctx context.Context, req Request) (*Selection, error) 
 	}
 	now := x.now()
 	m := x.model()
-	sel := &Selection{Skipped: map[string]int{}}
+	sel := &Selection{Skipped: map[string]int{}, Inactive: map[string]string{}}
 	ids := make([]string, 0, len(cands))
 	for id := range cands {
 		ids = append(ids, id)
@@ -216,7 +218,10 @@ func (x *Exporter) Select(ctx context.Context, req Request) (*Selection, error) 
 	sort.Strings(ids)
 	for _, id := range ids {
 		c := cands[id]
-		ok, err := x.active(ctx, c, ev[id], req, m, now, sel.skip)
+		ok, err := x.active(ctx, c, ev[id], req, m, now, func(reason string) {
+			sel.skip(reason)
+			sel.Inactive[id] = reason
+		})
 		if err != nil {
 			return nil, err
 		}
