@@ -19,6 +19,7 @@ import (
 	"github.com/mitra-cert/mitra/internal/admin"
 	"github.com/mitra-cert/mitra/internal/detect"
 	"github.com/mitra-cert/mitra/internal/federation"
+	"github.com/mitra-cert/mitra/internal/feeds"
 	"github.com/mitra-cert/mitra/internal/hashmatch"
 	"github.com/mitra-cert/mitra/internal/pattern"
 	"github.com/mitra-cert/mitra/internal/stix"
@@ -119,6 +120,8 @@ type ServeCmd struct {
 
 	// The hash match service (issue 18).
 	Hash HashServeFlags `embed:"" prefix:"hash-"`
+	// Exports and the indicator lifecycle (issue 16).
+	Export ExportServeFlags `embed:"" prefix:"export-"`
 
 	PeerKeyFlags `embed:""`
 	NoPeers      bool `name:"no-peers" env:"MITRA_NO_PEERS" help:"Do not run the links of federation peers in this process."`
@@ -209,6 +212,15 @@ func (c *ServeCmd) Run(ctx context.Context, e *env) error {
 			log.Error("hash match service stopped", "err", err)
 		}
 	}()
+
+	// Exports of the active indicators (issue 16), for sensors polling with
+	// a read-only token and If-None-Match.
+	exportModel, err := c.Export.model()
+	if err != nil {
+		return err
+	}
+	srv.Mount(feeds.Prefix, feeds.NewHandler(&feeds.Exporter{Store: st, Model: exportModel}, feeds.HandlerOptions{
+		Authenticate: srv.Authenticate, CacheFor: c.Export.Cache, Render: feeds.Options{RPZOrigin: c.Export.RPZOrigin}, Logger: log}))
 
 	metrics := promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
 	srv.Mount("/metrics", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
