@@ -30,6 +30,13 @@ if [ -z "${MITRA_TEST_NATS:-}" ] && ! (exec 3<>/dev/tcp/127.0.0.1/4222) 2>/dev/n
   fi
 fi
 
+# The Suricata export test reads rules back with suricata-update's rule
+# parser (Debian package; google/gonids is not served by the module proxy).
+if ! /usr/bin/python3 -c 'import suricata.update.rule' 2>/dev/null && command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+  { apt-get install -y -q suricata-update || { apt-get update -q && apt-get install -y -q suricata-update; }; } >/dev/null 2>&1 \
+    || echo "test.sh: could not install suricata-update" >&2
+fi
+
 go vet ./...
 # staticcheck at a pinned version, fetched through the Go module proxy.
 go run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...
