@@ -191,6 +191,13 @@ func (x *Exporter) scan(ctx context.Context, p *access.Principal, c *store.Colle
 	}
 }
 
+// opinionRec is an opinion read, resolved once every sighting is known.
+type opinionRec struct {
+	refs    []string
+	opinion string
+	at      time.Time
+}
+
 // candidate is an indicator version read, before the lifecycle decides.
 type candidate struct {
 	ind      *Indicator
@@ -273,6 +280,10 @@ func (x *Exporter) read(ctx context.Context, req Request, ids []string) (map[str
 	}
 	cands := map[string]*candidate{}
 	ev := map[string]*Evidence{}
+	want := func(id string) bool { return ids == nil || slices.Contains(ids, id) }
+	seenEv := map[string]bool{}
+	sightingOf := map[string]string{} // sighting id -> indicator id
+	var opinions []opinionRec
 	evOf := func(id string) *Evidence {
 		if ev[id] == nil {
 			ev[id] = &Evidence{}
@@ -310,13 +321,21 @@ func (x *Exporter) read(ctx context.Context, req Request, ids []string) (map[str
 			return nil, nil, err
 		}
 		err = x.scan(ctx, req.Principal, c, []string{"sighting", "opinion"}, nil, func(e *store.Entry) error {
+			if seenEv[e.ID] {
+				return nil // the same object in another collection counts once
+			}
 			var d evidenceDoc
 			if json.Unmarshal(e.Raw, &d) != nil {
 				return nil
 			}
+			seenEv[e.ID] = true
 			at, _ := stix.ParseTimestamp(d.Modified)
 			if e.Type == "sighting" {
-				if !strings.HasPrefix(d.SightingOfRef, "indicator--") || (ids != nil && !slices.Contains(ids, d.SightingOfRef)) {
+				if !strings.HasPrefix(d.SightingOfRef, "indicator--") {
+					return nil
+				}
+				sightingOf[e.ID] = d.SightingOfRef
+				if !want(d.SightingOfRef) {
 					return nil
 				}
 				if t, err := stix.ParseTimestamp(d.LastSeen); err == nil && d.LastSeen != "" {
@@ -329,25 +348,36 @@ func (x *Exporter) read(ctx context.Context, req Request, ids []string) (map[str
 				}
 				return nil
 			}
-			for _, ref := range d.ObjectRefs {
-				if !strings.HasPrefix(ref, "indicator--") || (ids != nil && !slices.Contains(ids, ref)) {
-					continue
-				}
-				v := evOf(ref)
-				switch d.Opinion {
-				case "agree", "strongly-agree":
-					v.TruePositives++
-					if at.After(v.Last) {
-						v.Last = at
-					}
-				case "disagree", "strongly-disagree":
-					v.FalsePositives++
-				}
-			}
+			opinions = append(opinions, opinionRec{refs: d.ObjectRefs, opinion: d.Opinion, at: at})
 			return nil
 		})
 		if err != nil {
 			return nil, nil, err
+		}
+	}
+	// A verdict names the indicator, or the sighting it judges (the
+	// sighting organisation's feedback on its own report); one opinion
+	// counts once per indicator.
+	for _, op := range opinions {
+		judged := map[string]bool{}
+		for _, ref := range op.refs {
+			if strings.HasPrefix(ref, "sighting--") {
+				ref = sightingOf[ref]
+			}
+			if !strings.HasPrefix(ref, "indicator--") || !want(ref) || judged[ref] {
+				continue
+			}
+			judged[ref] = true
+			v := evOf(ref)
+			switch op.opinion {
+			case "agree", "strongly-agree":
+				v.TruePositives++
+				if op.at.After(v.Last) {
+					v.Last = op.at
+				}
+			case "disagree", "strongly-disagree":
+				v.FalsePositives++
+			}
 		}
 	}
 	return cands, ev, nil

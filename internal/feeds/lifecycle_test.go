@@ -117,12 +117,17 @@ func TestOnlyActiveIndicatorsExported(t *testing.T) {
 
 	// A sighting brings it back; three false-positive verdicts push the
 	// hash out.
-	anna.post(coll, w.sighting(id(addr), "green"),
+	seen := w.sighting(id(addr), "green")
+	anna.post(coll, seen,
 		w.opinion(id(hash), "disagree", "green"), w.opinion(id(hash), "strongly-disagree", "green"), w.opinion(id(hash), "disagree", "green"))
 	body, _ = get()
 	must(t, body == "192.0.2.77\nactive.example\nfuture.example\n", "after evidence:\n%s", body)
 	_, raw = anna.get(feeds.Prefix + "score/" + id(hash))
 	must(t, json.Unmarshal(raw, &s) == nil && !s.Active && s.FalsePositives == 3, "hash score %s", raw)
+	// A verdict on the sighting counts for its indicator.
+	anna.post(coll, w.opinion(id(seen), "agree", "green"))
+	_, raw = anna.get(feeds.Prefix + "score/" + id(addr))
+	must(t, json.Unmarshal(raw, &s) == nil && s.Active && s.Sightings == 1 && s.TruePositives == 1, "address score %s", raw)
 	_, raw = anna.get(feeds.Prefix + "score/" + id(listed))
 	must(t, json.Unmarshal(raw, &s) == nil && !s.Active && strings.Contains(s.Reason, "benign domains"), "listed score %s", raw)
 }
