@@ -150,7 +150,7 @@ func renderSuricata(sel *Selection, o Options, skip func(string)) ([]File, error
 		}
 	}
 	w := &suriWriter{used: map[uint32]bool{}}
-	w.b.WriteString("# Mitra indicators for Suricata. Dataset and list files (*.lst) go in Suricata's data directory.\n")
+	w.b.WriteString("# Mitra indicators for Suricata. Dataset files (dataset load) go in Suricata's data directory, file-hash lists (filemd5, filesha1, filesha256) beside the rules.\n")
 	var files []File
 	keys := make([][2]int, 0, len(groups))
 	for k := range groups {
