@@ -131,3 +131,27 @@ func TestOnlyActiveIndicatorsExported(t *testing.T) {
 	_, raw = anna.get(feeds.Prefix + "score/" + id(listed))
 	must(t, json.Unmarshal(raw, &s) == nil && !s.Active && strings.Contains(s.Reason, "benign domains"), "listed score %s", raw)
 }
+
+// TestActiveSetRetiresDecayed: the detector's filter rejects what the
+// lifecycle retired for its organisation and lets through what it has
+// not seen yet.
+func TestActiveSetRetiresDecayed(t *testing.T) {
+	w := newWorld(t)
+	org := w.org("CERT")
+	anna := w.member("anna", org, access.RoleAnalyst)
+	coll := w.collection(&store.Collection{Title: "feed", Grants: []store.Grant{{Kind: store.GrantOrg, Subject: org, Read: true, Write: true}}})
+	addr := w.indicator("[ipv4-addr:value = '192.0.2.8']", "green")
+	hash := w.indicator("[file:hashes.MD5 = '00112233445566778899aabbccddeeff']", "green")
+	anna.post(coll, addr, hash)
+	set := &feeds.ActiveSet{Exporter: w.x, Request: feeds.Request{Principal: &access.Principal{Organisation: org, Role: access.RoleAnalyst}}}
+	if err := set.Refresh(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	must(t, set.Allow(id(addr)) && set.Allow(id(hash)), "fresh indicators retired")
+	w.advance(90 * day)
+	if err := set.Refresh(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	must(t, !set.Allow(id(addr)) && set.Reason(id(addr)) == "lifecycle score below threshold" && set.Allow(id(hash)), "after 90 days: addr %v hash %v", set.Allow(id(addr)), set.Allow(id(hash)))
+	must(t, set.Allow("indicator--00000000-0000-4000-8000-0000000000aa"), "an unseen indicator is retired")
+}

@@ -3,6 +3,7 @@ package feeds
 import (
 	"context"
 	"sync"
+	"time"
 )
 
 // ActiveSet tells the detector which indicators the lifecycle and the
@@ -43,4 +44,21 @@ func (a *ActiveSet) Reason(id string) string {
 	a.mu.RLock()
 	defer a.mu.RUnlock()
 	return a.inactive[id]
+}
+
+// Run refreshes the set every period until ctx ends; a failed refresh
+// keeps the previous set (logged by the caller through onErr when set).
+func (a *ActiveSet) Run(ctx context.Context, every time.Duration, onErr func(error)) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		if err := a.Refresh(ctx); err != nil && ctx.Err() == nil && onErr != nil {
+			onErr(err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }
