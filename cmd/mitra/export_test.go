@@ -3,10 +3,13 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/mitra-cert/mitra/internal/store"
 )
@@ -30,9 +33,10 @@ func TestExportCommand(t *testing.T) {
 	if err := st.CreateCollection(ctx, c); err != nil {
 		t.Fatal(err)
 	}
+	now := time.Now().UTC().Format(time.RFC3339) // the CLI runs on the real clock
 	add := func(id, pat string, extra string) {
-		raw := `{"type":"indicator","spec_version":"2.1","id":"` + id + `","created":"2026-01-01T00:00:00Z","modified":"2026-01-01T00:00:00Z",` +
-			`"valid_from":"2026-01-01T00:00:00Z","pattern_type":"stix","confidence":90,"pattern":"` + pat + `"` + extra + `}`
+		raw := `{"type":"indicator","spec_version":"2.1","id":"` + id + `","created":"` + now + `","modified":"` + now + `",` +
+			`"valid_from":"` + now + `","pattern_type":"stix","confidence":90,"pattern":"` + pat + `"` + extra + `}`
 		if _, err := st.AddObjects(ctx, c.ID, []store.Object{{ID: id, Type: "indicator", SpecVersion: "2.1", Raw: []byte(raw), Submitter: org.ID}}, nil); err != nil {
 			t.Fatal(err)
 		}
@@ -68,5 +72,52 @@ func TestExportCommand(t *testing.T) {
 	}
 	if err != nil || json.Unmarshal([]byte(out), &s) != nil || s.Active || s.Reason != "revoked" || s.Threshold != 10 {
 		t.Fatalf("indicator score: %v %s", err, out)
+	}
+}
+
+// TestServeExports: 'mitra serve' answers /x-mitra-export/ for an
+// authenticated reader, with an ETag that gives 304 on the next fetch.
+func TestServeExports(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binary; skipped in -short")
+	}
+	bin, err := buildMitra()
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := t.TempDir()
+	runCLI(t, bin, []string{"MITRA_USER_PASSWORD=alice-password-1"}, "user", "create", "--data", data, "alice")
+	col := strings.TrimSpace(runCLI(t, bin, nil, "collection", "create", "--data", data, "--title", "Intel", "--readers", "alice", "--writers", "alice"))
+	srv := launchServer(t, bin, "--data", data)
+	srv.waitListening(t)
+	alice := &client{t: t, base: srv.base, user: "alice", pass: "alice-password-1"}
+	// Created now: the lifecycle retires domains of confidence 90 within
+	// a year.
+	now := time.Now().UTC().Format("2006-01-02T15:04:05.000Z")
+	ind := `{"type":"indicator","spec_version":"2.1","id":"indicator--6c2f0b0d-2a4e-4c59-9d6e-0f7d8c1e2a11","created":"` + now + `","modified":"` + now +
+		`","name":"evil","pattern":"[domain-name:value = 'evil.example.com']","pattern_type":"stix","valid_from":"` + now + `","confidence":90}`
+	if code, _, body := alice.do("POST", "/api/collections/"+col+"/objects/", []byte(`{"objects":[`+ind+`]}`)); code != http.StatusAccepted {
+		t.Fatalf("POST indicator: %d %s", code, body)
+	}
+	get := func(etag string) (*http.Response, string) {
+		req, _ := http.NewRequest("GET", srv.base+"/x-mitra-export/rpz?collection="+col, nil)
+		req.SetBasicAuth("alice", "alice-password-1")
+		if etag != "" {
+			req.Header.Set("If-None-Match", etag)
+		}
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		b, _ := io.ReadAll(res.Body)
+		return res, string(b)
+	}
+	res, body := get("")
+	if res.StatusCode != http.StatusOK || !strings.Contains(body, "evil.example.com IN CNAME .") {
+		t.Fatalf("rpz: %d %s", res.StatusCode, body)
+	}
+	if res2, _ := get(res.Header.Get("ETag")); res2.StatusCode != http.StatusNotModified {
+		t.Fatalf("second fetch: %d", res2.StatusCode)
 	}
 }
