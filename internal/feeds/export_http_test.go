@@ -143,6 +143,17 @@ func TestSensorFetchesTwiceAndGets304(t *testing.T) {
 	res, body := sensor.get(feeds.Prefix+"rpz?collection=feed", "If-None-Match", etag)
 	must(t, res.StatusCode == http.StatusOK && bytes.Contains(body, []byte("new.example")), "after a change: %d %s", res.StatusCode, body)
 
+	// A MISP instance pulls the feed of one collection by path.
+	res, body = sensor.get(feeds.Prefix + "misp/collection/feed/manifest.json")
+	var manifest map[string]any
+	must(t, res.StatusCode == http.StatusOK && json.Unmarshal(body, &manifest) == nil && len(manifest) == 1, "MISP manifest: %d %s", res.StatusCode, body)
+	for u := range manifest {
+		res, body = sensor.get(feeds.Prefix + "misp/collection/feed/" + u + ".json")
+		must(t, res.StatusCode == http.StatusOK && bytes.Contains(body, []byte("new.example")), "MISP event: %d %s", res.StatusCode, body)
+	}
+	res, _ = sensor.get(feeds.Prefix + "misp/collection/nope/manifest.json")
+	must(t, res.StatusCode == http.StatusNotFound, "MISP feed of a missing collection: %d", res.StatusCode)
+
 	anon := &client{w: w}
 	res, _ = anon.get(feeds.Prefix + "rpz")
 	must(t, res.StatusCode == http.StatusUnauthorized, "anonymous: %d", res.StatusCode)

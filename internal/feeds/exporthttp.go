@@ -35,6 +35,10 @@ type HandlerOptions struct {
 //
 //	{format}            the export's main file (?collection=..&min_confidence=..)
 //	{format}/{file}     another file of it (Suricata lists, MISP events)
+//	{format}/collection/{collection}/{file}
+//	                    the same, of one collection named in the path: a
+//	                    MISP feed URL cannot carry a query string, since
+//	                    MISP appends /manifest.json and /<uuid>.json to it
 //	score/{indicator}   the indicator's lifecycle score and why it is not exported
 //
 // Every answer carries an ETag; If-None-Match with it gives 304.
@@ -64,6 +68,7 @@ func NewHandler(x *Exporter, opt HandlerOptions) *Handler {
 	h.mux.HandleFunc("GET "+Prefix+"score/{id}", h.auth(h.score))
 	h.mux.HandleFunc("GET "+Prefix+"{format}", h.auth(h.export))
 	h.mux.HandleFunc("GET "+Prefix+"{format}/{file}", h.auth(h.export))
+	h.mux.HandleFunc("GET "+Prefix+"{format}/collection/{collection}/{file}", h.auth(h.export))
 	return h
 }
 
@@ -114,6 +119,9 @@ func (h *Handler) auth(fn func(http.ResponseWriter, *http.Request, *access.Princ
 // request reads the query parameters every route takes.
 func request(r *http.Request, p *access.Principal) (Request, error) {
 	req := Request{Principal: p}
+	if c := r.PathValue("collection"); c != "" {
+		req.Collections = append(req.Collections, c)
+	}
 	q := r.URL.Query()
 	for _, c := range q["collection"] {
 		for _, part := range strings.Split(c, ",") {
