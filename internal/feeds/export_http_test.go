@@ -25,6 +25,22 @@ func allFiles(t *testing.T, c *client, query string) map[string][]byte {
 		out[f+" etag"] = []byte(res.Header.Get("ETag"))
 		out[f+" skipped"] = []byte(res.Header.Get("X-Mitra-Skipped"))
 	}
+	// The MISP events the manifest names, and every Suricata list name
+	// the rules could refer to.
+	var manifest map[string]any
+	must(t, json.Unmarshal(out["misp"], &manifest) == nil, "manifest %s", out["misp"])
+	for u := range manifest {
+		res, body := c.get(feeds.Prefix + "misp/" + u + ".json" + query)
+		must(t, res.StatusCode == http.StatusOK, "%s misp event: %d", c.name, res.StatusCode)
+		out["misp/"+u] = body
+	}
+	for _, kind := range []string{"ip", "domain", "md5", "sha1", "sha256"} {
+		for _, tlp := range []string{"clear", "green", "amber", "amber_strict", "red"} {
+			name := "suricata/mitra-" + kind + "-" + tlp + ".lst"
+			res, body := c.get(feeds.Prefix + name + query)
+			out[name] = append([]byte(res.Status+"\n"), body...)
+		}
+	}
 	return out
 }
 
