@@ -15,11 +15,15 @@ type File struct {
 	Name        string
 	ContentType string
 	Data        []byte
+	etag        string // computed once by Render: a cached export is served many times
 }
 
 // ETag is the entity tag of the file: a digest of its bytes, so that an
 // unchanged export answers If-None-Match with 304 whatever produced it.
 func (f *File) ETag() string {
+	if f.etag != "" {
+		return f.etag
+	}
 	sum := sha256.Sum256(f.Data)
 	return `"` + hex.EncodeToString(sum[:16]) + `"`
 }
@@ -86,6 +90,9 @@ func Render(format string, sel *Selection, o Options) (*Export, error) {
 	files, err := r(sel, o, func(reason string) { ex.Skipped[reason]++ })
 	if err != nil {
 		return nil, err
+	}
+	for i := range files {
+		files[i].etag = files[i].ETag()
 	}
 	ex.Files = files
 	return ex, nil
