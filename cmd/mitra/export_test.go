@@ -121,3 +121,65 @@ func TestServeExports(t *testing.T) {
 		t.Fatalf("second fetch: %d", res2.StatusCode)
 	}
 }
+
+// TestDetectLifecycle: 'mitra detect --lifecycle' matches a fresh
+// indicator and not one the lifecycle retired (a domain last confirmed in
+// 2024: its score has halved every 90 days since).
+func TestDetectLifecycle(t *testing.T) {
+	data := t.TempDir()
+	ctx := context.Background()
+	run := func(stdin string, args ...string) string {
+		t.Helper()
+		out, errOut, err := mitra(t, nil, stdin, append(args, "--data", data)...)
+		if err != nil {
+			t.Fatalf("mitra %v: %v\n%s", args, err, errOut)
+		}
+		return out
+	}
+	org := strings.TrimSpace(run("", "org", "create", "Sensor Org"))
+	intel := strings.TrimSpace(run("", "collection", "create", "--title", "Intel"))
+	out := strings.TrimSpace(run("", "collection", "create", "--title", "Sightings"))
+	run("", "collection", "grant", intel, "--read", "--org", org)
+	run("", "collection", "grant", out, "--read", "--write", "--org", org)
+	st, err := (StoreFlags{Data: data, Store: "sqlite:"}).open(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now().UTC().Format(time.RFC3339)
+	for id, v := range map[string][2]string{
+		"indicator--e1000000-0000-4000-8000-000000000001": {"old.example.com", "2024-01-01T00:00:00Z"},
+		"indicator--e1000000-0000-4000-8000-000000000002": {"fresh.example.com", now},
+	} {
+		raw := []byte(`{"type":"indicator","spec_version":"2.1","id":"` + id + `","created":"` + v[1] + `","modified":"` + v[1] +
+			`","pattern":"[domain-name:value = '` + v[0] + `']","pattern_type":"stix","valid_from":"2024-01-01T00:00:00Z"}`)
+		ts, _ := time.Parse(time.RFC3339, v[1])
+		if _, err := st.AddObjects(ctx, intel, []store.Object{{ID: id, Type: "indicator", SpecVersion: "2.1", Raw: raw, Submitter: org,
+			Version: ts, VersionRaw: v[1]}}, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st.Close()
+	lines := `{"_path":"dns","ts":1709287200.5,"id.orig_h":"10.0.0.1","id.resp_h":"10.0.0.53","query":"old.example.com"}` + "\n" +
+		`{"_path":"dns","ts":1709287200.5,"id.orig_h":"10.0.0.1","id.resp_h":"10.0.0.53","query":"fresh.example.com"}` + "\n"
+	run(lines, "detect", "--org", org, "--collection", out, "--lifecycle", "--progress", "0", "-")
+	st, err = (StoreFlags{Data: data, Store: "sqlite:"}).open(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	page, err := st.QueryObjects(ctx, out, store.Query{Types: []string{"sighting"}, WithBody: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var of []string
+	for _, e := range page.Entries {
+		var s struct {
+			Of string `json:"sighting_of_ref"`
+		}
+		_ = json.Unmarshal(e.Raw, &s)
+		of = append(of, s.Of)
+	}
+	if len(of) != 1 || of[0] != "indicator--e1000000-0000-4000-8000-000000000002" {
+		t.Fatalf("sightings of %v, want only the fresh indicator", of)
+	}
+}
