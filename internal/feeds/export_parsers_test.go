@@ -21,7 +21,7 @@ import (
 	"github.com/miekg/dns"
 )
 
-// The parser tests export parserN (100,000; 25,000 under -race) generated
+// The parser tests export parserN (100,000; 10,000 under -race) generated
 // indicators (every value kind, every TLP level, patterns no list can
 // carry) and read the result back with a real parser, or against the
 // format's documentation where none exists in Go, checking every
