@@ -127,6 +127,8 @@ type CLI struct {
 	Hash         HashCmd         `cmd:"" help:"Print content hashes of files: MD5, SHA-256, TLSH, and PDQ with its quality for images (JPEG, PNG, GIF, WebP, BMP)."`
 	Export       ExportCmd       `cmd:"" help:"Write the active indicators an organisation may read as Suricata rules, Zeek Intel, RPZ, plain or firewall lists, CSV, STIX or a MISP feed."`
 	Indicator    IndicatorCmd    `cmd:"" help:"Indicator lifecycle: scores and why an indicator is retired."`
+	Incident     IncidentCmd     `cmd:"" help:"Report incidents to a CERT and follow their reporting clocks and lifecycle."`
+	Notify       NotifyCmd       `cmd:"" help:"Show the notification queue (webhooks, e-mail)."`
 }
 
 // VersionCmd prints the version.

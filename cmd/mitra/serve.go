@@ -21,6 +21,7 @@ import (
 	"github.com/mitra-cert/mitra/internal/federation"
 	"github.com/mitra-cert/mitra/internal/feeds"
 	"github.com/mitra-cert/mitra/internal/hashmatch"
+	"github.com/mitra-cert/mitra/internal/incident"
 	"github.com/mitra-cert/mitra/internal/pattern"
 	"github.com/mitra-cert/mitra/internal/stix"
 	"github.com/mitra-cert/mitra/internal/store"
@@ -123,6 +124,10 @@ type ServeCmd struct {
 	// Exports and the indicator lifecycle (issue 16).
 	Export ExportServeFlags `embed:"" prefix:"export-"`
 
+	// Incident coordination and its notifications (issue 15).
+	Incident IncidentServeFlags `embed:"" prefix:"incident-"`
+	Notify   NotifyServeFlags   `embed:"" prefix:"notify-"`
+
 	PeerKeyFlags `embed:""`
 	NoPeers      bool `name:"no-peers" env:"MITRA_NO_PEERS" help:"Do not run the links of federation peers in this process."`
 }
@@ -221,6 +226,18 @@ func (c *ServeCmd) Run(ctx context.Context, e *env) error {
 	}
 	srv.Mount(feeds.Prefix, feeds.NewHandler(&feeds.Exporter{Store: st, Model: exportModel}, feeds.HandlerOptions{
 		Authenticate: srv.Authenticate, CacheFor: c.Export.Cache, Render: feeds.Options{RPZOrigin: c.Export.RPZOrigin}, Logger: log}))
+
+	// Incident coordination (issue 15): incidents and follow-up reports go
+	// through the TAXII ingest as the caller; deadline alerts and the
+	// notification queue run beside the server and stop before the store
+	// closes.
+	incidents, err := startIncidents(ctx, st, srv, log, c.Incident, c.Notify)
+	if err != nil {
+		return err
+	}
+	defer incidents.Stop()
+	srv.Mount(incident.Prefix, incident.NewHandler(incidents.svc, incident.HandlerOptions{Authenticate: srv.Authenticate,
+		Notifications: incidents.queue, Logger: log}))
 
 	metrics := promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
 	srv.Mount("/metrics", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
