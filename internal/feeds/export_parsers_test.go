@@ -638,3 +638,22 @@ func errorsAs(err error, target **exec.ExitError) bool {
 func csvRead(data []byte) ([][]string, error) {
 	return csv.NewReader(bytes.NewReader(data)).ReadAll()
 }
+
+// TestMISPEventEncoding: the attribute-by-attribute encoder writes what
+// encoding/json writes for the whole event.
+func TestMISPEventEncoding(t *testing.T) {
+	ex, err := Render("misp", genSelection(t, 300), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range ex.Files[1:] {
+		var doc map[string]*mispEvent
+		if err := json.Unmarshal(f.Data, &doc); err != nil {
+			t.Fatal(err)
+		}
+		want, _ := json.Marshal(doc)
+		if !bytes.Equal(f.Data, want) {
+			t.Fatalf("%s:\n%s\nwant\n%s", f.Name, f.Data, want)
+		}
+	}
+}

@@ -1,7 +1,9 @@
 package feeds
 
 import (
+	"bytes"
 	"encoding/json"
+	"fmt"
 	"strconv"
 
 	"github.com/google/uuid"
@@ -145,7 +147,7 @@ func renderMISP(sel *Selection, o Options, skip func(string)) ([]File, error) {
 				break
 			}
 		}
-		data, err := json.Marshal(map[string]*mispEvent{"Event": ev})
+		data, err := encodeEvent(ev)
 		if err != nil {
 			return nil, err
 		}
@@ -159,4 +161,38 @@ func renderMISP(sel *Selection, o Options, skip func(string)) ([]File, error) {
 	}
 	files[0].Data = data
 	return files, nil
+}
+
+// encodeEvent writes {"Event":ev} attribute by attribute into one buffer
+// sized up front: marshalling a million attributes at once grows and
+// copies the encoder's buffer many times over.
+func encodeEvent(ev *mispEvent) ([]byte, error) {
+	attrs := ev.Attribute
+	head := *ev
+	head.Attribute = []mispAttribute{}
+	h, err := json.Marshal(&head)
+	if err != nil {
+		return nil, err
+	}
+	// Attribute is the last field: h ends with "Attribute":[]}.
+	h, ok := bytes.CutSuffix(h, []byte("]}"))
+	if !ok {
+		return nil, fmt.Errorf("misp event encoding: unexpected %q", h[max(0, len(h)-16):])
+	}
+	var b bytes.Buffer
+	b.Grow(len(h) + len(attrs)*320 + 16)
+	b.WriteString(`{"Event":`)
+	b.Write(h)
+	enc := json.NewEncoder(&b)
+	for i := range attrs {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		if err := enc.Encode(&attrs[i]); err != nil {
+			return nil, err
+		}
+		b.Truncate(b.Len() - 1) // Encode's newline
+	}
+	b.WriteString("]}}")
+	return b.Bytes(), nil
 }
