@@ -105,22 +105,39 @@ func renderMISP(sel *Selection, o Options, skip func(string)) ([]File, error) {
 	events := map[string]*mispEvent{}
 	var order []string
 	newest := map[string]int64{}
-	for _, ind := range sel.Indicators {
+	// Attributes per collection, counted first so that each event's list
+	// is allocated once.
+	carried := make([][]Value, len(sel.Indicators))
+	perColl := map[string]int{}
+	for i, ind := range sel.Indicators {
 		vals, ok := listed(ind, "misp", skip, KindIP, KindDomain, KindURL, KindMD5, KindSHA1, KindSHA256, KindEmail)
-		if !ok {
+		if ok {
+			carried[i] = vals
+			perColl[ind.Collection] += len(vals)
+		}
+	}
+	tags := map[access.TLP][]mispTag{}
+	for i, ind := range sel.Indicators {
+		vals := carried[i]
+		if vals == nil {
 			continue
 		}
 		ev := events[ind.Collection]
 		if ev == nil {
 			ev = &mispEvent{UUID: uuid.NewSHA1(exportNamespace, []byte("event|"+ind.Collection)).String(),
 				Info: "Mitra collection " + ind.Collection, ThreatLevelID: "4", Analysis: "2", Distribution: "0",
-				Published: true, Orgc: org, Tag: []mispTag{}, Attribute: []mispAttribute{}}
+				Published: true, Orgc: org, Tag: []mispTag{}, Attribute: make([]mispAttribute, 0, perColl[ind.Collection])}
 			events[ind.Collection] = ev
 			order = append(order, ind.Collection)
 		}
 		ts := ind.Modified.Unix()
 		if ts > newest[ind.Collection] {
 			newest[ind.Collection] = ts
+		}
+		tag := tags[ind.TLP]
+		if tag == nil {
+			tag = []mispTag{{Name: mispTLP(ind.TLP)}} // shared by every attribute of the level: never modified
+			tags[ind.TLP] = tag
 		}
 		comment := ind.ID
 		if ind.Name != "" {
@@ -131,7 +148,7 @@ func renderMISP(sel *Selection, o Options, skip func(string)) ([]File, error) {
 			ev.Attribute = append(ev.Attribute, mispAttribute{
 				UUID: uuid.NewSHA1(exportNamespace, []byte("attribute|"+ind.ID+"|"+typ+"|"+v.V)).String(),
 				Type: typ, Category: cat, Value: v.V, ToIDS: true, Timestamp: strconv.FormatInt(ts, 10),
-				Comment: comment, Distribution: "5", Tag: []mispTag{{Name: mispTLP(ind.TLP)}}})
+				Comment: comment, Distribution: "5", Tag: tag})
 		}
 	}
 	manifest := map[string]mispManifestEntry{}
@@ -180,7 +197,7 @@ func encodeEvent(ev *mispEvent) ([]byte, error) {
 		return nil, fmt.Errorf("misp event encoding: unexpected %q", h[max(0, len(h)-16):])
 	}
 	var b bytes.Buffer
-	b.Grow(len(h) + len(attrs)*320 + 16)
+	b.Grow(len(h) + len(attrs)*400 + 16)
 	b.WriteString(`{"Event":`)
 	b.Write(h)
 	enc := json.NewEncoder(&b)
