@@ -10,6 +10,7 @@ import (
 
 	"github.com/mitra-cert/mitra/internal/access"
 	"github.com/mitra-cert/mitra/internal/detect"
+	"github.com/mitra-cert/mitra/internal/feeds"
 	"github.com/mitra-cert/mitra/internal/store"
 	"github.com/mitra-cert/mitra/internal/taxiiclient"
 	"github.com/prometheus/client_golang/prometheus"
@@ -54,6 +55,8 @@ type DetectFlags struct {
 	Flush    time.Duration `default:"5s" help:"How often changed sightings are written."`
 	Poll     time.Duration `default:"1s" help:"How often indicator changes are polled."`
 	Progress time.Duration `default:"10s" help:"Progress line on standard error every so often (0: none)."`
+
+	Lifecycle bool `help:"Leave out the indicators the lifecycle retires (decayed, false positives, warning-listed: as exports do), re-evaluated every minute with the default model."`
 }
 
 // Run implements the command.
@@ -141,8 +144,17 @@ func (c *DetectFlags) build(ctx context.Context, st detectStore, inputs []string
 	if len(sources) == 0 {
 		sources = append(sources, &detect.ReaderSource{Label: "stdin", R: e.stdin, Opts: opts})
 	}
+	inds := &detect.StoreIndicators{Store: st, Principal: p, Collections: c.Indicators, Logger: log}
+	if c.Lifecycle {
+		active := &feeds.ActiveSet{Exporter: &feeds.Exporter{Store: st, Flags: warningFlags(st)}, Request: feeds.Request{Principal: p, Collections: c.Indicators}}
+		if err := active.Refresh(ctx); err != nil {
+			return nil, nil, fmt.Errorf("indicator lifecycle: %w", err)
+		}
+		go active.Run(ctx, time.Minute, func(err error) { log.Warn("indicator lifecycle refresh failed", "err", err) })
+		inds.Filter = active.Allow
+	}
 	cfg := detect.Config{
-		Indicators: &detect.StoreIndicators{Store: st, Principal: p, Collections: c.Indicators, Logger: log},
+		Indicators: inds,
 		Sink:       sink, Identity: p.Organisation, Anonymous: org.AnonymiseSightings, TLP: tlp,
 		Bucket: c.Bucket, Flush: c.Flush, Poll: c.Poll, Logger: log,
 	}

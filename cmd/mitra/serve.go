@@ -125,6 +125,8 @@ type ServeCmd struct {
 
 	// The hash match service (issue 18).
 	Hash HashServeFlags `embed:"" prefix:"hash-"`
+	// Exports and the indicator lifecycle (issue 16).
+	Export ExportServeFlags `embed:"" prefix:"export-"`
 
 	// Incident coordination and its notifications (issue 15).
 	Incident IncidentServeFlags `embed:"" prefix:"incident-"`
@@ -224,6 +226,15 @@ func (c *ServeCmd) Run(ctx context.Context, e *env) error {
 			log.Error("hash match service stopped", "err", err)
 		}
 	}()
+
+	// Exports of the active indicators (issue 16), for sensors polling with
+	// a read-only token and If-None-Match.
+	exportModel, err := c.Export.model()
+	if err != nil {
+		return err
+	}
+	srv.Mount(feeds.ExportPrefix, feeds.NewExportHandler(&feeds.Exporter{Store: st, Model: exportModel, Flags: warningFlags(st)}, feeds.ExportHandlerOptions{
+		Authenticate: srv.Authenticate, CacheFor: c.Export.Cache, Render: feeds.RenderOptions{RPZOrigin: c.Export.RPZOrigin}, Logger: log}))
 
 	// Incident coordination (issue 15): incidents and follow-up reports go
 	// through the TAXII ingest as the caller; deadline alerts and the

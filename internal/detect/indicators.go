@@ -96,12 +96,19 @@ type StoreIndicators struct {
 	Collections []string
 	Logger      *slog.Logger
 	Now         func() time.Time
+	// Filter, when set, retires indicators it rejects from the matcher
+	// (the indicator lifecycle: decayed, warning-listed); it is asked
+	// again for the whole set every FilterEvery (a minute when zero).
+	Filter      func(id string) bool
+	FilterEvery time.Duration
 
-	mu     sync.RWMutex
-	colls  map[string]*store.Collection
-	seq    map[string]int64
-	docs   map[string]map[string]*indicatorDoc // id -> collection -> latest visible version there
-	loaded map[string]*indicatorDoc            // what the matcher holds
+	mu sync.RWMutex
+	// filtered is when the whole set last went through Filter.
+	filtered time.Time
+	colls    map[string]*store.Collection
+	seq      map[string]int64
+	docs     map[string]map[string]*indicatorDoc // id -> collection -> latest visible version there
+	loaded   map[string]*indicatorDoc            // what the matcher holds
 	// nextEdge is the next valid_from or valid_until ahead (zero: unknown).
 	nextEdge time.Time
 }
@@ -132,7 +139,7 @@ func (s *StoreIndicators) Active(id string, now time.Time) bool {
 	s.mu.RLock()
 	d := s.loaded[id]
 	s.mu.RUnlock()
-	return d != nil && d.activeAt(now)
+	return d != nil && d.activeAt(now) && (s.Filter == nil || s.Filter(id))
 }
 
 // Marking implements Indicators: the strictest level among the
@@ -349,6 +356,12 @@ func (s *StoreIndicators) Poll(ctx context.Context, m *pattern.Matcher) error {
 	now := s.now()
 	s.mu.RLock()
 	scan := len(changed) > 0 || s.nextEdge.IsZero() || !now.Before(s.nextEdge)
+	every := s.FilterEvery
+	if every <= 0 {
+		every = time.Minute
+	}
+	refilter := s.Filter != nil && now.Sub(s.filtered) >= every
+	scan = scan || refilter
 	s.mu.RUnlock()
 	if !scan {
 		return nil
@@ -362,7 +375,7 @@ func (s *StoreIndicators) Poll(ctx context.Context, m *pattern.Matcher) error {
 	s.mu.RLock()
 	for id, byColl := range s.docs {
 		d := latest(byColl)
-		want := d.matchable() && d.activeAt(now)
+		want := d.matchable() && d.activeAt(now) && (s.Filter == nil || s.Filter(id))
 		if want != (s.loaded[id] != nil) {
 			changed = append(changed, id)
 		}
@@ -376,6 +389,9 @@ func (s *StoreIndicators) Poll(ctx context.Context, m *pattern.Matcher) error {
 	}
 	s.mu.RUnlock()
 	s.mu.Lock()
+	if refilter {
+		s.filtered = now
+	}
 	s.nextEdge = next
 	if next.IsZero() {
 		s.nextEdge = now.Add(time.Hour) // no boundary ahead: look again in an hour
@@ -406,7 +422,7 @@ func (s *StoreIndicators) apply(m *pattern.Matcher, ids []string) error {
 	for _, id := range ids {
 		var want *indicatorDoc
 		if byColl := s.docs[id]; len(byColl) > 0 {
-			if d := latest(byColl); d.matchable() && d.activeAt(now) {
+			if d := latest(byColl); d.matchable() && d.activeAt(now) && (s.Filter == nil || s.Filter(id)) {
 				want = d
 			}
 		}
