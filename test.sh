@@ -6,7 +6,9 @@
 # MITRA_TEST_NATS (default nats://127.0.0.1:4222). When no NATS server
 # answers there and nats-server is installed, one with JetStream is started
 # on a free loopback port for the run. In CI (CI=true) tests whose service
-# is unreachable fail; elsewhere they skip saying why.
+# is unreachable fail; elsewhere they skip saying why. The console's
+# browser tests save screenshots under MITRA_TEST_ARTEFACTS (default: a
+# temporary directory named in the test log).
 set -euo pipefail
 cd "$(dirname "$0")"
 unformatted=$(gofmt -l cmd internal)
@@ -27,6 +29,19 @@ if [ -z "${MITRA_TEST_NATS:-}" ] && ! (exec 3<>/dev/tcp/127.0.0.1/4222) 2>/dev/n
     for _ in $(seq 50); do (exec 3<>/dev/tcp/127.0.0.1/"$port") 2>/dev/null && break; sleep 0.1; done
     export MITRA_TEST_NATS="nats://127.0.0.1:$port"
     echo "test.sh: started nats-server with JetStream at $MITRA_TEST_NATS" >&2
+  fi
+fi
+
+# The console's browser tests (internal/web) drive Debian's chromium; CI
+# runs as root on a fresh machine, so install it there when missing.
+# Without it the browser tests skip, and fail under CI=true.
+if ! command -v chromium >/dev/null 2>&1 && [ ! -x /usr/bin/chromium ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "test.sh: installing chromium for the console's browser tests" >&2
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq && apt-get install -y -qq chromium >/dev/null
+  else
+    echo "test.sh: chromium is not installed (apt-get install -y chromium): the console's browser tests will skip" >&2
   fi
 fi
 

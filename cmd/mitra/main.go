@@ -125,6 +125,8 @@ type CLI struct {
 	Peer         PeerCmd         `cmd:"" help:"Manage federation peers and run their links."`
 	Detect       DetectCmd       `cmd:"" help:"Match telemetry (Zeek, Suricata, STIX, JSON; files, directories, stdin, NATS) against the indicators and record sightings."`
 	Hash         HashCmd         `cmd:"" help:"Print content hashes of files: MD5, SHA-256, TLSH, and PDQ with its quality for images (JPEG, PNG, GIF, WebP, BMP)."`
+	Incident     IncidentCmd     `cmd:"" help:"Report incidents to a CERT and follow their reporting clocks and lifecycle."`
+	Notify       NotifyCmd       `cmd:"" help:"Show the notification queue (webhooks, e-mail)."`
 	Search       SearchCmd       `cmd:"" help:"Search a server for objects by text, type, TLP, collection, organisation and time."`
 	Lookup       LookupCmd       `cmd:"" help:"Ask a server whether IPs, domains, URLs or hashes are known (an IP in an indicator's range counts)."`
 }

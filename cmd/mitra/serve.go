@@ -20,6 +20,7 @@ import (
 	"github.com/mitra-cert/mitra/internal/detect"
 	"github.com/mitra-cert/mitra/internal/federation"
 	"github.com/mitra-cert/mitra/internal/hashmatch"
+	"github.com/mitra-cert/mitra/internal/incident"
 	"github.com/mitra-cert/mitra/internal/pattern"
 	"github.com/mitra-cert/mitra/internal/search"
 	"github.com/mitra-cert/mitra/internal/stix"
@@ -27,6 +28,7 @@ import (
 	"github.com/mitra-cert/mitra/internal/store/postgres"
 	"github.com/mitra-cert/mitra/internal/store/sqlite"
 	"github.com/mitra-cert/mitra/internal/taxii"
+	"github.com/mitra-cert/mitra/internal/web"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -121,6 +123,10 @@ type ServeCmd struct {
 	// The hash match service (issue 18).
 	Hash HashServeFlags `embed:"" prefix:"hash-"`
 
+	// Incident coordination and its notifications (issue 15).
+	Incident IncidentServeFlags `embed:"" prefix:"incident-"`
+	Notify   NotifyServeFlags   `embed:"" prefix:"notify-"`
+
 	PeerKeyFlags `embed:""`
 	NoPeers      bool `name:"no-peers" env:"MITRA_NO_PEERS" help:"Do not run the links of federation peers in this process."`
 }
@@ -211,6 +217,17 @@ func (c *ServeCmd) Run(ctx context.Context, e *env) error {
 		}
 	}()
 
+	// Incident coordination (issue 15): incidents and follow-up reports go
+	// through the TAXII ingest as the caller; deadline alerts and the
+	// notification queue run beside the server and stop before the store
+	// closes.
+	incidents, err := startIncidents(ctx, st, srv, log, c.Incident, c.Notify)
+	if err != nil {
+		return err
+	}
+	defer incidents.Stop()
+	srv.Mount(incident.Prefix, incident.NewHandler(incidents.svc, incident.HandlerOptions{Authenticate: srv.Authenticate,
+		Notifications: incidents.queue, Logger: log}))
 	// Search, value lookup and pivots (issue 17): text and references are
 	// indexed by the store in the objects' transactions; the value index
 	// is loaded from the store and follows the change logs like the hash
@@ -221,13 +238,29 @@ func (c *ServeCmd) Run(ctx context.Context, e *env) error {
 	}
 	finder := search.New(search.Config{Store: searchStore, Logger: log})
 	srv.Mount(search.Prefix, search.NewHandler(finder, search.HandlerOptions{Authenticate: srv.Authenticate, Logger: log}))
-	sctx, stopSearch := context.WithCancel(ctx)
+	searchCtx, stopSearch := context.WithCancel(ctx)
 	defer stopSearch()
 	go func() {
-		if err := finder.Run(sctx, search.DefaultPoll); err != nil && !errors.Is(err, context.Canceled) {
+		if err := finder.Run(searchCtx, search.DefaultPoll); err != nil && !errors.Is(err, context.Canceled) {
 			log.Error("search service stopped", "err", err)
 		}
 	}()
+
+	// The web console (issue 17) under /console/, and / leads there. Its
+	// administration pages call a second admin API in process that takes
+	// the console's signed-in user (web.PrincipalFrom); it is not mounted.
+	console, err := web.New(web.Config{Store: st, Auth: authn, Search: finder, Check: srv.Check, Metrics: reg, ClientAddr: srv.ClientAddr, Logger: log,
+		SecureCookies: c.AllowPlainHTTP, // plain HTTP off loopback is only allowed behind a TLS proxy
+		Admin:         admin.NewWith(st, web.PrincipalFrom, admin.Options{Log: log, Auth: authn, TokenExpiry: c.TokenExpiry, ClientAddr: srv.ClientAddr, PeerSealer: sealer})})
+	if err != nil {
+		return err
+	}
+	consoleCtx, stopConsole := context.WithCancel(ctx)
+	defer stopConsole()
+	go console.PruneSessions(consoleCtx, time.Hour)
+	srv.Mount("/{$}", console)
+	srv.Mount("/console", console) // redirects to /console/
+	srv.Mount(web.Prefix, console)
 
 	metrics := promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
 	srv.Mount("/metrics", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -47,6 +47,8 @@ type Store interface {
 	Feed
 	ChangeRetention
 	Health
+	Sessions
+	ObjectCounts
 	Peers
 	Close() error
 }

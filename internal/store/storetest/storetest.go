@@ -61,6 +61,8 @@ func Run(t *testing.T, open Open) {
 		{"TombstoneInputs", testTombstoneInputs},
 		{"Ping", testPing},
 		{"Peers", testPeers},
+		{"Sessions", testSessions},
+		{"ObjectCounts", testObjectCounts},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
