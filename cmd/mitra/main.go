@@ -129,6 +129,8 @@ type CLI struct {
 	Notify       NotifyCmd       `cmd:"" help:"Show the notification queue (webhooks, e-mail)."`
 	Search       SearchCmd       `cmd:"" help:"Search a server for objects by text, type, TLP, collection, organisation and time."`
 	Lookup       LookupCmd       `cmd:"" help:"Ask a server whether IPs, domains, URLs or hashes are known (an IP in an indicator's range counts)."`
+	Import       ImportCmd       `cmd:"" help:"Import STIX 2.1 and 2.0 bundles, MISP events and feeds, CSV and text lists into a collection, through the same checks as a TAXII POST."`
+	Feed         FeedCmd         `cmd:"" help:"Manage scheduled feeds, warning lists and inactive flags."`
 }
 
 // VersionCmd prints the version.

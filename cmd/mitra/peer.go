@@ -195,6 +195,7 @@ func (c *PeerShowCmd) Run(ctx context.Context, e *env) error {
 			} else {
 				fmt.Fprintf(e.stdout, "  Last success: %s (lag %s)\n", l.LastSuccess.Format(time.RFC3339), now.Sub(l.LastSuccess).Round(time.Second))
 			}
+			fmt.Fprintf(e.stdout, "  Lag in objects: %s\n", objectLag(ctx, st, p, l))
 			if l.LastError != "" && l.LastErrorAt.After(l.LastSuccess) {
 				fmt.Fprintf(e.stdout, "  Last error: %s at %s\n", l.LastError, l.LastErrorAt.Format(time.RFC3339))
 			}
@@ -275,4 +276,21 @@ func (c *PeerSyncCmd) Run(ctx context.Context, e *env) error {
 func holderName(what string) string {
 	host, _ := os.Hostname()
 	return fmt.Sprintf("%s %s pid %d", host, what, os.Getpid())
+}
+
+// objectLag says how many objects behind a link is: for a push link the
+// local objects not yet sent, counted now; for a pull link the peer's
+// changes not yet applied at its last run (unknown when it polls).
+func objectLag(ctx context.Context, st store.Store, p *store.Peer, l *store.Link) string {
+	if l.Direction == store.LinkPush {
+		n, err := federation.PushLag(ctx, st, p, l)
+		if err != nil {
+			return fmt.Sprintf("unknown (%v)", err)
+		}
+		return fmt.Sprintf("%d not yet pushed", n)
+	}
+	if l.LastSuccess.IsZero() && l.LastErrorAt.IsZero() || l.LagObjects < 0 {
+		return "unknown (a polling link, or no run yet)"
+	}
+	return fmt.Sprintf("%d changes of the peer's feed not yet applied (at the last run)", l.LagObjects)
 }

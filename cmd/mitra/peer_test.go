@@ -89,7 +89,7 @@ func TestPeerCommands(t *testing.T) {
 	}
 	out := must("peer", "show", "--data", data, "remote")
 	if !strings.Contains(out, "Credentials: sealed") || !strings.Contains(out, "Last success: 20") || !strings.Contains(out, "Objects synchronised: 6") ||
-		!strings.Contains(out, "Method: Mitra change feed at position") ||
+		!strings.Contains(out, "Method: Mitra change feed at position") || !strings.Contains(out, "Lag in objects: 0 changes of the peer's feed not yet applied") ||
 		!strings.Contains(out, "ownership indicator--00000000-0000-4000-8000-000000000001 (2025-01-01T00:00:00.000Z) via remote-pull-1: refused: only the organisation") || strings.Contains(out, pw) {
 		t.Errorf("peer show: %s", out)
 	}

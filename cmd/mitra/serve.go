@@ -19,6 +19,7 @@ import (
 	"github.com/mitra-cert/mitra/internal/admin"
 	"github.com/mitra-cert/mitra/internal/detect"
 	"github.com/mitra-cert/mitra/internal/federation"
+	"github.com/mitra-cert/mitra/internal/feeds"
 	"github.com/mitra-cert/mitra/internal/hashmatch"
 	"github.com/mitra-cert/mitra/internal/incident"
 	"github.com/mitra-cert/mitra/internal/pattern"
@@ -128,7 +129,8 @@ type ServeCmd struct {
 	Notify   NotifyServeFlags   `embed:"" prefix:"notify-"`
 
 	PeerKeyFlags `embed:""`
-	NoPeers      bool `name:"no-peers" env:"MITRA_NO_PEERS" help:"Do not run the links of federation peers in this process."`
+	NoPeers      bool          `name:"no-peers" env:"MITRA_NO_PEERS" help:"Do not run the links of federation peers in this process."`
+	PeerLeaseTTL time.Duration `name:"peer-lease-ttl" default:"1m" env:"MITRA_PEER_LEASE_TTL" help:"How long a link's lease outlives its holder: with several processes on one database, another one takes over the links of a process that died after this long (the holder renews it every third of it)."`
 }
 
 // HashServeFlags configure the hash match service of the server.
@@ -188,6 +190,8 @@ func (c *ServeCmd) Run(ctx context.Context, e *env) error {
 		UploadMemory:     c.UploadMemory,
 		UploadWait:       c.UploadWait,
 		TrustedProxies:   proxies,
+		// Peers read feedback on their own objects as the links send it.
+		Outgoing: (&federation.PeerReads{Store: st}).Rewrite,
 	})
 	// Without the peer secrets key the server says so and runs without the
 	// peers whose credentials are sealed.
@@ -261,6 +265,24 @@ func (c *ServeCmd) Run(ctx context.Context, e *env) error {
 	srv.Mount("/{$}", console)
 	srv.Mount("/console", console) // redirects to /console/
 	srv.Mount(web.Prefix, console)
+	// Imports (issue 16): the import API imports as the caller through
+	// the TAXII checks; scheduled feeds are looked at every minute.
+	if ist, ok := st.(store.ImportFeeds); ok {
+		importer, err := newImporter(ctx, st, ist, srv)
+		if err != nil {
+			return err
+		}
+		sched := &feeds.Scheduler{Feeds: ist, Users: st, Importer: importer, Lists: ist, Log: log}
+		srv.Mount(feeds.Prefix, feeds.NewHandler(feeds.HandlerOptions{Authenticate: srv.Authenticate, Importer: importer,
+			Scheduler: sched, Lists: ist, Flags: ist, Logger: log}))
+		fctx, stopFeeds := context.WithCancel(ctx)
+		defer stopFeeds()
+		go func() {
+			if err := sched.Run(fctx, time.Minute); err != nil && !errors.Is(err, context.Canceled) {
+				log.Error("feeds stopped", "err", err)
+			}
+		}()
+	}
 
 	metrics := promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
 	srv.Mount("/metrics", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -308,7 +330,8 @@ func (c *ServeCmd) Run(ctx context.Context, e *env) error {
 	if c.NoPeers {
 		close(peersDone)
 	} else {
-		runner := &federation.Runner{Store: st, Sealer: sealer, Check: srv.Check, Log: log, Holder: holderName("serve"), Metrics: federation.NewMetrics(reg)}
+		runner := &federation.Runner{Store: st, Sealer: sealer, Check: srv.Check, Log: log, Holder: holderName("serve"), Metrics: federation.NewMetrics(reg),
+			LeaseTTL: c.PeerLeaseTTL}
 		go func() {
 			defer close(peersDone)
 			if err := runner.Serve(pctx); err != nil && !errors.Is(err, context.Canceled) {

@@ -37,7 +37,11 @@ type Link struct {
 	LastError   string     `json:"last_error,omitempty"`
 	LastErrorAt *time.Time `json:"last_error_at,omitempty"`
 	LagSeconds  float64    `json:"lag_seconds"`
-	Synced      int64      `json:"synced"`
+	// LagObjects is how many objects behind the link was at its last run
+	// (pull: the peer's feed changes not applied; push: local objects not
+	// sent); null when unknown (a polling pull link, or no run yet).
+	LagObjects *int64 `json:"lag_objects"`
+	Synced     int64  `json:"synced"`
 }
 
 // Rejection is an object a link refused.
@@ -84,6 +88,9 @@ func (h *Handler) peerView(r *http.Request, ps store.Peers, p *store.Peer, rejec
 		if !l.LastErrorAt.IsZero() {
 			t := l.LastErrorAt
 			lv.LastErrorAt = &t
+		}
+		if n := l.LagObjects; n >= 0 && (!l.LastSuccess.IsZero() || !l.LastErrorAt.IsZero()) {
+			lv.LagObjects = &n
 		}
 		v.Links = append(v.Links, lv)
 	}

@@ -6,6 +6,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/mitra-cert/mitra/internal/access"
 	"github.com/mitra-cert/mitra/internal/admin"
@@ -67,6 +68,21 @@ func TestPeersAPI(t *testing.T) {
 	root.do("POST", "/admin/peers", bad).wantError(http.StatusBadRequest)
 	if _, err := e.st.GetPeer(e.ctx, "bad"); err == nil {
 		t.Error("a peer with a bad link was left behind")
+	}
+	// Lag in objects: as the last run recorded it; null when unknown (a
+	// polling pull link, a link that has not run).
+	if err := e.st.SetLinkStatus(e.ctx, created.Links[0].ID, store.LinkStatus{At: time.Now(), LagObjects: 7}); err != nil {
+		t.Fatal(err)
+	}
+	var shown admin.Peer
+	root.do("GET", "/admin/peers/remote", nil).wantJSON(http.StatusOK, &shown)
+	for _, l := range shown.Links {
+		switch {
+		case l.ID == created.Links[0].ID && (l.LagObjects == nil || *l.LagObjects != 7):
+			t.Errorf("lag of the link that ran: %v, want 7", l.LagObjects)
+		case l.ID != created.Links[0].ID && l.LagObjects != nil:
+			t.Errorf("lag of a link that never ran: %v, want null", *l.LagObjects)
+		}
 	}
 	root.do("DELETE", "/admin/peers/remote", nil).want(http.StatusNoContent)
 	root.do("GET", "/admin/peers/remote", nil).wantError(http.StatusNotFound)

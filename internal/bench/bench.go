@@ -48,6 +48,14 @@ type Config struct {
 	TempDir string
 	// Progress, when set, gets a line per ingest curve point.
 	Progress io.Writer
+	// Mirror is the store of the receiving server of federation (a second
+	// store: the mirror must not share the source's database); FeedPage
+	// the change-feed page size its pull link asks for (1000).
+	Mirror   store.Store
+	FeedPage int
+	// CPUProfile, when set, gets a pprof CPU profile of the federation
+	// pull (the mirroring alone, not the filling of the source).
+	CPUProfile io.Writer
 	// Scratch says that Store is thrown away afterwards: the benchmark
 	// then leaves its collections and user in it (removing a million
 	// objects takes a while).
@@ -67,6 +75,7 @@ func (c *Config) defaults() {
 	def(&c.Indicators, 100_000)
 	def(&c.Observations, 1_000_000)
 	def(&c.Lines, 1_000_000)
+	def(&c.FeedPage, 1000)
 	if c.Validator == nil {
 		c.Validator = &stix.Validator{}
 	}
@@ -111,8 +120,8 @@ type Result struct {
 	Curve []Point
 }
 
-// Run runs the named benchmarks ("ingest", "read", "match", "detect"; "all"
-// for every one) in that order. read reads what ingest stored, so it
+// Run runs the named benchmarks ("ingest", "read", "match", "detect",
+// "federation"; "all" for every one) in that order. read reads what ingest stored, so it
 // ingests first when ingest was not asked for.
 func Run(ctx context.Context, cfg Config, names ...string) (*Result, error) {
 	cfg.defaults()
@@ -120,13 +129,13 @@ func Run(ctx context.Context, cfg Config, names ...string) (*Result, error) {
 	for _, n := range names {
 		switch n {
 		case "all":
-			for _, k := range []string{"ingest", "read", "match", "detect"} {
+			for _, k := range []string{"ingest", "read", "match", "detect", "federation"} {
 				want[k] = true
 			}
-		case "ingest", "read", "match", "detect":
+		case "ingest", "read", "match", "detect", "federation":
 			want[n] = true
 		default:
-			return nil, fmt.Errorf("unknown benchmark %q (ingest, read, match, detect, all)", n)
+			return nil, fmt.Errorf("unknown benchmark %q (ingest, read, match, detect, federation, all)", n)
 		}
 	}
 	res := &Result{}
@@ -173,6 +182,13 @@ func Run(ctx context.Context, cfg Config, names ...string) (*Result, error) {
 		}
 		res.Rows = append(res.Rows, row)
 	}
+	if want["federation"] {
+		row, err := Federation(ctx, cfg)
+		if err != nil {
+			return nil, err
+		}
+		res.Rows = append(res.Rows, row)
+	}
 	return res, nil
 }
 
@@ -181,6 +197,7 @@ func Run(ctx context.Context, cfg Config, names ...string) (*Result, error) {
 type server struct {
 	st     store.Store
 	hs     *http.Server
+	base   string // http://host:port
 	url    string
 	col    string
 	user   string
@@ -225,7 +242,8 @@ func startServer(ctx context.Context, cfg Config) (*server, error) {
 	}
 	s.hs = &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second}
 	go s.hs.Serve(ln)
-	s.url = "http://" + ln.Addr().String() + "/api/collections/" + c.ID + "/objects/"
+	s.base = "http://" + ln.Addr().String()
+	s.url = s.base + "/api/collections/" + c.ID + "/objects/"
 	s.client = &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64, DisableCompression: true}}
 	return s, nil
 }

@@ -22,9 +22,14 @@ func TestRunAll(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
+	mirror, err := sqlite.Open(ctx, t.TempDir(), sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mirror.Close()
 	var progress bytes.Buffer
 	res, err := bench.Run(ctx, bench.Config{
-		Store: st, Validator: &stix.Validator{CheckPattern: pattern.Check},
+		Store: st, Mirror: mirror, FeedPage: 300, Validator: &stix.Validator{CheckPattern: pattern.Check},
 		Objects: 2500, Step: 1000, Envelope: 200, Clients: 3,
 		Indicators: 2000, Observations: 20000, Lines: 30000,
 		TempDir: t.TempDir(), Progress: &progress,
@@ -39,8 +44,11 @@ func TestRunAll(t *testing.T) {
 			t.Errorf("row %+v", r)
 		}
 	}
-	if strings.Join(names, ",") != "ingest,read,match,detect" {
+	if strings.Join(names, ",") != "ingest,read,match,detect,federation" {
 		t.Errorf("rows %v", names)
+	}
+	if f := res.Rows[4]; f.Count != 2500 || f.CPU <= 0 || !strings.Contains(f.Note, "pages of 300") {
+		t.Errorf("federation row %+v", f)
 	}
 	if res.Rows[0].Count != 2500 || res.Rows[1].Count != 2500 {
 		t.Errorf("ingested %d, read %d; want 2500 each", res.Rows[0].Count, res.Rows[1].Count)
@@ -71,6 +79,12 @@ func TestRunAll(t *testing.T) {
 	}
 	if len(cols) != 0 {
 		t.Errorf("%d collections left behind", len(cols))
+	}
+	if cols, err := mirror.ListCollections(ctx); err != nil || len(cols) != 0 {
+		t.Errorf("%d collections left behind in the mirror (%v)", len(cols), err)
+	}
+	if peers, err := mirror.ListPeers(ctx); err != nil || len(peers) != 0 {
+		t.Errorf("%d peers left behind in the mirror (%v)", len(peers), err)
 	}
 	users, err := st.ListUsers(ctx)
 	if err != nil {

@@ -43,6 +43,9 @@ type PullStats struct {
 	// Resyncs counts full resynchronisations after an expired feed
 	// position (410).
 	Resyncs int
+	// Behind is how many changes of the peer's feed a link run left
+	// unapplied (LagUnknown for a link that polls added_after).
+	Behind int64
 	// Failures are the reasons of the first 20 refusals.
 	Failures []store.StatusDetail
 }

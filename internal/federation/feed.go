@@ -81,6 +81,7 @@ type feedPuller struct {
 	limit  int
 	stored []byte // the position as last read or committed
 	pos    FeedPosition
+	head   int64 // the newest change of the peer's feed seen (lag.go)
 }
 
 // setPos commits pos (with fn's writes) if the stored position is still
@@ -117,7 +118,7 @@ func (f *feedPuller) setPos(ctx context.Context, pos FeedPosition, fn func(ctx c
 // stores the mode.
 func (r *Runner) pullLink(ctx context.Context, pl *Puller, local FeedStore) (PullStats, error) {
 	if _, write := access.CollectionAccess(pl.Principal, pl.Collection); !write {
-		return PullStats{}, fmt.Errorf("collection %s: organisation %s may not write to it: %w", pl.Collection.ID, pl.Principal.Organisation, store.ErrForbidden)
+		return PullStats{Behind: LagUnknown}, fmt.Errorf("collection %s: organisation %s may not write to it: %w", pl.Collection.ID, pl.Principal.Organisation, store.ErrForbidden)
 	}
 	f := &feedPuller{Puller: pl, local: local, log: r.log(), key: feedKey(pl.Link.ID), limit: r.FeedPageLimit}
 	if f.limit <= 0 {
@@ -129,18 +130,18 @@ func (r *Runner) pullLink(ctx context.Context, pl *Puller, local FeedStore) (Pul
 		return err
 	})
 	if err != nil {
-		return PullStats{}, fmt.Errorf("link %s: read feed position: %w", pl.Link.ID, err)
+		return PullStats{Behind: LagUnknown}, fmt.Errorf("link %s: read feed position: %w", pl.Link.ID, err)
 	}
 	if len(f.stored) > 0 {
 		if err := json.Unmarshal(f.stored, &f.pos); err != nil {
-			return PullStats{}, fmt.Errorf("link %s: feed position: %w", pl.Link.ID, err)
+			return PullStats{Behind: LagUnknown}, fmt.Errorf("link %s: feed position: %w", pl.Link.ID, err)
 		}
 	}
 	if f.pos.Mode == "" {
 		// Only a 404 of the feed of a collection we can read means "no
 		// feed": the collection is read first.
 		if _, err := pl.Client.Collection(ctx); err != nil {
-			return PullStats{}, fmt.Errorf("link %s: remote collection: %w", pl.Link.ID, err)
+			return PullStats{Behind: LagUnknown}, fmt.Errorf("link %s: remote collection: %w", pl.Link.ID, err)
 		}
 		_, err := pl.Client.Changes(ctx, "", 0, 1)
 		var te *taxiiclient.Error
@@ -153,14 +154,21 @@ func (r *Runner) pullLink(ctx context.Context, pl *Puller, local FeedStore) (Pul
 			err = f.setPos(ctx, FeedPosition{Mode: ModeFeed}, nil)
 		}
 		if err != nil {
-			return PullStats{}, fmt.Errorf("link %s: probe the change feed: %w", pl.Link.ID, err)
+			return PullStats{Behind: LagUnknown}, fmt.Errorf("link %s: probe the change feed: %w", pl.Link.ID, err)
 		}
 		r.log().Info("peer pull link mode", "peer", pl.Link.Peer, "link", pl.Link.ID, "mode", f.pos.Mode)
 	}
 	if f.pos.Mode == ModePoll {
-		return pl.Run(ctx)
+		st, err := pl.Run(ctx)
+		st.Behind = LagUnknown
+		return st, err
 	}
-	return f.run(ctx)
+	st, err := f.run(ctx)
+	st.Behind = f.behind()
+	if err != nil && f.head == 0 {
+		st.Behind = LagUnknown // the feed was not reached
+	}
+	return st, err
 }
 
 // run follows the feed until it has nothing more.
@@ -171,8 +179,35 @@ func (f *feedPuller) run(ctx context.Context) (PullStats, error) {
 			return stats, err
 		}
 	}
+	// The next page is fetched while this one is applied: the remote's
+	// reading and encoding overlap the local checks and writes.
+	type fetched struct {
+		page *taxiiclient.ChangesPage
+		err  error
+	}
+	fctx, cancel := context.WithCancel(ctx)
+	var pending chan fetched
+	fetch := func(after int64) {
+		ch := make(chan fetched, 1)
+		go func() {
+			page, err := f.Client.Changes(fctx, "", after, f.limit)
+			ch <- fetched{page, err}
+		}()
+		pending = ch
+	}
+	defer func() {
+		cancel()
+		if pending != nil {
+			<-pending
+		}
+	}()
 	for {
-		page, err := f.Client.Changes(ctx, "", f.pos.Seq, f.limit)
+		if pending == nil {
+			fetch(f.pos.Seq)
+		}
+		got := <-pending
+		pending = nil
+		page, err := got.page, got.err
 		var pe *taxiiclient.PositionExpiredError
 		if errors.As(err, &pe) {
 			// The remote pruned the changes after our position: read the
@@ -194,10 +229,15 @@ func (f *feedPuller) run(ctx context.Context) (PullStats, error) {
 		if err != nil {
 			return stats, err
 		}
+		more := page.More && len(page.Changes) > 0
+		if more {
+			fetch(max(page.Changes[len(page.Changes)-1].Seq, page.Next))
+		}
+		f.seeHead(page)
 		if err := f.apply(ctx, page, &stats); err != nil {
 			return stats, err
 		}
-		if !page.More || len(page.Changes) == 0 {
+		if !more {
 			return stats, nil
 		}
 	}
@@ -310,7 +350,8 @@ func (f *feedPuller) sweep(ctx context.Context, seen map[string]bool) (int, erro
 }
 
 // FeedStore is what a feed pull needs of the local store besides
-// PullStore: deleting local copies and listing the mirror (resync sweep).
+// PullStore: listing the mirror and deleting what a resync did not see
+// (the sweep; feed deletes go through Tx.Delete).
 type FeedStore interface {
 	Deleter
 	QueryObjects(ctx context.Context, collectionID string, q store.Query) (*store.Page, error)
@@ -323,45 +364,38 @@ func (p *Puller) now() time.Time {
 	return time.Now()
 }
 
-// apply applies one feed page in order. Runs of adds are committed with
-// the position after them in one transaction. A delete goes through the
-// store's DeleteObject (the store's Tx has no delete), owned by the peer,
-// and its position is committed with the next transaction: replayed after
-// a crash it finds nothing to delete, so nothing is applied twice.
+// apply applies one feed page in order, in segments of adds followed by
+// deletes: each segment is committed with the position after it in one
+// transaction (Tx.Delete), so a crash never separates a delete from the
+// position that records it, and a replay finds nothing more to do.
 func (f *feedPuller) apply(ctx context.Context, page *taxiiclient.ChangesPage, stats *PullStats) error {
 	var adds []json.RawMessage
-	var rej []store.Rejection
+	var dels []taxiiclient.Change
 	seq := f.pos.Seq
 	var deleted []string
 	flush := func(to int64) error {
-		if len(adds) == 0 && len(rej) == 0 && to == f.pos.Seq {
+		if len(adds) == 0 && len(dels) == 0 && to == f.pos.Seq {
 			return nil
 		}
-		if err := f.commitAdds(ctx, adds, rej, to, stats); err != nil {
+		d, err := f.commit(ctx, adds, dels, to, stats)
+		if err != nil {
 			return err
 		}
-		adds, rej = nil, nil
+		deleted = append(deleted, d...)
+		adds, dels = nil, nil
 		return nil
 	}
 	for _, c := range page.Changes {
 		switch c.Op {
 		case "add":
+			if len(dels) > 0 {
+				if err := flush(seq); err != nil {
+					return err
+				}
+			}
 			adds = append(adds, c.Object)
 		case "delete":
-			if err := flush(seq); err != nil {
-				return err
-			}
-			n, d, err := f.deleteLocal(ctx, c)
-			switch {
-			case err != nil:
-				return err
-			case d != nil:
-				rej = append(rej, *d)
-				stats.refuse(store.StatusDetail{ID: c.ID, Version: c.Version, Message: d.Reason})
-			case n > 0:
-				stats.Deleted += n
-				deleted = append(deleted, c.ID)
-			}
+			dels = append(dels, c)
 		default:
 			return fmt.Errorf("link %s: change %d: unknown op %q", f.Link.ID, c.Seq, c.Op)
 		}
@@ -380,9 +414,10 @@ func (f *feedPuller) apply(ctx context.Context, page *taxiiclient.ChangesPage, s
 	return nil
 }
 
-// deleteLocal deletes the local copy of a version the peer deleted, if it
-// came from that peer; a refusal comes back as a rejection.
-func (f *feedPuller) deleteLocal(ctx context.Context, c taxiiclient.Change) (int, *store.Rejection, error) {
+// deleteLocal deletes, in tx, the local copy of a version the peer
+// deleted, if it came from that peer; a refusal comes back as a
+// rejection.
+func (f *feedPuller) deleteLocal(ctx context.Context, tx store.Tx, c taxiiclient.Change) (int, *store.Rejection, error) {
 	q := store.Query{Owner: PeerOwner(f.Link.Peer)}
 	if c.Version != "" {
 		v, err := time.Parse(time.RFC3339Nano, c.Version)
@@ -392,10 +427,10 @@ func (f *feedPuller) deleteLocal(ctx context.Context, c taxiiclient.Change) (int
 		}
 		q.Versions = store.VersionFilter{Exact: []time.Time{v}}
 	}
-	n, err := f.local.DeleteObject(ctx, f.Collection.ID, c.ID, q)
+	n, err := tx.Delete(ctx, c.ID, q)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
-		return 0, nil, nil // never mirrored, or already deleted (a replay)
+		return 0, nil, nil // never mirrored, or already deleted
 	case errors.Is(err, store.ErrForbidden):
 		return 0, &store.Rejection{Link: f.Link.ID, Peer: f.Link.Peer, Kind: "ownership", ObjectID: c.ID, Version: c.Version,
 			Reason: "delete refused: the local copy did not come from this peer", At: f.now().UTC()}, nil
@@ -405,12 +440,16 @@ func (f *feedPuller) deleteLocal(ctx context.Context, c taxiiclient.Change) (int
 	return n, nil, nil
 }
 
-// commitAdds checks and stores raws as the peer's (as a pull page is
-// stored), with rejections and the position to, in one transaction.
-func (f *feedPuller) commitAdds(ctx context.Context, raws []json.RawMessage, rej []store.Rejection, to int64, stats *PullStats) error {
-	checked, err := f.Check(ctx, f.Principal, raws)
-	if err != nil {
-		return err
+// commit checks and stores raws as the peer's (as a pull page is stored),
+// then applies dels, with their rejections and the position to, in one
+// transaction. It returns the ids deleted.
+func (f *feedPuller) commit(ctx context.Context, raws []json.RawMessage, dels []taxiiclient.Change, to int64, stats *PullStats) ([]string, error) {
+	var checked taxii.Checked
+	if len(raws) > 0 {
+		var err error
+		if checked, err = f.Check(ctx, f.Principal, raws); err != nil {
+			return nil, err
+		}
 	}
 	for i := range checked.Objects {
 		if o := &checked.Objects[i]; o.Owner != o.ID {
@@ -420,13 +459,19 @@ func (f *feedPuller) commitAdds(ctx context.Context, raws []json.RawMessage, rej
 	next := f.pos
 	next.Seq = to
 	var results []store.AddResult
-	err = f.setPos(ctx, next, func(ctx context.Context, tx store.Tx) error {
+	var deleted []string
+	var refused []store.Rejection
+	var removed int
+	err := f.setPos(ctx, next, func(ctx context.Context, tx store.Tx) error {
+		// A retried transaction starts again from nothing.
+		deleted, refused, removed, results = nil, nil, 0, nil
 		var latest map[string]store.Entry
 		if len(checked.Objects) > 0 {
 			ids := make([]string, len(checked.Objects))
 			for i := range checked.Objects {
 				ids[i] = checked.Objects[i].ID
 			}
+			var err error
 			if latest, err = tx.Latest(ctx, ids); err != nil {
 				return err
 			}
@@ -437,15 +482,34 @@ func (f *feedPuller) commitAdds(ctx context.Context, raws []json.RawMessage, rej
 		if err := f.recordLink(ctx, tx, checked, results, latest); err != nil {
 			return err
 		}
-		if ftx, ok := tx.(store.FederationTx); ok && len(rej) > 0 {
-			return ftx.RecordRejections(ctx, rej)
+		for _, c := range dels {
+			n, rej, err := f.deleteLocal(ctx, tx, c)
+			switch {
+			case err != nil:
+				return err
+			case rej != nil:
+				refused = append(refused, *rej)
+			case n > 0:
+				removed += n
+				deleted = append(deleted, c.ID)
+			}
+		}
+		if ftx, ok := tx.(store.FederationTx); ok && len(refused) > 0 {
+			return ftx.RecordRejections(ctx, refused)
 		}
 		return nil
 	})
 	if err != nil {
-		return err
+		return nil, err
+	}
+	stats.Deleted += removed
+	for _, r := range refused {
+		stats.refuse(store.StatusDetail{ID: r.ObjectID, Version: r.Version, Message: r.Reason})
+	}
+	if len(raws) == 0 {
+		return deleted, nil
 	}
 	stats.Pages++
 	stats.Received += len(raws)
-	return f.audit(ctx, stats.tally(checked, results), checked, len(raws))
+	return deleted, f.audit(ctx, stats.tally(checked, results), checked, len(raws))
 }

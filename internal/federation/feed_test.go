@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"github.com/prometheus/client_golang/prometheus"
 	"io"
 	"net/http"
 	"strings"
@@ -95,9 +96,16 @@ func TestFeedMirrorsDeletesAndRevocations(t *testing.T) {
 	}
 	f.deleteRemote(t, 2)
 	f.deleteRemote(t, 50)
+	reg := prometheus.NewRegistry()
+	f.runner.Metrics = federation.NewMetrics(reg)
 	res = f.sync(t, f.runner)
 	if p := res[0].Pull; p.Added != 1 || p.Deleted != 1 || p.Refused != 1 {
 		t.Errorf("second run: %+v, want 1 added (the revocation), 1 deleted, 1 refused (object 50)", p)
+	}
+	for result, want := range map[string]float64{"added": 1, "deleted": 1, "refused": 1} {
+		if got := metric(t, reg, "mitra_federation_link_objects_total", "remote", "remote-in", result); got != want {
+			t.Errorf("%s metric = %v, want %v", result, got, want)
+		}
 	}
 	if e := latestOf(t, f.local.st, f.lMirror.ID, indicatorID(2)); e != nil {
 		t.Errorf("object 2 deleted on the remote is still in the mirror")
@@ -213,9 +221,14 @@ func TestFeedResync(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.seed(t, 11, 12)
+	reg := prometheus.NewRegistry()
+	f.runner.Metrics = federation.NewMetrics(reg)
 	res := f.sync(t, f.runner)
 	if p := res[0].Pull; p.Resyncs != 1 || p.Added != 7 || p.Deleted != 1 {
 		t.Errorf("run after the prune: %+v, want one resync adding objects 6 to 12 and deleting 4", p)
+	}
+	if got := metric(t, reg, "mitra_federation_link_resyncs_total", "remote", "remote-in", ""); got != 1 {
+		t.Errorf("resyncs metric = %v, want 1", got)
 	}
 	if e := latestOf(t, f.local.st, f.lMirror.ID, indicatorID(50)); e == nil {
 		t.Errorf("the resync deleted the local organisation's object 50")

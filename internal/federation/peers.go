@@ -29,6 +29,7 @@ type LinkStore interface {
 	GetCollection(ctx context.Context, idOrAlias string) (*store.Collection, error)
 	GroupsOf(ctx context.Context, org string) ([]string, error)
 	Deleter
+	store.Owners
 }
 
 // Runner runs peer links: once (mitra peer sync) or on their intervals
@@ -65,6 +66,9 @@ type Metrics struct {
 	runs    *prometheus.CounterVec
 	objects *prometheus.CounterVec
 	lastOK  *prometheus.GaugeVec
+	lag     *prometheus.GaugeVec
+	resyncs *prometheus.CounterVec
+	lagObj  *prometheus.GaugeVec
 }
 
 // NewMetrics registers the federation metrics on reg.
@@ -73,12 +77,18 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		runs: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "mitra", Subsystem: "federation", Name: "link_runs_total",
 			Help: "Runs of peer links, by outcome (ok, error)."}, []string{"peer", "link", "outcome"}),
 		objects: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "mitra", Subsystem: "federation", Name: "link_objects_total",
-			Help: "Objects handled by peer links, by result (added, duplicate, refused, sent)."}, []string{"peer", "link", "result"}),
+			Help: "Objects handled by peer links, by result (added, duplicate, deleted, refused, sent)."}, []string{"peer", "link", "result"}),
 		lastOK: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: "mitra", Subsystem: "federation", Name: "link_last_success_timestamp_seconds",
 			Help: "When a peer link last completed a run."}, []string{"peer", "link"}),
+		lag: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: "mitra", Subsystem: "federation", Name: "link_lag_seconds",
+			Help: "How far behind a peer link was at the end of its last run: 0 after a success, else the time since its last success."}, []string{"peer", "link"}),
+		resyncs: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "mitra", Subsystem: "federation", Name: "link_resyncs_total",
+			Help: "Full resynchronisations of pull links (their change-feed position had expired on the peer)."}, []string{"peer", "link"}),
+		lagObj: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: "mitra", Subsystem: "federation", Name: "link_lag_objects",
+			Help: "Objects a peer link was behind after its last run (pull: the peer's feed changes not applied; push: local objects not sent); absent when unknown."}, []string{"peer", "link"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.runs, m.objects, m.lastOK)
+		reg.MustRegister(m.runs, m.objects, m.lastOK, m.lag, m.resyncs, m.lagObj)
 	}
 	return m
 }
@@ -88,9 +98,11 @@ var ErrLeaseHeld = errors.New("another process runs this link")
 
 // LinkResult is the outcome of one run of a link.
 type LinkResult struct {
-	Link  *store.Link
-	Pull  PullStats
-	Push  PushStats
+	Link *store.Link
+	Pull PullStats
+	Push PushStats
+	// Back counts the sightings and opinions a pull link sent back.
+	Back  BackStats
 	Err   error
 	Taken bool // false when another process held the lease
 }
@@ -236,7 +248,7 @@ func (r *Runner) RunLink(ctx context.Context, p *store.Peer, l *store.Link) Link
 	var synced int64
 	switch l.Direction {
 	case store.LinkPull:
-		res.Pull, err = r.pull(runCtx, p, l)
+		res.Pull, res.Back, err = r.pull(runCtx, p, l)
 		synced = int64(res.Pull.Added)
 	case store.LinkPush:
 		res.Push, err = r.push(runCtx, p, l)
@@ -247,7 +259,14 @@ func (r *Runner) RunLink(ctx context.Context, p *store.Peer, l *store.Link) Link
 	cancel()
 	wg.Wait()
 	res.Err = err
-	st := store.LinkStatus{At: r.now().UTC(), Synced: synced}
+	st := store.LinkStatus{At: r.now().UTC(), Synced: synced, LagObjects: res.Pull.Behind}
+	if l.Direction == store.LinkPush {
+		// Counted after the run: what is left, and what arrived meanwhile.
+		if st.LagObjects, err = PushLag(context.WithoutCancel(ctx), r.Store, p, l); err != nil {
+			st.LagObjects = LagUnknown
+		}
+		err = res.Err
+	}
 	outcome := "ok"
 	if err != nil {
 		st.Err, outcome = err.Error(), "error"
@@ -263,16 +282,24 @@ func (r *Runner) RunLink(ctx context.Context, p *store.Peer, l *store.Link) Link
 		m.objects.WithLabelValues(p.Name, l.ID, "added").Add(float64(res.Pull.Added))
 		m.objects.WithLabelValues(p.Name, l.ID, "duplicate").Add(float64(res.Pull.Duplicates))
 		m.objects.WithLabelValues(p.Name, l.ID, "refused").Add(float64(res.Pull.Refused + res.Push.Failed))
-		m.objects.WithLabelValues(p.Name, l.ID, "sent").Add(float64(res.Push.Sent))
+		m.objects.WithLabelValues(p.Name, l.ID, "sent").Add(float64(res.Push.Sent + res.Back.Sent))
+		m.objects.WithLabelValues(p.Name, l.ID, "deleted").Add(float64(res.Pull.Deleted))
+		m.resyncs.WithLabelValues(p.Name, l.ID).Add(float64(res.Pull.Resyncs))
+		m.lag.WithLabelValues(p.Name, l.ID).Set(st.Lag.Seconds())
 		if err == nil {
 			m.lastOK.WithLabelValues(p.Name, l.ID).Set(float64(st.At.Unix()))
+		}
+		if st.LagObjects >= 0 {
+			m.lagObj.WithLabelValues(p.Name, l.ID).Set(float64(st.LagObjects))
+		} else {
+			m.lagObj.DeleteLabelValues(p.Name, l.ID)
 		}
 	}
 	log := r.log().With("peer", p.Name, "link", l.ID, "direction", l.Direction, "took", r.now().Sub(start).Round(time.Millisecond))
 	if err != nil {
 		log.Error("peer link run failed", "err", err)
 	} else {
-		log.Info("peer link run", "added", res.Pull.Added, "duplicates", res.Pull.Duplicates, "deleted", res.Pull.Deleted, "resyncs", res.Pull.Resyncs, "refused", res.Pull.Refused+res.Push.Failed, "sent", res.Push.Sent)
+		log.Info("peer link run", "added", res.Pull.Added, "duplicates", res.Pull.Duplicates, "deleted", res.Pull.Deleted, "resyncs", res.Pull.Resyncs, "refused", res.Pull.Refused+res.Push.Failed, "sent", res.Push.Sent, "sent_back", res.Back.Sent)
 	}
 	return res
 }
@@ -280,22 +307,29 @@ func (r *Runner) RunLink(ctx context.Context, p *store.Peer, l *store.Link) Link
 // pull brings the remote collection into the local one: by the remote's
 // change feed (deletes and revocations included) when it is a Mitra
 // server, else by added_after polling (feed.go).
-func (r *Runner) pull(ctx context.Context, p *store.Peer, l *store.Link) (PullStats, error) {
+func (r *Runner) pull(ctx context.Context, p *store.Peer, l *store.Link) (PullStats, BackStats, error) {
 	col, err := r.Store.GetCollection(ctx, l.Local)
 	if err != nil {
-		return PullStats{}, err
+		return PullStats{Behind: LagUnknown}, BackStats{}, err
 	}
 	cl, err := r.client(ctx, p, l.Remote)
 	if err != nil {
-		return PullStats{}, err
+		return PullStats{Behind: LagUnknown}, BackStats{}, err
 	}
 	pr, err := r.principal(ctx, p, access.RoleRelay)
 	if err != nil {
-		return PullStats{}, err
+		return PullStats{Behind: LagUnknown}, BackStats{}, err
 	}
 	pl := &Puller{Client: cl, Store: r.Store, Check: r.Check, Principal: pr, Collection: col, Key: CursorKeyOf(l.ID),
 		Label: "peer:" + p.Name, Link: l, Now: r.Now}
-	return r.pullLink(ctx, pl, r.Store)
+	st, err := r.pullLink(ctx, pl, r.Store)
+	if err != nil {
+		return st, BackStats{}, err
+	}
+	// Sightings and opinions of the peer's objects go back to it
+	// (backflow.go), on this link's schedule.
+	back, err := r.sendBack(ctx, pl, p)
+	return st, back, err
 }
 
 // pushPosition is a push link's stored position: the date_added of the
@@ -342,13 +376,19 @@ func (r *Runner) push(ctx context.Context, p *store.Peer, l *store.Link) (PushSt
 	if err != nil {
 		return stats, err
 	}
+	fb, err := newFeedback(ctx, r.Store, col.ID)
+	if err != nil {
+		return stats, err
+	}
 	var maxBytes int64
 	if root, err := cl.APIRoot(ctx); err == nil {
 		maxBytes = root.MaxContentLength
 	}
 	for {
+		// Every version, not only the latest: a version added before the
+		// push reached it would otherwise never cross.
 		page, err := r.Store.QueryObjects(ctx, col.ID, store.Query{AddedAfter: pos.After, Limit: 500, WithBody: true,
-			Visible: func(e *store.Entry) bool {
+			Versions: store.VersionFilter{All: true}, Visible: func(e *store.Entry) bool {
 				return e.Submitter != p.Organisation && access.Decide(pr, col, e).Allowed
 			}})
 		if err != nil {
@@ -357,7 +397,10 @@ func (r *Runner) push(ctx context.Context, p *store.Peer, l *store.Link) (PushSt
 		if len(page.Entries) == 0 {
 			return stats, nil
 		}
-		raws, ids := outgoing(pr, page.Entries, anonymous)
+		raws, ids, err := fb.outgoingTo(ctx, pr, p.Name, page.Entries, anonymous)
+		if err != nil {
+			return stats, err
+		}
 		var remoteFailures []store.StatusDetail
 		for len(raws) > 0 {
 			n := fit(raws, maxBytes)

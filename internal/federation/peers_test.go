@@ -173,6 +173,9 @@ func metric(t *testing.T, reg *prometheus.Registry, name, peer, link, third stri
 				l[p.GetName()] = p.GetValue()
 			}
 			if l["peer"] == peer && l["link"] == link && (l["result"] == third || l["outcome"] == third) {
+				if g := m.GetGauge(); g != nil {
+					return g.GetValue()
+				}
 				return m.GetCounter().GetValue()
 			}
 		}
@@ -205,6 +208,9 @@ func TestPeerLinksConverge(t *testing.T) {
 	}
 	if got := metric(t, reg, "mitra_federation_link_runs_total", "remote", "remote-out", "ok"); got != 1 {
 		t.Errorf("runs metric of the push link = %v, want 1", got)
+	}
+	if got := metric(t, reg, "mitra_federation_link_lag_seconds", "remote", "remote-in", ""); got != 0 {
+		t.Errorf("lag of the pull link after a success = %v, want 0", got)
 	}
 	if res[0].Pull.Added != 30 || res[1].Push.Succeeded != 10 {
 		t.Fatalf("first sync: pull %+v push %+v", res[0].Pull, res[1].Push)

@@ -26,7 +26,7 @@ func BenchmarkMatch(b *testing.B) {
 	if v := os.Getenv("MITRA_BENCH_HASH_N"); v != "" {
 		n, _ = strconv.Atoi(v)
 	}
-	w := newWorldB(b)
+	w := newWorldB(b, openSQLite)
 	a, o := w.org("A", false), w.org("B", false)
 	anna := w.member("anna", a, access.RoleAnalyst)
 	g := w.group("all", a, o)

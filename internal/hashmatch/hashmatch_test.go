@@ -83,16 +83,18 @@ func TestShareObjectsAreValidSTIX(t *testing.T) {
 }
 
 // oneOrg is an organisation with a collection it reads and writes.
-func oneOrg(t *testing.T) (*world, *client, string) {
-	w := newWorld(t)
+func oneOrg(t *testing.T, be backend) (*world, *client, string) {
+	w := newWorld(t, be)
 	a := w.org("National CERT", false)
 	anna := w.member("anna", a, access.RoleAnalyst)
 	coll := w.collection(&store.Collection{Title: "hashes", Grants: []store.Grant{{Kind: store.GrantOrg, Subject: a, Read: true, Write: true}}})
 	return w, anna, coll
 }
 
+// TestResizedRecompressedCopyMatches is about hashing images: on SQLite
+// only (the store-facing tests run on both backends).
 func TestResizedRecompressedCopyMatches(t *testing.T) {
-	w, anna, coll := oneOrg(t)
+	w, anna, coll := oneOrg(t, openSQLite)
 	orig := picture(3, 640, 480)
 	png := encodePNG(t, orig)
 	id := anna.share(hashmatch.ShareRequest{Collection: coll, Hashes: hashesOf(t, png), Labels: []string{"attack-footage"}})
@@ -157,7 +159,11 @@ func eventually(t *testing.T, what string, cond func() bool) {
 }
 
 func TestRevokedDeletedExpiredStopMatchingWithoutRestart(t *testing.T) {
-	w, anna, coll := oneOrg(t)
+	onBackends(t, testRevokedDeletedExpiredStopMatchingWithoutRestart)
+}
+
+func testRevokedDeletedExpiredStopMatchingWithoutRestart(t *testing.T, be backend) {
+	w, anna, coll := oneOrg(t, be)
 	b := w.org("Other", false)
 	bert := w.member("bert", b, access.RoleAnalyst)
 	if err := w.st.SetPartyGrant(t.Context(), coll, store.GrantOrg, b, true, true); err != nil {
@@ -219,8 +225,10 @@ func TestRevokedDeletedExpiredStopMatchingWithoutRestart(t *testing.T) {
 	eventually(t, "an expired indicator stops matching", func() bool { return !has3() })
 }
 
-func TestVerdicts(t *testing.T) {
-	w := newWorld(t)
+func TestVerdicts(t *testing.T) { onBackends(t, testVerdicts) }
+
+func testVerdicts(t *testing.T, be backend) {
+	w := newWorld(t, be)
 	a, b, c := w.org("A", false), w.org("B", false), w.org("C", false)
 	anna, bert, cleo := w.member("anna", a, access.RoleAnalyst), w.member("bert", b, access.RoleAnalyst), w.member("cleo", c, access.RoleAnalyst)
 	g := w.group("all", a, b, c)
@@ -251,8 +259,10 @@ func TestVerdicts(t *testing.T) {
 	}
 }
 
-func TestAPIErrors(t *testing.T) {
-	w, anna, coll := oneOrg(t)
+func TestAPIErrors(t *testing.T) { onBackends(t, testAPIErrors) }
+
+func testAPIErrors(t *testing.T, be backend) {
+	w, anna, coll := oneOrg(t, be)
 	nobody := &client{w: w}
 	if status, _ := nobody.postJSON(hashmatch.Prefix+"match", hashmatch.MatchRequest{Hashes: hashmatch.Hashes{MD5: strings.Repeat("a", 32)}}); status != http.StatusUnauthorized {
 		t.Errorf("unauthenticated: %d", status)

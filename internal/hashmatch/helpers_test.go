@@ -20,6 +20,8 @@ import (
 	"github.com/mitra-cert/mitra/internal/pattern"
 	"github.com/mitra-cert/mitra/internal/stix"
 	"github.com/mitra-cert/mitra/internal/store"
+	"github.com/mitra-cert/mitra/internal/store/postgres"
+	"github.com/mitra-cert/mitra/internal/store/postgres/pgtest"
 	"github.com/mitra-cert/mitra/internal/store/sqlite"
 	"github.com/mitra-cert/mitra/internal/taxii"
 	"golang.org/x/crypto/bcrypt"
@@ -36,7 +38,8 @@ var passwordHash = sync.OnceValue(func() string {
 	return string(h)
 })
 
-// world is a TAXII server with the hash API mounted, over a SQLite store.
+// world is a TAXII server with the hash API mounted, over a store of one
+// of the backends.
 type world struct {
 	t   testing.TB
 	st  store.Store
@@ -44,15 +47,39 @@ type world struct {
 	ts  *httptest.Server
 }
 
-func newWorld(t *testing.T) *world { return newWorldB(t) }
+// backend opens a new, empty store.
+type backend func(t testing.TB) store.Store
 
-// newWorldB is newWorld for tests and benchmarks.
-func newWorldB(t testing.TB) *world {
-	t.Helper()
+func openSQLite(t testing.TB) store.Store {
 	st, err := sqlite.Open(t.Context(), t.TempDir(), sqlite.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
+	return st
+}
+
+// openPostgres opens a store in a schema of its own (skipped, or failed
+// under CI=true, when PostgreSQL is unreachable).
+func openPostgres(t testing.TB) store.Store {
+	st, err := postgres.Open(t.Context(), pgtest.NewSchema(t), postgres.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
+// onBackends runs a store-facing test on SQLite and on PostgreSQL.
+func onBackends(t *testing.T, test func(t *testing.T, b backend)) {
+	t.Run("sqlite", func(t *testing.T) { test(t, openSQLite) })
+	t.Run("postgres", func(t *testing.T) { test(t, openPostgres) })
+}
+
+func newWorld(t *testing.T, b backend) *world { return newWorldB(t, b) }
+
+// newWorldB is newWorld for tests and benchmarks.
+func newWorldB(t testing.TB, b backend) *world {
+	t.Helper()
+	st := b(t)
 	t.Cleanup(func() { st.Close() })
 	srv := taxii.NewServer(taxii.Config{Store: st, Auth: access.NewAuthenticator(st, nil),
 		Validator: &stix.Validator{CheckPattern: pattern.Check}})

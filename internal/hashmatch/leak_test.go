@@ -42,7 +42,11 @@ func family(seed uint64, n int) (base string, pdqs, shas []string) {
 // the answer it got before the hash was shared, by PDQ, by SHA-256 and by
 // uploading the file itself.
 func TestRedToOneOrganisationNeverReachesAnother(t *testing.T) {
-	w := newWorld(t)
+	onBackends(t, testRedToOneOrganisationNeverReachesAnother)
+}
+
+func testRedToOneOrganisationNeverReachesAnother(t *testing.T, be backend) {
+	w := newWorld(t, be)
 	a, b, c := w.org("A", false), w.org("B", false), w.org("C", false)
 	anna, bert, cleo := w.member("anna", a, access.RoleAnalyst), w.member("bert", b, access.RoleAnalyst), w.member("cleo", c, access.RoleAnalyst)
 	g := w.group("all", a, b, c)
@@ -120,8 +124,10 @@ func (c *client) taxiiVisible(typ string, colls ...string) map[string]bool {
 // the hashes, or each SHA-256), each caller gets exactly the indicators and
 // verdicts it reads over TAXII, and contributors are anonymised as policy
 // says.
-func TestLeakMatrix(t *testing.T) {
-	w := newWorld(t)
+func TestLeakMatrix(t *testing.T) { onBackends(t, testLeakMatrix) }
+
+func testLeakMatrix(t *testing.T, be backend) {
+	w := newWorld(t, be)
 	orgA, orgB, orgC, orgD := w.org("National CERT", false), w.org("Grid Operator", true), w.org("Water Utility", false), w.org("Outsider", false)
 	users := map[string]*client{
 		orgA: w.member("anna", orgA, access.RoleAnalyst), orgB: w.member("bert", orgB, access.RoleAnalyst),
@@ -235,8 +241,10 @@ func TestLeakMatrix(t *testing.T) {
 
 // TestGrantRemovalHidesHashes: once an organisation loses its read grant
 // on a collection, the next poll hides that collection's hashes from it.
-func TestGrantRemovalHidesHashes(t *testing.T) {
-	w := newWorld(t)
+func TestGrantRemovalHidesHashes(t *testing.T) { onBackends(t, testGrantRemovalHidesHashes) }
+
+func testGrantRemovalHidesHashes(t *testing.T, be backend) {
+	w := newWorld(t, be)
 	a, b := w.org("A", false), w.org("B", false)
 	anna, bert := w.member("anna", a, access.RoleAnalyst), w.member("bert", b, access.RoleAnalyst)
 	coll := w.collection(&store.Collection{Title: "shared", Grants: []store.Grant{

@@ -97,6 +97,12 @@ type Tx interface {
 	Latest(ctx context.Context, ids []string) (map[string]Entry, error)
 	// Add stores objects exactly as AddObjects does, in this transaction.
 	Add(ctx context.Context, objs []Object) ([]AddResult, error)
+	// Delete deletes versions of objectID in the collection exactly as
+	// DeleteObject does (all of them when q.Versions is zero; q.Owner and
+	// q.Visible as there; a tombstone per version in the change log), in
+	// this transaction. ErrNotFound and ErrForbidden leave the
+	// transaction usable.
+	Delete(ctx context.Context, objectID string, q Query) (int, error)
 	// Cursor returns the value stored under key (nil when none). Keys are
 	// global to the store, not per collection; callers namespace them
 	// ("detect/<org>/<stream>", "federation/<link>").

@@ -79,6 +79,7 @@ func (s *Server) changes(w http.ResponseWriter, r *http.Request, p *access.Princ
 	raws := make([][]byte, len(page.Changes))
 	for j, i := range at {
 		e := added.Entries[j]
+		items[i].ID = e.ID // as Config.Outgoing may have rewritten it
 		items[i].DateAdded = formatTime(e.DateAdded)
 		raws[i] = e.Raw
 	}
@@ -115,7 +116,7 @@ func encodeChanges(items []changeItem, raws [][]byte, page *store.FeedPage) (*by
 		b.Write(raws[i])
 		b.WriteByte('}')
 	}
-	fmt.Fprintf(&b, `],"more":%t,"next":%d,"oldest":%d}`, page.More, page.Next, page.Oldest)
+	fmt.Fprintf(&b, `],"more":%t,"next":%d,"oldest":%d,"latest":%d}`, page.More, page.Next, page.Oldest, page.Latest)
 	return &b, nil
 }
 

@@ -806,6 +806,11 @@ func (s *Server) afterRead(r *http.Request, p *access.Principal, c *store.Collec
 			e.Raw = access.RedactSighting(p, e, anonymous)
 		}
 	}
+	if s.cfg.Outgoing != nil {
+		if err := s.cfg.Outgoing(r.Context(), p, c, page.Entries); err != nil {
+			return err
+		}
+	}
 	if len(strict) == 0 {
 		return nil
 	}

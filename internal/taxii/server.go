@@ -69,6 +69,11 @@ type Config struct {
 	// X-Forwarded-For header names the client (for sign-in throttling per
 	// client address); the header of anyone else is ignored.
 	TrustedProxies []netip.Prefix
+	// Outgoing, when set, rewrites in place the bodies of the objects a
+	// read (GET objects, an object, the change feed) serves p from c,
+	// after policy and sighting redaction (federation: feedback on
+	// mirrored objects read by a peer, federation.PeerReads).
+	Outgoing func(ctx context.Context, p *access.Principal, c *store.Collection, entries []store.Entry) error
 }
 
 // Server is the TAXII 2.1 HTTP handler.

@@ -58,6 +58,9 @@ type ChangesPage struct {
 	Next int64 `json:"next"`
 	// Oldest is the oldest change the server still keeps.
 	Oldest int64 `json:"oldest"`
+	// Latest is the newest change the server has written (0 from servers
+	// that do not say): how far behind a follower is.
+	Latest int64 `json:"latest"`
 }
 
 // Changes reads one page of the change feed of collection (an id or

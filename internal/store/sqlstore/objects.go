@@ -422,77 +422,89 @@ func (s *entryScan) scan(r Row) (e store.Entry, added int64, err error) {
 func (s *Store) DeleteObject(ctx context.Context, collectionID, objectID string, q store.Query) (int, error) {
 	var removed int
 	err := s.write(ctx, "delete object", func(tx Tx) error {
-		cid, lastAdded, lastSeq, err := s.lockCollection(ctx, tx, collectionID)
-		if err != nil {
+		var m marks
+		var err error
+		if m.cid, m.lastAdded, m.lastSeq, err = s.lockCollection(ctx, tx, collectionID); err != nil {
 			return err
 		}
-		q.IDs = []string{objectID}
-		if q.Versions.IsZero() {
-			// Without a version filter the whole object goes: afterwards a
-			// GET of it MUST answer 404 (TAXII 2.1 §5.7).
-			q.Versions.All = true
-		}
-		a := Args{cid}
-		var where string
-		if len(q.SpecVersions) == 0 && q.Versions.All {
-			// All versions of every spec version.
-			where = " AND o.id = " + a.Add(objectID)
-		} else {
-			where = filterSQL(s.d, q, &a)
-		}
-		rows, err := tx.Query(ctx, "SELECT o.rid, o.version_raw, o.id, o.type, o.submitter, o.tlp, o.recipients FROM objects o WHERE o.cid = ?"+where+" ORDER BY o.date_added", a...)
-		if err != nil {
-			return fmt.Errorf("delete object: %w", err)
-		}
-		var rids []int64
-		var tombs []store.Change
-		at := max(micros(s.now()), lastAdded)
-		for rows.Next() {
-			var rid int64
-			var recipients string
-			var e store.Entry
-			if err := rows.Scan(&rid, &e.VersionRaw, &e.ID, &e.Type, &e.Submitter, &e.TLP, &recipients); err != nil {
-				rows.Close()
-				return fmt.Errorf("delete object: %w", err)
-			}
-			// The recipients decide q.Visible and go into the tombstone.
-			if e.Recipients, err = parseList(recipients); err != nil {
-				rows.Close()
-				return fmt.Errorf("delete object: %w", err)
-			}
-			if q.Visible != nil && !q.Visible(&e) {
-				continue
-			}
-			lastSeq++
-			rids = append(rids, rid)
-			tombs = append(tombs, store.Change{Seq: lastSeq, Op: store.OpDelete, ObjectID: objectID, VersionRaw: e.VersionRaw, At: time.UnixMicro(at),
-				Deleted: &store.Entry{Type: e.Type, Submitter: e.Submitter, TLP: e.TLP, Recipients: e.Recipients}})
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return fmt.Errorf("delete object: %w", err)
-		}
-		if len(rids) == 0 {
-			return fmt.Errorf("object %s: %w", objectID, store.ErrNotFound)
-		}
-		if err := checkDeleteOwner(ctx, tx, objectID, q.Owner); err != nil {
-			return err
-		}
-		b := &Batch{}
-		var da Args
-		b.Queue(`DELETE FROM objects WHERE `+s.d.In(&da, "rid", rids), da...)
-		queueTombstones(b, cid, tombs)
-		// The remaining latest version (if any) becomes the default one.
-		b.Queue(`UPDATE objects SET latest = (rid = (SELECT rid FROM objects WHERE cid = ? AND id = ?
-			ORDER BY spec_version DESC, version DESC LIMIT 1)) WHERE cid = ? AND id = ?`, cid, objectID, cid, objectID)
-		b.Queue(`UPDATE collections SET last_seq = ? WHERE cid = ?`, lastSeq, cid)
-		if err := tx.Send(ctx, b); err != nil {
-			return fmt.Errorf("delete object: %w", err)
-		}
-		removed = len(rids)
-		return nil
+		removed, err = s.deleteIn(ctx, tx, &m, objectID, q)
+		return err
 	})
 	return removed, err
+}
+
+// deleteIn deletes the versions of objectID selected by q in the
+// collection tx holds locked (m), with their tombstones in the change log,
+// and returns how many went. ErrNotFound and ErrForbidden are returned
+// before anything is written, so tx stays usable after them.
+func (s *Store) deleteIn(ctx context.Context, tx Tx, m *marks, objectID string, q store.Query) (int, error) {
+	cid := m.cid
+	q.IDs = []string{objectID}
+	if q.Versions.IsZero() {
+		// Without a version filter the whole object goes: afterwards a
+		// GET of it MUST answer 404 (TAXII 2.1 §5.7).
+		q.Versions.All = true
+	}
+	a := Args{cid}
+	var where string
+	if len(q.SpecVersions) == 0 && q.Versions.All {
+		// All versions of every spec version.
+		where = " AND o.id = " + a.Add(objectID)
+	} else {
+		where = filterSQL(s.d, q, &a)
+	}
+	rows, err := tx.Query(ctx, "SELECT o.rid, o.version_raw, o.id, o.type, o.submitter, o.tlp, o.recipients FROM objects o WHERE o.cid = ?"+where+" ORDER BY o.date_added", a...)
+	if err != nil {
+		return 0, fmt.Errorf("delete object: %w", err)
+	}
+	var rids []int64
+	var tombs []store.Change
+	at := max(micros(s.now()), m.lastAdded)
+	lastSeq := m.lastSeq
+	for rows.Next() {
+		var rid int64
+		var recipients string
+		var e store.Entry
+		if err := rows.Scan(&rid, &e.VersionRaw, &e.ID, &e.Type, &e.Submitter, &e.TLP, &recipients); err != nil {
+			rows.Close()
+			return 0, fmt.Errorf("delete object: %w", err)
+		}
+		// The recipients decide q.Visible and go into the tombstone.
+		if e.Recipients, err = parseList(recipients); err != nil {
+			rows.Close()
+			return 0, fmt.Errorf("delete object: %w", err)
+		}
+		if q.Visible != nil && !q.Visible(&e) {
+			continue
+		}
+		lastSeq++
+		rids = append(rids, rid)
+		tombs = append(tombs, store.Change{Seq: lastSeq, Op: store.OpDelete, ObjectID: objectID, VersionRaw: e.VersionRaw, At: time.UnixMicro(at),
+			Deleted: &store.Entry{Type: e.Type, Submitter: e.Submitter, TLP: e.TLP, Recipients: e.Recipients}})
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return 0, fmt.Errorf("delete object: %w", err)
+	}
+	if len(rids) == 0 {
+		return 0, fmt.Errorf("object %s: %w", objectID, store.ErrNotFound)
+	}
+	if err := checkDeleteOwner(ctx, tx, objectID, q.Owner); err != nil {
+		return 0, err
+	}
+	b := &Batch{}
+	var da Args
+	b.Queue(`DELETE FROM objects WHERE `+s.d.In(&da, "rid", rids), da...)
+	queueTombstones(b, cid, tombs)
+	// The remaining latest version (if any) becomes the default one.
+	b.Queue(`UPDATE objects SET latest = (rid = (SELECT rid FROM objects WHERE cid = ? AND id = ?
+		ORDER BY spec_version DESC, version DESC LIMIT 1)) WHERE cid = ? AND id = ?`, cid, objectID, cid, objectID)
+	b.Queue(`UPDATE collections SET last_seq = ? WHERE cid = ?`, lastSeq, cid)
+	if err := tx.Send(ctx, b); err != nil {
+		return 0, fmt.Errorf("delete object: %w", err)
+	}
+	m.lastSeq = lastSeq
+	return len(rids), nil
 }
 
 // Changes implements store.Objects.

@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/mitra-cert/mitra/internal/store"
@@ -214,10 +215,24 @@ func (t *writeTx) RecordProvenance(ctx context.Context, ps []store.Provenance) e
 	if t.done {
 		return errTxDone
 	}
+	// Several rows per statement: one statement per row was an eighth of
+	// a federation pull's CPU time.
 	b := &Batch{}
-	for _, p := range ps {
-		b.Queue(`INSERT INTO object_provenance (id, version, link, peer, received) VALUES (?, ?, ?, ?, ?) ON CONFLICT (id, version, link) DO NOTHING`,
-			p.ObjectID, p.Version, p.Link, p.Peer, micros(p.Received))
+	for len(ps) > 0 {
+		n := min(len(ps), 200)
+		var q strings.Builder
+		q.WriteString(`INSERT INTO object_provenance (id, version, link, peer, received) VALUES `)
+		args := make([]any, 0, 5*n)
+		for i, p := range ps[:n] {
+			if i > 0 {
+				q.WriteByte(',')
+			}
+			q.WriteString("(?, ?, ?, ?, ?)")
+			args = append(args, p.ObjectID, p.Version, p.Link, p.Peer, micros(p.Received))
+		}
+		q.WriteString(` ON CONFLICT (id, version, link) DO NOTHING`)
+		b.Queue(q.String(), args...)
+		ps = ps[n:]
 	}
 	if b.Len() == 0 {
 		return nil

@@ -79,6 +79,14 @@ func (t *writeTx) Add(ctx context.Context, objs []store.Object) ([]store.AddResu
 	return plan.Results, nil
 }
 
+// Delete implements store.Tx: the DeleteObject path, in this transaction.
+func (t *writeTx) Delete(ctx context.Context, objectID string, q store.Query) (int, error) {
+	if t.done {
+		return 0, errTxDone
+	}
+	return t.s.deleteIn(ctx, t.tx, &t.m, objectID, q)
+}
+
 // Cursor implements store.Tx.
 func (t *writeTx) Cursor(ctx context.Context, key string) ([]byte, error) {
 	if t.done {

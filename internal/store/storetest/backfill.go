@@ -48,6 +48,7 @@ func MigrationBackfillsOwners(t *testing.T, reopen Open, exec func(t testing.TB,
 		// has them: only their records go, except those that create
 		// tables without IF NOT EXISTS, whose tables go first.
 		`DROP TABLE notify_deliveries`, `DROP TABLE incident_alerts`, `DROP TABLE incident_events`, `DROP TABLE incident_stages`, `DROP TABLE incidents`,
+		`DROP TABLE import_feeds`, `DROP TABLE warning_lists`, `DROP TABLE inactive_objects`,
 		`DELETE FROM schema_migrations WHERE version > 5`,
 		// Version 5 (peers), then 4 (the change feed).
 		`DROP TABLE peer_links`, `DROP TABLE peers`, `DROP TABLE peer_rejections`, `DROP TABLE object_provenance`, `DROP TABLE peer_leases`,

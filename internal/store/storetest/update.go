@@ -166,3 +166,101 @@ func testUpdateConcurrent(t *testing.T, s store.Store) {
 		t.Error(err)
 	}
 }
+
+// testUpdateDelete: Tx.Delete deletes inside the transaction exactly as
+// DeleteObject does (tombstones in the change log, the owner check, the
+// latest version moving back), commits with the rest of the transaction
+// and rolls back with it.
+func testUpdateDelete(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	cid := newCollection(t, s)
+	const org = "identity--a"
+	id, other := "note--"+uuid.NewString(), "note--"+uuid.NewString()
+	if _, err := s.AddObjects(ctx, cid, []store.Object{from(t, counterNote(id, 0), org), from(t, counterNote(id, 1), org),
+		from(t, counterNote(id, 2), org), from(t, counterNote(other, 0), org)}, nil); err != nil {
+		t.Fatal(err)
+	}
+	before, err := s.Changes(ctx, cid, 0, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	last := before[len(before)-1].Seq
+
+	// An error after the delete rolls it back.
+	boom := errors.New("boom")
+	err = s.Update(ctx, cid, func(ctx context.Context, tx store.Tx) error {
+		if n, err := tx.Delete(ctx, id, store.Query{}); err != nil || n != 3 {
+			return fmt.Errorf("delete: %d, %v", n, err)
+		}
+		return boom
+	})
+	if !errors.Is(err, boom) {
+		t.Fatalf("update: %v, want boom", err)
+	}
+	if n := len(query(t, s, cid, store.Query{IDs: []string{id}, Versions: store.VersionFilter{All: true}}).Entries); n != 3 {
+		t.Fatalf("rolled-back delete left %d versions, want 3", n)
+	}
+
+	// Refusals leave the transaction usable; a version delete moves the
+	// latest version back, seen by Latest in the same transaction; a whole
+	// delete goes with the cursor.
+	v2 := base.Add(2 * time.Second)
+	err = s.Update(ctx, cid, func(ctx context.Context, tx store.Tx) error {
+		if _, err := tx.Delete(ctx, "note--"+uuid.NewString(), store.Query{}); !errors.Is(err, store.ErrNotFound) {
+			return fmt.Errorf("delete of a missing object: %v", err)
+		}
+		if _, err := tx.Delete(ctx, id, store.Query{Owner: "identity--b"}); !errors.Is(err, store.ErrForbidden) {
+			return fmt.Errorf("delete by a non-owner: %v", err)
+		}
+		if n, err := tx.Delete(ctx, id, store.Query{Owner: org, Versions: store.VersionFilter{Exact: []time.Time{v2}}}); err != nil || n != 1 {
+			return fmt.Errorf("delete of the last version: %d, %v", n, err)
+		}
+		latest, err := tx.Latest(ctx, []string{id})
+		if err != nil || string(latest[id].Raw) != string(counterNote(id, 1)) {
+			return fmt.Errorf("latest after deleting the last version: %s, %v", latest[id].Raw, err)
+		}
+		if _, err := tx.Add(ctx, []store.Object{from(t, counterNote(other, 1), org)}); err != nil {
+			return err
+		}
+		if n, err := tx.Delete(ctx, other, store.Query{}); err != nil || n != 2 {
+			return fmt.Errorf("delete of a version added in the transaction: %d, %v", n, err)
+		}
+		return tx.SetCursor(ctx, "test/delete", []byte("done"))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := func(n int) string { return base.Add(time.Duration(n) * time.Second).Format("2006-01-02T15:04:05.000Z") }
+	if got, want := versions(query(t, s, cid, store.Query{Versions: store.VersionFilter{All: true}})), []string{id + "@" + ts(0), id + "@" + ts(1)}; fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("versions after Tx.Delete: %v, want %v", got, want)
+	}
+	after, err := s.Changes(ctx, cid, last, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// One tombstone for id's last version, an add and two tombstones for
+	// other, in order with increasing seq.
+	var ops []string
+	for i, c := range after {
+		ops = append(ops, string(c.Op)+" "+c.ObjectID)
+		if c.Seq != last+int64(i)+1 {
+			t.Errorf("change %d has seq %d, want %d", i, c.Seq, last+int64(i)+1)
+		}
+		if c.Op == store.OpDelete && (c.Deleted == nil || c.Deleted.Submitter != org || c.Deleted.Type != "note") {
+			t.Errorf("tombstone %+v lacks what the feed's policy needs", c)
+		}
+	}
+	want := []string{"delete " + id, "add " + other, "delete " + other, "delete " + other}
+	if fmt.Sprint(ops) != fmt.Sprint(want) {
+		t.Errorf("changes after Tx.Delete: %v, want %v", ops, want)
+	}
+	err = s.Update(ctx, cid, func(ctx context.Context, tx store.Tx) error {
+		if c, err := tx.Cursor(ctx, "test/delete"); err != nil || string(c) != "done" {
+			return fmt.Errorf("cursor: %q, %v", c, err)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Error(err)
+	}
+}

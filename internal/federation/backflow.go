@@ -1,0 +1,442 @@
+package federation
+
+import (
+	"bytes"
+	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/mitra-cert/mitra/internal/access"
+	"github.com/mitra-cert/mitra/internal/store"
+)
+
+// Sightings flow back (issue 14; issue 18 verdicts). A sighting, or an
+// opinion, that names an object mirrored from a peer is feedback on that
+// peer's intelligence. It crosses the border only as the anonymous
+// identity:
+//
+//   - its id is re-derived per destination peer with a keyed hash (HMAC-
+//     SHA256 under a random key kept in the store), so each of its versions
+//     keeps one id at a given peer while the original id, and the same
+//     sighting's id at any other peer, cannot be linked to it;
+//   - created_by_ref and where_sighted_refs name access.AnonymousIdentity,
+//     observed_data_refs (the sighting organisation's own observations)
+//     and an opinion's authors are left out, and any other mention of a
+//     local organisation's identity is replaced by the anonymous one;
+//   - it is sent with the link's batches on the link's schedule, never on
+//     its own as it is recorded.
+//
+// Pull links send it back to the remote collection they pull from (when
+// that collection is writable there); push links send it, in the same
+// form, with the rest of what the peer may read; and a peer that reads
+// the collection itself (TAXII, the change feed) is served the same form
+// (PeerReads). Every way it goes only when access.Decide lets the peer's
+// organisation read it. Feedback a peer brought (submitted by a peer's
+// organisation) was made anonymous where it was recorded and is relayed
+// as it came.
+
+// anonymousKeyName is the store cursor holding the key of the per-peer ids.
+const anonymousKeyName = "federation/anonymous-id-key"
+
+// feedbackTypes are the object types that flow back.
+var feedbackTypes = []string{"sighting", "opinion"}
+
+// anonymousKey reads, or creates once, the key of the per-peer ids.
+func anonymousKey(ctx context.Context, st store.Updater, collectionID string) ([]byte, error) {
+	var key []byte
+	err := st.Update(ctx, collectionID, func(ctx context.Context, tx store.Tx) error {
+		b, err := tx.Cursor(ctx, anonymousKeyName)
+		if err != nil {
+			return err
+		}
+		if len(b) == 32 {
+			key = b
+			return nil
+		}
+		key = make([]byte, 32)
+		if _, err := rand.Read(key); err != nil {
+			return err
+		}
+		return tx.SetCursor(ctx, anonymousKeyName, key)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("federation: anonymous id key: %w", err)
+	}
+	return key, nil
+}
+
+// peerID is the id a feedback object has at peer: the type of id and a
+// UUID (version 4 layout, so nothing tells it from a random one) taken
+// from HMAC-SHA256(key, peer, id).
+func peerID(key []byte, peer, id string) string {
+	typ, _, _ := strings.Cut(id, "--")
+	m := hmac.New(sha256.New, key)
+	m.Write([]byte(peer))
+	m.Write([]byte{0})
+	m.Write([]byte(id))
+	var u uuid.UUID
+	copy(u[:], m.Sum(nil))
+	u[6] = u[6]&0x0f | 0x40
+	u[8] = u[8]&0x3f | 0x80
+	return typ + "--" + u.String()
+}
+
+// feedbackRefs are the objects a sighting or opinion is about.
+type feedbackRefs struct {
+	SightingOf string   `json:"sighting_of_ref"`
+	ObjectRefs []string `json:"object_refs"`
+}
+
+func (f feedbackRefs) ids() []string {
+	ids := f.ObjectRefs
+	if f.SightingOf != "" {
+		ids = append([]string{f.SightingOf}, ids...)
+	}
+	return ids
+}
+
+// feedback tells which entries are feedback on mirrored objects.
+type feedback struct {
+	owners store.Owners
+	// orgs are the local organisations, replaced wherever they appear.
+	orgs []string
+	// peerOrgs are the organisations peers act as: feedback they
+	// submitted was made anonymous where it was recorded, and is relayed
+	// unchanged (rewriting it again at every hop would give it a new id
+	// at each, and echoes would never stop).
+	peerOrgs map[string]bool
+	key      []byte
+}
+
+// local tells feedback recorded here (rewritten when it leaves) from
+// feedback relayed from a peer (left as it came).
+func (f *feedback) local(e *store.Entry) bool { return !f.peerOrgs[e.Submitter] }
+
+// newFeedback reads what the feedback rewrite needs.
+func newFeedback(ctx context.Context, st PeerReadStore, collectionID string) (*feedback, error) {
+	key, err := anonymousKey(ctx, st, collectionID)
+	if err != nil {
+		return nil, err
+	}
+	return newFeedbackKey(ctx, st, key)
+}
+
+func newFeedbackKey(ctx context.Context, st PeerReadStore, key []byte) (*feedback, error) {
+	orgs, err := st.ListOrganisations(ctx)
+	if err != nil {
+		return nil, err
+	}
+	peers, err := st.ListPeers(ctx)
+	if err != nil {
+		return nil, err
+	}
+	f := &feedback{owners: st, key: key, peerOrgs: map[string]bool{}}
+	for _, o := range orgs {
+		f.orgs = append(f.orgs, o.ID)
+	}
+	for _, p := range peers {
+		f.peerOrgs[p.Organisation] = true
+	}
+	return f, nil
+}
+
+// about returns, for each entry (index) that is a sighting or opinion
+// naming an object mirrored from a peer (owned by PeerOwner of some
+// peer), the set of those peers. only, when not empty, keeps feedback on
+// that peer's objects only.
+func (f *feedback) about(ctx context.Context, entries []store.Entry, only string) (map[int]bool, error) {
+	refs := map[int][]string{}
+	var all []string
+	for i := range entries {
+		e := &entries[i]
+		if e.Type != "sighting" && e.Type != "opinion" {
+			continue
+		}
+		var r feedbackRefs
+		if json.Unmarshal(e.Raw, &r) != nil {
+			continue
+		}
+		refs[i] = r.ids()
+		all = append(all, refs[i]...)
+	}
+	out := map[int]bool{}
+	if len(all) == 0 {
+		return out, nil
+	}
+	owners, err := f.owners.ObjectOwners(ctx, all)
+	if err != nil {
+		return nil, fmt.Errorf("federation: owners of sighted objects: %w", err)
+	}
+	for i, ids := range refs {
+		for _, id := range ids {
+			o := owners[id]
+			if only != "" && o == PeerOwner(only) || only == "" && strings.HasPrefix(o, PeerOwner("")) {
+				out[i] = true
+				break
+			}
+		}
+	}
+	return out, nil
+}
+
+// rewrite is the body of a feedback entry as peer receives it.
+func (f *feedback) rewrite(e *store.Entry, peer string) (json.RawMessage, error) {
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(e.Raw, &m); err != nil {
+		return nil, fmt.Errorf("federation: %s: %w", e.ID, err)
+	}
+	anon, _ := json.Marshal(access.AnonymousIdentity)
+	id, _ := json.Marshal(peerID(f.key, peer, e.ID))
+	m["id"] = id
+	m["created_by_ref"] = anon
+	if _, ok := m["where_sighted_refs"]; ok {
+		m["where_sighted_refs"] = json.RawMessage(`[` + string(anon) + `]`)
+	}
+	delete(m, "observed_data_refs")
+	delete(m, "authors")
+	out, err := json.Marshal(m)
+	if err != nil {
+		return nil, fmt.Errorf("federation: %s: %w", e.ID, err)
+	}
+	for _, org := range f.orgs {
+		out = bytes.ReplaceAll(out, []byte(`"`+org+`"`), []byte(`"`+access.AnonymousIdentity+`"`))
+	}
+	return out, nil
+}
+
+// outgoingTo is outgoing (what reader pr may see, sightings redacted as
+// the TAXII API redacts them) with feedback on mirrored objects rewritten
+// for peer. ids are the local ids (for the audit log).
+func (f *feedback) outgoingTo(ctx context.Context, pr *access.Principal, peer string, entries []store.Entry, anonymous []string) ([]json.RawMessage, []string, error) {
+	raws, ids := outgoing(pr, entries, anonymous)
+	fb, err := f.about(ctx, entries, "")
+	if err != nil {
+		return nil, nil, err
+	}
+	for i := range fb {
+		if !f.local(&entries[i]) {
+			continue
+		}
+		if raws[i], err = f.rewrite(&entries[i], peer); err != nil {
+			return nil, nil, err
+		}
+	}
+	return raws, ids, nil
+}
+
+// backPosition is a pull link's feedback position: the date_added of the
+// last local sighting or opinion sent back.
+type backPosition struct {
+	After time.Time `json:"after"`
+}
+
+func backKey(linkID string) string { return CursorKeyOf(linkID) + "/back" }
+
+// BackStats counts what a pull link sent back.
+type BackStats struct {
+	Sent, Succeeded, Failed int
+}
+
+// sendBack sends the peer the feedback on its objects recorded in the
+// link's local collection since the last run: sightings and opinions the
+// peer's organisation may read (access.Decide), not its own, rewritten
+// anonymously. The position moves after each batch's status completes.
+// A remote collection the link may not write to is left alone.
+func (r *Runner) sendBack(ctx context.Context, pl *Puller, p *store.Peer) (BackStats, error) {
+	var stats BackStats
+	l, col := pl.Link, pl.Collection
+	rc, err := pl.Client.Collection(ctx)
+	if err != nil {
+		return stats, fmt.Errorf("link %s: remote collection: %w", l.ID, err)
+	}
+	if !rc.CanWrite {
+		return stats, nil
+	}
+	reader, err := r.principal(ctx, p, access.RoleReadOnly)
+	if err != nil {
+		return stats, err
+	}
+	if read, _ := access.CollectionAccess(reader, col); !read {
+		return stats, nil
+	}
+	fb, err := newFeedback(ctx, r.Store, col.ID)
+	if err != nil {
+		return stats, err
+	}
+	anonymous, err := anonymousOrganisations(ctx, r.Store)
+	if err != nil {
+		return stats, err
+	}
+	key := backKey(l.ID)
+	var pos backPosition
+	err = r.Store.Update(ctx, col.ID, func(ctx context.Context, tx store.Tx) error {
+		b, err := tx.Cursor(ctx, key)
+		if err != nil || len(b) == 0 {
+			return err
+		}
+		return json.Unmarshal(b, &pos)
+	})
+	if err != nil {
+		return stats, fmt.Errorf("link %s: read feedback position: %w", l.ID, err)
+	}
+	for {
+		page, err := r.Store.QueryObjects(ctx, col.ID, store.Query{AddedAfter: pos.After, Limit: 500, WithBody: true, Types: feedbackTypes,
+			Visible: func(e *store.Entry) bool {
+				return e.Submitter != p.Organisation && access.Decide(reader, col, e).Allowed
+			}})
+		if err != nil {
+			return stats, err
+		}
+		if len(page.Entries) == 0 {
+			return stats, nil
+		}
+		about, err := fb.about(ctx, page.Entries, p.Name)
+		if err != nil {
+			return stats, err
+		}
+		var raws []json.RawMessage
+		var ids []string
+		for i := range page.Entries {
+			if !about[i] {
+				continue
+			}
+			// Redacted first, as for any reader, then rewritten when it
+			// was recorded here.
+			e := page.Entries[i]
+			e.Raw = access.RedactSighting(reader, &e, anonymous)
+			raw := json.RawMessage(e.Raw)
+			if fb.local(&e) {
+				if raw, err = fb.rewrite(&e, p.Name); err != nil {
+					return stats, err
+				}
+			}
+			raws, ids = append(raws, raw), append(ids, e.ID)
+		}
+		if len(raws) > 0 {
+			st, err := pl.Client.Push(ctx, raws)
+			if err != nil {
+				return stats, fmt.Errorf("link %s: send back %d sightings and opinions: %w", l.ID, len(raws), err)
+			}
+			stats.Sent += len(raws)
+			stats.Succeeded += max(st.SuccessCount, len(st.Successes))
+			stats.Failed += max(st.FailureCount, len(st.Failures))
+			if err := r.Store.AppendAudit(ctx, store.AuditRecord{Principal: "peer:" + p.Name, Organisation: p.Organisation, Action: "objects.push",
+				Path: "peer feedback " + pl.Client.ObjectsURL, Collection: col.ID, Objects: ids,
+				Detail: fmt.Sprintf("link %s: sightings and opinions sent back anonymously: status %s: %d succeeded, %d failed", l.ID, st.ID, st.SuccessCount, st.FailureCount)}); err != nil {
+				return stats, err
+			}
+			if len(st.Failures) > 0 {
+				at := r.now().UTC()
+				rej := make([]store.Rejection, len(st.Failures))
+				for i, f := range st.Failures {
+					rej[i] = store.Rejection{Link: l.ID, Peer: p.Name, Kind: "remote", ObjectID: f.ID, Version: f.Version, Reason: f.Message, At: at}
+				}
+				if err := r.Store.Update(ctx, col.ID, func(ctx context.Context, tx store.Tx) error {
+					if ftx, ok := tx.(store.FederationTx); ok {
+						return ftx.RecordRejections(ctx, rej)
+					}
+					return nil
+				}); err != nil {
+					return stats, err
+				}
+			}
+		}
+		next := backPosition{After: page.Entries[len(page.Entries)-1].DateAdded}
+		b, _ := json.Marshal(next)
+		if err := r.Store.Update(ctx, col.ID, func(ctx context.Context, tx store.Tx) error {
+			return tx.SetCursor(ctx, key, b)
+		}); err != nil {
+			return stats, fmt.Errorf("link %s: store feedback position: %w", l.ID, err)
+		}
+		pos = next
+		if !page.More {
+			return stats, nil
+		}
+	}
+}
+
+// PeerReadStore is what PeerReads needs of the local store.
+type PeerReadStore interface {
+	store.Owners
+	store.Updater
+	ListPeers(ctx context.Context) ([]*store.Peer, error)
+	ListOrganisations(ctx context.Context) ([]*store.Organisation, error)
+}
+
+// PeerReads rewrites what a peer reads over TAXII and the change feed
+// (taxii.Config.Outgoing): when the reader's organisation is a peer's,
+// feedback on mirrored objects is served exactly as the links send it
+// (anonymous identity, the per-peer id), so a peer that pulls a collection
+// holding sightings of its objects learns no more than the links tell it.
+type PeerReads struct {
+	Store PeerReadStore
+	mu    sync.Mutex
+	key   []byte
+}
+
+// Rewrite implements taxii.Config.Outgoing.
+func (r *PeerReads) Rewrite(ctx context.Context, p *access.Principal, c *store.Collection, entries []store.Entry) error {
+	hasFeedback := false
+	for i := range entries {
+		if t := entries[i].Type; (t == "sighting" || t == "opinion") && entries[i].Raw != nil {
+			hasFeedback = true
+			break
+		}
+	}
+	if !hasFeedback || p.Organisation == "" {
+		return nil
+	}
+	peers, err := r.Store.ListPeers(ctx)
+	if err != nil {
+		return err
+	}
+	// The peer the reader is: the first by name mapped to its organisation.
+	peer := ""
+	for _, x := range peers {
+		if x.Organisation == p.Organisation && (peer == "" || x.Name < peer) {
+			peer = x.Name
+		}
+	}
+	if peer == "" {
+		return nil
+	}
+	r.mu.Lock()
+	key := r.key
+	r.mu.Unlock()
+	if key == nil {
+		if key, err = anonymousKey(ctx, r.Store, c.ID); err != nil {
+			return err
+		}
+		r.mu.Lock()
+		r.key = key
+		r.mu.Unlock()
+	}
+	fb, err := newFeedbackKey(ctx, r.Store, key)
+	if err != nil {
+		return err
+	}
+	about, err := fb.about(ctx, entries, "")
+	if err != nil {
+		return err
+	}
+	for i := range about {
+		e := &entries[i]
+		if !fb.local(e) {
+			continue
+		}
+		raw, err := fb.rewrite(e, peer)
+		if err != nil {
+			return err
+		}
+		e.Raw, e.ID = raw, peerID(key, peer, e.ID)
+	}
+	return nil
+}

@@ -1,0 +1,9 @@
+package sqlite_test
+
+import (
+	"testing"
+
+	"github.com/mitra-cert/mitra/internal/store/storetest"
+)
+
+func TestImportFeeds(t *testing.T) { storetest.ImportFeeds(t, open(t)) }
