@@ -128,14 +128,14 @@ func (s *Store) SearchText(ctx context.Context, r *store.Reader, q store.TextQue
 	}
 	// Past the window: the older matches, newest first.
 	var a Args
-	from, where, score, order := matching(&a)
+	from, where, _, order := matching(&a)
 	var oldest int64
 	err := s.db.QueryRow(ctx, "SELECT COALESCE(MIN(rid), 0) FROM (SELECT o.rid AS rid"+from+where+" ORDER BY "+order+" DESC LIMIT "+a.Add(rankWindow)+") w", a...).Scan(&oldest)
 	if err != nil {
 		return nil, fmt.Errorf("search: %w", err)
 	}
 	a = nil
-	from, where, score, order = matching(&a)
+	from, where, score, order := matching(&a)
 	got, err := s.located(ctx, "search", "SELECT "+locatedCols+", o.body, "+score+" AS score"+from+where+" AND "+order+" < "+a.Add(oldest)+
 		" ORDER BY "+order+" DESC LIMIT "+a.Add(limit-len(out))+" OFFSET "+a.Add(max(0, offset-rankWindow)), a, true)
 	return append(out, got...), err
