@@ -40,7 +40,26 @@ type proc struct {
 	base  string // http://host:port
 	done  chan error
 	found chan string // the base URL, once printed
-	logs  *bytes.Buffer
+	logs  *logBuffer
+}
+
+// logBuffer collects a server's standard error: the goroutine reading
+// the pipe writes while the test reads.
+type logBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *logBuffer) WriteString(s string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.buf.WriteString(s)
+}
+
+func (b *logBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
 
 var listenRE = regexp.MustCompile(`listening on (https?://[^/\s]+)/taxii2/`)
@@ -66,7 +85,7 @@ func launchServer(t *testing.T, bin string, storeArgs ...string) *proc {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	p := &proc{cmd: cmd, done: make(chan error, 1), logs: &bytes.Buffer{}, found: make(chan string, 1)}
+	p := &proc{cmd: cmd, done: make(chan error, 1), logs: &logBuffer{}, found: make(chan string, 1)}
 	go func() {
 		sc := bufio.NewScanner(stderr)
 		for sc.Scan() {

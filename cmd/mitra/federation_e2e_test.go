@@ -109,7 +109,7 @@ type e2eServer struct {
 	addr string // 127.0.0.1:port, chosen before the server starts
 	cols map[string]string
 	proc *exec.Cmd
-	logs *bytes.Buffer
+	logs *logBuffer
 }
 
 func (s *e2eServer) api() string { return "https://" + s.addr + "/api/" }
@@ -219,7 +219,7 @@ func (s *e2eServer) start(t *testing.T, bin, certFile, keyFile, caFile string) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	s.proc, s.logs = cmd, &bytes.Buffer{}
+	s.proc, s.logs = cmd, &logBuffer{}
 	found := make(chan struct{}, 1)
 	go func() {
 		sc := bufio.NewScanner(stderr)
