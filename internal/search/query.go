@@ -72,7 +72,7 @@ func first(l []string) string {
 
 // idsPage is the page size MatchingIDs reads the index with: larger than
 // an API page, since nothing is rendered per hit.
-const idsPage = 5000
+var idsPage = 5000
 
 // MatchingIDs returns the id of every object matching the search that p
 // may read, over all pages, each once, best first: what an export from a
