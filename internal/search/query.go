@@ -71,7 +71,8 @@ func first(l []string) string {
 }
 
 // idsPage is the page size MatchingIDs reads the index with: larger than
-// an API page, since nothing is rendered per hit.
+// an API page, since nothing is rendered per hit, and below the store's
+// cap on a page (sqlstore's 10,000), which would hide the next page.
 var idsPage = 5000
 
 // MatchingIDs returns the id of every object matching the search that p
