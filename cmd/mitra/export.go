@@ -5,12 +5,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/mitra-cert/mitra/internal/store"
+	"net/url"
 	"os"
 	"path/filepath"
 	"time"
 
 	"github.com/mitra-cert/mitra/internal/feeds"
+	"github.com/mitra-cert/mitra/internal/search"
+	"github.com/mitra-cert/mitra/internal/store"
 )
 
 // LifecycleFlags configure the indicator lifecycle; 'mitra serve' takes
@@ -53,6 +55,43 @@ type ExportCmd struct {
 	Out            string   `short:"o" help:"Directory to write the export's files to (Suricata lists and MISP events need it); standard output (main file only) when empty."`
 	RPZOrigin      string   `name:"rpz-origin" default:"rpz.mitra." help:"Name of the RPZ zone."`
 	DatasetMin     int      `name:"dataset-min" default:"20" help:"Suricata: from this many values of a kind and TLP, rules use a dataset or list file instead of one rule per value."`
+	SearchFlags    `embed:"" group:"Export from a search (any of these: the active indicators among all the search's results)"`
+}
+
+// SearchFlags are the filters of an export from a search: those of the
+// search API (/x-mitra-search/); each help ends with the HTTP parameter
+// an export over HTTP takes for it.
+type SearchFlags struct {
+	Query        string   `name:"query" help:"Search text: words that must all occur (a word ending in * is a prefix). (q)"`
+	Type         []string `name:"type" sep:"," help:"STIX types; only indicators are exported, so other types export nothing. (type)"`
+	TLP          []string `name:"tlp" sep:"," help:"TLP levels: clear, green, amber, amber+strict, red. (tlp)"`
+	Organisation []string `name:"organisation" sep:"," help:"Organisations (identity ids) that submitted. (organisation)"`
+	ModifiedFrom string   `name:"modified-from" help:"Modified at or after this timestamp or date. (modified_from)"`
+	ModifiedTo   string   `name:"modified-to" help:"Modified before this timestamp or date. (modified_to)"`
+}
+
+// params are the search API's parameters for the flags (and the
+// collections), or nil when no search flag is given.
+func (f SearchFlags) params(collections []string) url.Values {
+	v := url.Values{}
+	set := func(k string, vals ...string) {
+		for _, x := range vals {
+			if x != "" {
+				v.Add(k, x)
+			}
+		}
+	}
+	set("q", f.Query)
+	set("type", f.Type...)
+	set("tlp", f.TLP...)
+	set("organisation", f.Organisation...)
+	set("modified_from", f.ModifiedFrom)
+	set("modified_to", f.ModifiedTo)
+	if len(v) == 0 {
+		return nil
+	}
+	set("collection", collections...)
+	return v
 }
 
 // Run implements the command.
@@ -71,7 +110,15 @@ func (c *ExportCmd) Run(ctx context.Context, e *env) error {
 		return err
 	}
 	x := &feeds.Exporter{Store: st, Model: m, Flags: warningFlags(st)}
-	sel, err := x.Select(ctx, feeds.Request{Principal: p, Collections: c.Collection, MinConfidence: c.MinConfidence})
+	req := feeds.Request{Principal: p, Collections: c.Collection, MinConfidence: c.MinConfidence, Search: c.params(c.Collection)}
+	if req.Search != nil {
+		ss, ok := st.(search.Store)
+		if !ok {
+			return fmt.Errorf("this store backend cannot search")
+		}
+		x.Matcher = search.New(search.Config{Store: ss})
+	}
+	sel, err := x.Select(ctx, req)
 	if err != nil {
 		return err
 	}

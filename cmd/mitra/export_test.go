@@ -183,3 +183,63 @@ func TestDetectLifecycle(t *testing.T) {
 		t.Fatalf("sightings of %v, want only the fresh indicator", of)
 	}
 }
+
+// TestExportCommandFromSearch: 'mitra export FORMAT --query ..' exports
+// the active indicators among the search's results the organisation may
+// read: not an indicator the search does not match, nor one in a
+// collection only another organisation reads; the revoked match is
+// counted; other filters narrow it; a malformed filter is an error.
+func TestExportCommandFromSearch(t *testing.T) {
+	ctx := context.Background()
+	data := t.TempDir()
+	st, err := openStore(ctx, "sqlite:", data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	org, err := st.DefaultOrganisation(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other := &store.Organisation{Name: "Other"}
+	if err := st.CreateOrganisation(ctx, other); err != nil {
+		t.Fatal(err)
+	}
+	feed := &store.Collection{Title: "feed", Alias: "feed", DefaultTLP: 2, Grants: []store.Grant{{Kind: store.GrantOrg, Subject: org.ID, Read: true}}}
+	theirs := &store.Collection{Title: "theirs", Alias: "theirs", DefaultTLP: 2, Grants: []store.Grant{{Kind: store.GrantOrg, Subject: other.ID, Read: true}}}
+	for _, c := range []*store.Collection{feed, theirs} {
+		if err := st.CreateCollection(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	now := time.Now().UTC().Format(time.RFC3339) // the CLI runs on the real clock
+	add := func(c *store.Collection, by, id, name, pat, extra string) {
+		raw := `{"type":"indicator","spec_version":"2.1","id":"` + id + `","created":"` + now + `","modified":"` + now + `","name":"` + name + `",` +
+			`"valid_from":"` + now + `","pattern_type":"stix","confidence":90,"pattern":"` + pat + `"` + extra + `}`
+		if _, err := st.AddObjects(ctx, c.ID, []store.Object{{ID: id, Type: "indicator", SpecVersion: "2.1", Raw: []byte(raw), Submitter: by}}, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	add(feed, org.ID, "indicator--e1111111-1111-4111-8111-111111111111", "beacon alpha", "[file:hashes.MD5 = '0123456789abcdef0123456789abcdef']", "")
+	add(feed, org.ID, "indicator--e2222222-2222-4222-8222-222222222222", "beacon old", "[domain-name:value = 'old.example']", `,"revoked":true`)
+	add(feed, org.ID, "indicator--e3333333-3333-4333-8333-333333333333", "unrelated", "[domain-name:value = 'unrelated.example']", "")
+	add(theirs, other.ID, "indicator--e4444444-4444-4444-8444-444444444444", "beacon theirs", "[domain-name:value = 'theirs.example']", "")
+	st.Close()
+
+	out, errOut, err := mitra(t, nil, "", "export", "plain", "--data", data, "--query", "beacon")
+	if err != nil || out != "0123456789abcdef0123456789abcdef\n" || !strings.Contains(errOut, "revoked: 1") {
+		t.Fatalf("export plain --query beacon: %v\n%s\n%s", err, out, errOut)
+	}
+	out, _, err = mitra(t, nil, "", "export", "plain", "--data", data, "--query", "unrelated", "--collection", "feed", "--type", "indicator", "--organisation", org.ID)
+	if err != nil || out != "unrelated.example\n" {
+		t.Fatalf("export plain --query unrelated: %v %q", err, out)
+	}
+	for _, narrow := range [][]string{{"--tlp", "red"}, {"--type", "malware"}, {"--modified-to", "2020-01-01"}} {
+		out, _, err = mitra(t, nil, "", append([]string{"export", "plain", "--data", data, "--query", "beacon"}, narrow...)...)
+		if err != nil || out != "" {
+			t.Errorf("export plain --query beacon %v: %v %q", narrow, err, out)
+		}
+	}
+	if _, _, err := mitra(t, nil, "", "export", "csv", "--data", data, "--modified-from", "soon"); err == nil {
+		t.Error("a malformed date accepted")
+	}
+}

@@ -228,13 +228,11 @@ func (c *ServeCmd) Run(ctx context.Context, e *env) error {
 	}()
 
 	// Exports of the active indicators (issue 16), for sensors polling with
-	// a read-only token and If-None-Match.
+	// a read-only token and If-None-Match: mounted beside the search below.
 	exportModel, err := c.Export.model()
 	if err != nil {
 		return err
 	}
-	srv.Mount(feeds.ExportPrefix, feeds.NewExportHandler(&feeds.Exporter{Store: st, Model: exportModel, Flags: warningFlags(st)}, feeds.ExportHandlerOptions{
-		Authenticate: srv.Authenticate, CacheFor: c.Export.Cache, Render: feeds.RenderOptions{RPZOrigin: c.Export.RPZOrigin}, Logger: log}))
 
 	// Incident coordination (issue 15): incidents and follow-up reports go
 	// through the TAXII ingest as the caller; deadline alerts and the
@@ -256,6 +254,9 @@ func (c *ServeCmd) Run(ctx context.Context, e *env) error {
 		return fmt.Errorf("this store backend cannot search")
 	}
 	finder := search.New(search.Config{Store: searchStore, Logger: log})
+	// Exports from a collection, or from a search through finder.
+	srv.Mount(feeds.ExportPrefix, feeds.NewExportHandler(&feeds.Exporter{Store: st, Model: exportModel, Flags: warningFlags(st), Matcher: finder}, feeds.ExportHandlerOptions{
+		Authenticate: srv.Authenticate, CacheFor: c.Export.Cache, Render: feeds.RenderOptions{RPZOrigin: c.Export.RPZOrigin}, Logger: log}))
 	srv.Mount(search.Prefix, search.NewHandler(finder, search.HandlerOptions{Authenticate: srv.Authenticate, Logger: log}))
 	searchCtx, stopSearch := context.WithCancel(ctx)
 	defer stopSearch()

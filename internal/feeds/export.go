@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/url"
 	"slices"
 	"sort"
 	"strings"
@@ -69,6 +70,10 @@ type Request struct {
 	Collections []string
 	// MinConfidence leaves out indicators with a lower confidence.
 	MinConfidence int
+	// Search, when not nil, limits the export to the indicators among
+	// the results of this search (the search API's parameters, see
+	// Matcher), every page of them.
+	Search url.Values
 }
 
 // Exporter selects and renders exports.
@@ -79,6 +84,9 @@ type Exporter struct {
 	// Model is the lifecycle; DefaultModel when HalfLife is nil.
 	Model Model
 	Now   func() time.Time
+	// Matcher answers exports from a search (Request.Search); without
+	// one they are refused.
+	Matcher Matcher
 }
 
 func (x *Exporter) model() Model {
@@ -183,6 +191,9 @@ func (x *Exporter) scan(ctx context.Context, p *access.Principal, c *store.Colle
 	}
 }
 
+// maxStoreIDs is the most ids one store query names.
+const maxStoreIDs = 500
+
 // opinionRec is an opinion read, resolved once every sighting is known.
 type opinionRec struct {
 	refs    []string
@@ -272,7 +283,34 @@ func (x *Exporter) read(ctx context.Context, req Request, ids []string) (map[str
 	}
 	cands := map[string]*candidate{}
 	ev := map[string]*Evidence{}
-	want := func(id string) bool { return ids == nil || slices.Contains(ids, id) }
+	if req.Search != nil {
+		found, err := x.searchIDs(ctx, req)
+		if err != nil {
+			return nil, nil, err
+		}
+		if ids != nil {
+			found = slices.DeleteFunc(found, func(id string) bool { return !slices.Contains(ids, id) })
+		}
+		if len(found) == 0 {
+			return cands, ev, nil // an empty ids would read everything
+		}
+		ids = found
+	}
+	var only map[string]bool
+	if ids != nil {
+		only = make(map[string]bool, len(ids))
+		for _, id := range ids {
+			only[id] = true
+		}
+	}
+	want := func(id string) bool { return only == nil || only[id] }
+	// A long list of ids is not sent to the store (a statement has a
+	// bounded number of arguments): the indicators are read whole and
+	// filtered here.
+	storeIDs := ids
+	if len(ids) > maxStoreIDs {
+		storeIDs = nil
+	}
 	seenEv := map[string]bool{}
 	sightingOf := map[string]string{} // sighting id -> indicator id
 	var opinions []opinionRec
@@ -283,7 +321,10 @@ func (x *Exporter) read(ctx context.Context, req Request, ids []string) (map[str
 		return ev[id]
 	}
 	for _, c := range colls {
-		err := x.scan(ctx, req.Principal, c, []string{"indicator"}, ids, func(e *store.Entry) error {
+		err := x.scan(ctx, req.Principal, c, []string{"indicator"}, storeIDs, func(e *store.Entry) error {
+			if !want(e.ID) {
+				return nil
+			}
 			var d indicatorDoc
 			if json.Unmarshal(e.Raw, &d) != nil {
 				return nil // stored objects were validated; an unreadable one is not exportable

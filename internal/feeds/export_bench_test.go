@@ -45,33 +45,8 @@ func BenchmarkExport1M(b *testing.B) {
 //
 //	go test -run '^$' -bench BenchmarkSelect100k -benchmem -benchtime 1x ./internal/feeds/
 func BenchmarkSelect100k(b *testing.B) {
-	st, err := sqlite.Open(b.Context(), b.TempDir(), sqlite.Options{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer st.Close()
-	org, err := st.DefaultOrganisation(b.Context())
-	if err != nil {
-		b.Fatal(err)
-	}
-	c := &store.Collection{Title: "bench", Grants: []store.Grant{{Kind: store.GrantOrg, Subject: org.ID, Read: true}}}
-	if err := st.CreateCollection(b.Context(), c); err != nil {
-		b.Fatal(err)
-	}
-	sel := genSelection(b, 100_000)
-	batch := make([]store.Object, 0, 5000)
-	for i, ind := range sel.Indicators {
-		batch = append(batch, store.Object{ID: ind.ID, Type: "indicator", SpecVersion: "2.1", Raw: ind.Raw, Submitter: org.ID,
-			TLP: int(ind.TLP), Version: ind.Modified, VersionRaw: ind.Modified.Format(time.RFC3339Nano)})
-		if len(batch) == cap(batch) || i == len(sel.Indicators)-1 {
-			if _, err := st.AddObjects(b.Context(), c.ID, batch, nil); err != nil {
-				b.Fatal(err)
-			}
-			batch = batch[:0]
-		}
-	}
+	st, p := benchStore(b, 100_000)
 	x := &Exporter{Store: st, Now: func() time.Time { return time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC) }}
-	p := &access.Principal{Organisation: org.ID, Role: access.RoleAnalyst}
 	var n int
 	for b.Loop() {
 		got, err := x.Select(b.Context(), Request{Principal: p})
@@ -84,4 +59,35 @@ func BenchmarkSelect100k(b *testing.B) {
 		b.Fatal("nothing selected")
 	}
 	b.ReportMetric(float64(n), "indicators")
+}
+
+// benchStore is a SQLite store with n generated indicators in one
+// collection, and a principal of the organisation that reads it.
+func benchStore(b *testing.B, n int) (*sqlite.Store, *access.Principal) {
+	st, err := sqlite.Open(b.Context(), b.TempDir(), sqlite.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { st.Close() })
+	org, err := st.DefaultOrganisation(b.Context())
+	if err != nil {
+		b.Fatal(err)
+	}
+	c := &store.Collection{Title: "bench", Grants: []store.Grant{{Kind: store.GrantOrg, Subject: org.ID, Read: true}}}
+	if err := st.CreateCollection(b.Context(), c); err != nil {
+		b.Fatal(err)
+	}
+	sel := genSelection(b, n)
+	batch := make([]store.Object, 0, 5000)
+	for i, ind := range sel.Indicators {
+		batch = append(batch, store.Object{ID: ind.ID, Type: "indicator", SpecVersion: "2.1", Raw: ind.Raw, Submitter: org.ID,
+			TLP: int(ind.TLP), Version: ind.Modified, VersionRaw: ind.Modified.Format(time.RFC3339Nano)})
+		if len(batch) == cap(batch) || i == len(sel.Indicators)-1 {
+			if _, err := st.AddObjects(b.Context(), c.ID, batch, nil); err != nil {
+				b.Fatal(err)
+			}
+			batch = batch[:0]
+		}
+	}
+	return st, &access.Principal{Organisation: org.ID, Role: access.RoleAnalyst}
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/mitra-cert/mitra/internal/access"
 	"github.com/mitra-cert/mitra/internal/feeds"
 	"github.com/mitra-cert/mitra/internal/pattern"
+	"github.com/mitra-cert/mitra/internal/search"
 	"github.com/mitra-cert/mitra/internal/stix"
 	"github.com/mitra-cert/mitra/internal/store"
 	"github.com/mitra-cert/mitra/internal/store/sqlite"
@@ -50,7 +51,7 @@ func newExportWorld(t testing.TB) *exportWorld {
 	w := &exportWorld{t: t, st: st, now: time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)}
 	srv := taxii.NewServer(taxii.Config{Store: st, Auth: access.NewAuthenticator(st, nil),
 		Validator: &stix.Validator{CheckPattern: pattern.Check}})
-	w.x = &feeds.Exporter{Store: st, Now: w.clock}
+	w.x = &feeds.Exporter{Store: st, Now: w.clock, Matcher: search.New(search.Config{Store: st, Now: w.clock})}
 	srv.Mount(feeds.ExportPrefix, feeds.NewExportHandler(w.x, feeds.ExportHandlerOptions{Authenticate: srv.Authenticate, Now: w.clock}))
 	w.ts = httptest.NewServer(srv)
 	t.Cleanup(w.ts.Close)

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/mitra-cert/mitra/internal/access"
+	"github.com/mitra-cert/mitra/internal/store"
 )
 
 // ExportPrefix is where exports are served: outside the TAXII API root.
@@ -39,6 +40,11 @@ type ExportHandlerOptions struct {
 //	                    MISP feed URL cannot carry a query string, since
 //	                    MISP appends /manifest.json and /<uuid>.json to it
 //	score/{indicator}   the indicator's lifecycle score and why it is not exported
+//
+// An export is one from a search when its query has one of SearchParams
+// (the search API's filters: ?q=..&type=..&tlp=..&collection=..&
+// organisation=..&modified_from=..&modified_to=..): it holds the active
+// indicators among all the search's results.
 //
 // Every answer carries an ETag; If-None-Match with it gives 304.
 type ExportHandler struct {
@@ -99,7 +105,7 @@ func (h *ExportHandler) auth(fn func(http.ResponseWriter, *http.Request, *access
 				// The same answer for a hidden collection or indicator as
 				// for a missing one.
 				status, msg = http.StatusNotFound, "not found"
-			case errors.Is(err, ErrInvalid):
+			case errors.Is(err, ErrInvalid), errors.Is(err, store.ErrInvalid):
 				status, msg = http.StatusBadRequest, err.Error()
 			default:
 				h.opt.Logger.Error("export", "path", r.URL.Path, "err", err)
@@ -155,6 +161,7 @@ func (h *ExportHandler) export(w http.ResponseWriter, r *http.Request, p *access
 	if err != nil {
 		return err
 	}
+	req.Search = SearchOf(r.URL.Query())
 	ex, err := h.render(r, format, req)
 	if err != nil {
 		return err
@@ -197,7 +204,7 @@ func etagMatch(header, etag string) bool {
 func (h *ExportHandler) render(r *http.Request, format string, req Request) (*Export, error) {
 	p := req.Principal
 	key := strings.Join([]string{format, p.User, p.Organisation, strings.Join(p.Groups, ","), p.Role, p.UserRole,
-		strings.Join(req.Collections, ","), strconv.Itoa(req.MinConfidence)}, "\x00")
+		strings.Join(req.Collections, ","), strconv.Itoa(req.MinConfidence), strconv.FormatBool(req.Search != nil), req.Search.Encode()}, "\x00")
 	now := h.opt.Now()
 	if h.opt.CacheFor > 0 {
 		h.mu.Lock()

@@ -10,10 +10,8 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/mitra-cert/mitra/internal/access"
-	"github.com/mitra-cert/mitra/internal/stix"
 	"github.com/mitra-cert/mitra/internal/store"
 )
 
@@ -135,55 +133,10 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	_ = json.NewEncoder(w).Encode(v)
 }
 
-// list reads a filter given repeated or comma-separated.
-func list(q map[string][]string, name string) []string {
-	var out []string
-	for _, v := range q[name] {
-		for _, x := range strings.Split(v, ",") {
-			if x = strings.TrimSpace(x); x != "" {
-				out = append(out, x)
-			}
-		}
-	}
-	return out
-}
-
-func parseTime(q map[string][]string, name string) (time.Time, error) {
-	v := strings.TrimSpace(first(q[name]))
-	if v == "" {
-		return time.Time{}, nil
-	}
-	if t, err := stix.ParseTimestamp(v); err == nil {
-		return t, nil
-	}
-	if t, err := time.Parse(time.DateOnly, v); err == nil {
-		return t, nil
-	}
-	return time.Time{}, &apiError{http.StatusBadRequest, name + ": want a timestamp (2026-01-02T15:04:05Z) or a date (2026-01-02)"}
-}
-
-func first(l []string) string {
-	if len(l) == 0 {
-		return ""
-	}
-	return l[0]
-}
-
 func (h *Handler) search(w http.ResponseWriter, r *http.Request, p *access.Principal) error {
-	qs := r.URL.Query()
-	q := Query{Text: first(qs["q"]), Types: list(qs, "type"), TLPs: list(qs, "tlp"), Collections: list(qs, "collection"),
-		Organisations: list(qs, "organisation"), Cursor: first(qs["cursor"])}
-	var err error
-	if q.ModifiedFrom, err = parseTime(qs, "modified_from"); err != nil {
+	q, err := ParseQuery(r.URL.Query())
+	if err != nil {
 		return err
-	}
-	if q.ModifiedTo, err = parseTime(qs, "modified_to"); err != nil {
-		return err
-	}
-	if v := first(qs["limit"]); v != "" {
-		if q.Limit, err = strconv.Atoi(v); err != nil || q.Limit < 1 {
-			return &apiError{http.StatusBadRequest, fmt.Sprintf("limit: want an integer from 1 to %d", MaxLimit)}
-		}
 	}
 	res, err := h.svc.Search(r.Context(), p, q)
 	if err != nil {

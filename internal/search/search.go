@@ -203,6 +203,16 @@ func (s *Service) Search(ctx context.Context, p *access.Principal, q Query) (Res
 	if err != nil {
 		return res, err
 	}
+	v, err := s.view(ctx, p)
+	if err != nil {
+		return res, err
+	}
+	return s.page(ctx, p, v, q, offset, limit)
+}
+
+// page is one page of Search: limit hits from offset, as v reads them.
+func (s *Service) page(ctx context.Context, p *access.Principal, v *view, q Query, offset, limit int) (Result, error) {
+	res := Result{Hits: []Hit{}}
 	if utf8.RuneCountInString(q.Text) > 1000 {
 		return res, fmt.Errorf("search text is longer than 1000 characters: %w", ErrInvalid)
 	}
@@ -214,10 +224,6 @@ func (s *Service) Search(ctx context.Context, p *access.Principal, q Query) (Res
 			return res, fmt.Errorf("%w: %w", err, ErrInvalid)
 		}
 		tq.TLPs = append(tq.TLPs, int(l))
-	}
-	v, err := s.view(ctx, p)
-	if err != nil {
-		return res, err
 	}
 	for _, c := range q.Collections {
 		if id, ok := v.alias[c]; ok {

@@ -6,11 +6,13 @@ import (
 	"math"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/mitra-cert/mitra/internal/access"
+	"github.com/mitra-cert/mitra/internal/feeds"
 	"github.com/mitra-cert/mitra/internal/search"
 	"github.com/mitra-cert/mitra/internal/store"
 )
@@ -37,6 +39,8 @@ type searchData struct {
 	Hits        []search.Hit
 	Next        string
 	Error       string
+	// ExportFormats are offered to export the search's indicators.
+	ExportFormats []string
 }
 
 func (h *Handler) search(rq *Request) (any, error) {
@@ -46,7 +50,7 @@ func (h *Handler) search(rq *Request) (any, error) {
 		return nil, err
 	}
 	f := rq.R.URL.Query()
-	d := searchData{Form: f, Types: searchTypes, TLPs: searchTLPs, Collections: cols}
+	d := searchData{Form: f, Types: searchTypes, TLPs: searchTLPs, Collections: cols, ExportFormats: feeds.ExportFormats()}
 	if !f.Has("q") {
 		return d, nil
 	}
@@ -78,6 +82,10 @@ func (h *Handler) search(rq *Request) (any, error) {
 		}
 		q.ModifiedTo = t.AddDate(0, 0, 1)
 	}
+	if format := f.Get("export"); format != "" && slices.Contains(d.ExportFormats, format) {
+		rq.Redirect(exportURL(format, q))
+		return nil, nil
+	}
 	res, err := h.cfg.Search.Search(ctx, rq.P, q)
 	if errors.Is(err, search.ErrInvalid) {
 		d.Error = rq.L.T("search.invalid")
@@ -96,6 +104,25 @@ func (h *Handler) search(rq *Request) (any, error) {
 		d.Next = Prefix + "search?" + next.Encode()
 	}
 	return d, nil
+}
+
+// exportURL is the export API's address (feeds.ExportHandler) of the
+// active indicators among q's results, with q's filters as the search API
+// names them; the export applies the requester's access policy again.
+func exportURL(format string, q search.Query) string {
+	v := url.Values{"q": {q.Text}}
+	for k, l := range map[string][]string{"type": q.Types, "tlp": q.TLPs, "collection": q.Collections, "organisation": q.Organisations} {
+		if len(l) > 0 {
+			v[k] = l
+		}
+	}
+	if !q.ModifiedFrom.IsZero() {
+		v.Set("modified_from", q.ModifiedFrom.Format(time.DateOnly))
+	}
+	if !q.ModifiedTo.IsZero() {
+		v.Set("modified_to", q.ModifiedTo.Format(time.DateOnly))
+	}
+	return feeds.ExportPrefix + format + "?" + v.Encode()
 }
 
 type lookupData struct {
