@@ -220,6 +220,7 @@ func TestMigrateStoreEveryTable(t *testing.T) {
 	if err != nil {
 		t.Fatalf("migrate-store to PostgreSQL: %v\n%s", err, errOut)
 	}
+	t.Logf("to PostgreSQL: %s", out)
 	if !strings.Contains(out, "verified their counts and checksums") || !strings.Contains(out, "peer_links 1") || !strings.Contains(out, "notify_deliveries 2") {
 		t.Errorf("summary: %q", out)
 	}
@@ -242,6 +243,7 @@ func TestMigrateStoreEveryTable(t *testing.T) {
 	if out, errOut, err = mitra(t, nil, "", "migrate-store", "--from", dsn, "--to", "sqlite:"+b); err != nil {
 		t.Fatalf("migrate-store back to SQLite: %v\n%s", err, errOut)
 	}
+	t.Logf("back to SQLite: %s", out)
 	back, err := sqlite.Open(ctx, b, sqlite.Options{})
 	if err != nil {
 		t.Fatal(err)
