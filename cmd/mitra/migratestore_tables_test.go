@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"reflect"
 	"slices"
 	"sort"
@@ -203,7 +204,7 @@ func TestMigrateStoreEveryTable(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	fillEveryTable(t, src)
+	col := fillEveryTable(t, src)
 	if got := tableNames(t, src.SQLStore()); !slices.Equal(got, knownTables) {
 		t.Fatalf("SQLite tables %v\nwant %v: name a new table in knownTables and fill it in fillEveryTable (or mark it derived)", got, knownTables)
 	}
@@ -248,7 +249,6 @@ func TestMigrateStoreEveryTable(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer back.Close()
 	got := dumpTables(t, back.SQLStore())
 	for name, rows := range want {
 		g := got[name]
@@ -261,6 +261,52 @@ func TestMigrateStoreEveryTable(t *testing.T) {
 	}
 	if ps, _ := back.ListPeers(ctx); !reflect.DeepEqual(ps, wantPeers) {
 		t.Errorf("peers after the round trip: %+v, want %+v", ps, wantPeers)
+	}
+	// The search index was rebuilt by the target's triggers.
+	r := &store.Reader{Collections: []store.ReadableCollection{{ID: col, DefaultTLP: 1}}}
+	if hits, err := back.SearchText(ctx, r, store.TextQuery{Text: "addr", Limit: 100}); err != nil || len(hits) != 30 {
+		t.Errorf("search after the round trip: %d hits, %v", len(hits), err)
+	}
+	back.Close()
+
+	// A server on the copy serves the objects and peers a server on the
+	// original serves.
+	bin, err := buildMitra()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var views [2]struct {
+		objects []string
+		peers   []byte
+	}
+	for i, dir := range []string{a, b} {
+		if _, errOut, err := mitra(t, map[string]string{"MITRA_USER_PASSWORD": "alice-password-1"}, "", "user", "passwd", "--data", dir, "alice"); err != nil {
+			t.Fatalf("user passwd: %v\n%s", err, errOut)
+		}
+		p := startServer(t, bin, dir)
+		views[i].objects = (&client{t: t, base: p.base, user: "alice", pass: "alice-password-1"}).readAll(col, true)
+		c := &client{t: t, base: p.base, user: "admin", pass: "admin-password-1"}
+		code, _, body := c.do("GET", "/admin/peers", nil)
+		if code != 200 {
+			t.Fatalf("GET /admin/peers: %d %s", code, body)
+		}
+		var ps []struct {
+			Name, URL, Organisation string
+			Created                 time.Time
+			Links                   []struct{ ID, Direction, Local, Remote, Interval string }
+		}
+		if err := json.Unmarshal(body, &ps); err != nil {
+			t.Fatal(err)
+		}
+		views[i].peers, _ = json.Marshal(ps)
+		p.cmd.Process.Kill()
+		<-p.done
+	}
+	if len(views[0].objects) < 30 || !slices.Equal(views[0].objects, views[1].objects) {
+		t.Errorf("objects served: original %v, copy %v", views[0].objects, views[1].objects)
+	}
+	if !strings.Contains(string(views[0].peers), "cert-y-pull") || string(views[0].peers) != string(views[1].peers) {
+		t.Errorf("peers served: original %s, copy %s", views[0].peers, views[1].peers)
 	}
 }
 
