@@ -201,7 +201,7 @@ func (s *Store) Tables(ctx context.Context) ([]Table, error) {
 type TableStat struct {
 	Table    string
 	Rows     int64
-	Checksum string // hex SHA-256 of the rows in key order, values as the target stores them
+	Checksum string // hex XOR of the rows' SHA-256, values as the target stores them
 }
 
 // CopyPlan is the tables the generic copier carries from one store to
@@ -559,17 +559,24 @@ func convert(v any, c colClass) (any, error) {
 
 // Stats counts and checksums the plan's tables in s, values converted to
 // the target's column types, so that the same rows give the same checksum
-// in both stores.
+// in both stores. The checksum is the XOR of the rows' SHA-256 hashes: the
+// databases may order text keys differently (PostgreSQL's collation,
+// SQLite's bytes), and the primary key makes every row unique, so no two
+// rows cancel out.
 func (p *CopyPlan) Stats(ctx context.Context, s *Store) ([]TableStat, error) {
 	out := make([]TableStat, 0, len(p.Tables))
 	for _, t := range p.Tables {
-		h := sha256.New()
+		var sum [sha256.Size]byte
 		st := TableStat{Table: t.Name}
 		err := scanTable(ctx, s, &t, func(rows [][]any) error {
 			for _, r := range rows {
 				st.Rows++
+				h := sha256.New()
 				for _, v := range r {
 					hashValue(h, v)
+				}
+				for i, b := range h.Sum(nil) {
+					sum[i] ^= b
 				}
 			}
 			return nil
@@ -577,7 +584,7 @@ func (p *CopyPlan) Stats(ctx context.Context, s *Store) ([]TableStat, error) {
 		if err != nil {
 			return nil, fmt.Errorf("checksum %s: %w", t.Name, err)
 		}
-		st.Checksum = hex.EncodeToString(h.Sum(nil))
+		st.Checksum = hex.EncodeToString(sum[:])
 		out = append(out, st)
 	}
 	return out, nil
