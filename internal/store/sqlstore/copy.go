@@ -261,6 +261,9 @@ func PlanCopy(ctx context.Context, dst, src *Store) (*CopyPlan, error) {
 		if len(t.key()) == 0 {
 			return nil, fmt.Errorf("copy: table %s has no primary key: the copier cannot read it in order", t.Name)
 		}
+		if err := checkRenumbered(t); err != nil {
+			return nil, err
+		}
 		for j := range t.Columns {
 			if t.Columns[j].class, err = classify(t.Columns[j].Type); err != nil {
 				return nil, fmt.Errorf("copy: table %s: %w", t.Name, err)
@@ -312,6 +315,29 @@ func PlanCopy(ctx context.Context, dst, src *Store) (*CopyPlan, error) {
 		}
 	}
 	return &CopyPlan{Tables: ordered}, nil
+}
+
+// renumbered are the keys the typed copy gives new values in the target
+// (collections and object versions are numbered by the target): a table
+// holding them cannot be copied row for row.
+var renumbered = map[string]string{"collections": "cid", "objects": "rid"}
+
+// checkRenumbered refuses a table that references or holds a renumbered
+// key: its rows would point at other collections or versions.
+func checkRenumbered(t *Table) error {
+	for _, r := range t.refs {
+		if k, ok := renumbered[r]; ok {
+			return fmt.Errorf("copy: table %s references %s (%s), which the copy renumbers: it needs a typed copy", t.Name, r, k)
+		}
+	}
+	for _, c := range t.Columns {
+		for r, k := range renumbered {
+			if c.Name == k {
+				return fmt.Errorf("copy: table %s has a column %s, the key of %s, which the copy renumbers: it needs a typed copy", t.Name, k, r)
+			}
+		}
+	}
+	return nil
 }
 
 func quoteIdent(s string) string { return `"` + strings.ReplaceAll(s, `"`, `""`) + `"` }

@@ -39,3 +39,18 @@ func TestCopyConvert(t *testing.T) {
 		t.Error("text converted to a boolean")
 	}
 }
+
+func TestCopyRefusesRenumberedKeys(t *testing.T) {
+	for _, tb := range []Table{
+		{Name: "notes", Columns: []Column{{Name: "id", Key: 1}, {Name: "cid"}}},
+		{Name: "notes", Columns: []Column{{Name: "id", Key: 1}, {Name: "object"}}, refs: []string{"objects"}},
+	} {
+		if err := checkRenumbered(&tb); err == nil {
+			t.Errorf("%+v was accepted", tb)
+		}
+	}
+	ok := Table{Name: "notes", Columns: []Column{{Name: "id", Key: 1}, {Name: "collection"}}, refs: []string{"peers"}}
+	if err := checkRenumbered(&ok); err != nil {
+		t.Error(err)
+	}
+}
