@@ -2,7 +2,10 @@ package sqlstore_test
 
 import (
 	"context"
+	"database/sql"
+	"errors"
 	"fmt"
+	"path/filepath"
 	"reflect"
 	"testing"
 	"time"
@@ -109,5 +112,38 @@ func TestCopyPages(t *testing.T) {
 		if len(want) != n || !reflect.DeepEqual(got, want) {
 			t.Errorf("%s: %d rows back, want the %d rows of the source", table, len(got), len(want))
 		}
+	}
+}
+
+// TestPlanCopyRefusesOtherSchemaVersion: stores at different schema
+// versions are refused before anything is copied.
+func TestPlanCopyRefusesOtherSchemaVersion(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	src, err := sqlite.Open(ctx, dir, sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	dst, err := sqlite.Open(ctx, t.TempDir(), sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dst.Close()
+	if _, err := sqlstore.PlanCopy(ctx, dst.SQLStore(), src.SQLStore()); err != nil {
+		t.Fatalf("same versions: %v", err)
+	}
+	// The source as an older mitra left it: its last migration not
+	// recorded.
+	raw, err := sql.Open("sqlite", filepath.Join(dir, sqlite.FileName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	if _, err := raw.Exec(`DELETE FROM schema_migrations WHERE version = (SELECT max(version) FROM schema_migrations)`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sqlstore.PlanCopy(ctx, dst.SQLStore(), src.SQLStore()); !errors.Is(err, sqlstore.ErrSchemaDiffers) {
+		t.Errorf("PlanCopy across schema versions: %v", err)
 	}
 }
