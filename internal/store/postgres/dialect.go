@@ -179,3 +179,32 @@ func (Dialect) TextMatch(a *sqlstore.Args, text string) (join, cond, score, key 
 	}
 	return " JOIN search_text st ON st.rid = o.rid CROSS JOIN (SELECT " + q + " AS q) tq", "numnode(tq.q) > 0 AND st.doc @@ tq.q", "-ts_rank(st.doc, tq.q)", "o.rid"
 }
+
+// TablesSQL implements sqlstore.TableDialect.
+func (Dialect) TablesSQL() string {
+	return `SELECT table_name::text FROM information_schema.tables WHERE table_schema = current_schema() AND table_type = 'BASE TABLE'`
+}
+
+// TableColumnsSQL implements sqlstore.TableDialect.
+func (Dialect) TableColumnsSQL() string {
+	return `SELECT a.attname::text, format_type(a.atttypid, a.atttypmod),
+			COALESCE((SELECT k.n FROM unnest(i.indkey::int2[]) WITH ORDINALITY AS k(att, n) WHERE k.att = a.attnum), 0)::bigint,
+			CASE WHEN a.attidentity <> '' OR pg_get_serial_sequence(a.attrelid::regclass::text, a.attname::text) IS NOT NULL THEN 1 ELSE 0 END::bigint
+		FROM pg_attribute a LEFT JOIN pg_index i ON i.indrelid = a.attrelid AND i.indisprimary
+		WHERE a.attrelid = to_regclass(?::text) AND a.attnum > 0 AND NOT a.attisdropped
+		ORDER BY a.attnum`
+}
+
+// TableReferencesSQL implements sqlstore.TableDialect.
+func (Dialect) TableReferencesSQL() string {
+	return `SELECT DISTINCT c.relname::text FROM pg_constraint f JOIN pg_class c ON c.oid = f.confrelid
+		WHERE f.conrelid = to_regclass(?::text) AND f.contype = 'f'`
+}
+
+// ResetIdentity implements sqlstore.TableDialect: the sequence goes on
+// after the greatest copied value (and stays as it is on an empty table).
+func (Dialect) ResetIdentity(b *sqlstore.Batch, table, col string) {
+	b.Queue(`SELECT setval(pg_get_serial_sequence(?::text, ?::text), m) FROM (SELECT max(`+quoteIdent(col)+`) AS m FROM `+quoteIdent(table)+`) x WHERE m IS NOT NULL`, table, col)
+}
+
+func quoteIdent(s string) string { return `"` + strings.ReplaceAll(s, `"`, `""`) + `"` }

@@ -218,3 +218,23 @@ func (Dialect) TextMatch(a *sqlstore.Args, text string) (join, cond, score, key 
 	return " JOIN search_text ON search_text.rowid = o.rid", "search_text MATCH " + a.Add(strings.Join(terms, " ")),
 		"CAST(-(" + strings.Join(parts, " + ") + ") AS REAL)", "search_text.rowid"
 }
+
+// TablesSQL implements sqlstore.TableDialect: table_list marks virtual
+// tables and their shadow tables (search_text, migration 0011) apart.
+func (Dialect) TablesSQL() string {
+	return `SELECT name FROM pragma_table_list WHERE schema = 'main' AND type = 'table' AND name NOT LIKE 'sqlite\_%' ESCAPE '\'`
+}
+
+// TableColumnsSQL implements sqlstore.TableDialect. An INTEGER PRIMARY
+// KEY goes on after the greatest rowid by itself: no identity to reset.
+func (Dialect) TableColumnsSQL() string {
+	return `SELECT name, type, pk, 0 FROM pragma_table_info(?) ORDER BY cid`
+}
+
+// TableReferencesSQL implements sqlstore.TableDialect.
+func (Dialect) TableReferencesSQL() string {
+	return `SELECT DISTINCT "table" FROM pragma_foreign_key_list(?)`
+}
+
+// ResetIdentity implements sqlstore.TableDialect: nothing to reset.
+func (Dialect) ResetIdentity(*sqlstore.Batch, string, string) {}
