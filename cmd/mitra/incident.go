@@ -166,6 +166,7 @@ type IncidentReportCmd struct {
 	TLP                 string   `name:"tlp" default:"amber+strict" help:"TLP level of the incident objects."`
 	Recipients          []string `sep:"," help:"Further organisations (identity ids) the incident is released to, besides the CERT."`
 	Related             []string `sep:"," help:"Ids of the indicators, observables, malware and attack patterns involved."`
+	IdempotencyKey      string   `name:"idempotency-key" help:"Makes the report safe to retry: run the command again with the same key after a failure and it completes or returns the same incident, never a second one."`
 }
 
 // Run implements the command.
@@ -182,7 +183,8 @@ func (c *IncidentReportCmd) Run(ctx context.Context, e *env) error {
 	}
 	inc, err := cl.Report(ctx, incident.Report{Collection: c.Collection, Regime: c.Regime, CERT: c.CERT, Name: c.Name,
 		Description: c.Description, Sector: c.Sector, Service: c.Service, Severity: c.Severity, Impact: c.Impact,
-		SuspectedCause: c.Cause, CrossBorder: c.CrossBorder, AwareAt: aware, TLP: c.TLP, Recipients: c.Recipients, Related: c.Related})
+		SuspectedCause: c.Cause, CrossBorder: c.CrossBorder, AwareAt: aware, TLP: c.TLP, Recipients: c.Recipients, Related: c.Related,
+		IdempotencyKey: c.IdempotencyKey})
 	if err != nil {
 		return err
 	}
