@@ -12,6 +12,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/mitra-cert/mitra/internal/drill"
 	"github.com/mitra-cert/mitra/internal/incident"
 	"github.com/mitra-cert/mitra/internal/notify"
 	"github.com/mitra-cert/mitra/internal/store"
@@ -46,7 +47,10 @@ type NotifyServeFlags struct {
 
 // incidentRuntime is incident coordination running in a server.
 type incidentRuntime struct {
-	svc   *incident.Service
+	svc *incident.Service
+	// drill is the drills' incident service: exercise incidents only, on
+	// the drill clock, with no notification to the real targets.
+	drill *incident.Service
 	queue *notify.Queue
 	stop  context.CancelFunc
 	done  chan struct{}
@@ -55,7 +59,10 @@ type incidentRuntime struct {
 // startIncidents builds the incident service and the notification queue
 // over st, publishing through srv's ingest, and runs the deadline checks
 // and the queue until Stop.
-func startIncidents(ctx context.Context, st store.Store, srv *taxii.Server, log *slog.Logger, f IncidentServeFlags, n NotifyServeFlags) (*incidentRuntime, error) {
+//
+// drillNow is the drill clock (the assistance clock file in tests; nil:
+// the system clock).
+func startIncidents(ctx context.Context, st store.Store, srv *taxii.Server, log *slog.Logger, f IncidentServeFlags, n NotifyServeFlags, drillNow func() time.Time) (*incidentRuntime, error) {
 	ist, ok1 := st.(incident.Store)
 	nst, ok2 := st.(notify.Store)
 	if !ok1 || !ok2 {
@@ -95,8 +102,14 @@ func startIncidents(ctx context.Context, st store.Store, srv *taxii.Server, log 
 	if err != nil {
 		return nil, err
 	}
+	drillSvc, err := incident.New(incident.Config{Store: ist, Objects: st, Audit: st, Regimes: regimes, Sectors: f.Sectors,
+		Logger: log.With("drill", true), Exercise: true, Now: drillNow,
+		Publisher: &incident.Ingest{Check: srv.Check, Store: st, Path: drill.IncidentPrefix}})
+	if err != nil {
+		return nil, err
+	}
 	rctx, stop := context.WithCancel(context.WithoutCancel(ctx))
-	rt := &incidentRuntime{svc: svc, queue: queue, stop: stop, done: make(chan struct{})}
+	rt := &incidentRuntime{svc: svc, drill: drillSvc, queue: queue, stop: stop, done: make(chan struct{})}
 	go func() {
 		defer close(rt.done)
 		qdone := make(chan struct{})

@@ -282,3 +282,7 @@ func (s *Scenario) participant(name string) *Participant {
 // directory APIs over the drill's own collections, everything marked as
 // an exercise.
 const Prefix = "/x-mitra-drill/"
+
+// IncidentPrefix is where a server serves the drills' incident API: the
+// incident service over exercise incidents only (incident.Config.Exercise).
+const IncidentPrefix = Prefix + "incidents/"
