@@ -52,7 +52,8 @@ func (c *DrillRunCmd) Run(ctx context.Context, e *env) error {
 	if c.ClockFile != "" {
 		clock = drill.FileClock{Path: c.ClockFile}
 	}
-	r := &drill.Runner{Scenario: sc, Clock: clock, Assist: cl, TAXII: tc, DrillPrefix: drill.Prefix, Getenv: e.getenv, Progress: e.stderr}
+	r := &drill.Runner{Scenario: sc, Clock: clock, Assist: cl, TAXII: tc, DrillPrefix: drill.Prefix, Getenv: e.getenv, Progress: e.stderr,
+		Collection: c.Collection}
 	rep, err := r.Run(ctx)
 	if err != nil {
 		return err
