@@ -251,9 +251,9 @@ func (s *Service) Report(ctx context.Context, p *access.Principal, r Report) (*I
 		}
 	}
 	if !published {
-		pub := objs
-		if r.Exercise {
-			pub = append(slices.Clone(objs), stix.ExerciseMarking)
+		pub, err := s.withExerciseMarking(ctx, coll.ID, r.Exercise, objs)
+		if err != nil {
+			return nil, err
 		}
 		if err := s.cfg.Publisher.Publish(ctx, p, r.Collection, pub); err != nil {
 			return nil, fmt.Errorf("publish incident: %w", err)
@@ -285,6 +285,23 @@ func (s *Service) Report(ctx context.Context, p *access.Principal, r Report) (*I
 	}
 	s.audit(ctx, p, "incident.report", rec, "reported under "+regime.Name)
 	return s.view(ctx, rec, objs[0], true)
+}
+
+// withExerciseMarking adds the exercise marking-definition to exercise
+// objects published to a collection that does not hold it yet (whoever
+// stored it first owns it: another organisation may not add it again).
+func (s *Service) withExerciseMarking(ctx context.Context, collection string, exercise bool, objs []json.RawMessage) ([]json.RawMessage, error) {
+	if !exercise {
+		return objs, nil
+	}
+	page, err := s.cfg.Objects.QueryObjects(ctx, collection, store.Query{IDs: []string{stix.ExerciseMarkingID}, Limit: 1})
+	if err != nil {
+		return nil, err
+	}
+	if len(page.Entries) > 0 {
+		return objs, nil
+	}
+	return append(slices.Clone(objs), stix.ExerciseMarking), nil
 }
 
 // retried answers a retried report with the incident recorded before, if
@@ -724,9 +741,9 @@ func (s *Service) FollowUp(ctx context.Context, p *access.Principal, id string, 
 	if err != nil {
 		return nil, "", err
 	}
-	pub := []json.RawMessage{obj}
-	if sh.exercise {
-		pub = append(pub, stix.ExerciseMarking)
+	pub, err := s.withExerciseMarking(ctx, rec.Collection, sh.exercise, []json.RawMessage{obj})
+	if err != nil {
+		return nil, "", err
 	}
 	if err := s.cfg.Publisher.Publish(ctx, p, rec.Collection, pub); err != nil {
 		return nil, "", fmt.Errorf("publish report: %w", err)
