@@ -184,7 +184,7 @@ func TestDrillEndToEnd(t *testing.T) {
 					Outcome  string    `json:"outcome"`
 				} `json:"stages"`
 			} `json:"incidents"`
-			Requests     []struct {
+			Requests []struct {
 				ID                string        `json:"id"`
 				Acknowledged      bool          `json:"acknowledged"`
 				TimeToAcknowledge time.Duration `json:"time_to_acknowledge_ns"`
