@@ -4,9 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/mitra-cert/mitra/internal/access"
 	"github.com/mitra-cert/mitra/internal/incident"
 	"github.com/mitra-cert/mitra/internal/notify"
 	"github.com/mitra-cert/mitra/internal/stix"
@@ -176,5 +178,68 @@ func TestExerciseIncidentsStayInTheDrill(t *testing.T) {
 	}
 	if n, err := drillSvc.Tick(ctx); err != nil || n != wantDrill {
 		t.Errorf("drill tick: %d alerts, %v; want %d", n, err, wantDrill)
+	}
+}
+
+// TestDrillAPIUnderItsPrefix: the drill's incident API, mounted under its
+// own prefix, reports exercise incidents; over HTTP each API answers 404
+// for the other's incidents, exactly as for a missing one, and an
+// outsider gets the same 404 for a drill incident it may not read.
+func TestDrillAPIUnderItsPrefix(t *testing.T) {
+	w := newWorld(t, notify.Targets{})
+	ctx := context.Background()
+	const drillPrefix = "/x-mitra-drill/incidents/"
+	drillSvc, err := incident.New(incident.Config{Store: w.st.(incident.Store), Objects: w.st, Audit: w.st, Exercise: true,
+		Publisher: &incident.Ingest{Check: w.srv.Check, Store: w.st, Path: drillPrefix}, Now: w.clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.srv.Mount(drillPrefix, incident.NewHandler(drillSvc, incident.HandlerOptions{Authenticate: w.srv.Authenticate, Prefix: drillPrefix}))
+	a := w.api(nil)
+	w.user("op", w.operator, access.RoleAnalyst)
+	w.user("bob", w.other, access.RoleAnalyst)
+	cl := func(user, prefix string) *incident.Client {
+		c, err := incident.NewClient(a.ts.URL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.User, c.Password, c.Prefix = user, password, prefix
+		return c
+	}
+	rep := incident.Report{Collection: w.coll, Regime: "nis2", CERT: w.cert, Name: "Drill outage", Sector: "energy", Severity: "high",
+		AwareAt: w.clock.Now(), IdempotencyKey: "drill-1"}
+	ex, err := cl("op", drillPrefix).Report(ctx, rep)
+	if err != nil || !stix.IsExercise(ex.Object) {
+		t.Fatalf("drill report over HTTP: %+v, %v", ex, err)
+	}
+	again, err := cl("op", drillPrefix).Report(ctx, rep)
+	if err != nil || again.ID != ex.ID {
+		t.Fatalf("retried drill report: %+v, %v", again, err)
+	}
+	rep.Name, rep.IdempotencyKey = "Real outage", ""
+	real, err := cl("op", "").Report(ctx, rep)
+	if err != nil || stix.IsExercise(real.Object) {
+		t.Fatalf("real report: %+v, %v", real, err)
+	}
+	const missing = "incident--00000000-0000-4000-8000-000000000000"
+	notFound := func(user, prefix, id string) string {
+		_, err := cl(user, prefix).Get(ctx, id)
+		var ae *incident.APIError
+		if !errors.As(err, &ae) || ae.Status != 404 {
+			t.Fatalf("%s GET %s%s: %v, want 404", user, prefix, id, err)
+		}
+		return ae.Description
+	}
+	base := notFound("op", drillPrefix, missing)
+	_ = notFound("op", "", ex.ID)
+	_ = notFound("op", drillPrefix, real.ID)
+	if d := notFound("bob", drillPrefix, ex.ID); d != strings.Replace(base, missing, ex.ID, 1) {
+		t.Errorf("hidden drill incident answered %q, a missing one %q", d, base)
+	}
+	if l, err := cl("op", "").List(ctx, "", 0); err != nil || len(l) != 1 || l[0].ID != real.ID {
+		t.Errorf("real listing over HTTP: %v, %v", l, err)
+	}
+	if l, err := cl("op", drillPrefix).List(ctx, "", 0); err != nil || len(l) != 1 || l[0].ID != ex.ID {
+		t.Errorf("drill listing over HTTP: %v, %v", l, err)
 	}
 }
