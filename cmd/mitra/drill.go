@@ -48,6 +48,11 @@ func (c *DrillRunCmd) Run(ctx context.Context, e *env) error {
 		return err
 	}
 	tc.User, tc.Password, tc.Token = c.User, c.Password, c.Token
+	if c.Speed != 1 && c.ClockFile == "" && sc.HasIncidents() {
+		// The incident clocks are the servers' own: a drill played faster
+		// than them would report incidents from their future.
+		return fmt.Errorf("--speed %g: a scenario with incidents plays in real time (the servers keep the incident clocks)", c.Speed)
+	}
 	var clock drill.Clock = &drill.RealClock{Speed: c.Speed}
 	if c.ClockFile != "" {
 		clock = drill.FileClock{Path: c.ClockFile}

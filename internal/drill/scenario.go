@@ -338,6 +338,11 @@ func Parse(file string, data []byte) (*Scenario, error) {
 	return &s, nil
 }
 
+// HasIncidents reports whether the scenario reports incidents.
+func (s *Scenario) HasIncidents() bool {
+	return slices.ContainsFunc(s.Steps, func(st Step) bool { return st.Incident != nil })
+}
+
 func (s *Scenario) participant(name string) *Participant {
 	for i := range s.Participants {
 		if s.Participants[i].Name == name {
