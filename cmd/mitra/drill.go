@@ -48,11 +48,17 @@ func (c *DrillRunCmd) Run(ctx context.Context, e *env) error {
 		return err
 	}
 	tc.User, tc.Password, tc.Token = c.User, c.Password, c.Token
+	if c.Speed != 1 && c.ClockFile == "" && sc.HasIncidents() {
+		// The incident clocks are the servers' own: a drill played faster
+		// than them would report incidents from their future.
+		return fmt.Errorf("--speed %g: a scenario with incidents plays in real time (the servers keep the incident clocks)", c.Speed)
+	}
 	var clock drill.Clock = &drill.RealClock{Speed: c.Speed}
 	if c.ClockFile != "" {
 		clock = drill.FileClock{Path: c.ClockFile}
 	}
-	r := &drill.Runner{Scenario: sc, Clock: clock, Assist: cl, TAXII: tc, DrillPrefix: drill.Prefix, Getenv: e.getenv, Progress: e.stderr}
+	r := &drill.Runner{Scenario: sc, Clock: clock, Assist: cl, TAXII: tc, DrillPrefix: drill.Prefix, Getenv: e.getenv, Progress: e.stderr,
+		Collection: c.Collection}
 	rep, err := r.Run(ctx)
 	if err != nil {
 		return err

@@ -13,26 +13,32 @@ import (
 	"github.com/mitra-cert/mitra/internal/stix"
 )
 
-// drillScenario has 23 steps: three incidents by fictitious operators,
-// nine indicators, four requests to participant B and seven answers that
-// B's server plays (some in time, some late, one request left open).
+// drillScenario has 30 steps: three incidents by fictitious operators
+// reported to participant B under NIS2 and GosSOPKA, nine indicators,
+// four requests to participant B, seven answers that B's server plays
+// (some in time, some late) and seven steps on the incidents (B's
+// acknowledgements and feedback on A's server, the operator's follow-up
+// reports), over 80 drill hours so that regime deadlines pass.
 const drillScenario = `name: Regional incident drill
 start: 2030-06-02T01:00:00Z
+operator: {user: op, password_env: DRILL_OP_PASSWORD}
 participants:
   - name: B
     contact: %s
     url: %s
     user: cert
     password_env: DRILL_B_PASSWORD
+    organisation: %s
+    incident_account: {user: peer-b, password_env: DRILL_B_INCIDENT_PASSWORD}
 steps:
   - at: 0m
-    incident: {id: i1, operator: Fictitious Grid Co, name: Substation outage, sector: energy}
+    incident: {id: i1, operator: Fictitious Grid Co, name: Substation outage, sector: energy, regime: nis2, cert: B}
   - at: 1m
     indicator: {id: ind1, name: C2 server, pattern: "[ipv4-addr:value = '198.51.100.1']"}
   - at: 2m
     indicator: {id: ind2, name: Phishing domain, pattern: "[domain-name:value = 'grid-update.example']"}
   - at: 3m
-    incident: {id: i2, operator: Fictitious Water Utility, name: Pump controller tampering, sector: water}
+    incident: {id: i2, operator: Fictitious Water Utility, name: Pump controller tampering, sector: water, regime: nis2, cert: B}
   - at: 4m
     indicator: {id: ind3, name: Dropper, pattern: "[file:hashes.'SHA-256' = 'aec070645fe53ee3b3763059376134f058cc337247c978add178b6ccdfb0019f']"}
   - at: 5m
@@ -47,7 +53,7 @@ steps:
   - at: 12m
     indicator: {id: ind5, name: Exfiltration host, pattern: "[ipv4-addr:value = '198.51.100.5']"}
   - at: 15m
-    incident: {id: i3, operator: Fictitious Rail Co, name: Signalling ransomware, sector: transport}
+    incident: {id: i3, operator: Fictitious Rail Co, name: Signalling ransomware, sector: transport, regime: gossopka-significant, cert: B}
   - at: 20m
     request: {id: r3, to: B, kind: information, concerns: [i3], response_time: 2h, acknowledge_within: 20m}
   - at: 25m
@@ -73,11 +79,26 @@ steps:
   - at: 70m
     by: B
     respond: {request: r4, message: acknowledge}
+  - at: 80m
+    by: B
+    update: {incident: i1, state: acknowledged, text: "CSIRT B has the early warning"}
+  - at: 85m
+    update: {incident: i1, report: intermediate, text: "Notification: substation isolated"}
   - at: 90m
     by: B
     respond: {request: r3, message: answer, content: "Sample analysed"}
+  - at: 95m
+    update: {incident: i1, report: final, text: "Root cause: phishing"}
   - at: 100m
     indicator: {id: ind9, name: Last C2, pattern: "[ipv4-addr:value = '198.51.100.9']"}
+  - at: 26h
+    by: B
+    update: {incident: i2, state: acknowledged}
+  - at: 27h
+    by: B
+    update: {incident: i1, report: feedback, text: "Thanks, closed on our side"}
+  - at: 80h
+    update: {incident: i2, report: intermediate, text: "Late notification"}
 `
 
 // TestDrillEndToEnd: CERT A runs a 23-step drill with CERT B (two `mitra
@@ -116,18 +137,54 @@ func TestDrillEndToEnd(t *testing.T) {
 		t.Fatalf("real indicator: %d %s", code, out)
 	}
 
+	// B plays the CERT of the drill's incidents on A's server with its
+	// account there (Peer-B, the organisation of B's real federation link
+	// too: only the exercise marking keeps the incidents off that link);
+	// A's Grid-Operator-A plays the fictitious operators.
+	peerB := orgID(t, a, "Peer-B")
+	runCLI(t, a.bin, nil, "collection", "grant", "--data", a.data, "drill", "--read", "--write", "--org", "Grid-Operator-A")
+	// A real incident beside the drill, on A's real incident service.
+	realInc := struct {
+		ID string `json:"id"`
+	}{}
+	if err := json.Unmarshal([]byte(runCLI(t, a.bin, a.as("op"), "incident", "report", "--json", "--collection", "incidents", "--cert", a.certOrg,
+		"--name", "Real outage", "--sector", "energy", "--severity", "low")), &realInc); err != nil || realInc.ID == "" {
+		t.Fatalf("real incident: %v", err)
+	}
+
 	scenario := filepath.Join(dir, "drill.yaml")
-	if err := os.WriteFile(scenario, []byte(fmt.Sprintf(drillScenario, bContact, b.srv.base)), 0o600); err != nil {
+	if err := os.WriteFile(scenario, []byte(fmt.Sprintf(drillScenario, bContact, b.srv.base, peerB)), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	reportFile := filepath.Join(dir, "report.json")
-	out := runCLI(t, a.bin, append(a.as("cert"), "DRILL_B_PASSWORD=cert-password-1"), "drill", "run", scenario, "--clock-file", clockFile, "--report", reportFile)
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("A's log:\n%s", a.srv.logs)
+		}
+	})
+	out := runCLI(t, a.bin, append(a.as("cert"), "DRILL_B_PASSWORD=cert-password-1",
+		"DRILL_OP_PASSWORD=op-password-1", "DRILL_B_INCIDENT_PASSWORD=peer-b-password-1"), "drill", "run", scenario, "--clock-file", clockFile, "--report", reportFile)
 	var rep struct {
 		Participants []struct {
-			Name         string `json:"name"`
-			StagesMet    int    `json:"stages_met"`
-			StagesMissed int    `json:"stages_missed"`
-			Requests     []struct {
+			Name                 string `json:"name"`
+			StagesMet            int    `json:"stages_met"`
+			StagesMissed         int    `json:"stages_missed"`
+			IncidentStagesMet    int    `json:"incident_stages_met"`
+			IncidentStagesMissed int    `json:"incident_stages_missed"`
+			Incidents            []struct {
+				ID     string `json:"id"`
+				STIXID string `json:"stix_id"`
+				Regime string `json:"regime"`
+				State  string `json:"state"`
+				Stages []struct {
+					Name     string    `json:"name"`
+					Party    string    `json:"party"`
+					Deadline time.Time `json:"deadline"`
+					MetAt    time.Time `json:"met_at"`
+					Outcome  string    `json:"outcome"`
+				} `json:"stages"`
+			} `json:"incidents"`
+			Requests []struct {
 				ID                string        `json:"id"`
 				Acknowledged      bool          `json:"acknowledged"`
 				TimeToAcknowledge time.Duration `json:"time_to_acknowledge_ns"`
@@ -160,9 +217,9 @@ func TestDrillEndToEnd(t *testing.T) {
 		"r1": {5 * time.Minute, 30 * time.Minute, "answered", "met", "met"},
 		"r2": {17 * time.Minute, 47 * time.Minute, "declined", "missed", "missed"},
 		"r3": {0, 70 * time.Minute, "answered", "missed", "met"},
-		"r4": {20 * time.Minute, 0, "acknowledged", "missed", "open"},
+		"r4": {20 * time.Minute, 0, "acknowledged", "missed", "missed"},
 	}
-	if p.Name != "B" || len(p.Requests) != 4 || p.StagesMet != 3 || p.StagesMissed != 4 {
+	if p.Name != "B" || len(p.Requests) != 4 || p.StagesMet != 3 || p.StagesMissed != 5 {
 		t.Errorf("participant report: %+v\n%s", p, out)
 	}
 	for _, r := range p.Requests {
@@ -172,7 +229,88 @@ func TestDrillEndToEnd(t *testing.T) {
 			t.Errorf("request %s: %+v, want %+v", r.ID, r, w)
 		}
 	}
-	if !strings.Contains(out, "Participant B: 3 stages met, 4 missed") || !strings.Contains(out, "r1 (takedown): acknowledged after 5m0s, answered after 30m0s") {
+	// The regime stages of the drill's incidents, on the drill clock: met
+	// in time, missed (met late or overdue at the end, 80h) or open.
+	t0 := time.Date(2030, 6, 2, 1, 0, 0, 0, time.UTC)
+	at := func(d time.Duration) time.Time { return t0.Add(d) }
+	type stageWant struct {
+		name, party, outcome string
+		deadline, met        time.Time // zero: none
+	}
+	stageWants := map[string][]stageWant{
+		"i1": {{"early-warning", "operator", "met", at(24 * time.Hour), t0}, {"acknowledgement", "cert", "met", at(24 * time.Hour), at(80 * time.Minute)},
+			{"notification", "operator", "met", at(72 * time.Hour), at(85 * time.Minute)}, {"final-report", "operator", "met", at(85*time.Minute + 30*24*time.Hour), at(95 * time.Minute)},
+			{"feedback", "cert", "met", at(95*time.Minute + 14*24*time.Hour), at(27 * time.Hour)}},
+		"i2": {{"early-warning", "operator", "met", at(3*time.Minute + 24*time.Hour), at(3 * time.Minute)},
+			{"acknowledgement", "cert", "missed", at(3*time.Minute + 24*time.Hour), at(26 * time.Hour)},
+			{"notification", "operator", "missed", at(3*time.Minute + 72*time.Hour), at(80 * time.Hour)},
+			{"final-report", "operator", "open", at(80*time.Hour + 30*24*time.Hour), time.Time{}}, {"feedback", "cert", "open", time.Time{}, time.Time{}}},
+		"i3": {{"notification", "operator", "met", at(15*time.Minute + 3*time.Hour), at(15 * time.Minute)},
+			{"acknowledgement", "cert", "missed", at(15*time.Minute + 24*time.Hour), time.Time{}},
+			{"final-report", "operator", "open", at(15*time.Minute + 30*24*time.Hour), time.Time{}}, {"feedback", "cert", "open", time.Time{}, time.Time{}}},
+	}
+	if len(p.Incidents) != 3 || p.IncidentStagesMet != 2 || p.IncidentStagesMissed != 2 {
+		t.Errorf("incidents in B's report: %d, CERT stages met %d, missed %d; want 3, 2, 2", len(p.Incidents), p.IncidentStagesMet, p.IncidentStagesMissed)
+	}
+	var drillIncidents []string
+	for _, in := range p.Incidents {
+		drillIncidents = append(drillIncidents, in.STIXID)
+		want := stageWants[in.ID]
+		if len(in.Stages) != len(want) {
+			t.Errorf("incident %s: %d stages, want %d", in.ID, len(in.Stages), len(want))
+			continue
+		}
+		for i, s := range in.Stages {
+			w := want[i]
+			if s.Name != w.name || s.Party != w.party || s.Outcome != w.outcome || !s.Deadline.Equal(w.deadline) || !s.MetAt.Equal(w.met) {
+				t.Errorf("incident %s stage %d: %+v, want %+v", in.ID, i, s, w)
+			}
+		}
+	}
+	if !strings.Contains(out, "Incidents as CERT: 2 stages met, 2 missed") {
+		t.Errorf("printed report lacks the incidents:\n%s", out)
+	}
+	// No drill incident in the real incident service (listing or by id),
+	// for the operator, the CERT that acknowledged them or A's CERT; the
+	// drill's incident service holds them.
+	for _, u := range []struct{ user, pass string }{{"op", "op-password-1"}, {"peer-b", "peer-b-password-1"}, {"cert", "cert-password-1"}} {
+		uc := &client{t: t, base: a.srv.base, user: u.user, pass: u.pass}
+		code, _, body := uc.do("GET", "/x-mitra-incidents/", nil)
+		if code != 200 {
+			t.Fatalf("real incident listing as %s: %d %s", u.user, code, body)
+		}
+		for _, id := range drillIncidents {
+			if strings.Contains(string(body), id) {
+				t.Errorf("drill incident %s in the real incident listing of %s", id, u.user)
+			}
+			if code, _, _ := uc.do("GET", "/x-mitra-incidents/"+id, nil); code != 404 {
+				t.Errorf("drill incident %s from the real incident service as %s: %d", id, u.user, code)
+			}
+		}
+		if u.user == "op" && !strings.Contains(string(body), realInc.ID) {
+			t.Errorf("the real incident is missing from the real listing: %s", body)
+		}
+	}
+	opc := &client{t: t, base: a.srv.base, user: "op", pass: "op-password-1"}
+	if code, _, body := opc.do("GET", "/x-mitra-drill/incidents/", nil); code != 200 || strings.Count(string(body), `"regime_title"`) != 3 || strings.Contains(string(body), realInc.ID) {
+		t.Errorf("the drill's incident listing: %d %s", code, body)
+	}
+	// Nor in the real exports of the drill collection.
+	for _, f := range []string{"stix", "csv"} {
+		code, _, body := ac.do("GET", "/x-mitra-export/"+f+"?collection="+a.drillCol, nil)
+		if code != 200 {
+			t.Fatalf("export %s: %d %s", f, code, body)
+		}
+		for _, id := range drillIncidents {
+			if strings.Contains(string(body), id) {
+				t.Errorf("drill incident %s in the %s export", id, f)
+			}
+		}
+		if strings.Contains(string(body), "EXERCISE") || strings.Contains(string(body), "198.51.100.") {
+			t.Errorf("drill data in the %s export:\n%s", f, body)
+		}
+	}
+	if !strings.Contains(out, "Participant B: 3 stages met, 5 missed") || !strings.Contains(out, "r1 (takedown): acknowledged after 5m0s, answered after 30m0s") {
 		t.Errorf("printed report:\n%s", out)
 	}
 
@@ -217,6 +355,13 @@ func TestDrillEndToEnd(t *testing.T) {
 			t.Errorf("%s lacks the real indicator: %v", col, ids)
 		}
 	}
+	for _, id := range drillIncidents {
+		for _, col := range []string{"mirror", "mirror2"} {
+			if code, _, _ := bc.do("GET", "/api/collections/"+collectionID(t, b, col)+"/objects/"+id+"/", nil); code != 404 {
+				t.Errorf("drill incident %s reached B's %s over a real link: %d", id, col, code)
+			}
+		}
+	}
 	// The drill collection on A does hold the drill's objects (the filter,
 	// not an empty source, kept them out).
 	for _, id := range ac.readAll(a.drillCol, false) {
@@ -227,6 +372,18 @@ func TestDrillEndToEnd(t *testing.T) {
 	if drillObjects < 12 {
 		t.Errorf("A's drill collection holds %d drill objects", drillObjects)
 	}
+}
+
+// orgID finds an organisation's identity id by name through the CLI.
+func orgID(t *testing.T, c *cert, name string) string {
+	t.Helper()
+	for _, line := range strings.Split(runCLI(t, c.bin, nil, "org", "list", "--data", c.data), "\n") {
+		if f := strings.Fields(line); len(f) > 1 && f[1] == name {
+			return f[0]
+		}
+	}
+	t.Fatalf("no organisation %s on %s", name, c.name)
+	return ""
 }
 
 // collectionID finds a collection's id by alias through the CLI.

@@ -20,3 +20,18 @@ func TestDrillBadScenario(t *testing.T) {
 		t.Errorf("bad scenario: %v", err)
 	}
 }
+
+// TestDrillIncidentsNotFaster: a scenario with incidents is not played
+// faster than the servers' clocks, which keep the incidents' deadlines.
+func TestDrillIncidentsNotFaster(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "drill.yaml")
+	sc := "name: d\noperator: {user: op, password_env: OP}\nparticipants:\n  - {name: B, contact: identity--5b0a3e0c-8d5a-4a8e-9b43-0c1d2e3f4a5b, organisation: identity--6c1b4f1d-9e6b-4b9f-8c54-1d2e3f4a5b6c}\n" +
+		"steps:\n  - at: 0s\n    incident: {id: i1, operator: Grid, name: Outage, cert: B}\n"
+	if err := os.WriteFile(file, []byte(sc), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, _, err := mitra(t, nil, "", "drill", "run", file, "--url", "http://127.0.0.1:1", "--speed", "60")
+	if err == nil || !strings.Contains(err.Error(), "a scenario with incidents plays in real time") {
+		t.Errorf("--speed 60 with incidents: %v", err)
+	}
+}

@@ -12,6 +12,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/mitra-cert/mitra/internal/drill"
 	"github.com/mitra-cert/mitra/internal/incident"
 	"github.com/mitra-cert/mitra/internal/notify"
 	"github.com/mitra-cert/mitra/internal/store"
@@ -46,7 +47,10 @@ type NotifyServeFlags struct {
 
 // incidentRuntime is incident coordination running in a server.
 type incidentRuntime struct {
-	svc   *incident.Service
+	svc *incident.Service
+	// drill is the drills' incident service: exercise incidents only, on
+	// the drill clock, with no notification to the real targets.
+	drill *incident.Service
 	queue *notify.Queue
 	stop  context.CancelFunc
 	done  chan struct{}
@@ -55,7 +59,10 @@ type incidentRuntime struct {
 // startIncidents builds the incident service and the notification queue
 // over st, publishing through srv's ingest, and runs the deadline checks
 // and the queue until Stop.
-func startIncidents(ctx context.Context, st store.Store, srv *taxii.Server, log *slog.Logger, f IncidentServeFlags, n NotifyServeFlags) (*incidentRuntime, error) {
+//
+// drillNow is the drill clock (the assistance clock file in tests; nil:
+// the system clock).
+func startIncidents(ctx context.Context, st store.Store, srv *taxii.Server, log *slog.Logger, f IncidentServeFlags, n NotifyServeFlags, drillNow func() time.Time) (*incidentRuntime, error) {
 	ist, ok1 := st.(incident.Store)
 	nst, ok2 := st.(notify.Store)
 	if !ok1 || !ok2 {
@@ -95,8 +102,14 @@ func startIncidents(ctx context.Context, st store.Store, srv *taxii.Server, log 
 	if err != nil {
 		return nil, err
 	}
+	drillSvc, err := incident.New(incident.Config{Store: ist, Objects: st, Audit: st, Regimes: regimes, Sectors: f.Sectors,
+		Logger: log.With("drill", true), Exercise: true, Now: drillNow,
+		Publisher: &incident.Ingest{Check: srv.Check, Store: st, Path: drill.IncidentPrefix}})
+	if err != nil {
+		return nil, err
+	}
 	rctx, stop := context.WithCancel(context.WithoutCancel(ctx))
-	rt := &incidentRuntime{svc: svc, queue: queue, stop: stop, done: make(chan struct{})}
+	rt := &incidentRuntime{svc: svc, drill: drillSvc, queue: queue, stop: stop, done: make(chan struct{})}
 	go func() {
 		defer close(rt.done)
 		qdone := make(chan struct{})
@@ -166,6 +179,7 @@ type IncidentReportCmd struct {
 	TLP                 string   `name:"tlp" default:"amber+strict" help:"TLP level of the incident objects."`
 	Recipients          []string `sep:"," help:"Further organisations (identity ids) the incident is released to, besides the CERT."`
 	Related             []string `sep:"," help:"Ids of the indicators, observables, malware and attack patterns involved."`
+	IdempotencyKey      string   `name:"idempotency-key" help:"Makes the report safe to retry: run the command again with the same key after a failure and it completes or returns the same incident, never a second one."`
 }
 
 // Run implements the command.
@@ -182,7 +196,8 @@ func (c *IncidentReportCmd) Run(ctx context.Context, e *env) error {
 	}
 	inc, err := cl.Report(ctx, incident.Report{Collection: c.Collection, Regime: c.Regime, CERT: c.CERT, Name: c.Name,
 		Description: c.Description, Sector: c.Sector, Service: c.Service, Severity: c.Severity, Impact: c.Impact,
-		SuspectedCause: c.Cause, CrossBorder: c.CrossBorder, AwareAt: aware, TLP: c.TLP, Recipients: c.Recipients, Related: c.Related})
+		SuspectedCause: c.Cause, CrossBorder: c.CrossBorder, AwareAt: aware, TLP: c.TLP, Recipients: c.Recipients, Related: c.Related,
+		IdempotencyKey: c.IdempotencyKey})
 	if err != nil {
 		return err
 	}

@@ -238,13 +238,20 @@ func (c *ServeCmd) Run(ctx context.Context, e *env) error {
 	// through the TAXII ingest as the caller; deadline alerts and the
 	// notification queue run beside the server and stop before the store
 	// closes.
-	incidents, err := startIncidents(ctx, st, srv, log, c.Incident, c.Notify)
+	var drillNow func() time.Time
+	if c.Assist.ClockFile != "" {
+		drillNow = fileClock(c.Assist.ClockFile, log)
+	}
+	incidents, err := startIncidents(ctx, st, srv, log, c.Incident, c.Notify, drillNow)
 	if err != nil {
 		return err
 	}
 	defer incidents.Stop()
 	srv.Mount(incident.Prefix, incident.NewHandler(incidents.svc, incident.HandlerOptions{Authenticate: srv.Authenticate,
 		Notifications: incidents.queue, Logger: log}))
+	// Drills report their incidents under the drill's prefix, as exercises.
+	srv.Mount(drill.IncidentPrefix, incident.NewHandler(incidents.drill, incident.HandlerOptions{Authenticate: srv.Authenticate,
+		Logger: log, Prefix: drill.IncidentPrefix}))
 	// Search, value lookup and pivots (issue 17): text and references are
 	// indexed by the store in the objects' transactions; the value index
 	// is loaded from the store and follows the change logs like the hash

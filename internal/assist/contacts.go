@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/mitra-cert/mitra/internal/access"
 	"github.com/mitra-cert/mitra/internal/store"
@@ -68,10 +69,23 @@ func (s *Service) contact(ctx context.Context, p *access.Principal, id string) (
 	return nil, fmt.Errorf("contact %s: %w", id, ErrNotFound)
 }
 
-// nextContact is the contact an overdue request escalates to: the next in
-// escalation order among the contacts of the same organisation (else of
-// the same country) as the current one. ok is false when there is none.
-func nextContact(all []Contact, current, organisation string) (Contact, bool) {
+// Escalation outcomes of nextContact.
+const (
+	escalateTo  = iota // next is the contact to escalate to
+	noneLeft           // no further contact in the directory
+	noneStaffed        // further contacts exist, none staffed now
+)
+
+// nextContact is the contact an overdue request escalates to at now: the
+// first contact after the current one, in escalation order, among the
+// contacts of the same organisation (else of the same country), who is
+// staffed at now by its working hours in its own time zone
+// (Contact.Staffed). Contacts off duty are passed over: an escalation to
+// an empty desk would only start another clock nobody watches. When every
+// further contact is off duty the request waits (noneStaffed) and
+// escalates at the first tick one of them is on duty; when there is no
+// further contact at all it is overdue for good (noneLeft).
+func nextContact(all []Contact, current, organisation string, now time.Time) (Contact, int) {
 	var cur *Contact
 	for i := range all {
 		if all[i].ID == current {
@@ -95,20 +109,21 @@ func nextContact(all []Contact, current, organisation string) (Contact, bool) {
 			group = append(group, all[i])
 		}
 	}
-	// all is sorted by escalation order then name: the next one after the
-	// current contact's position.
-	i := slices.IndexFunc(group, func(c Contact) bool { return c.ID == current })
-	if i < 0 {
-		// The current contact left the directory: the first one.
-		if len(group) == 0 {
-			return Contact{}, false
+	// all is sorted by escalation order then name: the contacts after the
+	// current one's position (all of them when it left the directory).
+	later := group
+	if i := slices.IndexFunc(group, func(c Contact) bool { return c.ID == current }); i >= 0 {
+		later = group[i+1:]
+	}
+	if len(later) == 0 {
+		return Contact{}, noneLeft
+	}
+	for _, c := range later {
+		if c.Staffed(now) {
+			return c, escalateTo
 		}
-		return group[0], true
 	}
-	if i+1 < len(group) {
-		return group[i+1], true
-	}
-	return Contact{}, false
+	return Contact{}, noneStaffed
 }
 
 // route resolves a delivery's route to a peer and its collection.

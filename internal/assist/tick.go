@@ -15,9 +15,13 @@ import (
 type TickResult struct {
 	Escalated []string `json:"escalated"`
 	// Overdue are requests past due with no contact left to escalate to.
-	Overdue   []string `json:"overdue"`
-	Delivered int      `json:"delivered"`
-	Failed    int      `json:"failed"`
+	Overdue []string `json:"overdue"`
+	// OutOfHours are overdue requests whose further contacts are all off
+	// duty now (working hours): they escalate at the first tick one is
+	// staffed.
+	OutOfHours []string `json:"out_of_hours,omitempty"`
+	Delivered  int      `json:"delivered"`
+	Failed     int      `json:"failed"`
 	// Errors are the reasons of the failed deliveries.
 	Errors []string `json:"errors,omitempty"`
 	// Busy: another process was running this clock; nothing was done.
@@ -90,9 +94,13 @@ func (s *Service) escalate(ctx context.Context, res *TickResult) error {
 			}
 			loaded = true
 		}
-		next, ok := nextContact(contacts, r.Contact, r.ContactOrganisation)
-		if !ok {
+		next, outcome := nextContact(contacts, r.Contact, r.ContactOrganisation, now)
+		switch outcome {
+		case noneLeft:
 			res.Overdue = append(res.Overdue, r.ID)
+			continue
+		case noneStaffed:
+			res.OutOfHours = append(res.OutOfHours, r.ID)
 			continue
 		}
 		level, _ := access.ParseTLP(r.TLP)

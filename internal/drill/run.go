@@ -14,6 +14,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/mitra-cert/mitra/internal/assist"
+	"github.com/mitra-cert/mitra/internal/incident"
 	"github.com/mitra-cert/mitra/internal/stix"
 	"github.com/mitra-cert/mitra/internal/taxiiclient"
 )
@@ -108,6 +109,37 @@ type Runner struct {
 	Getenv      func(string) string
 	// Progress, when set, hears of each step.
 	Progress io.Writer
+	// Collection is the organiser's drill collection (id or alias) the
+	// drill's incidents are reported to.
+	Collection string
+
+	// incidents are the incident API clients on the organiser's server:
+	// "" the operator's, else a participant's.
+	incidents map[string]*incident.Client
+	reported  []*Incident
+	start     time.Time
+}
+
+// incidentClient returns the drills' incident API on the organiser's
+// server as the operator (who "") or as a participant.
+func (r *Runner) incidentClient(who string) (*incident.Client, error) {
+	if cl, ok := r.incidents[who]; ok {
+		return cl, nil
+	}
+	acct := r.Scenario.Operator
+	if who != "" {
+		acct = r.Scenario.participant(who).Incident
+	}
+	cl, err := incident.NewClient(r.Assist.BaseURL)
+	if err != nil {
+		return nil, err
+	}
+	cl.Prefix, cl.User, cl.Password = IncidentPrefix, acct.User, r.Getenv(acct.PasswordEnv)
+	if r.incidents == nil {
+		r.incidents = map[string]*incident.Client{}
+	}
+	r.incidents[who] = cl
+	return cl, nil
 }
 
 // tlpAmber is the TLP 2.0 AMBER marking of drill objects.
@@ -123,6 +155,7 @@ func (r *Runner) Run(ctx context.Context) (*Report, error) {
 	if err := r.Clock.Until(ctx, start); err != nil {
 		return nil, err
 	}
+	r.start = start
 	if r.Participants == nil {
 		r.Participants = map[string]*assist.Client{}
 		for _, p := range s.Participants {
@@ -160,7 +193,7 @@ func (r *Runner) Run(ctx context.Context) (*Report, error) {
 		}
 	}
 	end := start.Add(s.Steps[len(s.Steps)-1].Offset)
-	return r.report(ctx, start, end, requests, stixIDs)
+	return r.report(ctx, start, end, requests, r.reported, stixIDs)
 }
 
 // tick runs every server's drill clock now, so that deliveries made by
@@ -201,18 +234,45 @@ func (r *Runner) play(ctx context.Context, st *Step, at time.Time, stixIDs map[s
 	}
 	switch {
 	case st.Incident != nil:
+		// Through the drills' incident service, under its regime: the
+		// service marks it as an exercise and starts the regime's clocks
+		// on the drill clock.
 		in := st.Incident
-		id := "incident--" + uuid.NewString()
-		stixIDs[in.ID] = id
-		desc := fmt.Sprintf("EXERCISE. Reported by the fictitious operator %s", in.Operator)
-		if in.Sector != "" {
-			desc += " (sector " + in.Sector + ")"
+		cl, err := r.incidentClient("")
+		if err != nil {
+			return err
 		}
+		desc := fmt.Sprintf("EXERCISE. Reported by the fictitious operator %s", in.Operator)
 		if in.Description != "" {
 			desc += ". " + in.Description
 		}
-		return publish(map[string]any{"type": "incident", "spec_version": "2.1", "id": id, "created": ts, "modified": ts,
-			"name": "[EXERCISE] " + in.Name, "description": desc, "object_marking_refs": marks})
+		got, err := cl.Report(ctx, incident.Report{Collection: r.Collection, Regime: cmp.Or(in.Regime, "nis2"),
+			CERT: r.Scenario.participant(in.CERT).Organisation, Name: "[EXERCISE] " + in.Name, Description: desc,
+			Sector: cmp.Or(in.Sector, "energy"), Severity: cmp.Or(in.Severity, "high"), AwareAt: at, Exercise: true,
+			// A re-run step (after a lost answer) finds the same incident.
+			IdempotencyKey: fmt.Sprintf("drill/%s/%s/%s", r.Scenario.Name, r.start.Format(time.RFC3339), in.ID)})
+		if err != nil {
+			return err
+		}
+		stixIDs[in.ID] = got.ID
+		r.reported = append(r.reported, in)
+		return nil
+	case st.Update != nil:
+		u := st.Update
+		cl, err := r.incidentClient(st.By)
+		if err != nil {
+			return err
+		}
+		id := stixIDs[u.Incident]
+		switch {
+		case u.State != "":
+			_, err = cl.Transition(ctx, id, u.State, u.Text)
+		case u.Report != "":
+			_, err = cl.FollowUp(ctx, id, incident.FollowUp{Kind: u.Report, Text: cmp.Or(u.Text, "[EXERCISE] "+u.Report+" report")})
+		default:
+			_, err = cl.MeetStage(ctx, id, u.Stage, u.Text)
+		}
+		return err
 	case st.Indicator != nil:
 		in := st.Indicator
 		id := "indicator--" + uuid.NewString()

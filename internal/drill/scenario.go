@@ -28,9 +28,20 @@ var ErrScenario = errors.New("bad scenario")
 type Scenario struct {
 	Name string `yaml:"name"`
 	// Start is the drill time of offset 0 (default: when the run starts).
-	Start        time.Time     `yaml:"start"`
+	Start time.Time `yaml:"start"`
+	// Operator is the account on the organiser's server whose organisation
+	// plays the fictitious operators: it reports the drill's incidents and
+	// their follow-ups (required when the scenario has incidents).
+	Operator     *Account      `yaml:"operator"`
 	Participants []Participant `yaml:"participants"`
 	Steps        []Step        `yaml:"steps"`
+}
+
+// Account is a user of the organiser's server, its password in an
+// environment variable.
+type Account struct {
+	User        string `yaml:"user"`
+	PasswordEnv string `yaml:"password_env"`
 }
 
 // Participant is a peer taking part.
@@ -44,6 +55,12 @@ type Participant struct {
 	URL         string `yaml:"url"`
 	User        string `yaml:"user"`
 	PasswordEnv string `yaml:"password_env"`
+	// Organisation is the participant's organisation on the organiser's
+	// server (an identity id): the CERT the drill's incidents naming it
+	// are reported to. Incident is its account there, for the incident
+	// steps it plays (acknowledging, feedback).
+	Organisation string   `yaml:"organisation"`
+	Incident     *Account `yaml:"incident_account"`
 }
 
 // Step is one timed step. Exactly one of its actions is set.
@@ -57,6 +74,7 @@ type Step struct {
 	Indicator *Indicator `yaml:"indicator"`
 	Request   *Request   `yaml:"request"`
 	Respond   *Respond   `yaml:"respond"`
+	Update    *Update    `yaml:"update"`
 
 	Line   int           `yaml:"-"`
 	Offset time.Duration `yaml:"-"`
@@ -69,6 +87,24 @@ type Incident struct {
 	Name        string `yaml:"name"`
 	Sector      string `yaml:"sector"`
 	Description string `yaml:"description"`
+	// Regime is the reporting regime the incident is reported under
+	// (default nis2); CERT the participant it is reported to.
+	Regime   string `yaml:"regime"`
+	CERT     string `yaml:"cert"`
+	Severity string `yaml:"severity"`
+}
+
+// Update is a step on a drill incident: exactly one of State (a
+// transition, "acknowledged" the CERT's acknowledgement), Report (a
+// follow-up report: intermediate and final from the operator, feedback
+// from the CERT) and Stage (a stage met by other means). Played by the
+// operator, or by the participant named in the step's by.
+type Update struct {
+	Incident string `yaml:"incident"`
+	State    string `yaml:"state"`
+	Report   string `yaml:"report"`
+	Stage    string `yaml:"stage"`
+	Text     string `yaml:"text"`
 }
 
 // Indicator is an indicator published during the drill.
@@ -147,6 +183,10 @@ func Parse(file string, data []byte) (*Scenario, error) {
 			return nil, lineError(file, line, "participant %s: contact %q: want an identity id", p.Name, p.Contact)
 		case p.URL != "" && (p.User == "" || p.PasswordEnv == ""):
 			return nil, lineError(file, line, "participant %s: a url needs user and password_env", p.Name)
+		case p.Organisation != "" && !strings.HasPrefix(p.Organisation, "identity--"):
+			return nil, lineError(file, line, "participant %s: organisation %q: want an identity id", p.Name, p.Organisation)
+		case p.Incident != nil && (p.Incident.User == "" || p.Incident.PasswordEnv == ""):
+			return nil, lineError(file, line, "participant %s: incident_account needs user and password_env", p.Name)
 		}
 		names[p.Name] = true
 	}
@@ -184,18 +224,18 @@ func Parse(file string, data []byte) (*Scenario, error) {
 		}
 		st.Offset, last = d, d
 		n := 0
-		for _, set := range []bool{st.Incident != nil, st.Indicator != nil, st.Request != nil, st.Respond != nil} {
+		for _, set := range []bool{st.Incident != nil, st.Indicator != nil, st.Request != nil, st.Respond != nil, st.Update != nil} {
 			if set {
 				n++
 			}
 		}
 		if n != 1 {
-			return nil, lineError(file, st.Line, "a step has exactly one of incident, indicator, request, respond")
+			return nil, lineError(file, st.Line, "a step has exactly one of incident, indicator, request, respond, update")
 		}
 		// Errors about the action point at its line.
-		st.Line = keyLine(i, "incident", "indicator", "request", "respond")
-		if st.By != "" && st.Respond == nil {
-			return nil, lineError(file, st.Line, "only respond steps are played by a participant")
+		st.Line = keyLine(i, "incident", "indicator", "request", "respond", "update")
+		if st.By != "" && st.Respond == nil && st.Update == nil {
+			return nil, lineError(file, st.Line, "only respond and update steps are played by a participant")
 		}
 		newID := func(id, kind string) error {
 			if id == "" {
@@ -212,8 +252,15 @@ func Parse(file string, data []byte) (*Scenario, error) {
 			if err := newID(st.Incident.ID, "incident"); err != nil {
 				return nil, err
 			}
-			if st.Incident.Operator == "" || st.Incident.Name == "" {
-				return nil, lineError(file, st.Line, "incident %s needs an operator and a name", st.Incident.ID)
+			in := st.Incident
+			if in.Operator == "" || in.Name == "" {
+				return nil, lineError(file, st.Line, "incident %s needs an operator and a name", in.ID)
+			}
+			if s.Operator == nil || s.Operator.User == "" || s.Operator.PasswordEnv == "" {
+				return nil, lineError(file, st.Line, "incident %s: the scenario needs an operator account (operator: {user, password_env})", in.ID)
+			}
+			if p := s.participant(in.CERT); p == nil || p.Organisation == "" {
+				return nil, lineError(file, st.Line, "incident %s: cert %q: want a participant with an organisation", in.ID, in.CERT)
 			}
 		case st.Indicator != nil:
 			if err := newID(st.Indicator.ID, "indicator"); err != nil {
@@ -247,6 +294,28 @@ func Parse(file string, data []byte) (*Scenario, error) {
 					return nil, lineError(file, st.Line, "request %s: acknowledge_within %q: want a duration", r.ID, r.AcknowledgeWithin)
 				}
 			}
+		case st.Update != nil:
+			u := st.Update
+			if ids[u.Incident] != "incident" {
+				return nil, lineError(file, st.Line, "update: %q is not an earlier incident", u.Incident)
+			}
+			n := 0
+			for _, v := range []string{u.State, u.Report, u.Stage} {
+				if v != "" {
+					n++
+				}
+			}
+			if n != 1 {
+				return nil, lineError(file, st.Line, "update of %s: want exactly one of state, report, stage", u.Incident)
+			}
+			if u.Report != "" && !slices.Contains([]string{"intermediate", "final", "feedback"}, u.Report) {
+				return nil, lineError(file, st.Line, "update of %s: report %q: want intermediate, final or feedback", u.Incident, u.Report)
+			}
+			if st.By != "" {
+				if p := s.participant(st.By); p == nil || p.Incident == nil {
+					return nil, lineError(file, st.Line, "update: by %q: want a participant with an incident_account", st.By)
+				}
+			}
 		case st.Respond != nil:
 			if !names[st.By] {
 				return nil, lineError(file, st.Line, "respond: by %q: want a participant", st.By)
@@ -269,6 +338,11 @@ func Parse(file string, data []byte) (*Scenario, error) {
 	return &s, nil
 }
 
+// HasIncidents reports whether the scenario reports incidents.
+func (s *Scenario) HasIncidents() bool {
+	return slices.ContainsFunc(s.Steps, func(st Step) bool { return st.Incident != nil })
+}
+
 func (s *Scenario) participant(name string) *Participant {
 	for i := range s.Participants {
 		if s.Participants[i].Name == name {
@@ -282,3 +356,7 @@ func (s *Scenario) participant(name string) *Participant {
 // directory APIs over the drill's own collections, everything marked as
 // an exercise.
 const Prefix = "/x-mitra-drill/"
+
+// IncidentPrefix is where a server serves the drills' incident API: the
+// incident service over exercise incidents only (incident.Config.Exercise).
+const IncidentPrefix = Prefix + "incidents/"

@@ -2,6 +2,7 @@ package incident
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -22,6 +23,9 @@ type Client struct {
 	// User and Password select HTTP Basic; Token selects Bearer.
 	User, Password, Token string
 	HTTP                  *http.Client
+	// Prefix is the API's path (Prefix when empty; the drill's incident
+	// API for drills).
+	Prefix string
 }
 
 // NewClient checks the address.
@@ -56,7 +60,7 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any) error
 		}
 		body = bytes.NewReader(b)
 	}
-	req, err := http.NewRequestWithContext(ctx, method, c.BaseURL+Prefix+path, body)
+	req, err := http.NewRequestWithContext(ctx, method, c.BaseURL+cmp.Or(c.Prefix, Prefix)+path, body)
 	if err != nil {
 		return err
 	}

@@ -37,6 +37,9 @@ type HandlerOptions struct {
 	// MaxBody bounds a request body (bytes); 1 MiB when zero.
 	MaxBody int64
 	Logger  *slog.Logger
+	// Prefix is where the API is served (Prefix when empty; the drill's
+	// incident service is served under the drill's prefix).
+	Prefix string
 }
 
 // Handler serves the incident API under Prefix:
@@ -68,6 +71,10 @@ func NewHandler(svc *Service, opt HandlerOptions) *Handler {
 	if opt.Logger == nil {
 		opt.Logger = slog.New(slog.DiscardHandler)
 	}
+	if opt.Prefix == "" {
+		opt.Prefix = Prefix
+	}
+	Prefix := opt.Prefix
 	h := &Handler{svc: svc, opt: opt, mux: http.NewServeMux()}
 	h.mux.HandleFunc("GET "+Prefix+"{$}", h.auth(h.list))
 	h.mux.HandleFunc("POST "+Prefix+"{$}", h.auth(h.report))

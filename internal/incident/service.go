@@ -27,6 +27,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/mitra-cert/mitra/internal/access"
 	"github.com/mitra-cert/mitra/internal/notify"
+	"github.com/mitra-cert/mitra/internal/stix"
 	"github.com/mitra-cert/mitra/internal/store"
 )
 
@@ -96,6 +97,11 @@ type Config struct {
 	Targets notify.Targets
 	Now     func() time.Time
 	Logger  *slog.Logger
+	// Exercise makes this the drill's incident service: every report is
+	// an exercise (Report.Exercise), and only exercise incidents are
+	// listed, shown, moved on and alerted on. A service without it sees
+	// only real incidents, so the two never mix even on one store.
+	Exercise bool
 }
 
 // Service reports incidents and moves them through their lifecycle.
@@ -159,6 +165,18 @@ type Report struct {
 	// Related are the ids of the indicators, observables, malware and
 	// attack patterns involved: each gets a related-to relationship.
 	Related []string `json:"related,omitempty"`
+	// IdempotencyKey, when set, makes the report safe to retry: the
+	// incident's id (and its relationships' ids) are derived from the
+	// reporting organisation and the key, so a retry after a failure
+	// anywhere (publication done, state not recorded; or both done, answer
+	// lost) finds or completes the same incident instead of creating
+	// another. Clients retrying a report send the same key.
+	IdempotencyKey string `json:"idempotency_key,omitempty"`
+	// Exercise marks the incident and its objects as exercise data (the
+	// exercise marking stix.ExerciseMarkingID): drills report through a
+	// service configured with Exercise, which sets it, and a real service
+	// never lists, shows or alerts on an exercise incident.
+	Exercise bool `json:"exercise,omitempty"`
 }
 
 // Incident is an incident as a caller who may see it sees it.
@@ -186,6 +204,11 @@ func (s *Service) Report(ctx context.Context, p *access.Principal, r Report) (*I
 	if p == nil || p.Organisation == "" {
 		return nil, fmt.Errorf("only a member of an organisation reports incidents: %w", ErrForbidden)
 	}
+	if s.cfg.Exercise {
+		r.Exercise = true
+	} else if r.Exercise {
+		return nil, fmt.Errorf("exercise incidents are reported to the drill service: %w", ErrInvalid)
+	}
 	regime, props, sh, err := s.checkReport(ctx, p, &r)
 	if err != nil {
 		return nil, err
@@ -194,17 +217,47 @@ func (s *Service) Report(ctx context.Context, p *access.Principal, r Report) (*I
 	if r.AwareAt.After(now) {
 		return nil, fmt.Errorf("aware_at %s is in the future: %w", r.AwareAt.Format(time.RFC3339), ErrInvalid)
 	}
+	sh.exercise = r.Exercise
 	id := "incident--" + uuid.NewString()
-	objs, err := incidentObjects(id, &r, props, sh, now)
-	if err != nil {
-		return nil, err
-	}
-	if err := s.cfg.Publisher.Publish(ctx, p, r.Collection, objs); err != nil {
-		return nil, fmt.Errorf("publish incident: %w", err)
+	if r.IdempotencyKey != "" {
+		id = incidentID(p.Organisation, r.IdempotencyKey)
+		// A retry of a report recorded in full: the same incident.
+		if rec, err := s.cfg.Store.GetIncident(ctx, id); err == nil {
+			return s.retried(ctx, p, rec)
+		} else if !errors.Is(err, store.ErrNotFound) {
+			return nil, err
+		}
 	}
 	coll, err := s.cfg.Objects.GetCollection(ctx, r.Collection)
 	if err != nil {
 		return nil, err
+	}
+	objs, err := incidentObjects(id, &r, props, sh, now)
+	if err != nil {
+		return nil, err
+	}
+	// A retry of a report whose objects were published but whose state was
+	// not recorded (a failure in between): the objects stay as published,
+	// the clocks start when they were first published, and the state is
+	// recorded now.
+	published := false
+	if r.IdempotencyKey != "" {
+		prev, at, err := s.publishedBefore(ctx, p, coll.ID, id)
+		if err != nil {
+			return nil, err
+		}
+		if prev != nil {
+			objs[0], now, published = prev, at, true
+		}
+	}
+	if !published {
+		pub, err := s.withExerciseMarking(ctx, coll.ID, r.Exercise, objs)
+		if err != nil {
+			return nil, err
+		}
+		if err := s.cfg.Publisher.Publish(ctx, p, r.Collection, pub); err != nil {
+			return nil, fmt.Errorf("publish incident: %w", err)
+		}
 	}
 	def, _ := json.Marshal(regime)
 	rec := &store.IncidentRecord{ID: id, Collection: coll.ID, Regime: regime.Name, RegimeDef: def, Reporter: p.Organisation,
@@ -222,10 +275,68 @@ func (s *Service) Report(ctx context.Context, p *access.Principal, r Report) (*I
 		return nil, err
 	}
 	if err := s.cfg.Store.CreateIncident(ctx, rec, ev, met, ds); err != nil {
+		if r.IdempotencyKey != "" && errors.Is(err, store.ErrConflict) {
+			// A concurrent retry recorded it first.
+			if got, gerr := s.cfg.Store.GetIncident(ctx, id); gerr == nil {
+				return s.retried(ctx, p, got)
+			}
+		}
 		return nil, fmt.Errorf("record incident: %w", err)
 	}
 	s.audit(ctx, p, "incident.report", rec, "reported under "+regime.Name)
 	return s.view(ctx, rec, objs[0], true)
+}
+
+// withExerciseMarking adds the exercise marking-definition to exercise
+// objects published to a collection that does not hold it yet (whoever
+// stored it first owns it: another organisation may not add it again).
+func (s *Service) withExerciseMarking(ctx context.Context, collection string, exercise bool, objs []json.RawMessage) ([]json.RawMessage, error) {
+	if !exercise {
+		return objs, nil
+	}
+	page, err := s.cfg.Objects.QueryObjects(ctx, collection, store.Query{IDs: []string{stix.ExerciseMarkingID}, Limit: 1})
+	if err != nil {
+		return nil, err
+	}
+	if len(page.Entries) > 0 {
+		return objs, nil
+	}
+	return append(slices.Clone(objs), stix.ExerciseMarking), nil
+}
+
+// retried answers a retried report with the incident recorded before, if
+// p's organisation reported it (the key is the reporter's own).
+func (s *Service) retried(ctx context.Context, p *access.Principal, rec *store.IncidentRecord) (*Incident, error) {
+	if rec.Reporter != p.Organisation {
+		return nil, fmt.Errorf("idempotency key: incident %s was reported by another organisation: %w", rec.ID, ErrConflict)
+	}
+	return s.Get(ctx, p, rec.ID)
+}
+
+// publishedBefore returns the incident object id as an earlier attempt of
+// p's organisation published it in the collection, with its creation
+// time, or nil when there is none. An object of that id created by
+// another organisation is a conflict, never adopted.
+func (s *Service) publishedBefore(ctx context.Context, p *access.Principal, collection, id string) (json.RawMessage, time.Time, error) {
+	page, err := s.cfg.Objects.QueryObjects(ctx, collection, store.Query{IDs: []string{id}, WithBody: true, Limit: 1})
+	if err != nil {
+		return nil, time.Time{}, err
+	}
+	if len(page.Entries) == 0 {
+		return nil, time.Time{}, nil
+	}
+	raw := page.Entries[0].Raw
+	var o struct {
+		CreatedBy string    `json:"created_by_ref"`
+		Created   time.Time `json:"created"`
+	}
+	if err := json.Unmarshal(raw, &o); err != nil {
+		return nil, time.Time{}, fmt.Errorf("incident object %s: %w", id, err)
+	}
+	if o.CreatedBy != p.Organisation {
+		return nil, time.Time{}, fmt.Errorf("idempotency key: object %s was created by another organisation: %w", id, ErrConflict)
+	}
+	return raw, o.Created.UTC(), nil
 }
 
 func (s *Service) checkReport(ctx context.Context, p *access.Principal, r *Report) (Regime, Properties, sharing, error) {
@@ -306,7 +417,9 @@ func (s *Service) visible(ctx context.Context, p *access.Principal, id string) (
 		return nil, nil, err
 	}
 	raw, ok := objs[id]
-	if !ok {
+	if !ok || stix.IsExercise(raw) != s.cfg.Exercise {
+		// An exercise incident does not exist for the real service, nor a
+		// real one for the drill's.
 		return nil, nil, fmt.Errorf("incident %s: %w", id, ErrNotFound)
 	}
 	return rec, raw, nil
@@ -384,7 +497,7 @@ func (s *Service) List(ctx context.Context, p *access.Principal, f ListFilter) (
 	out := []*Incident{}
 	for _, r := range recs {
 		raw, ok := seen[r.ID]
-		if !ok {
+		if !ok || stix.IsExercise(raw) != s.cfg.Exercise {
 			continue
 		}
 		v, err := s.view(ctx, r, raw, false)
@@ -628,7 +741,11 @@ func (s *Service) FollowUp(ctx context.Context, p *access.Principal, id string, 
 	if err != nil {
 		return nil, "", err
 	}
-	if err := s.cfg.Publisher.Publish(ctx, p, rec.Collection, []json.RawMessage{obj}); err != nil {
+	pub, err := s.withExerciseMarking(ctx, rec.Collection, sh.exercise, []json.RawMessage{obj})
+	if err != nil {
+		return nil, "", err
+	}
+	if err := s.cfg.Publisher.Publish(ctx, p, rec.Collection, pub); err != nil {
 		return nil, "", fmt.Errorf("publish report: %w", err)
 	}
 	regime, err := regimeOf(rec)
@@ -660,11 +777,13 @@ func sharingOf(raw json.RawMessage) (sharing, error) {
 	if err := json.Unmarshal(raw, &o); err != nil {
 		return sharing{}, fmt.Errorf("incident object: %w", err)
 	}
-	sh := sharing{recipients: o.Recipients}
-	if len(o.Markings) > 0 {
-		sh.marking = o.Markings[0]
-	} else {
-		sh.marking = tlpMarkings[access.TLPAmberStrict]
+	sh := sharing{recipients: o.Recipients, marking: tlpMarkings[access.TLPAmberStrict]}
+	for _, m := range o.Markings {
+		if m == stix.ExerciseMarkingID {
+			sh.exercise = true
+		} else {
+			sh.marking = m
+		}
 	}
 	return sh, nil
 }
@@ -679,10 +798,14 @@ func (s *Service) Tick(ctx context.Context) (int, error) {
 	if err != nil {
 		return 0, err
 	}
+	mine, err := s.ofThisService(ctx, recs)
+	if err != nil {
+		return 0, err
+	}
 	now := s.cfg.Now().UTC()
 	n := 0
 	for _, rec := range recs {
-		if State(rec.State) == StateClosed {
+		if State(rec.State) == StateClosed || !mine[rec.ID] {
 			continue
 		}
 		regime, err := regimeOf(rec)
@@ -718,6 +841,32 @@ func (s *Service) Tick(ctx context.Context) (int, error) {
 		}
 	}
 	return n, nil
+}
+
+// ofThisService says which of the incidents are this service's: exercise
+// incidents for a drill service, real ones otherwise (decided on the
+// incident objects' markings, whoever may read them).
+func (s *Service) ofThisService(ctx context.Context, recs []*store.IncidentRecord) (map[string]bool, error) {
+	byColl := map[string][]string{}
+	for _, r := range recs {
+		byColl[r.Collection] = append(byColl[r.Collection], r.ID)
+	}
+	out := map[string]bool{}
+	for coll, ids := range byColl {
+		for chunk := range slices.Chunk(ids, 500) {
+			page, err := s.cfg.Objects.QueryObjects(ctx, coll, store.Query{IDs: chunk, WithBody: true, Limit: len(chunk)})
+			if errors.Is(err, store.ErrNotFound) {
+				break
+			}
+			if err != nil {
+				return nil, err
+			}
+			for _, e := range page.Entries {
+				out[e.ID] = stix.IsExercise(e.Raw) == s.cfg.Exercise
+			}
+		}
+	}
+	return out, nil
 }
 
 // Run calls Tick every interval until ctx ends.

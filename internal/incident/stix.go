@@ -119,10 +119,16 @@ type sharing struct {
 	marking    string
 	recipients []string
 	createdBy  string
+	// exercise adds the exercise marking (drills).
+	exercise bool
 }
 
 func (s sharing) apply(o map[string]any) {
-	o["object_marking_refs"] = []string{s.marking}
+	marks := []string{s.marking}
+	if s.exercise {
+		marks = append(marks, stix.ExerciseMarkingID)
+	}
+	o["object_marking_refs"] = marks
 	if len(s.recipients) > 0 {
 		o[access.RecipientsProperty] = s.recipients
 	}
@@ -133,6 +139,9 @@ func (s sharing) apply(o map[string]any) {
 
 // incidentObjects returns the STIX incident (first) and its relationships
 // to the related objects.
+// The relationships' ids are derived from the incident's and the
+// target's, so that a retried report (Report.IdempotencyKey) makes the
+// same objects.
 func incidentObjects(id string, r *Report, props Properties, sh sharing, now time.Time) ([]json.RawMessage, error) {
 	ts := stix.FormatMicro(now)
 	ext := map[string]any{"extension_type": "property-extension"}
@@ -152,7 +161,7 @@ func incidentObjects(id string, r *Report, props Properties, sh sharing, now tim
 	sh.apply(inc)
 	objs := []map[string]any{inc}
 	for _, ref := range r.Related {
-		rel := map[string]any{"type": "relationship", "spec_version": "2.1", "id": "relationship--" + uuid.NewString(),
+		rel := map[string]any{"type": "relationship", "spec_version": "2.1", "id": "relationship--" + uuid.NewSHA1(idNamespace, []byte(id+"\x00"+ref)).String(),
 			"created": ts, "modified": ts, "relationship_type": "related-to", "source_ref": id, "target_ref": ref}
 		sh.apply(rel)
 		objs = append(objs, rel)
@@ -164,6 +173,17 @@ func incidentObjects(id string, r *Report, props Properties, sh sharing, now tim
 		}
 	}
 	return out, nil
+}
+
+// idNamespace is the UUIDv5 namespace of the ids Mitra derives for
+// incidents reported with an idempotency key and for their relationships.
+var idNamespace = uuid.MustParse("0f3c6f7e-2b1d-4e8a-9a54-5d8e1c7b2f60")
+
+// incidentID derives the id of the incident an organisation reports with
+// an idempotency key: the same organisation and key always give the same
+// id; another organisation's key never gives it.
+func incidentID(organisation, key string) string {
+	return "incident--" + uuid.NewSHA1(idNamespace, []byte(organisation+"\x00"+key)).String()
 }
 
 // followUpObject returns a STIX report (§4.16) referring to the incident.
