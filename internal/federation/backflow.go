@@ -49,7 +49,18 @@ const anonymousKeyName = "federation/anonymous-id-key"
 // feedbackTypes are the object types that flow back.
 var feedbackTypes = []string{"sighting", "opinion"}
 
-// anonymousKey reads, or creates once, the key of the per-peer ids.
+// cursorIniter is the store transaction's insert-if-absent of a cursor
+// (sqlstore's writeTx.InitCursor): every process gets the value stored
+// first, however many create it at once.
+type cursorIniter interface {
+	InitCursor(ctx context.Context, key string, value []byte) ([]byte, error)
+}
+
+// anonymousKey reads, or creates once, the key of the per-peer ids. Two
+// processes creating it at the same time (on one PostgreSQL database,
+// through different collections, so not serialised by Update's lock) must
+// agree on it, or a peer would receive one sighting under two ids: the
+// key is inserted only if absent and read back in the same transaction.
 func anonymousKey(ctx context.Context, st store.Updater, collectionID string) ([]byte, error) {
 	var key []byte
 	err := st.Update(ctx, collectionID, func(ctx context.Context, tx store.Tx) error {
@@ -61,11 +72,21 @@ func anonymousKey(ctx context.Context, st store.Updater, collectionID string) ([
 			key = b
 			return nil
 		}
-		key = make([]byte, 32)
-		if _, err := rand.Read(key); err != nil {
+		ini, ok := tx.(cursorIniter)
+		if !ok {
+			return fmt.Errorf("the store cannot create the key safely (no InitCursor)")
+		}
+		fresh := make([]byte, 32)
+		if _, err := rand.Read(fresh); err != nil {
 			return err
 		}
-		return tx.SetCursor(ctx, anonymousKeyName, key)
+		if key, err = ini.InitCursor(ctx, anonymousKeyName, fresh); err != nil {
+			return err
+		}
+		if len(key) != 32 {
+			return fmt.Errorf("cursor %s holds %d bytes, not a 32-byte key", anonymousKeyName, len(key))
+		}
+		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("federation: anonymous id key: %w", err)
