@@ -388,59 +388,134 @@ func (r *Runner) sendBack(ctx context.Context, pl *Puller, p *store.Peer) (BackS
 type PeerReadStore interface {
 	store.Owners
 	store.Updater
+	QueryObjects(ctx context.Context, collectionID string, q store.Query) (*store.Page, error)
 	ListPeers(ctx context.Context) ([]*store.Peer, error)
 	ListOrganisations(ctx context.Context) ([]*store.Organisation, error)
 }
 
 // PeerReads rewrites what a peer reads over TAXII and the change feed
-// (taxii.Config.Outgoing): when the reader's organisation is a peer's,
-// feedback on mirrored objects is served exactly as the links send it
-// (anonymous identity, the per-peer id), so a peer that pulls a collection
-// holding sightings of its objects learns no more than the links tell it.
+// (taxii.Config.Outgoing, IncomingIDs): when the reader's organisation is
+// a peer's, feedback on mirrored objects is served exactly as the links
+// send it (anonymous identity, the per-peer id), so a peer that pulls a
+// collection holding sightings of its objects learns no more than the
+// links tell it. Everywhere the peer reads, it sees only the per-peer id:
+// objects, manifest, versions, the change feed and its tombstones; the
+// per-peer id can be asked for like any id, and the local one answers as
+// a missing object does.
 type PeerReads struct {
 	Store PeerReadStore
 	mu    sync.Mutex
 	key   []byte
 }
 
-// Rewrite implements taxii.Config.Outgoing.
-func (r *PeerReads) Rewrite(ctx context.Context, p *access.Principal, c *store.Collection, entries []store.Entry) error {
-	hasFeedback := false
-	for i := range entries {
-		if t := entries[i].Type; (t == "sighting" || t == "opinion") && entries[i].Raw != nil {
-			hasFeedback = true
-			break
-		}
-	}
-	if !hasFeedback || p.Organisation == "" {
-		return nil
+// isFeedback tells the types that flow back.
+func isFeedback(typ string) bool { return typ == "sighting" || typ == "opinion" }
+
+// peerOf is the peer reader p is: the first by name mapped to its
+// organisation; "" when p is not a peer.
+func (r *PeerReads) peerOf(ctx context.Context, p *access.Principal) (string, error) {
+	if p.Organisation == "" {
+		return "", nil
 	}
 	peers, err := r.Store.ListPeers(ctx)
 	if err != nil {
-		return err
+		return "", err
 	}
-	// The peer the reader is: the first by name mapped to its organisation.
 	peer := ""
 	for _, x := range peers {
 		if x.Organisation == p.Organisation && (peer == "" || x.Name < peer) {
 			peer = x.Name
 		}
 	}
-	if peer == "" {
-		return nil
-	}
+	return peer, nil
+}
+
+// feedback reads the key (once per process) and what the rewrite needs.
+func (r *PeerReads) feedback(ctx context.Context, c *store.Collection) (*feedback, error) {
 	r.mu.Lock()
 	key := r.key
 	r.mu.Unlock()
 	if key == nil {
+		var err error
 		if key, err = anonymousKey(ctx, r.Store, c.ID); err != nil {
-			return err
+			return nil, err
 		}
 		r.mu.Lock()
 		r.key = key
 		r.mu.Unlock()
 	}
-	fb, err := newFeedbackKey(ctx, r.Store, key)
+	return newFeedbackKey(ctx, r.Store, key)
+}
+
+// rewritten returns, of ids (local feedback of c), those served to peers
+// under their per-peer ids: feedback on mirrored objects, decided on the
+// latest version's body, or for an object deleted altogether on the mark
+// its deletion left (MarkDeleted).
+func (r *PeerReads) rewritten(ctx context.Context, fb *feedback, c *store.Collection, ids []string) (map[string]bool, error) {
+	out := map[string]bool{}
+	if len(ids) == 0 {
+		return out, nil
+	}
+	page, err := r.Store.QueryObjects(ctx, c.ID, store.Query{IDs: ids, Limit: len(ids), WithBody: true})
+	if err != nil {
+		return nil, err
+	}
+	about, err := fb.about(ctx, page.Entries, "")
+	if err != nil {
+		return nil, err
+	}
+	found := map[string]bool{}
+	for i, e := range page.Entries {
+		found[e.ID] = true
+		if about[i] && fb.local(&page.Entries[i]) {
+			out[e.ID] = true
+		}
+	}
+	var gone []string
+	for _, id := range ids {
+		if !found[id] {
+			gone = append(gone, id)
+		}
+	}
+	if len(gone) == 0 {
+		return out, nil
+	}
+	err = r.Store.Update(ctx, c.ID, func(ctx context.Context, tx store.Tx) error {
+		for _, id := range gone {
+			b, err := tx.Cursor(ctx, deletedKey(id))
+			if err != nil {
+				return err
+			}
+			if len(b) > 0 {
+				out[id] = true
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("federation: deleted feedback marks: %w", err)
+	}
+	return out, nil
+}
+
+// Rewrite implements taxii.Config.Outgoing. Entries without a body
+// (manifest, versions, tombstones) get the per-peer id only.
+func (r *PeerReads) Rewrite(ctx context.Context, p *access.Principal, c *store.Collection, entries []store.Entry) error {
+	hasFeedback := false
+	for i := range entries {
+		if isFeedback(entries[i].Type) {
+			hasFeedback = true
+			break
+		}
+	}
+	if !hasFeedback {
+		return nil
+	}
+	peer, err := r.peerOf(ctx, p)
+	if err != nil || peer == "" {
+		return err
+	}
+	fb, err := r.feedback(ctx, c)
 	if err != nil {
 		return err
 	}
@@ -448,16 +523,168 @@ func (r *PeerReads) Rewrite(ctx context.Context, p *access.Principal, c *store.C
 	if err != nil {
 		return err
 	}
-	for i := range about {
+	var bodiless []string
+	seen := map[string]bool{}
+	for i := range entries {
+		e := &entries[i]
+		if isFeedback(e.Type) && e.Raw == nil && fb.local(e) && !seen[e.ID] {
+			seen[e.ID] = true
+			bodiless = append(bodiless, e.ID)
+		}
+	}
+	ids, err := r.rewritten(ctx, fb, c, bodiless)
+	if err != nil {
+		return err
+	}
+	for i := range entries {
 		e := &entries[i]
 		if !fb.local(e) {
 			continue
 		}
-		raw, err := fb.rewrite(e, peer)
-		if err != nil {
-			return err
+		switch {
+		case about[i]:
+			raw, err := fb.rewrite(e, peer)
+			if err != nil {
+				return err
+			}
+			e.Raw, e.ID = raw, peerID(fb.key, peer, e.ID)
+		case e.Raw == nil && ids[e.ID]:
+			e.ID = peerID(fb.key, peer, e.ID)
 		}
-		e.Raw, e.ID = raw, peerID(key, peer, e.ID)
 	}
 	return nil
+}
+
+// LocalIDs implements taxii.Config.IncomingIDs: for a peer reader, the
+// per-peer id of local feedback on mirrored objects stands for its local
+// id, and that local id for nothing. Finding which local object a per-peer
+// id stands for takes one pass over the collection's local feedback of
+// that type (the id is a keyed hash, not a lookup key), done only when a
+// peer names a feedback id the collection does not hold.
+func (r *PeerReads) LocalIDs(ctx context.Context, p *access.Principal, c *store.Collection, ids []string) ([]string, error) {
+	var fbIDs []string
+	for _, id := range ids {
+		if typ, _, _ := strings.Cut(id, "--"); isFeedback(typ) {
+			fbIDs = append(fbIDs, id)
+		}
+	}
+	if len(fbIDs) == 0 {
+		return ids, nil
+	}
+	peer, err := r.peerOf(ctx, p)
+	if err != nil || peer == "" {
+		return ids, err
+	}
+	fb, err := r.feedback(ctx, c)
+	if err != nil {
+		return nil, err
+	}
+	// Local ids the peer knows under another id.
+	held, err := r.Store.QueryObjects(ctx, c.ID, store.Query{IDs: fbIDs, Limit: len(fbIDs)})
+	if err != nil {
+		return nil, err
+	}
+	present := map[string]bool{}
+	var local []string
+	for i := range held.Entries {
+		e := &held.Entries[i]
+		present[e.ID] = true
+		if fb.local(e) {
+			local = append(local, e.ID)
+		}
+	}
+	hidden, err := r.rewritten(ctx, fb, c, local)
+	if err != nil {
+		return nil, err
+	}
+	// Per-peer ids: which local feedback has them.
+	want := map[string]bool{}
+	types := map[string]bool{}
+	for _, id := range fbIDs {
+		if !present[id] {
+			want[id] = true
+			typ, _, _ := strings.Cut(id, "--")
+			types[typ] = true
+		}
+	}
+	mapped := map[string]string{}
+	if len(want) > 0 {
+		var ts []string
+		for t := range types {
+			ts = append(ts, t)
+		}
+		found, err := r.Store.QueryObjects(ctx, c.ID, store.Query{Types: ts, Limit: len(want), Visible: func(e *store.Entry) bool {
+			return fb.local(e) && want[peerID(fb.key, peer, e.ID)]
+		}})
+		if err != nil {
+			return nil, err
+		}
+		var cand []string
+		for _, e := range found.Entries {
+			cand = append(cand, e.ID)
+		}
+		ok, err := r.rewritten(ctx, fb, c, cand)
+		if err != nil {
+			return nil, err
+		}
+		for _, id := range cand {
+			if ok[id] {
+				mapped[peerID(fb.key, peer, id)] = id
+			}
+		}
+	}
+	out := make([]string, 0, len(ids))
+	for _, id := range ids {
+		switch {
+		case hidden[id]:
+		case mapped[id] != "":
+			out = append(out, mapped[id])
+		case want[id]:
+			// Neither held here nor a per-peer id: missing, as it is.
+			out = append(out, id)
+		default:
+			out = append(out, id)
+		}
+	}
+	return out, nil
+}
+
+// deletedKey is the cursor marking local feedback on mirrored objects
+// that was deleted (MarkDeleted).
+func deletedKey(id string) string { return "federation/deleted-feedback/" + id }
+
+// MarkDeleted implements taxii.Config.BeforeDelete: when local feedback
+// on a mirrored object is about to be deleted, in the deleting
+// transaction, it leaves a mark, so that its tombstone still travels
+// under the per-peer id once no version is left to tell what it was
+// about.
+func (r *PeerReads) MarkDeleted(ctx context.Context, tx store.Tx, c *store.Collection, id string) error {
+	if typ, _, _ := strings.Cut(id, "--"); !isFeedback(typ) {
+		return nil
+	}
+	latest, err := tx.Latest(ctx, []string{id})
+	if err != nil {
+		return err
+	}
+	e, ok := latest[id]
+	if !ok {
+		return nil
+	}
+	r.mu.Lock()
+	key := r.key
+	r.mu.Unlock()
+	// The key is not needed to decide; a placeholder avoids creating it
+	// inside another transaction.
+	fb, err := newFeedbackKey(ctx, r.Store, append([]byte(nil), key...))
+	if err != nil {
+		return err
+	}
+	if !fb.local(&e) {
+		return nil
+	}
+	about, err := fb.about(ctx, []store.Entry{e}, "")
+	if err != nil || !about[0] {
+		return err
+	}
+	return tx.SetCursor(ctx, deletedKey(id), []byte{1})
 }
