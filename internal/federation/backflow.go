@@ -7,7 +7,10 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -16,6 +19,7 @@ import (
 
 	"github.com/mitra-cert/mitra/internal/access"
 	"github.com/mitra-cert/mitra/internal/store"
+	"github.com/mitra-cert/mitra/internal/taxiiclient"
 )
 
 // Sightings flow back (issue 14; issue 18 verdicts). A sighting, or an
@@ -264,6 +268,8 @@ func backKey(linkID string) string { return CursorKeyOf(linkID) + "/back" }
 // BackStats counts what a pull link sent back.
 type BackStats struct {
 	Sent, Succeeded, Failed int
+	// Deleted counts deletions of feedback sent (sendDeletes).
+	Deleted int
 }
 
 // sendBack sends the peer the feedback on its objects recorded in the
@@ -290,6 +296,11 @@ func (r *Runner) sendBack(ctx context.Context, pl *Puller, p *store.Peer) (BackS
 	}
 	fb, err := newFeedback(ctx, r.Store, col.ID)
 	if err != nil {
+		return stats, err
+	}
+	// Deletions first: a version deleted since the last run is then not
+	// sent again below (it is gone), and one sent earlier is removed.
+	if stats.Deleted, err = r.sendDeletes(ctx, pl.Client, p, l, col, reader, true, fb); err != nil {
 		return stats, err
 	}
 	anonymous, err := anonymousOrganisations(ctx, r.Store)
@@ -480,20 +491,12 @@ func (r *PeerReads) rewritten(ctx context.Context, fb *feedback, c *store.Collec
 	if len(gone) == 0 {
 		return out, nil
 	}
-	err = r.Store.Update(ctx, c.ID, func(ctx context.Context, tx store.Tx) error {
-		for _, id := range gone {
-			b, err := tx.Cursor(ctx, deletedKey(id))
-			if err != nil {
-				return err
-			}
-			if len(b) > 0 {
-				out[id] = true
-			}
-		}
-		return nil
-	})
+	marks, err := deletedMarks(ctx, r.Store, c.ID, gone)
 	if err != nil {
-		return nil, fmt.Errorf("federation: deleted feedback marks: %w", err)
+		return nil, err
+	}
+	for id := range marks {
+		out[id] = true
 	}
 	return out, nil
 }
@@ -655,10 +658,16 @@ func deletedKey(id string) string { return "federation/deleted-feedback/" + id }
 
 // MarkDeleted implements taxii.Config.BeforeDelete: when local feedback
 // on a mirrored object is about to be deleted, in the deleting
-// transaction, it leaves a mark, so that its tombstone still travels
-// under the per-peer id once no version is left to tell what it was
-// about.
+// transaction, it leaves a mark naming the peers whose objects it is
+// about, so that its tombstone still travels under the per-peer id (in
+// the change feed, and as a DELETE sent by the links, sendDeletes) once
+// no version is left to tell what it was about. Marks are a few bytes
+// per deleted feedback object and are kept.
 func (r *PeerReads) MarkDeleted(ctx context.Context, tx store.Tx, c *store.Collection, id string) error {
+	return markDeleted(ctx, r.Store, tx, id)
+}
+
+func markDeleted(ctx context.Context, st PeerReadStore, tx store.Tx, id string) error {
 	if typ, _, _ := strings.Cut(id, "--"); !isFeedback(typ) {
 		return nil
 	}
@@ -670,21 +679,178 @@ func (r *PeerReads) MarkDeleted(ctx context.Context, tx store.Tx, c *store.Colle
 	if !ok {
 		return nil
 	}
-	r.mu.Lock()
-	key := r.key
-	r.mu.Unlock()
-	// The key is not needed to decide; a placeholder avoids creating it
-	// inside another transaction.
-	fb, err := newFeedbackKey(ctx, r.Store, append([]byte(nil), key...))
+	// The key is not needed to decide (nor created inside another
+	// transaction).
+	fb, err := newFeedbackKey(ctx, st, nil)
 	if err != nil {
 		return err
 	}
 	if !fb.local(&e) {
 		return nil
 	}
-	about, err := fb.about(ctx, []store.Entry{e}, "")
-	if err != nil || !about[0] {
+	peers, err := fb.peersOf(ctx, &e)
+	if err != nil || len(peers) == 0 {
 		return err
 	}
-	return tx.SetCursor(ctx, deletedKey(id), []byte{1})
+	b, _ := json.Marshal(peers)
+	return tx.SetCursor(ctx, deletedKey(id), b)
+}
+
+// peersOf names the peers whose objects feedback entry e is about.
+func (f *feedback) peersOf(ctx context.Context, e *store.Entry) ([]string, error) {
+	var r feedbackRefs
+	if json.Unmarshal(e.Raw, &r) != nil {
+		return nil, nil
+	}
+	ids := r.ids()
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	owners, err := f.owners.ObjectOwners(ctx, ids)
+	if err != nil {
+		return nil, fmt.Errorf("federation: owners of sighted objects: %w", err)
+	}
+	var peers []string
+	seen := map[string]bool{}
+	for _, id := range ids {
+		if name, ok := strings.CutPrefix(owners[id], PeerOwner("")); ok && !seen[name] {
+			seen[name] = true
+			peers = append(peers, name)
+		}
+	}
+	return peers, nil
+}
+
+// deletedMarks reads the marks of ids (MarkDeleted): the peers each is
+// about, for the ids that have one.
+func deletedMarks(ctx context.Context, st store.Updater, collectionID string, ids []string) (map[string][]string, error) {
+	out := map[string][]string{}
+	if len(ids) == 0 {
+		return out, nil
+	}
+	err := st.Update(ctx, collectionID, func(ctx context.Context, tx store.Tx) error {
+		for _, id := range ids {
+			b, err := tx.Cursor(ctx, deletedKey(id))
+			if err != nil {
+				return err
+			}
+			var peers []string
+			if len(b) > 0 && json.Unmarshal(b, &peers) == nil && len(peers) > 0 {
+				out[id] = peers
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("federation: deleted feedback marks: %w", err)
+	}
+	return out, nil
+}
+
+// deletesPosition is where a link's DELETEs of feedback stand in the
+// local collection's change log.
+type deletesPosition struct {
+	Seq int64 `json:"seq"`
+}
+
+func deletesKey(linkID string) string { return CursorKeyOf(linkID) + "/deletes" }
+
+// sendDeletes sends the peer, as TAXII DELETEs of the per-peer ids, the
+// deletions of local feedback the link sent it (only: about the peer's
+// objects for a pull link's send-back, about any peer's for a push link),
+// following the collection's change log from the link's stored position.
+// Only tombstones of versions reader may read go; an object the remote no
+// longer holds (404) counts as deleted. The position moves after each
+// page.
+func (r *Runner) sendDeletes(ctx context.Context, cl *taxiiclient.Client, p *store.Peer, l *store.Link, col *store.Collection, reader *access.Principal, onlyPeer bool, fb *feedback) (int, error) {
+	feed, ok := r.Store.(store.Feed)
+	if !ok {
+		return 0, nil
+	}
+	key := deletesKey(l.ID)
+	var pos deletesPosition
+	err := r.Store.Update(ctx, col.ID, func(ctx context.Context, tx store.Tx) error {
+		b, err := tx.Cursor(ctx, key)
+		if err != nil || len(b) == 0 {
+			return err
+		}
+		return json.Unmarshal(b, &pos)
+	})
+	if err != nil {
+		return 0, fmt.Errorf("link %s: read feedback deletes position: %w", l.ID, err)
+	}
+	sent := 0
+	for {
+		page, err := feed.ChangeFeed(ctx, col.ID, pos.Seq, 500, func(e *store.Entry) bool {
+			return isFeedback(e.Type) && fb.local(e) && access.Decide(reader, col, e).Allowed
+		})
+		if errors.Is(err, store.ErrPositionExpired) && page != nil {
+			// Retention passed the position: what was pruned is lost to
+			// this link; go on from the oldest change kept.
+			pos.Seq = page.Oldest - 1
+			continue
+		}
+		if err != nil {
+			return sent, err
+		}
+		var ids []string
+		for _, c := range page.Changes {
+			if c.Op == store.OpDelete {
+				ids = append(ids, c.ObjectID)
+			}
+		}
+		marks, err := deletedMarks(ctx, r.Store, col.ID, ids)
+		if err != nil {
+			return sent, err
+		}
+		var done []string
+		var refused []store.Rejection
+		for _, c := range page.Changes {
+			peers := marks[c.ObjectID]
+			if c.Op != store.OpDelete || len(peers) == 0 || onlyPeer && !slices.Contains(peers, p.Name) {
+				continue
+			}
+			pid := peerID(fb.key, p.Name, c.ObjectID)
+			err := cl.DeleteObject(ctx, pid, c.VersionRaw)
+			var te *taxiiclient.Error
+			switch {
+			case err == nil || errors.As(err, &te) && te.Status == http.StatusNotFound:
+				sent++
+				done = append(done, c.ObjectID)
+			case te != nil && te.Status >= 400 && te.Status < 500 && te.Status != http.StatusTooManyRequests:
+				// Refused for good (no right to delete there, DELETE not
+				// supported): shown in peer show, not retried forever.
+				refused = append(refused, store.Rejection{Link: l.ID, Peer: p.Name, Kind: "remote", ObjectID: pid, Version: c.VersionRaw,
+					Reason: "deletion refused: " + te.Error(), At: r.now().UTC()})
+			default:
+				return sent, fmt.Errorf("link %s: delete %s at the peer: %w", l.ID, pid, err)
+			}
+		}
+		if len(done) > 0 {
+			if err := r.Store.AppendAudit(ctx, store.AuditRecord{Principal: "peer:" + p.Name, Organisation: p.Organisation, Action: "objects.push",
+				Path: "peer feedback deletes " + cl.ObjectsURL, Collection: col.ID, Objects: done,
+				Detail: fmt.Sprintf("link %s: deletions of sightings and opinions sent anonymously", l.ID)}); err != nil {
+				return sent, err
+			}
+		}
+		if page.Next <= pos.Seq {
+			return sent, nil
+		}
+		next := deletesPosition{Seq: page.Next}
+		b, _ := json.Marshal(next)
+		if err := r.Store.Update(ctx, col.ID, func(ctx context.Context, tx store.Tx) error {
+			if ftx, ok := tx.(store.FederationTx); ok && len(refused) > 0 {
+				if err := ftx.RecordRejections(ctx, refused); err != nil {
+					return err
+				}
+			}
+			return tx.SetCursor(ctx, key, b)
+		}); err != nil {
+			return sent, fmt.Errorf("link %s: store feedback deletes position: %w", l.ID, err)
+		}
+		pos = next
+		if !page.More {
+			return sent, nil
+		}
+	}
 }

@@ -1,0 +1,96 @@
+package federation_test
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"testing"
+
+	"github.com/mitra-cert/mitra/internal/access"
+	"github.com/mitra-cert/mitra/internal/federation"
+	"github.com/mitra-cert/mitra/internal/stix"
+	"github.com/mitra-cert/mitra/internal/store"
+	"github.com/mitra-cert/mitra/internal/taxii"
+)
+
+// TestFeedbackDeletionsFlowBack: a sighting of a peer's object that went
+// back to the peer anonymously (over the pull link's send-back, or a push
+// link) and is then deleted here is deleted at the peer too, under its
+// per-peer id; the deletion of a sighting of a local object, never sent
+// anonymously, sends nothing.
+func TestFeedbackDeletionsFlowBack(t *testing.T) {
+	f := newFederated(t)
+	ctx := t.Context()
+	f.seed(t, 1, 2)
+	f.sync(t, f.runner)
+	orgA := f.local.org(t, "Energy Operator A")
+	for _, c := range []string{f.lMirror.ID, f.lOut.ID} {
+		if err := f.local.st.SetPartyGrant(ctx, c, store.GrantOrg, orgA, true, true); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f.local.user(t, "operator", access.RoleAnalyst, orgA)
+	back := feedbackObj(t, f.local.st, f.lMirror.ID, "sighting", 1, 0, indicatorID(1), orgA, access.TLPGreen)
+	pushed := feedbackObj(t, f.local.st, f.lOut.ID, "opinion", 2, 0, indicatorID(2), orgA, access.TLPGreen)
+	f.sync(t, f.runner)
+	count := func(col string) int {
+		t.Helper()
+		page, err := f.remote.st.QueryObjects(ctx, col, store.Query{Types: []string{"sighting", "opinion"}, Versions: store.VersionFilter{All: true}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(page.Entries)
+	}
+	if count(f.rShared.ID) != 1 || count(f.rInbox.ID) != 1 {
+		t.Fatalf("before the deletions the peer holds %d sent back and %d pushed, want 1 and 1", count(f.rShared.ID), count(f.rInbox.ID))
+	}
+
+	// Deleted here, through TAXII as mitra serve wires it.
+	pr := &federation.PeerReads{Store: f.local.sq}
+	srv := taxii.NewServer(taxii.Config{Store: f.local.st, Auth: access.NewAuthenticator(f.local.st, nil), Validator: &stix.Validator{},
+		Outgoing: pr.Rewrite, IncomingIDs: pr.LocalIDs, BeforeDelete: pr.MarkDeleted})
+	ts := httptest.NewServer(srv)
+	defer ts.Close()
+	del := func(col, id string) {
+		t.Helper()
+		req, _ := http.NewRequestWithContext(ctx, http.MethodDelete, ts.URL+"/api/collections/"+col+"/objects/"+id+"/", nil)
+		req.SetBasicAuth("operator", password)
+		req.Header.Set("Accept", taxii.MediaType)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("delete %s: %d", id, resp.StatusCode)
+		}
+	}
+	del(f.lMirror.ID, back)
+	del(f.lOut.ID, pushed)
+	// A sighting of a local object, deleted: nothing to send.
+	def, _ := f.local.st.DefaultOrganisation(ctx)
+	localInd := addLocal(t, f.local.st, f.lMirror.ID, 900, def.ID, access.TLPGreen)
+	plain := feedbackObj(t, f.local.st, f.lMirror.ID, "sighting", 3, 0, localInd, orgA, access.TLPGreen)
+	del(f.lMirror.ID, plain)
+
+	res := f.sync(t, f.runner)
+	deleted := 0
+	for _, r := range res {
+		deleted += r.Back.Deleted
+	}
+	if deleted != 1 {
+		t.Errorf("the pull link's send-back sent %d deletions, want 1", deleted)
+	}
+	if n := count(f.rShared.ID); n != 0 {
+		t.Errorf("the peer still holds %d sightings sent back and deleted here", n)
+	}
+	if n := count(f.rInbox.ID); n != 0 {
+		t.Errorf("the peer still holds %d opinions pushed and deleted here", n)
+	}
+	// Once sent, not again.
+	res = f.sync(t, f.runner)
+	for _, r := range res {
+		if r.Back.Deleted != 0 || r.Err != nil {
+			t.Errorf("second run: %+v", r)
+		}
+	}
+}
