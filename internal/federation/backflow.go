@@ -258,10 +258,34 @@ func (f *feedback) outgoingTo(ctx context.Context, pr *access.Principal, peer st
 }
 
 // backPosition is a pull link's feedback position: the date_added of the
-// last local sighting or opinion sent back.
+// last local sighting or opinion sent back, and the feedback passed over
+// whose targets' provenance was not known yet (pending).
 type backPosition struct {
 	After time.Time `json:"after"`
+	// Pending are the ids of local feedback (up to maxPending, oldest
+	// dropped first) whose every target was unknown here when the
+	// position passed it: a sighting recorded before the peer's object it
+	// names arrived. Each run looks at them again: sent back once a
+	// target is the peer's, forgotten once the targets are known to be
+	// someone else's or the object is gone.
+	Pending []string `json:"pending,omitempty"`
 }
+
+// dedupe keeps the first of each id, in order.
+func dedupe(ids []string) []string {
+	seen := make(map[string]bool, len(ids))
+	out := ids[:0:0]
+	for _, id := range ids {
+		if !seen[id] {
+			seen[id] = true
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
+// maxPending bounds the pending feedback a link remembers.
+const maxPending = 10000
 
 func backKey(linkID string) string { return CursorKeyOf(linkID) + "/back" }
 
@@ -270,13 +294,59 @@ type BackStats struct {
 	Sent, Succeeded, Failed int
 	// Deleted counts deletions of feedback sent (sendDeletes).
 	Deleted int
+	// Pending is the feedback waiting for its targets to arrive.
+	Pending int
+}
+
+// unknownTargets returns the entries (indices) that are sighting or
+// opinions none of whose targets this server holds (no owner recorded):
+// their provenance, and so whether they are feedback to a peer, is not
+// known yet.
+func (f *feedback) unknownTargets(ctx context.Context, entries []store.Entry) (map[int]bool, error) {
+	refs := map[int][]string{}
+	var all []string
+	for i := range entries {
+		e := &entries[i]
+		if !isFeedback(e.Type) {
+			continue
+		}
+		var r feedbackRefs
+		if json.Unmarshal(e.Raw, &r) != nil {
+			continue
+		}
+		refs[i] = r.ids()
+		all = append(all, refs[i]...)
+	}
+	out := map[int]bool{}
+	if len(all) == 0 {
+		return out, nil
+	}
+	owners, err := f.owners.ObjectOwners(ctx, all)
+	if err != nil {
+		return nil, fmt.Errorf("federation: owners of sighted objects: %w", err)
+	}
+	for i, ids := range refs {
+		known := false
+		for _, id := range ids {
+			if owners[id] != "" {
+				known = true
+				break
+			}
+		}
+		if !known && len(ids) > 0 {
+			out[i] = true
+		}
+	}
+	return out, nil
 }
 
 // sendBack sends the peer the feedback on its objects recorded in the
 // link's local collection since the last run: sightings and opinions the
 // peer's organisation may read (access.Decide), not its own, rewritten
 // anonymously. The position moves after each batch's status completes.
-// A remote collection the link may not write to is left alone.
+// Feedback whose targets have not arrived yet is kept pending, not passed
+// over (backPosition). A remote collection the link may not write to is
+// left alone.
 func (r *Runner) sendBack(ctx context.Context, pl *Puller, p *store.Peer) (BackStats, error) {
 	var stats BackStats
 	l, col := pl.Link, pl.Collection
@@ -319,43 +389,48 @@ func (r *Runner) sendBack(ctx context.Context, pl *Puller, p *store.Peer) (BackS
 	if err != nil {
 		return stats, fmt.Errorf("link %s: read feedback position: %w", l.ID, err)
 	}
-	for {
-		page, err := r.Store.QueryObjects(ctx, col.ID, store.Query{AddedAfter: pos.After, Limit: 500, WithBody: true, Types: feedbackTypes,
-			Visible: func(e *store.Entry) bool {
-				return e.Submitter != p.Organisation && access.Decide(reader, col, e).Allowed
-			}})
+	stats.Pending = len(pos.Pending)
+	visible := func(e *store.Entry) bool {
+		return e.Submitter != p.Organisation && access.Decide(reader, col, e).Allowed
+	}
+	// examine returns what of entries goes back now, and the ids whose
+	// targets are still unknown.
+	examine := func(entries []store.Entry) (raws []json.RawMessage, ids, pending []string, err error) {
+		about, err := fb.about(ctx, entries, p.Name)
 		if err != nil {
-			return stats, err
+			return nil, nil, nil, err
 		}
-		if len(page.Entries) == 0 {
-			return stats, nil
-		}
-		about, err := fb.about(ctx, page.Entries, p.Name)
+		unknown, err := fb.unknownTargets(ctx, entries)
 		if err != nil {
-			return stats, err
+			return nil, nil, nil, err
 		}
-		var raws []json.RawMessage
-		var ids []string
-		for i := range page.Entries {
+		for i := range entries {
+			e := entries[i]
+			if unknown[i] && fb.local(&e) {
+				pending = append(pending, e.ID)
+				continue
+			}
 			if !about[i] {
 				continue
 			}
 			// Redacted first, as for any reader, then rewritten when it
 			// was recorded here.
-			e := page.Entries[i]
 			e.Raw = access.RedactSighting(reader, &e, anonymous)
 			raw := json.RawMessage(e.Raw)
 			if fb.local(&e) {
 				if raw, err = fb.rewrite(&e, p.Name); err != nil {
-					return stats, err
+					return nil, nil, nil, err
 				}
 			}
 			raws, ids = append(raws, raw), append(ids, e.ID)
 		}
+		return raws, ids, pending, nil
+	}
+	send := func(raws []json.RawMessage, ids []string, next backPosition) error {
 		if len(raws) > 0 {
 			st, err := pl.Client.Push(ctx, raws)
 			if err != nil {
-				return stats, fmt.Errorf("link %s: send back %d sightings and opinions: %w", l.ID, len(raws), err)
+				return fmt.Errorf("link %s: send back %d sightings and opinions: %w", l.ID, len(raws), err)
 			}
 			stats.Sent += len(raws)
 			stats.Succeeded += max(st.SuccessCount, len(st.Successes))
@@ -363,7 +438,7 @@ func (r *Runner) sendBack(ctx context.Context, pl *Puller, p *store.Peer) (BackS
 			if err := r.Store.AppendAudit(ctx, store.AuditRecord{Principal: "peer:" + p.Name, Organisation: p.Organisation, Action: "objects.push",
 				Path: "peer feedback " + pl.Client.ObjectsURL, Collection: col.ID, Objects: ids,
 				Detail: fmt.Sprintf("link %s: sightings and opinions sent back anonymously: status %s: %d succeeded, %d failed", l.ID, st.ID, st.SuccessCount, st.FailureCount)}); err != nil {
-				return stats, err
+				return err
 			}
 			if len(st.Failures) > 0 {
 				at := r.now().UTC()
@@ -377,18 +452,54 @@ func (r *Runner) sendBack(ctx context.Context, pl *Puller, p *store.Peer) (BackS
 					}
 					return nil
 				}); err != nil {
-					return stats, err
+					return err
 				}
 			}
 		}
-		next := backPosition{After: page.Entries[len(page.Entries)-1].DateAdded}
+		next.Pending = dedupe(next.Pending)
+		if len(next.Pending) > maxPending {
+			next.Pending = next.Pending[len(next.Pending)-maxPending:]
+		}
 		b, _ := json.Marshal(next)
 		if err := r.Store.Update(ctx, col.ID, func(ctx context.Context, tx store.Tx) error {
 			return tx.SetCursor(ctx, key, b)
 		}); err != nil {
-			return stats, fmt.Errorf("link %s: store feedback position: %w", l.ID, err)
+			return fmt.Errorf("link %s: store feedback position: %w", l.ID, err)
 		}
-		pos = next
+		pos, stats.Pending = next, len(next.Pending)
+		return nil
+	}
+	// The feedback pending from earlier runs, whose targets may have
+	// arrived since (with this very run's pull).
+	if len(pos.Pending) > 0 {
+		page, err := r.Store.QueryObjects(ctx, col.ID, store.Query{IDs: pos.Pending, Limit: len(pos.Pending), WithBody: true, Types: feedbackTypes, Visible: visible})
+		if err != nil {
+			return stats, err
+		}
+		raws, ids, pending, err := examine(page.Entries)
+		if err != nil {
+			return stats, err
+		}
+		if err := send(raws, ids, backPosition{After: pos.After, Pending: pending}); err != nil {
+			return stats, err
+		}
+	}
+	for {
+		page, err := r.Store.QueryObjects(ctx, col.ID, store.Query{AddedAfter: pos.After, Limit: 500, WithBody: true, Types: feedbackTypes, Visible: visible})
+		if err != nil {
+			return stats, err
+		}
+		if len(page.Entries) == 0 {
+			return stats, nil
+		}
+		raws, ids, pending, err := examine(page.Entries)
+		if err != nil {
+			return stats, err
+		}
+		next := backPosition{After: page.Entries[len(page.Entries)-1].DateAdded, Pending: append(slices.Clone(pos.Pending), pending...)}
+		if err := send(raws, ids, next); err != nil {
+			return stats, err
+		}
 		if !page.More {
 			return stats, nil
 		}

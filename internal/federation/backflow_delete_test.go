@@ -3,6 +3,7 @@ package federation_test
 import (
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 
 	"github.com/mitra-cert/mitra/internal/access"
@@ -91,6 +92,60 @@ func TestFeedbackDeletionsFlowBack(t *testing.T) {
 	for _, r := range res {
 		if r.Back.Deleted != 0 || r.Err != nil {
 			t.Errorf("second run: %+v", r)
+		}
+	}
+}
+
+// TestEarlySightingWaitsForItsTarget: a sighting recorded before the
+// peer's object it names has arrived is not passed over, nor sent as an
+// ordinary sighting: it waits, and goes back anonymously once the object
+// arrives from the peer. One of an object that never arrives stays here.
+func TestEarlySightingWaitsForItsTarget(t *testing.T) {
+	f := newFederated(t)
+	ctx := t.Context()
+	f.seed(t, 1, 1)
+	f.sync(t, f.runner)
+	orgA := f.local.org(t, "Energy Operator A")
+	early := feedbackObj(t, f.local.st, f.lMirror.ID, "sighting", 1, 0, indicatorID(2), orgA, access.TLPGreen)
+	never := feedbackObj(t, f.local.st, f.lMirror.ID, "sighting", 2, 0, indicatorID(99), orgA, access.TLPGreen)
+	// A later sighting moves the position past both.
+	feedbackObj(t, f.local.st, f.lMirror.ID, "sighting", 3, 0, indicatorID(1), orgA, access.TLPGreen)
+	remote := func() []store.Entry {
+		t.Helper()
+		page, err := f.remote.st.QueryObjects(ctx, f.rShared.ID, store.Query{Types: []string{"sighting"}, WithBody: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return page.Entries
+	}
+	res := f.sync(t, f.runner)
+	if got := remote(); len(got) != 1 {
+		t.Fatalf("before its target arrived the peer holds %d sightings, want 1 (of indicator 1): %+v", len(got), got)
+	}
+	pending := 0
+	for _, r := range res {
+		pending += r.Back.Pending
+	}
+	if pending != 2 {
+		t.Errorf("pending %d, want 2", pending)
+	}
+	// The peer publishes indicator 2: the next run pulls it, then sends
+	// the early sighting back, anonymously, under its per-peer id.
+	f.seed(t, 2, 2)
+	f.sync(t, f.runner)
+	got := remote()
+	if len(got) != 2 {
+		t.Fatalf("after its target arrived the peer holds %d sightings, want 2", len(got))
+	}
+	for _, e := range got {
+		if e.ID == early || e.ID == never || strings.Contains(string(e.Raw), orgA) {
+			t.Errorf("the peer's copy names a local id or organisation: %s", e.Raw)
+		}
+	}
+	res = f.sync(t, f.runner)
+	for _, r := range res {
+		if r.Back.Sent != 0 {
+			t.Errorf("a further run sent %d again", r.Back.Sent)
 		}
 	}
 }
