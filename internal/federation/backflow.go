@@ -212,6 +212,26 @@ func (f *feedback) about(ctx context.Context, entries []store.Entry, only string
 	return out, nil
 }
 
+// anonymised returns the entries (indices) that peers receive rewritten
+// (when recorded here): feedback on objects mirrored from any peer, and
+// feedback none of whose targets is known here yet, which may name a
+// peer's object that has not arrived (sent in the clear, it could not be
+// taken back when the object turns out to be the peer's).
+func (f *feedback) anonymised(ctx context.Context, entries []store.Entry) (map[int]bool, error) {
+	out, err := f.about(ctx, entries, "")
+	if err != nil {
+		return nil, err
+	}
+	unknown, err := f.unknownTargets(ctx, entries)
+	if err != nil {
+		return nil, err
+	}
+	for i := range unknown {
+		out[i] = true
+	}
+	return out, nil
+}
+
 // rewrite is the body of a feedback entry as peer receives it.
 func (f *feedback) rewrite(e *store.Entry, peer string) (json.RawMessage, error) {
 	var m map[string]json.RawMessage
@@ -242,7 +262,7 @@ func (f *feedback) rewrite(e *store.Entry, peer string) (json.RawMessage, error)
 // for peer. ids are the local ids (for the audit log).
 func (f *feedback) outgoingTo(ctx context.Context, pr *access.Principal, peer string, entries []store.Entry, anonymous []string) ([]json.RawMessage, []string, error) {
 	raws, ids := outgoing(pr, entries, anonymous)
-	fb, err := f.about(ctx, entries, "")
+	fb, err := f.anonymised(ctx, entries)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -582,7 +602,7 @@ func (r *PeerReads) rewritten(ctx context.Context, fb *feedback, c *store.Collec
 	if err != nil {
 		return nil, err
 	}
-	about, err := fb.about(ctx, page.Entries, "")
+	about, err := fb.anonymised(ctx, page.Entries)
 	if err != nil {
 		return nil, err
 	}
@@ -633,7 +653,7 @@ func (r *PeerReads) Rewrite(ctx context.Context, p *access.Principal, c *store.C
 	if err != nil {
 		return err
 	}
-	about, err := fb.about(ctx, entries, "")
+	about, err := fb.anonymised(ctx, entries)
 	if err != nil {
 		return err
 	}
@@ -763,6 +783,11 @@ func (r *PeerReads) LocalIDs(ctx context.Context, p *access.Principal, c *store.
 	return out, nil
 }
 
+// unknownPeer marks deleted feedback whose targets were unknown: not a
+// peer's name in practice (a peer so named would only get DELETEs of
+// ids it never received, answered 404).
+const unknownPeer = "? unknown"
+
 // deletedKey is the cursor marking local feedback on mirrored objects
 // that was deleted (MarkDeleted).
 func deletedKey(id string) string { return "federation/deleted-feedback/" + id }
@@ -800,8 +825,16 @@ func markDeleted(ctx context.Context, st PeerReadStore, tx store.Tx, id string) 
 		return nil
 	}
 	peers, err := fb.peersOf(ctx, &e)
-	if err != nil || len(peers) == 0 {
+	if err != nil {
 		return err
+	}
+	if len(peers) == 0 {
+		unknown, err := fb.unknownTargets(ctx, []store.Entry{e})
+		if err != nil || !unknown[0] {
+			return err
+		}
+		// Served anonymously (anonymised), sent back to no pull link.
+		peers = []string{unknownPeer}
 	}
 	b, _ := json.Marshal(peers)
 	return tx.SetCursor(ctx, deletedKey(id), b)

@@ -148,4 +148,29 @@ func TestEarlySightingWaitsForItsTarget(t *testing.T) {
 			t.Errorf("a further run sent %d again", r.Back.Sent)
 		}
 	}
+
+	// A push link, and the peer reading the collection, get feedback of
+	// unknown objects anonymously too: it cannot be taken back once it
+	// turns out to be about the peer's object.
+	pushed := feedbackObj(t, f.local.st, f.lOut.ID, "sighting", 4, 0, indicatorID(98), orgA, access.TLPGreen)
+	f.sync(t, f.runner)
+	page, err := f.remote.st.QueryObjects(ctx, f.rInbox.ID, store.Query{Types: []string{"sighting"}, WithBody: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(page.Entries) != 1 || page.Entries[0].ID == pushed || strings.Contains(string(page.Entries[0].Raw), orgA) {
+		t.Errorf("pushed sighting of an unknown object: %+v", page.Entries)
+	}
+	pr := &federation.PeerReads{Store: f.local.sq}
+	entries, err := f.local.st.QueryObjects(ctx, f.lMirror.ID, store.Query{IDs: []string{never}, WithBody: true})
+	if err != nil || len(entries.Entries) != 1 {
+		t.Fatal(err)
+	}
+	reader := &access.Principal{User: "peer-reader", Organisation: f.peerOrg, Role: access.RoleReadOnly}
+	if err := pr.Rewrite(ctx, reader, f.lMirror, entries.Entries); err != nil {
+		t.Fatal(err)
+	}
+	if e := entries.Entries[0]; e.ID == never || strings.Contains(string(e.Raw), orgA) {
+		t.Errorf("the peer reads a sighting of an unknown object as %s: %s", e.ID, e.Raw)
+	}
 }
