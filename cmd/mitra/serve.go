@@ -185,6 +185,7 @@ func (c *ServeCmd) Run(ctx context.Context, e *env) error {
 	if err != nil {
 		return fmt.Errorf("--trusted-proxy: %w", err)
 	}
+	peerReads := &federation.PeerReads{Store: st}
 	srv := taxii.NewServer(taxii.Config{
 		Store:            st,
 		Auth:             authn,
@@ -196,8 +197,12 @@ func (c *ServeCmd) Run(ctx context.Context, e *env) error {
 		UploadMemory:     c.UploadMemory,
 		UploadWait:       c.UploadWait,
 		TrustedProxies:   proxies,
-		// Peers read feedback on their own objects as the links send it.
-		Outgoing: (&federation.PeerReads{Store: st}).Rewrite,
+		// Peers read feedback on their own objects as the links send it,
+		// under the per-peer ids only (also in manifests, versions,
+		// tombstones and ids they ask for).
+		Outgoing:     peerReads.Rewrite,
+		IncomingIDs:  peerReads.LocalIDs,
+		BeforeDelete: peerReads.MarkDeleted,
 	})
 	// Without the peer secrets key the server says so and runs without the
 	// peers whose credentials are sealed.

@@ -387,6 +387,10 @@ func (r *Runner) push(ctx context.Context, p *store.Peer, l *store.Link) (PushSt
 	if err != nil {
 		return stats, err
 	}
+	// Deleted feedback the link sent goes as DELETEs of its per-peer ids.
+	if _, err := r.sendDeletes(ctx, cl, p, l, col, pr, false, fb); err != nil {
+		return stats, err
+	}
 	var maxBytes int64
 	if root, err := cl.APIRoot(ctx); err == nil {
 		maxBytes = root.MaxContentLength

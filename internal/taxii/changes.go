@@ -76,6 +76,29 @@ func (s *Server) changes(w http.ResponseWriter, r *http.Request, p *access.Princ
 	for i, f := range page.Changes {
 		items[i] = changeItem{Seq: f.Seq, Op: f.Op, ID: f.ObjectID, Version: f.VersionRaw}
 	}
+	if s.cfg.Outgoing != nil {
+		// Tombstones name objects under the ids their adds were served
+		// under (Config.Outgoing rewrites ids too).
+		var tombs []store.Entry
+		var ti []int
+		for i, f := range page.Changes {
+			if f.Op == store.OpDelete {
+				// The feed gives a tombstone the inputs of the access
+				// decision about the version it removed, and no body.
+				e := f.Entry
+				e.ID, e.Raw = f.ObjectID, nil
+				tombs, ti = append(tombs, e), append(ti, i)
+			}
+		}
+		if len(tombs) > 0 {
+			if err := s.cfg.Outgoing(r.Context(), p, c, tombs); err != nil {
+				return err
+			}
+			for j, i := range ti {
+				items[i].ID = tombs[j].ID
+			}
+		}
+	}
 	raws := make([][]byte, len(page.Changes))
 	for j, i := range at {
 		e := added.Entries[j]

@@ -236,6 +236,22 @@ func (s *Server) readPage(r *http.Request, p *access.Principal, kind queryKind, 
 	if id != "" {
 		q.IDs = []string{id}
 	}
+	if s.cfg.IncomingIDs != nil && len(q.IDs) > 0 {
+		// The ids p knows objects by (Config.Outgoing may have rewritten
+		// some) to the local ones.
+		if q.IDs, err = s.cfg.IncomingIDs(r.Context(), p, c, q.IDs); err != nil {
+			return nil, err
+		}
+		if len(q.IDs) == 0 {
+			if id != "" {
+				return nil, notFound("object")
+			}
+			return &store.Page{}, nil
+		}
+		if id != "" {
+			id = q.IDs[0]
+		}
+	}
 	var page *store.Page
 	if id == "" && (!q.Versions.IsZero() || len(q.SpecVersions) > 0) {
 		page, err = s.listVersions(r.Context(), p, c, q)
@@ -369,7 +385,19 @@ func (s *Server) deleteObject(w http.ResponseWriter, r *http.Request, p *access.
 			q.Owner, action, detail = "", "objects.moderate", "; owned by "+w
 		}
 	}
-	n, err := s.cfg.Store.DeleteObject(r.Context(), c.ID, id, q)
+	var n int
+	if u, ok := s.cfg.Store.(store.Updater); ok && s.cfg.BeforeDelete != nil {
+		err = u.Update(r.Context(), c.ID, func(ctx context.Context, tx store.Tx) error {
+			if err := s.cfg.BeforeDelete(ctx, tx, c, id); err != nil {
+				return err
+			}
+			var err error
+			n, err = tx.Delete(ctx, id, q)
+			return err
+		})
+	} else {
+		n, err = s.cfg.Store.DeleteObject(r.Context(), c.ID, id, q)
+	}
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		return notFound("object")

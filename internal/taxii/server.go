@@ -73,7 +73,19 @@ type Config struct {
 	// read (GET objects, an object, the change feed) serves p from c,
 	// after policy and sighting redaction (federation: feedback on
 	// mirrored objects read by a peer, federation.PeerReads).
+	// Entries may come without bodies (manifest, versions, change-feed
+	// tombstones): then only their ids are rewritten.
 	Outgoing func(ctx context.Context, p *access.Principal, c *store.Collection, entries []store.Entry) error
+	// IncomingIDs, when set, maps the object ids p names in a read (the
+	// object of the path, match[id]) to the local ids to look up: an id
+	// Outgoing gives p stands for the local one it rewrote, and a local id
+	// that Outgoing never shows p maps to nothing, so that it answers
+	// exactly like a missing object.
+	IncomingIDs func(ctx context.Context, p *access.Principal, c *store.Collection, ids []string) ([]string, error)
+	// BeforeDelete, when set, is called in the deleting transaction
+	// before object id of c is deleted (federation.PeerReads.MarkDeleted
+	// remembers what Outgoing needs to name its tombstone).
+	BeforeDelete func(ctx context.Context, tx store.Tx, c *store.Collection, id string) error
 }
 
 // Server is the TAXII 2.1 HTTP handler.
