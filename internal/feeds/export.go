@@ -199,6 +199,7 @@ type opinionRec struct {
 	refs    []string
 	opinion string
 	at      time.Time
+	org     string // submitting organisation
 }
 
 // candidate is an indicator version read, before the lifecycle decides.
@@ -312,7 +313,8 @@ func (x *Exporter) read(ctx context.Context, req Request, ids []string) (map[str
 		storeIDs = nil
 	}
 	seenEv := map[string]bool{}
-	sightingOf := map[string]string{} // sighting id -> indicator id
+	sightingOf := map[string]string{}  // sighting id -> indicator id
+	sightingOrg := map[string]string{} // sighting id -> submitting organisation
 	var opinions []opinionRec
 	evOf := func(id string) *Evidence {
 		if ev[id] == nil {
@@ -368,6 +370,7 @@ func (x *Exporter) read(ctx context.Context, req Request, ids []string) (map[str
 					return nil
 				}
 				sightingOf[e.ID] = d.SightingOfRef
+				sightingOrg[e.ID] = e.Submitter
 				if !want(d.SightingOfRef) {
 					return nil
 				}
@@ -381,36 +384,47 @@ func (x *Exporter) read(ctx context.Context, req Request, ids []string) (map[str
 				}
 				return nil
 			}
-			opinions = append(opinions, opinionRec{refs: d.ObjectRefs, opinion: d.Opinion, at: at})
+			opinions = append(opinions, opinionRec{refs: d.ObjectRefs, opinion: d.Opinion, at: at, org: e.Submitter})
 			return nil
 		})
 		if err != nil {
 			return nil, nil, err
 		}
 	}
-	// A verdict names the indicator, or the sighting it judges (the
-	// sighting organisation's feedback on its own report); one opinion
-	// counts once per indicator.
+	// A verdict names the indicator, or the sighting it judges; a verdict
+	// on a sighting counts only from the organisation that made the
+	// sighting (its feedback on its own report). Each organisation has one
+	// verdict per indicator, its latest, so repeating an opinion does not
+	// push an indicator out.
+	type judge struct{ org, indicator string }
+	latest := map[judge]opinionRec{}
 	for _, op := range opinions {
-		judged := map[string]bool{}
 		for _, ref := range op.refs {
 			if strings.HasPrefix(ref, "sighting--") {
+				if sightingOrg[ref] != op.org {
+					continue
+				}
 				ref = sightingOf[ref]
 			}
-			if !strings.HasPrefix(ref, "indicator--") || !want(ref) || judged[ref] {
+			if !strings.HasPrefix(ref, "indicator--") || !want(ref) {
 				continue
 			}
-			judged[ref] = true
-			v := evOf(ref)
-			switch op.opinion {
-			case "agree", "strongly-agree":
-				v.TruePositives++
-				if op.at.After(v.Last) {
-					v.Last = op.at
-				}
-			case "disagree", "strongly-disagree":
-				v.FalsePositives++
+			k := judge{op.org, ref}
+			if prev, ok := latest[k]; !ok || op.at.After(prev.at) {
+				latest[k] = op
 			}
+		}
+	}
+	for k, op := range latest {
+		v := evOf(k.indicator)
+		switch op.opinion {
+		case "agree", "strongly-agree":
+			v.TruePositives++
+			if op.at.After(v.Last) {
+				v.Last = op.at
+			}
+		case "disagree", "strongly-disagree":
+			v.FalsePositives++
 		}
 	}
 	return cands, ev, nil

@@ -77,7 +77,12 @@ func TestOnlyActiveIndicatorsExported(t *testing.T) {
 	w := newExportWorld(t)
 	org := w.org("CERT")
 	anna := w.member("anna", org, access.RoleAnalyst)
-	coll := w.collection(&store.Collection{Title: "feed", Alias: "feed", Grants: []store.Grant{{Kind: store.GrantOrg, Subject: org, Read: true, Write: true}}})
+	org2, org3 := w.org("Grid operator"), w.org("Water utility")
+	bert, cleo := w.member("bert", org2, access.RoleAnalyst), w.member("cleo", org3, access.RoleAnalyst)
+	coll := w.collection(&store.Collection{Title: "feed", Alias: "feed", Grants: []store.Grant{
+		{Kind: store.GrantOrg, Subject: org, Read: true, Write: true},
+		{Kind: store.GrantOrg, Subject: org2, Read: true, Write: true},
+		{Kind: store.GrantOrg, Subject: org3, Read: true, Write: true}}})
 	now := w.clock()
 	ts := func(d time.Duration) string { return now.Add(d).Format(time.RFC3339) }
 	active := w.indicator("[domain-name:value = 'active.example']", "green")
@@ -115,16 +120,25 @@ func TestOnlyActiveIndicatorsExported(t *testing.T) {
 	_, raw := anna.get(feeds.ExportPrefix + "score/" + id(addr))
 	must(t, json.Unmarshal(raw, &s) == nil && !s.Active && s.Class == feeds.ClassIP && strings.Contains(s.Reason, "below threshold"), "score %s", raw)
 
-	// A sighting brings it back; three false-positive verdicts push the
-	// hash out.
+	// A sighting brings it back. One organisation repeating a
+	// false-positive verdict counts once; three organisations' verdicts
+	// push the hash out.
 	seen := w.sighting(id(addr), "green")
 	anna.post(coll, seen,
 		w.opinion(id(hash), "disagree", "green"), w.opinion(id(hash), "strongly-disagree", "green"), w.opinion(id(hash), "disagree", "green"))
+	_, raw = anna.get(feeds.ExportPrefix + "score/" + id(hash))
+	must(t, json.Unmarshal(raw, &s) == nil && s.FalsePositives == 1, "hash score after one organisation's verdicts %s", raw)
+	bert.post(coll, w.opinion(id(hash), "disagree", "green"))
+	cleo.post(coll, w.opinion(id(hash), "disagree", "green"))
 	body, _ = get()
 	must(t, body == "192.0.2.77\nactive.example\nfuture.example\n", "after evidence:\n%s", body)
 	_, raw = anna.get(feeds.ExportPrefix + "score/" + id(hash))
 	must(t, json.Unmarshal(raw, &s) == nil && !s.Active && s.FalsePositives == 3, "hash score %s", raw)
-	// A verdict on the sighting counts for its indicator.
+	// A verdict on the sighting counts for its indicator, from the
+	// sighting organisation only.
+	bert.post(coll, w.opinion(id(seen), "agree", "green"))
+	_, raw = anna.get(feeds.ExportPrefix + "score/" + id(addr))
+	must(t, json.Unmarshal(raw, &s) == nil && s.Sightings == 1 && s.TruePositives == 0, "address score after another organisation's verdict %s", raw)
 	anna.post(coll, w.opinion(id(seen), "agree", "green"))
 	_, raw = anna.get(feeds.ExportPrefix + "score/" + id(addr))
 	must(t, json.Unmarshal(raw, &s) == nil && s.Active && s.Sightings == 1 && s.TruePositives == 1, "address score %s", raw)
