@@ -64,7 +64,8 @@ type ObjectCounts interface {
 	// default) of the objects of a collection, grouped as ObjectCount.
 	CountObjects(ctx context.Context, collectionID string) ([]ObjectCount, error)
 	// CountAddedPerDay counts the latest versions of objects of type typ
-	// added to a collection at or after since, grouped as ObjectCount and
-	// by UTC day.
+	// added to a collection on the UTC days that start at or after since
+	// (the counts are kept per day: a since within a day starts at the
+	// next), grouped as ObjectCount and by UTC day.
 	CountAddedPerDay(ctx context.Context, collectionID, typ string, since time.Time) ([]ObjectCount, error)
 }
