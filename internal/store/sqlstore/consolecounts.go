@@ -8,7 +8,7 @@ import (
 )
 
 // This file implements store.ObjectCounts from the aggregates that the
-// triggers of migration 14 keep (console_counts, console_days): the
+// triggers of migration 14 keep (console_counts, console_sighting_days): the
 // dashboard reads a row per group of objects, whatever the store's size.
 
 var _ store.ObjectCounts = (*Store)(nil)
@@ -33,13 +33,13 @@ func (s *Store) CountObjects(ctx context.Context, collectionID string) ([]store.
 	})
 }
 
-// CountAddedPerDay implements store.ObjectCounts.
-func (s *Store) CountAddedPerDay(ctx context.Context, collectionID, typ string, since time.Time) ([]store.ObjectCount, error) {
-	rows, err := s.db.Query(ctx, `SELECT day, tlp, submitter, recipients, n FROM console_days
-		WHERE cid = (SELECT cid FROM collections WHERE id = ?) AND type = ? AND day >= ? AND n > 0`,
-		collectionID, typ, sinceDay(since))
-	return collect(rows, err, "count objects per day", func(r Row) (store.ObjectCount, error) {
-		c := store.ObjectCount{Type: typ}
+// CountSightingsPerDay implements store.ObjectCounts.
+func (s *Store) CountSightingsPerDay(ctx context.Context, collectionID string, since time.Time) ([]store.ObjectCount, error) {
+	rows, err := s.db.Query(ctx, `SELECT day, tlp, submitter, recipients, n FROM console_sighting_days
+		WHERE cid = (SELECT cid FROM collections WHERE id = ?) AND day >= ? AND n > 0`,
+		collectionID, sinceDay(since))
+	return collect(rows, err, "count sightings per day", func(r Row) (store.ObjectCount, error) {
+		c := store.ObjectCount{Type: "sighting"}
 		var day int64
 		var recipients string
 		if err := r.Scan(&day, &c.TLP, &c.Submitter, &recipients, &c.N); err != nil {

@@ -126,7 +126,7 @@ func testConsoleCountsKept(t *testing.T, s store.Store) {
 	add(cid, obj(sighting(v1), 0, "b"))
 	add(cid, obj(sighting(v2), 0, "b"))
 	check("sighting", map[string]int{"indicator/2/a/[]": 2, "sighting/0/b/[]": 1})
-	days, err := s.CountAddedPerDay(ctx, cid, "sighting", time.Now().Add(-48*time.Hour))
+	days, err := s.CountSightingsPerDay(ctx, cid, time.Now().Add(-48*time.Hour))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -143,7 +143,7 @@ func testConsoleCountsKept(t *testing.T, s store.Store) {
 	if _, err := s.DeleteObject(ctx, cid, sid, store.Query{Versions: store.VersionFilter{All: true}}); err != nil {
 		t.Fatal(err)
 	}
-	if days, err := s.CountAddedPerDay(ctx, cid, "sighting", time.Now().Add(-48*time.Hour)); err != nil || len(days) != 0 {
+	if days, err := s.CountSightingsPerDay(ctx, cid, time.Now().Add(-48*time.Hour)); err != nil || len(days) != 0 {
 		t.Errorf("sightings per day after delete = %+v, %v", days, err)
 	}
 
@@ -171,7 +171,12 @@ func MigrationBackfillsConsoleCounts(t *testing.T, reopen Open, exec func(t test
 	t0 := time.Now().UTC().Add(-time.Hour)
 	var objs []store.Object
 	for i := range 30 {
-		o := Obj(t, Indicator("indicator--"+uuid.NewString(), t0, t0))
+		raw := Indicator("indicator--"+uuid.NewString(), t0, t0)
+		if i%3 == 0 {
+			raw = fmt.Appendf(nil, `{"type":"sighting","spec_version":"2.1","id":"sighting--%s","created":%q,"modified":%q,"sighting_of_ref":"indicator--%s"}`,
+				uuid.NewString(), t0.Format(time.RFC3339Nano), t0.Format(time.RFC3339Nano), uuid.NewString())
+		}
+		o := Obj(t, raw)
 		o.TLP, o.Submitter = i%3, fmt.Sprintf("org-%d", i%2)
 		objs = append(objs, o)
 	}
@@ -181,7 +186,7 @@ func MigrationBackfillsConsoleCounts(t *testing.T, reopen Open, exec func(t test
 	want := latestCounts(t, s, cid)
 	s.Close()
 	for _, q := range []string{
-		`DELETE FROM console_counts`, `DELETE FROM console_days`,
+		`DELETE FROM console_counts`, `DELETE FROM console_sighting_days`,
 		// Counts that the backfill must replace, not add to.
 		`INSERT INTO console_counts (cid, type, tlp, submitter, recipients, n) SELECT cid, 'indicator', 0, 'org-0', '[]', 1000 FROM collections`,
 		`DELETE FROM schema_migrations WHERE version >= 14`,
@@ -192,12 +197,12 @@ func MigrationBackfillsConsoleCounts(t *testing.T, reopen Open, exec func(t test
 	if got := countsOf(t, s, cid); !maps.Equal(got, want) || len(got) != 6 {
 		t.Errorf("backfilled counts = %v, want %v", got, want)
 	}
-	days, err := s.CountAddedPerDay(ctx, cid, "indicator", t0.Add(-48*time.Hour))
+	days, err := s.CountSightingsPerDay(ctx, cid, t0.Add(-48*time.Hour))
 	n := 0
 	for _, d := range days {
 		n += d.N
 	}
-	if err != nil || n != 30 {
+	if err != nil || n != 10 {
 		t.Errorf("backfilled days = %+v, %v", days, err)
 	}
 }

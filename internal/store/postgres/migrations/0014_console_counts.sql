@@ -1,8 +1,9 @@
 -- Version 14: the console's counts kept as aggregates (issue 17: every
 -- console page under a second on 1,000,000 objects). console_counts holds
 -- how many latest versions of a collection's objects share what the
--- access decision reads (type, TLP, submitter, recipients); console_days
--- the same per UTC day of their addition. The dashboard reads a few
+-- access decision reads (type, TLP, submitter, recipients);
+-- console_sighting_days the sightings' per UTC day of their addition (the
+-- dashboard's plot; other objects' writes do not pay for a day count). The dashboard reads a few
 -- hundred rows and decides access once per row, instead of scanning the
 -- objects.
 --
@@ -25,16 +26,15 @@ CREATE TABLE IF NOT EXISTS console_counts (
     PRIMARY KEY (cid, type, tlp, submitter, recipients)
 );
 
-CREATE TABLE IF NOT EXISTS console_days (
+CREATE TABLE IF NOT EXISTS console_sighting_days (
     cid        bigint NOT NULL,
-    type       text COLLATE "C" NOT NULL,
     -- date_added (microseconds since the epoch) / 86,400,000,000
     day        bigint NOT NULL,
     tlp        integer NOT NULL,
     submitter  text NOT NULL,
     recipients text NOT NULL,
     n          bigint NOT NULL,
-    PRIMARY KEY (cid, type, day, tlp, submitter, recipients)
+    PRIMARY KEY (cid, day, tlp, submitter, recipients)
 );
 
 -- The functions add the net change of a statement: +1 per latest row of
@@ -47,10 +47,10 @@ BEGIN
     SELECT cid, type, tlp, submitter, recipients, COUNT(*) FROM new_rows WHERE latest
     GROUP BY cid, type, tlp, submitter, recipients
     ON CONFLICT (cid, type, tlp, submitter, recipients) DO UPDATE SET n = c.n + EXCLUDED.n;
-    INSERT INTO console_days AS c (cid, type, day, tlp, submitter, recipients, n)
-    SELECT cid, type, date_added / 86400000000, tlp, submitter, recipients, COUNT(*) FROM new_rows WHERE latest
-    GROUP BY cid, type, date_added / 86400000000, tlp, submitter, recipients
-    ON CONFLICT (cid, type, day, tlp, submitter, recipients) DO UPDATE SET n = c.n + EXCLUDED.n;
+    INSERT INTO console_sighting_days AS c (cid, day, tlp, submitter, recipients, n)
+    SELECT cid, date_added / 86400000000, tlp, submitter, recipients, COUNT(*) FROM new_rows WHERE latest AND type = 'sighting'
+    GROUP BY cid, date_added / 86400000000, tlp, submitter, recipients
+    ON CONFLICT (cid, day, tlp, submitter, recipients) DO UPDATE SET n = c.n + EXCLUDED.n;
     RETURN NULL;
 END $$;
 
@@ -60,10 +60,10 @@ BEGIN
     FROM (SELECT cid, type, tlp, submitter, recipients, COUNT(*) AS n FROM old_rows WHERE latest
           GROUP BY cid, type, tlp, submitter, recipients) d
     WHERE c.cid = d.cid AND c.type = d.type AND c.tlp = d.tlp AND c.submitter = d.submitter AND c.recipients = d.recipients;
-    UPDATE console_days c SET n = c.n - d.n
-    FROM (SELECT cid, type, date_added / 86400000000 AS day, tlp, submitter, recipients, COUNT(*) AS n FROM old_rows WHERE latest
-          GROUP BY cid, type, date_added / 86400000000, tlp, submitter, recipients) d
-    WHERE c.cid = d.cid AND c.type = d.type AND c.day = d.day AND c.tlp = d.tlp AND c.submitter = d.submitter AND c.recipients = d.recipients;
+    UPDATE console_sighting_days c SET n = c.n - d.n
+    FROM (SELECT cid, date_added / 86400000000 AS day, tlp, submitter, recipients, COUNT(*) AS n FROM old_rows WHERE latest AND type = 'sighting'
+          GROUP BY cid, date_added / 86400000000, tlp, submitter, recipients) d
+    WHERE c.cid = d.cid AND c.day = d.day AND c.tlp = d.tlp AND c.submitter = d.submitter AND c.recipients = d.recipients;
     RETURN NULL;
 END $$;
 
@@ -76,13 +76,13 @@ BEGIN
         SELECT cid, type, tlp, submitter, recipients, -1 AS d FROM old_rows WHERE latest) x
     GROUP BY cid, type, tlp, submitter, recipients HAVING SUM(d) <> 0
     ON CONFLICT (cid, type, tlp, submitter, recipients) DO UPDATE SET n = c.n + EXCLUDED.n;
-    INSERT INTO console_days AS c (cid, type, day, tlp, submitter, recipients, n)
-    SELECT cid, type, day, tlp, submitter, recipients, SUM(d) FROM (
-        SELECT cid, type, date_added / 86400000000 AS day, tlp, submitter, recipients, 1 AS d FROM new_rows WHERE latest
+    INSERT INTO console_sighting_days AS c (cid, day, tlp, submitter, recipients, n)
+    SELECT cid, day, tlp, submitter, recipients, SUM(d) FROM (
+        SELECT cid, date_added / 86400000000 AS day, tlp, submitter, recipients, 1 AS d FROM new_rows WHERE latest AND type = 'sighting'
         UNION ALL
-        SELECT cid, type, date_added / 86400000000 AS day, tlp, submitter, recipients, -1 AS d FROM old_rows WHERE latest) x
-    GROUP BY cid, type, day, tlp, submitter, recipients HAVING SUM(d) <> 0
-    ON CONFLICT (cid, type, day, tlp, submitter, recipients) DO UPDATE SET n = c.n + EXCLUDED.n;
+        SELECT cid, date_added / 86400000000 AS day, tlp, submitter, recipients, -1 AS d FROM old_rows WHERE latest AND type = 'sighting') x
+    GROUP BY cid, day, tlp, submitter, recipients HAVING SUM(d) <> 0
+    ON CONFLICT (cid, day, tlp, submitter, recipients) DO UPDATE SET n = c.n + EXCLUDED.n;
     RETURN NULL;
 END $$;
 
@@ -101,10 +101,10 @@ DELETE FROM console_counts;
 INSERT INTO console_counts (cid, type, tlp, submitter, recipients, n)
 SELECT cid, type, tlp, submitter, recipients, COUNT(*) FROM objects WHERE latest
 GROUP BY cid, type, tlp, submitter, recipients;
-DELETE FROM console_days;
-INSERT INTO console_days (cid, type, day, tlp, submitter, recipients, n)
-SELECT cid, type, date_added / 86400000000, tlp, submitter, recipients, COUNT(*) FROM objects WHERE latest
-GROUP BY cid, type, date_added / 86400000000, tlp, submitter, recipients;
+DELETE FROM console_sighting_days;
+INSERT INTO console_sighting_days (cid, day, tlp, submitter, recipients, n)
+SELECT cid, date_added / 86400000000, tlp, submitter, recipients, COUNT(*) FROM objects WHERE latest AND type = 'sighting'
+GROUP BY cid, date_added / 86400000000, tlp, submitter, recipients;
 
 -- The dashboard no longer scans the objects: the covering index of
 -- version 12 would only cost every write.
