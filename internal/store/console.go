@@ -53,7 +53,7 @@ type ObjectCount struct {
 	TLP        int
 	Submitter  string
 	Recipients []string
-	// Day is the UTC day the objects were added, for CountAddedPerDay.
+	// Day is the UTC day the objects were added, for CountSightingsPerDay.
 	Day time.Time
 	N   int
 }
@@ -63,8 +63,10 @@ type ObjectCounts interface {
 	// CountObjects counts the latest versions (those TAXII serves by
 	// default) of the objects of a collection, grouped as ObjectCount.
 	CountObjects(ctx context.Context, collectionID string) ([]ObjectCount, error)
-	// CountAddedPerDay counts the latest versions of objects of type typ
-	// added to a collection at or after since, grouped as ObjectCount and
-	// by UTC day.
-	CountAddedPerDay(ctx context.Context, collectionID, typ string, since time.Time) ([]ObjectCount, error)
+	// CountSightingsPerDay counts the latest versions of the sightings
+	// added to a collection on the UTC days that start at or after since
+	// (the counts are kept per day: a since within a day starts at the
+	// next), grouped as ObjectCount and by UTC day. Only sightings are
+	// counted per day, so that other objects' writes do not pay for it.
+	CountSightingsPerDay(ctx context.Context, collectionID string, since time.Time) ([]ObjectCount, error)
 }

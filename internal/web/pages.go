@@ -83,7 +83,7 @@ func (h *Handler) dashboard(rq *Request) (any, error) {
 			types[g.Type] += g.N
 			tlps[int(access.EffectiveTLP(c, e))] += g.N
 		}
-		days, err := h.cfg.Store.CountAddedPerDay(ctx, c.ID, "sighting", first)
+		days, err := h.cfg.Store.CountSightingsPerDay(ctx, c.ID, first)
 		if err != nil {
 			return nil, err
 		}

@@ -8,7 +8,8 @@ import (
 	"github.com/mitra-cert/mitra/internal/store"
 )
 
-// This file implements store.Sessions and store.ObjectCounts for the console.
+// This file implements store.Sessions for the console (consolecounts.go
+// its counts).
 
 var _ store.Sessions = (*Store)(nil)
 
@@ -105,47 +106,4 @@ func (s *Store) UserLanguage(ctx context.Context, user string) (string, error) {
 		return "", fmt.Errorf("user language: %w", err)
 	}
 	return lang, nil
-}
-
-// This part implements store.ObjectCounts.
-
-var _ store.ObjectCounts = (*Store)(nil)
-
-// microsPerDay groups date_added (microseconds since the epoch) by UTC day.
-const microsPerDay = 86400 * 1000000
-
-// CountObjects implements store.ObjectCounts.
-func (s *Store) CountObjects(ctx context.Context, collectionID string) ([]store.ObjectCount, error) {
-	rows, err := s.db.Query(ctx, `SELECT o.type, o.tlp, o.submitter, o.recipients, COUNT(*) FROM objects o
-		WHERE o.cid = (SELECT cid FROM collections WHERE id = ?) AND o.latest
-		GROUP BY o.type, o.tlp, o.submitter, o.recipients`, collectionID)
-	return collect(rows, err, "count objects", func(r Row) (store.ObjectCount, error) {
-		var c store.ObjectCount
-		var recipients string
-		if err := r.Scan(&c.Type, &c.TLP, &c.Submitter, &recipients, &c.N); err != nil {
-			return c, err
-		}
-		var err error
-		c.Recipients, err = parseList(recipients)
-		return c, err
-	})
-}
-
-// CountAddedPerDay implements store.ObjectCounts.
-func (s *Store) CountAddedPerDay(ctx context.Context, collectionID, typ string, since time.Time) ([]store.ObjectCount, error) {
-	rows, err := s.db.Query(ctx, `SELECT o.date_added / `+fmt.Sprint(microsPerDay)+` AS day, o.tlp, o.submitter, o.recipients, COUNT(*) FROM objects o
-		WHERE o.cid = (SELECT cid FROM collections WHERE id = ?) AND o.latest AND o.type = ? AND o.date_added >= ?
-		GROUP BY day, o.tlp, o.submitter, o.recipients`, collectionID, typ, micros(since))
-	return collect(rows, err, "count objects per day", func(r Row) (store.ObjectCount, error) {
-		c := store.ObjectCount{Type: typ}
-		var day int64
-		var recipients string
-		if err := r.Scan(&day, &c.TLP, &c.Submitter, &recipients, &c.N); err != nil {
-			return c, err
-		}
-		c.Day = time.UnixMicro(day * microsPerDay).UTC()
-		var err error
-		c.Recipients, err = parseList(recipients)
-		return c, err
-	})
 }

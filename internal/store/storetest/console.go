@@ -118,7 +118,7 @@ func testObjectCounts(t *testing.T, s store.Store) {
 			t.Errorf("count %s = %d, want %d", k, c.N, want[k])
 		}
 	}
-	days, err := s.CountAddedPerDay(ctx, cid, "sighting", time.Now().Add(-24*time.Hour))
+	days, err := s.CountSightingsPerDay(ctx, cid, time.Now().Add(-24*time.Hour))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -126,7 +126,7 @@ func testObjectCounts(t *testing.T, s store.Store) {
 	if len(days) != 1 || days[0].N != 1 || days[0].Submitter != "identity--b" || !(days[0].Day.Equal(today) || days[0].Day.Equal(today.Add(-24*time.Hour))) {
 		t.Errorf("sightings per day = %+v", days)
 	}
-	if days, err := s.CountAddedPerDay(ctx, cid, "sighting", time.Now().Add(time.Hour)); err != nil || len(days) != 0 {
+	if days, err := s.CountSightingsPerDay(ctx, cid, time.Now().Add(time.Hour)); err != nil || len(days) != 0 {
 		t.Errorf("sightings added in the future = %+v, %v", days, err)
 	}
 }

@@ -64,6 +64,7 @@ func Run(t *testing.T, open Open) {
 		{"Peers", testPeers},
 		{"Sessions", testSessions},
 		{"ObjectCounts", testObjectCounts},
+		{"ConsoleCountsKept", testConsoleCountsKept},
 		{"Assistance", testAssistance},
 	}
 	for _, tc := range tests {
