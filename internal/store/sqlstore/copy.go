@@ -42,12 +42,15 @@ type TableDialect interface {
 
 // Derived tables are rebuilt by the target's own triggers when the typed
 // copy inserts objects (migration 0011: search_text and its FTS5 shadow
-// tables on SQLite, search_refs), or belong to the migration runner
-// (schema_migrations, compared rather than copied): they are never copied.
+// tables on SQLite, search_refs; migration 0014: the console's kept
+// counts), or belong to the migration runner (schema_migrations, compared
+// rather than copied): they are never copied.
 var Derived = map[string]bool{
-	"schema_migrations": true,
-	"search_text":       true,
-	"search_refs":       true,
+	"schema_migrations":     true,
+	"search_text":           true,
+	"search_refs":           true,
+	"console_counts":        true,
+	"console_sighting_days": true,
 }
 
 // Typed tables are copied by store.Copy's typed methods, which carry what
