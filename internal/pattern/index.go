@@ -507,13 +507,21 @@ func (m *acMachine) scan(s string, f func(pat int32)) {
 // long lengths of one address read one cache line.
 // Bits are only ever set (removed blocks leave false positives until the
 // next rebuild), with atomic operations, so readers need no lock.
+//
+// In front of the IPv4 tests sits cells, an occupancy bitmap over the
+// address space cut into 2^cellBits cells: a block sets the bit of every
+// cell it overlaps, so a clear bit proves no block contains an address,
+// with one load from a bitmap sized to stay a few percent full (and in
+// the core's L2 cache), where the per-length tests cost a hash each.
 type prefixFilter struct {
-	words []uint64         // blocks of 8
-	mask  uint64           // block count - 1
-	lens4 atomic.Uint64    // bit L: an IPv4 block of length L
-	lens6 [3]atomic.Uint64 // bit L%64 of word L/64: an IPv6 block of length L
-	cap   int              // blocks it was sized for
-	n     int              // blocks added; writers only
+	cells    []uint64         // IPv4 occupancy, bit per cell
+	cellBits int              // log2 of the number of cells, 16 to 24
+	words    []uint64         // blocks of 8
+	mask     uint64           // block count - 1
+	lens4    atomic.Uint64    // bit L: an IPv4 block of length L
+	lens6    [3]atomic.Uint64 // bit L%64 of word L/64: an IPv6 block of length L
+	cap      int              // blocks it was sized for
+	n        int              // blocks added; writers only
 }
 
 // prefixFilterMin is the trie size from which a filter is kept.
@@ -539,7 +547,49 @@ func newPrefixFilter(n int) *prefixFilter {
 	for blocks*512 < n*prefixFilterBits {
 		blocks <<= 1
 	}
-	return &prefixFilter{words: make([]uint64, 8*blocks), mask: uint64(blocks - 1), cap: n}
+	// about 16 cells per block keeps the bitmap a few percent full when
+	// blocks are long; 2^24 cells (2 MiB) is the cap, a /24 per cell
+	cellBits := 16
+	for cellBits < 24 && 1<<cellBits < 16*n {
+		cellBits++
+	}
+	return &prefixFilter{
+		cells: make([]uint64, 1<<cellBits/64), cellBits: cellBits,
+		words: make([]uint64, 8*blocks), mask: uint64(blocks - 1), cap: n,
+	}
+}
+
+func ipv4Bits(a netip.Addr) uint32 {
+	b := a.As4()
+	return uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])
+}
+
+// addCells sets the bits of the cells an IPv4 block overlaps: one for a
+// block at least as long as a cell, 2^(cellBits-bits) for a shorter one
+// (at most the whole bitmap, so a rebuild costs at most cellBits+1
+// bitmaps whatever the blocks).
+func (f *prefixFilter) addCells(v uint32, bits int) {
+	first := uint64(v) >> (32 - f.cellBits)
+	n := uint64(1)
+	if bits < f.cellBits {
+		n = 1 << (f.cellBits - bits)
+		first &^= n - 1
+	}
+	for c := first; c < first+n; {
+		if c%64 == 0 && first+n-c >= 64 {
+			atomic.StoreUint64(&f.cells[c/64], ^uint64(0))
+			c += 64
+			continue
+		}
+		atomic.OrUint64(&f.cells[c/64], 1<<(c%64))
+		c++
+	}
+}
+
+// mayHaveCell reports whether some block overlaps the cell of v.
+func (f *prefixFilter) mayHaveCell(v uint32) bool {
+	c := v >> (32 - f.cellBits)
+	return atomic.LoadUint64(&f.cells[c/64])&(1<<(c%64)) != 0
 }
 
 // prefixHash hashes an address masked to bits, with the length.
@@ -575,6 +625,7 @@ func (f *prefixFilter) block(a netip.Addr, bits int) uint64 {
 func (f *prefixFilter) add(p netip.Prefix) {
 	a, bits := p.Addr(), p.Bits()
 	if a.Is4() {
+		f.addCells(ipv4Bits(a), bits)
 		f.lens4.Or(1 << bits)
 	} else {
 		f.lens6[bits/64].Or(1 << (bits % 64))
@@ -594,8 +645,11 @@ func (f *prefixFilter) mayContain(a netip.Addr) bool {
 	var hi, lo uint64
 	long := filterBlockBits(a)
 	if a.Is4() {
-		b := a.As4()
-		hi = uint64(b[0])<<24 | uint64(b[1])<<16 | uint64(b[2])<<8 | uint64(b[3])
+		v := ipv4Bits(a)
+		if !f.mayHaveCell(v) {
+			return false
+		}
+		hi = uint64(v)
 		lo = 1 << 63
 	} else {
 		b := a.As16()
