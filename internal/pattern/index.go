@@ -6,7 +6,6 @@ import (
 	"math/bits"
 	"net/netip"
 	"slices"
-	"sync"
 	"sync/atomic"
 
 	"github.com/gaissmai/bart"
@@ -114,15 +113,22 @@ type ikey struct {
 
 const nShards = 64
 
-// eqIndex is the equality/IN hash index, split into shards each behind its
-// own RWMutex: a writer blocks only the readers of one shard, for the time
-// of one map assignment.
+// eqIndex is the equality/IN hash index: open-addressing tables, one per
+// shard, that readers search without locks. Each slot holds a 64-bit
+// fingerprint of its key's hash and a pointer to an immutable entry (key
+// and postings), so a lookup can read the slots of a whole chunk of probes
+// first, then their entries, then their key strings, in passes whose cache
+// misses overlap (as hash joins do); a lock per lookup, or a Go map, would
+// put a locked instruction or a chain of dependent loads between them.
+// Writers are serialised by the Matcher's writer lock; they replace entries
+// whole and publish slots fingerprint last, and grow a table by publishing
+// a new one, so a reader always sees a consistent entry.
 type eqIndex struct {
 	seed   maphash.Seed
 	shards [nShards]eqShard
 	// filter is a blocked Bloom filter over the keys: most probes of a
 	// stream miss, and the filter answers those from a few megabytes
-	// instead of a cache miss into a map of a million entries. Bits of
+	// instead of a cache miss into a table of a million entries. Bits of
 	// removed keys stay set until the next resize.
 	filter atomic.Pointer[bloom]
 	nkeys  int // guarded by the Matcher's writer lock
@@ -161,26 +167,125 @@ func newBloom(keys int) *bloom {
 	return &bloom{words: make([]uint64, n), mask: uint64(n - 1)}
 }
 
-// reserve grows the filter ahead of adding n keys, rebuilding it from the
-// live keys. Writers only.
+// eqShard is one shard's table and the writers' counts for it.
+type eqShard struct {
+	tab  atomic.Pointer[eqTable]
+	live int // keys filed; writers only
+	used int // slots not empty (keys and tombstones); writers only
+	_    [40]byte
+}
+
+// eqTable is a linear-probing table. A slot's fingerprint is 0 when empty,
+// fpTomb once its key was removed, and the key's hash with the top bit set
+// otherwise; at least a quarter of the slots stay empty, so every search
+// ends.
+type eqTable struct {
+	slots []eqSlot
+	mask  uint64
+}
+
+type eqSlot struct {
+	fp  atomic.Uint64
+	ent atomic.Pointer[eqEntry]
+}
+
+// eqEntry is immutable once published: a change files a new one.
+type eqEntry struct {
+	key  ikey
+	h    uint64
+	post postings
+}
+
+const fpTomb = 1
+
+func fingerprint(h uint64) uint64 { return h | 1<<63 }
+
+func newEqTable(keys int) *eqTable {
+	n := 16
+	for n < 2*keys {
+		n <<= 1
+	}
+	return &eqTable{slots: make([]eqSlot, n), mask: uint64(n - 1)}
+}
+
+// get searches t for k from the slot its hash picks.
+func (t *eqTable) get(k *ikey, h uint64) *eqEntry {
+	fp := fingerprint(h)
+	for i := h & t.mask; ; i = (i + 1) & t.mask {
+		s := &t.slots[i]
+		f := s.fp.Load()
+		if f == 0 {
+			return nil
+		}
+		if f == fp {
+			if e := s.ent.Load(); e != nil && e.key == *k {
+				return e
+			}
+		}
+	}
+}
+
+// find returns the slot holding k, or -1 and the slot where k would go
+// (the first tombstone on its path, else the empty slot that ends it).
+// Writers only.
+func (t *eqTable) find(k *ikey, h uint64) (at, free int) {
+	fp := fingerprint(h)
+	free = -1
+	for i := h & t.mask; ; i = (i + 1) & t.mask {
+		s := &t.slots[i]
+		switch f := s.fp.Load(); f {
+		case 0:
+			if free < 0 {
+				free = int(i)
+			}
+			return -1, free
+		case fpTomb:
+			if free < 0 {
+				free = int(i)
+			}
+		case fp:
+			if e := s.ent.Load(); e != nil && e.key == *k {
+				return int(i), -1
+			}
+		}
+	}
+}
+
+// put files e in a table no reader sees yet.
+func (t *eqTable) put(e *eqEntry) {
+	i := e.h & t.mask
+	for t.slots[i].fp.Load() != 0 {
+		i = (i + 1) & t.mask
+	}
+	t.slots[i].ent.Store(e)
+	t.slots[i].fp.Store(fingerprint(e.h))
+}
+
+// resize publishes a copy of the shard's table sized for keys, without
+// tombstones. Writers only.
+func (s *eqShard) resize(keys int) {
+	nt := newEqTable(keys)
+	if t := s.tab.Load(); t != nil {
+		for i := range t.slots {
+			if t.slots[i].fp.Load() > fpTomb {
+				nt.put(t.slots[i].ent.Load())
+			}
+		}
+	}
+	s.used = s.live
+	s.tab.Store(nt)
+}
+
+// reserve grows the tables and the filter ahead of adding n keys.
+// Writers only.
 func (e *eqIndex) reserve(n int) {
 	if per := n / nShards; per > 1024 {
-		// A big batch: size the shard maps once instead of letting them
-		// double (and rehash) their way up.
+		// A big batch: size the shard tables once instead of letting them
+		// double their way up.
 		for i := range e.shards {
 			s := &e.shards[i]
-			if len(s.m) < per {
-				// copy under the read lock (writers are serialised, so
-				// nothing changes meanwhile) and swap under the write lock
-				nm := make(map[ikey]postings, len(s.m)+per)
-				s.mu.RLock()
-				for k, v := range s.m {
-					nm[k] = v
-				}
-				s.mu.RUnlock()
-				s.mu.Lock()
-				s.m = nm
-				s.mu.Unlock()
+			if t := s.tab.Load(); 4*(s.used+per) > 3*len(t.slots) {
+				s.resize(s.live + per)
 			}
 		}
 	}
@@ -191,26 +296,20 @@ func (e *eqIndex) reserve(n int) {
 	}
 	nf := newBloom(want)
 	for i := range e.shards {
-		s := &e.shards[i]
-		s.mu.RLock()
-		for k := range s.m {
-			nf.set(e.hash(&k))
+		t := e.shards[i].tab.Load()
+		for j := range t.slots {
+			if t.slots[j].fp.Load() > fpTomb {
+				nf.set(t.slots[j].ent.Load().h)
+			}
 		}
-		s.mu.RUnlock()
 	}
 	e.filter.Store(nf)
-}
-
-type eqShard struct {
-	mu sync.RWMutex
-	m  map[ikey]postings
-	_  [32]byte // keep shards on separate cache lines
 }
 
 func newEqIndex() *eqIndex {
 	e := &eqIndex{seed: maphash.MakeSeed()}
 	for i := range e.shards {
-		e.shards[i].m = make(map[ikey]postings)
+		e.shards[i].resize(0)
 	}
 	e.filter.Store(newBloom(0))
 	return e
@@ -229,23 +328,74 @@ func (e *eqIndex) shard(h uint64) *eqShard { return &e.shards[(h>>32)%nShards] }
 
 // getAll looks up every probe of a chunk in passes whose loads are
 // independent, so that the CPU overlaps their cache misses (as hash joins
-// do): first every probe's Bloom-filter word, then, for those that pass,
-// the hash table.
-func (e *eqIndex) getAll(ps []eqProbe) {
+// do): the Bloom-filter words; for the probes that pass, the first slot
+// of each; the search of each table, which then mostly reads cached
+// slots; the entries found; their key strings; and last the comparison of
+// keys, from the caches. It returns a value made of the touched words, for
+// the caller to keep so the touch passes are not optimised away.
+func (e *eqIndex) getAll(ps []eqProbe) uint64 {
 	f := e.filter.Load()
+	var sink uint64
 	for i := range ps {
-		ps[i].live = f.mayHave(ps[i].h)
+		p := &ps[i]
+		p.live = f.mayHave(p.h)
+		p.ent = nil
+		if p.live {
+			p.tab = e.shard(p.h).tab.Load()
+		}
+	}
+	for i := range ps {
+		if p := &ps[i]; p.live {
+			sink += p.tab.slots[p.h&p.tab.mask].fp.Load()
+		}
 	}
 	for i := range ps {
 		p := &ps[i]
 		if !p.live {
 			continue
 		}
-		s := e.shard(p.h)
-		s.mu.RLock()
-		p.post = s.m[p.key]
-		s.mu.RUnlock()
+		// the first entry whose fingerprint matches; its key is checked
+		// below, after the loads of all probes are under way
+		fp := fingerprint(p.h)
+		t := p.tab
+		for j := p.h & t.mask; ; j = (j + 1) & t.mask {
+			f := t.slots[j].fp.Load()
+			if f == 0 {
+				break
+			}
+			if f == fp {
+				if en := t.slots[j].ent.Load(); en != nil {
+					p.ent = en
+					break
+				}
+			}
+		}
 	}
+	for i := range ps {
+		if en := ps[i].ent; en != nil {
+			sink += uint64(len(en.key.s))
+		}
+	}
+	for i := range ps {
+		if en := ps[i].ent; en != nil && len(en.key.s) > 0 {
+			sink += uint64(en.key.s[0])
+		}
+	}
+	for i := range ps {
+		p := &ps[i]
+		en := p.ent
+		if en != nil && en.key != p.key {
+			// two keys with one fingerprint: search the whole path
+			en = p.tab.get(&p.key, p.h)
+		}
+		if en != nil {
+			p.post = en.post
+		} else {
+			p.post = postings{}
+		}
+		p.tab, p.ent = nil, nil
+	}
+	return sink
 }
 
 // add files r under k. Writers only (the Matcher's writer lock is held).
@@ -253,34 +403,58 @@ func (e *eqIndex) add(k ikey, r leafRef) {
 	h := e.hash(&k)
 	e.reserve(1)
 	s := e.shard(h)
-	s.mu.Lock()
-	old, ok := s.m[k]
-	if old.len() > 0 && (old.one == r || len(old.more) > 0 && old.more[len(old.more)-1] == r) {
-		s.mu.Unlock() // the same leaf filed twice under one key (IN ('x', 'x'))
+	t := s.tab.Load()
+	at, free := t.find(&k, h)
+	if at >= 0 {
+		old := t.slots[at].ent.Load().post
+		if old.one == r || len(old.more) > 0 && old.more[len(old.more)-1] == r {
+			return // the same leaf filed twice under one key (IN ('x', 'x'))
+		}
+		t.slots[at].ent.Store(&eqEntry{key: k, h: h, post: old.with(r)})
 		return
 	}
-	s.m[k] = old.with(r)
-	s.mu.Unlock()
-	if !ok {
-		e.nkeys++
+	en := &eqEntry{key: k, h: h, post: postings{one: r}}
+	if t.slots[free].fp.Load() == 0 {
+		if 4*(s.used+1) > 3*len(t.slots) {
+			s.resize(2 * (s.live + 1))
+			t = s.tab.Load()
+			_, free = t.find(&k, h)
+		}
+		if t.slots[free].fp.Load() == 0 {
+			s.used++
+		}
 	}
+	// the entry first, then the fingerprint a reader matches on
+	t.slots[free].ent.Store(en)
+	t.slots[free].fp.Store(fingerprint(h))
+	s.live++
+	e.nkeys++
 	// set the bits after the entry exists, so a reader that passes the
 	// filter finds it
 	e.filter.Load().set(h)
 }
 
 func (e *eqIndex) remove(k ikey, rec *record) {
-	s := e.shard(e.hash(&k))
-	s.mu.Lock()
-	if p := s.m[k].without(rec); p.len() == 0 {
-		if _, ok := s.m[k]; ok {
-			e.nkeys--
-		}
-		delete(s.m, k)
-	} else {
-		s.m[k] = p
+	h := e.hash(&k)
+	s := e.shard(h)
+	t := s.tab.Load()
+	at, _ := t.find(&k, h)
+	if at < 0 {
+		return
 	}
-	s.mu.Unlock()
+	sl := &t.slots[at]
+	p := sl.ent.Load().post.without(rec)
+	if p.len() > 0 {
+		sl.ent.Store(&eqEntry{key: k, h: h, post: p})
+		return
+	}
+	// a reader that loaded the fingerprint before the tombstone may still
+	// read the entry: it reads the postings as they were before the
+	// removal, as if it had run first (and the record is marked removed)
+	sl.fp.Store(fpTomb)
+	sl.ent.Store(nil)
+	s.live--
+	e.nkeys--
 }
 
 // numKey files numbers so that equal values share a key however they were

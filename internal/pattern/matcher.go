@@ -679,6 +679,10 @@ type eqProbe struct {
 	post postings
 	obs  int32
 	live bool // passed the Bloom filter
+
+	// during eqIndex.getAll: the shard table and the entry found
+	tab *eqTable
+	ent *eqEntry
 }
 
 // scratch is per-call working memory, pooled so matching does not
@@ -801,7 +805,7 @@ func (m *Matcher) matchChunk(sc *scratch, dst []BatchMatch, obs []*Observation, 
 	}
 	// Passes 2 and 3: the Bloom filter, then the hash table, each over all
 	// probes of the chunk.
-	m.eq.getAll(sc.eqp)
+	sc.sink += byte(m.eq.getAll(sc.eqp))
 	// Pass 4: the CIDR tries, back to back, and the records the hash
 	// table hit, which verification reads next.
 	for i := range sc.ipp {
