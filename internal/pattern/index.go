@@ -328,36 +328,26 @@ func (e *eqIndex) shard(h uint64) *eqShard { return &e.shards[(h>>32)%nShards] }
 
 // getAll looks up every probe of a chunk in passes whose loads are
 // independent, so that the CPU overlaps their cache misses (as hash joins
-// do): the Bloom-filter words; for the probes that pass, the first slot
-// of each; the search of each table, which then mostly reads cached
-// slots; the entries found; their key strings; and last the comparison of
-// keys, from the caches. It returns a value made of the touched words, for
-// the caller to keep so the touch passes are not optimised away.
-func (e *eqIndex) getAll(ps []eqProbe) uint64 {
+// do): the Bloom-filter words; for the probes that pass, the table search,
+// which reads slots and the entry whose fingerprint matches; and last the
+// comparison of keys, which reads the entries and key strings the search
+// found (their misses overlap too, for the loop never waits on one
+// comparison to start the next one's loads).
+func (e *eqIndex) getAll(ps []eqProbe) {
 	f := e.filter.Load()
-	var sink uint64
 	for i := range ps {
 		p := &ps[i]
 		p.live = f.mayHave(p.h)
-		p.ent = nil
-		if p.live {
-			p.tab = e.shard(p.h).tab.Load()
-		}
-	}
-	for i := range ps {
-		if p := &ps[i]; p.live {
-			sink += p.tab.slots[p.h&p.tab.mask].fp.Load()
-		}
 	}
 	for i := range ps {
 		p := &ps[i]
+		p.ent = nil
 		if !p.live {
 			continue
 		}
-		// the first entry whose fingerprint matches; its key is checked
-		// below, after the loads of all probes are under way
 		fp := fingerprint(p.h)
-		t := p.tab
+		t := e.shard(p.h).tab.Load()
+		p.tab = t
 		for j := p.h & t.mask; ; j = (j + 1) & t.mask {
 			f := t.slots[j].fp.Load()
 			if f == 0 {
@@ -369,16 +359,6 @@ func (e *eqIndex) getAll(ps []eqProbe) uint64 {
 					break
 				}
 			}
-		}
-	}
-	for i := range ps {
-		if en := ps[i].ent; en != nil {
-			sink += uint64(len(en.key.s))
-		}
-	}
-	for i := range ps {
-		if en := ps[i].ent; en != nil && len(en.key.s) > 0 {
-			sink += uint64(en.key.s[0])
 		}
 	}
 	for i := range ps {
@@ -395,7 +375,6 @@ func (e *eqIndex) getAll(ps []eqProbe) uint64 {
 		}
 		p.tab, p.ent = nil, nil
 	}
-	return sink
 }
 
 // add files r under k. Writers only (the Matcher's writer lock is held).

@@ -805,7 +805,7 @@ func (m *Matcher) matchChunk(sc *scratch, dst []BatchMatch, obs []*Observation, 
 	}
 	// Passes 2 and 3: the Bloom filter, then the hash table, each over all
 	// probes of the chunk.
-	sc.sink += byte(m.eq.getAll(sc.eqp))
+	m.eq.getAll(sc.eqp)
 	// Pass 4: the CIDR tries, back to back, and the records the hash
 	// table hit, which verification reads next.
 	for i := range sc.ipp {
