@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -114,5 +115,65 @@ func TestEqIndexFingerprintCollision(t *testing.T) {
 	e.getAll(ps)
 	if ps[0].post.len() != 0 {
 		t.Fatal("a key never filed found postings")
+	}
+}
+
+// TestEqIndexConcurrentGrowth reads while a writer grows every table many
+// times over, removes keys (leaving tombstones) and re-adds them: keys
+// filed before the readers start must be found with their postings
+// throughout, and keys never filed never found. Run it with -race.
+func TestEqIndexConcurrentGrowth(t *testing.T) {
+	e := newEqIndex()
+	stable := &record{id: "stable"}
+	var keep, never []ikey
+	for i := range 256 {
+		k := ikey{kind: kString, s: fmt.Sprintf("keep%d", i), path: 1}
+		e.add(k, leafRef{rec: stable})
+		keep = append(keep, k)
+		never = append(never, ikey{kind: kString, s: fmt.Sprintf("never%d", i), path: 1})
+	}
+	stop := make(chan struct{})
+	errs := make(chan error, 2)
+	var wg sync.WaitGroup
+	for range 2 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					errs <- nil
+					return
+				default:
+				}
+				for i, got := range eqLookup(e, keep) {
+					if len(got) != 1 || got[0] != stable {
+						errs <- fmt.Errorf("key %s: %d records during updates", keep[i].s, len(got))
+						return
+					}
+				}
+				for i, got := range eqLookup(e, never) {
+					if len(got) != 0 {
+						errs <- fmt.Errorf("key %s never filed but found", never[i].s)
+						return
+					}
+				}
+			}
+		}()
+	}
+	churn := &record{id: "churn"}
+	for i := range 20000 {
+		k := ikey{kind: kString, s: fmt.Sprintf("churn%d", i), path: 1}
+		e.add(k, leafRef{rec: churn})
+		if i%3 == 0 {
+			e.remove(ikey{kind: kString, s: fmt.Sprintf("churn%d", i/2), path: 1}, churn)
+		}
+	}
+	close(stop)
+	wg.Wait()
+	for range 2 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
 	}
 }
