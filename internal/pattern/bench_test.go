@@ -356,6 +356,69 @@ func BenchmarkMatchBatch(b *testing.B) {
 	}
 }
 
+// BenchmarkMatchBatchScaling measures how much of its rate MatchBatch
+// keeps from 10,000 to 1,000,000 indicators (issue 13 asks for 90%). On a
+// shared machine the neighbours' load moves separate runs by more than
+// that difference, so it loads both Matchers in one process and
+// alternates rounds of 65,536 observations between them: both see the
+// same load, and the fastest round of each (the one least disturbed)
+// gives the rates compared. It reports both rates (best round, wall
+// clock), their ratio, and CPU-time rates over all rounds. It fails
+// unless every round found exactly the matches the oracle expects.
+func BenchmarkMatchBatchScaling(b *testing.B) {
+	const batch, round = 256, 1 << 16
+	type side struct {
+		m      *Matcher
+		stream []*Observation
+		want   int // matches per pass over the stream
+		best   time.Duration
+		cpu    time.Duration
+		rounds int
+	}
+	var sides [2]*side
+	for k, n := range []int{10_000, 1_000_000} {
+		m, stream, want := matchSetup(b, n)
+		s := &side{m: m, stream: stream, best: time.Duration(1<<63 - 1)}
+		for _, w := range want {
+			s.want += w
+		}
+		sides[k] = s
+	}
+	runtime.GC()
+	var dst []BatchMatch
+	r := 0
+	for b.Loop() {
+		s := sides[r&1]
+		hits := 0
+		w0, c0 := time.Now(), cpuTime()
+		for lo := 0; lo < round; lo += batch {
+			l := lo & (len(s.stream) - 1)
+			dst = s.m.MatchBatch(dst[:0], s.stream[l:l+batch])
+			hits += len(dst)
+		}
+		w, c := time.Since(w0), cpuTime()-c0
+		if want := s.want * round / len(s.stream); hits != want {
+			b.Fatalf("%d matches in a round, want %d", hits, want)
+		}
+		s.best, s.cpu, s.rounds = min(s.best, w), s.cpu+c, s.rounds+1
+		r++
+	}
+	if sides[1].rounds == 0 {
+		b.Skip("too short a run to alternate: use -benchtime 3s or more")
+	}
+	rate := func(s *side) float64 { return round / s.best.Seconds() }
+	cpuRate := func(s *side) float64 { return float64(round*s.rounds) / s.cpu.Seconds() }
+	b.ReportMetric(rate(sides[0]), "obs/s-10k")
+	b.ReportMetric(rate(sides[1]), "obs/s-1M")
+	b.ReportMetric(rate(sides[1])/rate(sides[0]), "ratio")
+	if sides[0].cpu > 0 && sides[1].cpu > 0 {
+		b.ReportMetric(cpuRate(sides[0]), "obs/cpu-s-10k")
+		b.ReportMetric(cpuRate(sides[1]), "obs/cpu-s-1M")
+		b.ReportMetric(cpuRate(sides[1])/cpuRate(sides[0]), "cpu-ratio")
+	}
+	b.ReportMetric(0, "ns/op") // a round of either size: not a useful figure
+}
+
 func reportRate(b *testing.B, obs int, cpu time.Duration, hits int) {
 	b.ReportMetric(float64(obs)/b.Elapsed().Seconds(), "obs/s")
 	if cpu > 0 {

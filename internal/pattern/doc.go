@@ -100,13 +100,16 @@
 // (object type, object path, value):
 //
 //   - = and IN (string, number, boolean, and IP address constants) go
-//     through a hash index, sharded 64 ways, with a blocked Bloom filter in
-//     front so that the usual miss costs one cache line;
+//     through a hash index (64 open-addressing tables with 64-bit
+//     fingerprints in the slots), with a blocked Bloom filter in front so
+//     that the usual miss costs one cache line;
 //   - ISSUBSET / ISSUPERSET go through IPv4/IPv6 prefix tries
 //     (github.com/gaissmai/bart): all constants containing, or contained
 //     in, the observed address or block are found in one walk; for a
-//     single address a blocked Bloom filter over (masked address, length)
-//     first rules out most misses from one or two cache lines;
+//     single address, once a trie holds 8192 blocks, an occupancy bitmap
+//     of the IPv4 space (about 16 cells per block, at most 2 MiB) and then
+//     a blocked Bloom filter over (masked address, length) first rule out
+//     most misses;
 //   - LIKE goes through an Aho-Corasick automaton over the longest literal
 //     run of each constant, then the full LIKE test.
 //
@@ -122,8 +125,9 @@
 //
 // MatchBatch matches a slice of observations at once, as hash joins do:
 // for each chunk of 64 it reads every indexed value and hashes every key
-// first, then tests all the Bloom-filter words, then looks up the hash
-// table, then walks the tries, each pass made of loads that do not depend
+// first, then tests all the Bloom-filter words, then searches the hash
+// tables, then compares the keys found, then tests the prefix filters and
+// walks the tries, each pass made of loads that do not depend
 // on each other so that the CPU overlaps their cache misses, and only then
 // verifies and reports the observations in order. Match and MatchAppend
 // are MatchBatch of one observation.
@@ -144,10 +148,11 @@
 // assumed to arrive roughly in time order; on in-order streams the Matcher
 // agrees with Evaluate (tested on generated and table corpora).
 //
-// Concurrency: Match never waits on writers for longer than one map
-// assignment (a big batch resizes a shard map by copying it under the read
-// lock and swapping it in). The hash index uses sharded locks (a writer holds one
-// shard's lock per key); the tries, the LIKE automata and the per-type
+// Concurrency: Match never waits on writers. The hash index is read
+// without locks: entries are immutable and replaced whole, a new slot's
+// entry is published before its fingerprint, a removed key leaves a
+// tombstone, and a table grows by publishing a copy; the tries, the LIKE
+// automata and the per-type
 // lists are copy-on-write snapshots swapped atomically (tries with bart's
 // persistent insert, or clone-and-insert for big batches; automata are
 // rebuilt once the pending additions pass an eighth of their size).

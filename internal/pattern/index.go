@@ -6,7 +6,6 @@ import (
 	"math/bits"
 	"net/netip"
 	"slices"
-	"sync"
 	"sync/atomic"
 
 	"github.com/gaissmai/bart"
@@ -114,15 +113,22 @@ type ikey struct {
 
 const nShards = 64
 
-// eqIndex is the equality/IN hash index, split into shards each behind its
-// own RWMutex: a writer blocks only the readers of one shard, for the time
-// of one map assignment.
+// eqIndex is the equality/IN hash index: open-addressing tables, one per
+// shard, that readers search without locks. Each slot holds a 64-bit
+// fingerprint of its key's hash and a pointer to an immutable entry (key
+// and postings), so a lookup can read the slots of a whole chunk of probes
+// first, then their entries, then their key strings, in passes whose cache
+// misses overlap (as hash joins do); a lock per lookup, or a Go map, would
+// put a locked instruction or a chain of dependent loads between them.
+// Writers are serialised by the Matcher's writer lock; they replace entries
+// whole and publish slots fingerprint last, and grow a table by publishing
+// a new one, so a reader always sees a consistent entry.
 type eqIndex struct {
 	seed   maphash.Seed
 	shards [nShards]eqShard
 	// filter is a blocked Bloom filter over the keys: most probes of a
 	// stream miss, and the filter answers those from a few megabytes
-	// instead of a cache miss into a map of a million entries. Bits of
+	// instead of a cache miss into a table of a million entries. Bits of
 	// removed keys stay set until the next resize.
 	filter atomic.Pointer[bloom]
 	nkeys  int // guarded by the Matcher's writer lock
@@ -161,26 +167,125 @@ func newBloom(keys int) *bloom {
 	return &bloom{words: make([]uint64, n), mask: uint64(n - 1)}
 }
 
-// reserve grows the filter ahead of adding n keys, rebuilding it from the
-// live keys. Writers only.
+// eqShard is one shard's table and the writers' counts for it.
+type eqShard struct {
+	tab  atomic.Pointer[eqTable]
+	live int // keys filed; writers only
+	used int // slots not empty (keys and tombstones); writers only
+	_    [40]byte
+}
+
+// eqTable is a linear-probing table. A slot's fingerprint is 0 when empty,
+// fpTomb once its key was removed, and the key's hash with the top bit set
+// otherwise; at least a quarter of the slots stay empty, so every search
+// ends.
+type eqTable struct {
+	slots []eqSlot
+	mask  uint64
+}
+
+type eqSlot struct {
+	fp  atomic.Uint64
+	ent atomic.Pointer[eqEntry]
+}
+
+// eqEntry is immutable once published: a change files a new one.
+type eqEntry struct {
+	key  ikey
+	h    uint64
+	post postings
+}
+
+const fpTomb = 1
+
+func fingerprint(h uint64) uint64 { return h | 1<<63 }
+
+func newEqTable(keys int) *eqTable {
+	n := 16
+	for n < 2*keys {
+		n <<= 1
+	}
+	return &eqTable{slots: make([]eqSlot, n), mask: uint64(n - 1)}
+}
+
+// get searches t for k from the slot its hash picks.
+func (t *eqTable) get(k *ikey, h uint64) *eqEntry {
+	fp := fingerprint(h)
+	for i := h & t.mask; ; i = (i + 1) & t.mask {
+		s := &t.slots[i]
+		f := s.fp.Load()
+		if f == 0 {
+			return nil
+		}
+		if f == fp {
+			if e := s.ent.Load(); e != nil && e.key == *k {
+				return e
+			}
+		}
+	}
+}
+
+// find returns the slot holding k, or -1 and the slot where k would go
+// (the first tombstone on its path, else the empty slot that ends it).
+// Writers only.
+func (t *eqTable) find(k *ikey, h uint64) (at, free int) {
+	fp := fingerprint(h)
+	free = -1
+	for i := h & t.mask; ; i = (i + 1) & t.mask {
+		s := &t.slots[i]
+		switch f := s.fp.Load(); f {
+		case 0:
+			if free < 0 {
+				free = int(i)
+			}
+			return -1, free
+		case fpTomb:
+			if free < 0 {
+				free = int(i)
+			}
+		case fp:
+			if e := s.ent.Load(); e != nil && e.key == *k {
+				return int(i), -1
+			}
+		}
+	}
+}
+
+// put files e in a table no reader sees yet.
+func (t *eqTable) put(e *eqEntry) {
+	i := e.h & t.mask
+	for t.slots[i].fp.Load() != 0 {
+		i = (i + 1) & t.mask
+	}
+	t.slots[i].ent.Store(e)
+	t.slots[i].fp.Store(fingerprint(e.h))
+}
+
+// resize publishes a copy of the shard's table sized for keys, without
+// tombstones. Writers only.
+func (s *eqShard) resize(keys int) {
+	nt := newEqTable(keys)
+	if t := s.tab.Load(); t != nil {
+		for i := range t.slots {
+			if t.slots[i].fp.Load() > fpTomb {
+				nt.put(t.slots[i].ent.Load())
+			}
+		}
+	}
+	s.used = s.live
+	s.tab.Store(nt)
+}
+
+// reserve grows the tables and the filter ahead of adding n keys.
+// Writers only.
 func (e *eqIndex) reserve(n int) {
 	if per := n / nShards; per > 1024 {
-		// A big batch: size the shard maps once instead of letting them
-		// double (and rehash) their way up.
+		// A big batch: size the shard tables once instead of letting them
+		// double their way up.
 		for i := range e.shards {
 			s := &e.shards[i]
-			if len(s.m) < per {
-				// copy under the read lock (writers are serialised, so
-				// nothing changes meanwhile) and swap under the write lock
-				nm := make(map[ikey]postings, len(s.m)+per)
-				s.mu.RLock()
-				for k, v := range s.m {
-					nm[k] = v
-				}
-				s.mu.RUnlock()
-				s.mu.Lock()
-				s.m = nm
-				s.mu.Unlock()
+			if t := s.tab.Load(); 4*(s.used+per) > 3*len(t.slots) {
+				s.resize(s.live + per)
 			}
 		}
 	}
@@ -191,26 +296,20 @@ func (e *eqIndex) reserve(n int) {
 	}
 	nf := newBloom(want)
 	for i := range e.shards {
-		s := &e.shards[i]
-		s.mu.RLock()
-		for k := range s.m {
-			nf.set(e.hash(&k))
+		t := e.shards[i].tab.Load()
+		for j := range t.slots {
+			if t.slots[j].fp.Load() > fpTomb {
+				nf.set(t.slots[j].ent.Load().h)
+			}
 		}
-		s.mu.RUnlock()
 	}
 	e.filter.Store(nf)
-}
-
-type eqShard struct {
-	mu sync.RWMutex
-	m  map[ikey]postings
-	_  [32]byte // keep shards on separate cache lines
 }
 
 func newEqIndex() *eqIndex {
 	e := &eqIndex{seed: maphash.MakeSeed()}
 	for i := range e.shards {
-		e.shards[i].m = make(map[ikey]postings)
+		e.shards[i].resize(0)
 	}
 	e.filter.Store(newBloom(0))
 	return e
@@ -229,22 +328,52 @@ func (e *eqIndex) shard(h uint64) *eqShard { return &e.shards[(h>>32)%nShards] }
 
 // getAll looks up every probe of a chunk in passes whose loads are
 // independent, so that the CPU overlaps their cache misses (as hash joins
-// do): first every probe's Bloom-filter word, then, for those that pass,
-// the hash table.
+// do): the Bloom-filter words; for the probes that pass, the table search,
+// which reads slots and the entry whose fingerprint matches; and last the
+// comparison of keys, which reads the entries and key strings the search
+// found (their misses overlap too, for the loop never waits on one
+// comparison to start the next one's loads).
 func (e *eqIndex) getAll(ps []eqProbe) {
 	f := e.filter.Load()
 	for i := range ps {
-		ps[i].live = f.mayHave(ps[i].h)
+		p := &ps[i]
+		p.live = f.mayHave(p.h)
 	}
 	for i := range ps {
 		p := &ps[i]
+		p.ent = nil
 		if !p.live {
 			continue
 		}
-		s := e.shard(p.h)
-		s.mu.RLock()
-		p.post = s.m[p.key]
-		s.mu.RUnlock()
+		fp := fingerprint(p.h)
+		t := e.shard(p.h).tab.Load()
+		p.tab = t
+		for j := p.h & t.mask; ; j = (j + 1) & t.mask {
+			f := t.slots[j].fp.Load()
+			if f == 0 {
+				break
+			}
+			if f == fp {
+				if en := t.slots[j].ent.Load(); en != nil {
+					p.ent = en
+					break
+				}
+			}
+		}
+	}
+	for i := range ps {
+		p := &ps[i]
+		en := p.ent
+		if en != nil && en.key != p.key {
+			// two keys with one fingerprint: search the whole path
+			en = p.tab.get(&p.key, p.h)
+		}
+		if en != nil {
+			p.post = en.post
+		} else {
+			p.post = postings{}
+		}
+		p.tab, p.ent = nil, nil
 	}
 }
 
@@ -253,34 +382,58 @@ func (e *eqIndex) add(k ikey, r leafRef) {
 	h := e.hash(&k)
 	e.reserve(1)
 	s := e.shard(h)
-	s.mu.Lock()
-	old, ok := s.m[k]
-	if old.len() > 0 && (old.one == r || len(old.more) > 0 && old.more[len(old.more)-1] == r) {
-		s.mu.Unlock() // the same leaf filed twice under one key (IN ('x', 'x'))
+	t := s.tab.Load()
+	at, free := t.find(&k, h)
+	if at >= 0 {
+		old := t.slots[at].ent.Load().post
+		if old.one == r || len(old.more) > 0 && old.more[len(old.more)-1] == r {
+			return // the same leaf filed twice under one key (IN ('x', 'x'))
+		}
+		t.slots[at].ent.Store(&eqEntry{key: k, h: h, post: old.with(r)})
 		return
 	}
-	s.m[k] = old.with(r)
-	s.mu.Unlock()
-	if !ok {
-		e.nkeys++
+	en := &eqEntry{key: k, h: h, post: postings{one: r}}
+	if t.slots[free].fp.Load() == 0 {
+		if 4*(s.used+1) > 3*len(t.slots) {
+			s.resize(2 * (s.live + 1))
+			t = s.tab.Load()
+			_, free = t.find(&k, h)
+		}
+		if t.slots[free].fp.Load() == 0 {
+			s.used++
+		}
 	}
+	// the entry first, then the fingerprint a reader matches on
+	t.slots[free].ent.Store(en)
+	t.slots[free].fp.Store(fingerprint(h))
+	s.live++
+	e.nkeys++
 	// set the bits after the entry exists, so a reader that passes the
 	// filter finds it
 	e.filter.Load().set(h)
 }
 
 func (e *eqIndex) remove(k ikey, rec *record) {
-	s := e.shard(e.hash(&k))
-	s.mu.Lock()
-	if p := s.m[k].without(rec); p.len() == 0 {
-		if _, ok := s.m[k]; ok {
-			e.nkeys--
-		}
-		delete(s.m, k)
-	} else {
-		s.m[k] = p
+	h := e.hash(&k)
+	s := e.shard(h)
+	t := s.tab.Load()
+	at, _ := t.find(&k, h)
+	if at < 0 {
+		return
 	}
-	s.mu.Unlock()
+	sl := &t.slots[at]
+	p := sl.ent.Load().post.without(rec)
+	if p.len() > 0 {
+		sl.ent.Store(&eqEntry{key: k, h: h, post: p})
+		return
+	}
+	// a reader that loaded the fingerprint before the tombstone may still
+	// read the entry: it reads the postings as they were before the
+	// removal, as if it had run first (and the record is marked removed)
+	sl.fp.Store(fpTomb)
+	sl.ent.Store(nil)
+	s.live--
+	e.nkeys--
 }
 
 // numKey files numbers so that equal values share a key however they were
@@ -507,13 +660,21 @@ func (m *acMachine) scan(s string, f func(pat int32)) {
 // long lengths of one address read one cache line.
 // Bits are only ever set (removed blocks leave false positives until the
 // next rebuild), with atomic operations, so readers need no lock.
+//
+// In front of the IPv4 tests sits cells, an occupancy bitmap over the
+// address space cut into 2^cellBits cells: a block sets the bit of every
+// cell it overlaps, so a clear bit proves no block contains an address,
+// with one load from a bitmap sized to stay a few percent full (and in
+// the core's L2 cache), where the per-length tests cost a hash each.
 type prefixFilter struct {
-	words []uint64         // blocks of 8
-	mask  uint64           // block count - 1
-	lens4 atomic.Uint64    // bit L: an IPv4 block of length L
-	lens6 [3]atomic.Uint64 // bit L%64 of word L/64: an IPv6 block of length L
-	cap   int              // blocks it was sized for
-	n     int              // blocks added; writers only
+	cells    []uint64         // IPv4 occupancy, bit per cell
+	cellBits int              // log2 of the number of cells, 16 to 24
+	words    []uint64         // blocks of 8
+	mask     uint64           // block count - 1
+	lens4    atomic.Uint64    // bit L: an IPv4 block of length L
+	lens6    [3]atomic.Uint64 // bit L%64 of word L/64: an IPv6 block of length L
+	cap      int              // blocks it was sized for
+	n        int              // blocks added; writers only
 }
 
 // prefixFilterMin is the trie size from which a filter is kept.
@@ -539,7 +700,49 @@ func newPrefixFilter(n int) *prefixFilter {
 	for blocks*512 < n*prefixFilterBits {
 		blocks <<= 1
 	}
-	return &prefixFilter{words: make([]uint64, 8*blocks), mask: uint64(blocks - 1), cap: n}
+	// about 16 cells per block keeps the bitmap a few percent full when
+	// blocks are long; 2^24 cells (2 MiB) is the cap, a /24 per cell
+	cellBits := 16
+	for cellBits < 24 && 1<<cellBits < 16*n {
+		cellBits++
+	}
+	return &prefixFilter{
+		cells: make([]uint64, 1<<cellBits/64), cellBits: cellBits,
+		words: make([]uint64, 8*blocks), mask: uint64(blocks - 1), cap: n,
+	}
+}
+
+func ipv4Bits(a netip.Addr) uint32 {
+	b := a.As4()
+	return uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])
+}
+
+// addCells sets the bits of the cells an IPv4 block overlaps: one for a
+// block at least as long as a cell, 2^(cellBits-bits) for a shorter one
+// (at most the whole bitmap, so a rebuild costs at most cellBits+1
+// bitmaps whatever the blocks).
+func (f *prefixFilter) addCells(v uint32, bits int) {
+	first := uint64(v) >> (32 - f.cellBits)
+	n := uint64(1)
+	if bits < f.cellBits {
+		n = 1 << (f.cellBits - bits)
+		first &^= n - 1
+	}
+	for c := first; c < first+n; {
+		if c%64 == 0 && first+n-c >= 64 {
+			atomic.StoreUint64(&f.cells[c/64], ^uint64(0))
+			c += 64
+			continue
+		}
+		atomic.OrUint64(&f.cells[c/64], 1<<(c%64))
+		c++
+	}
+}
+
+// mayHaveCell reports whether some block overlaps the cell of v.
+func (f *prefixFilter) mayHaveCell(v uint32) bool {
+	c := v >> (32 - f.cellBits)
+	return atomic.LoadUint64(&f.cells[c/64])&(1<<(c%64)) != 0
 }
 
 // prefixHash hashes an address masked to bits, with the length.
@@ -575,6 +778,7 @@ func (f *prefixFilter) block(a netip.Addr, bits int) uint64 {
 func (f *prefixFilter) add(p netip.Prefix) {
 	a, bits := p.Addr(), p.Bits()
 	if a.Is4() {
+		f.addCells(ipv4Bits(a), bits)
 		f.lens4.Or(1 << bits)
 	} else {
 		f.lens6[bits/64].Or(1 << (bits % 64))
@@ -594,8 +798,11 @@ func (f *prefixFilter) mayContain(a netip.Addr) bool {
 	var hi, lo uint64
 	long := filterBlockBits(a)
 	if a.Is4() {
-		b := a.As4()
-		hi = uint64(b[0])<<24 | uint64(b[1])<<16 | uint64(b[2])<<8 | uint64(b[3])
+		v := ipv4Bits(a)
+		if !f.mayHaveCell(v) {
+			return false
+		}
+		hi = uint64(v)
 		lo = 1 << 63
 	} else {
 		b := a.As16()

@@ -3,6 +3,7 @@ package pattern
 import (
 	"errors"
 	"fmt"
+	"math"
 	"net/netip"
 	"runtime"
 	"slices"
@@ -679,6 +680,10 @@ type eqProbe struct {
 	post postings
 	obs  int32
 	live bool // passed the Bloom filter
+
+	// during eqIndex.getAll: the shard table and the entry found
+	tab *eqTable
+	ent *eqEntry
 }
 
 // scratch is per-call working memory, pooled so matching does not
@@ -819,6 +824,9 @@ func (m *Matcher) matchChunk(sc *scratch, dst []BatchMatch, obs []*Observation, 
 	// Pass 5: verify and report, one observation after the other. Every
 	// list is in observation order.
 	eqAt, trAt, otAt := 0, 0, 0
+	// the stream clock advances once per chunk (Sweep, its only reader,
+	// runs from tick after the chunk's observations were fed)
+	newest, ticks := int64(math.MinInt64), uint64(0)
 	for i, o := range obs {
 		sc.cands, sc.hits, sc.fired = sc.cands[:0], sc.hits[:0], sc.fired[:0]
 		for ; eqAt < len(sc.eqp) && sc.eqp[eqAt].obs == int32(i); eqAt++ {
@@ -836,8 +844,12 @@ func (m *Matcher) matchChunk(sc *scratch, dst []BatchMatch, obs []*Observation, 
 		}
 		sc.cands = append(sc.cands, sc.other[lo:otAt]...)
 		dst = m.verify(sc, dst, o, base+i)
-		m.tick(o.FirstObserved)
+		if sec := o.FirstObserved.Unix(); sec >= minUnixNanoSec && sec <= maxUnixNanoSec {
+			newest = max(newest, o.FirstObserved.UnixNano())
+			ticks++
+		}
 	}
+	m.tick(newest, ticks)
 	// drop references to objects
 	clear(sc.cands)
 	clear(sc.hits)
@@ -912,19 +924,28 @@ func (m *Matcher) verify(sc *scratch, dst []BatchMatch, obs *Observation, idx in
 	return dst
 }
 
-// tick advances the stream clock and now and then sweeps idle state.
-func (m *Matcher) tick(t time.Time) {
-	if y := t.Year(); y < 1678 || y > 2261 {
-		return // outside the range of Unix nanoseconds; no clock to advance
+// The first_observed seconds whose Unix nanoseconds fit an int64; an
+// observation outside them (year 1677 or 2262 on) does not move the
+// clock.
+const (
+	minUnixNanoSec = math.MinInt64/1_000_000_000 + 1
+	maxUnixNanoSec = math.MaxInt64/1_000_000_000 - 1
+)
+
+// tick advances the stream clock to newest (Unix ns) after n observations
+// and sweeps idle state each time the count passes a multiple of
+// sweepEvery.
+func (m *Matcher) tick(newest int64, n uint64) {
+	if n == 0 {
+		return
 	}
-	ns := t.UnixNano()
 	for {
 		cur := m.clock.Load()
-		if ns <= cur || m.clock.CompareAndSwap(cur, ns) {
+		if newest <= cur || m.clock.CompareAndSwap(cur, newest) {
 			break
 		}
 	}
-	if m.seen.Add(1)%sweepEvery == 0 && m.sweepLock.TryLock() {
+	if seen := m.seen.Add(n); seen/sweepEvery != (seen-n)/sweepEvery && m.sweepLock.TryLock() {
 		m.Sweep(time.Unix(0, m.clock.Load()))
 		m.sweepLock.Unlock()
 	}

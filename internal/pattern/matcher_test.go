@@ -509,3 +509,52 @@ func TestMatcherLargeSubsetIndex(t *testing.T) {
 		t.Fatal("no prefix filter was built: the test misses the path it is for")
 	}
 }
+
+// TestMatcherSweepsOnItsOwn checks that state whose window has closed is
+// dropped without a call to Sweep once sweepEvery observations have
+// passed through MatchBatch (whose chunks advance the stream clock), and
+// that observations too far in time to have Unix nanoseconds count
+// without moving the clock.
+func TestMatcherSweepsOnItsOwn(t *testing.T) {
+	m := NewMatcher(MatcherOptions{})
+	if err := m.Add("fb", `([ipv4-addr:value = '10.0.0.1'] FOLLOWEDBY [domain-name:value = 'x.example']) WITHIN 60 SECONDS`); err != nil {
+		t.Fatal(err)
+	}
+	base := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
+	at := func(ts time.Time, typ, v string) *Observation {
+		o, err := NewObservation(ts, ts, 1, &SCO{T: typ, Value: v})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return o
+	}
+	active := func() int {
+		m.amu.Lock()
+		defer m.amu.Unlock()
+		return len(m.active)
+	}
+	m.MatchBatch(nil, []*Observation{at(base, "ipv4-addr", "10.0.0.1")})
+	if active() != 1 {
+		t.Fatalf("%d patterns hold state after the first event, want 1", active())
+	}
+	far := at(time.Date(2300, 1, 1, 0, 0, 0, 0, time.UTC), "domain-name", "y.example")
+	late := at(base.Add(time.Hour), "domain-name", "y.example")
+	batch := make([]*Observation, 1000)
+	for i := range batch {
+		batch[i] = late
+	}
+	batch[500] = far
+	for n := 1; n+len(batch) < sweepEvery; n += len(batch) {
+		m.MatchBatch(nil, batch)
+	}
+	if active() != 1 {
+		t.Fatal("state swept before sweepEvery observations")
+	}
+	if got := time.Unix(0, m.clock.Load()); !got.Equal(base.Add(time.Hour)) {
+		t.Fatalf("stream clock at %v, want %v", got, base.Add(time.Hour))
+	}
+	m.MatchBatch(nil, batch)
+	if active() != 0 {
+		t.Fatalf("%d patterns hold state whose window closed an hour ago, want 0", active())
+	}
+}

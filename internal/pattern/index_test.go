@@ -1,0 +1,179 @@
+package pattern
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+)
+
+// eqLookup looks keys up through getAll, as matchChunk does, and returns
+// the records filed under each.
+func eqLookup(e *eqIndex, keys []ikey) [][]*record {
+	ps := make([]eqProbe, len(keys))
+	for i, k := range keys {
+		ps[i] = eqProbe{key: k, h: e.hash(&k)}
+	}
+	e.getAll(ps)
+	out := make([][]*record, len(ps))
+	for i := range ps {
+		ps[i].post.each(func(r leafRef) { out[i] = append(out[i], r.rec) })
+	}
+	return out
+}
+
+// TestEqIndexAgainstMap adds and removes entries at random, through table
+// growth, tombstones and keys added again after removal, and checks every
+// key's postings against a plain map after each round.
+func TestEqIndexAgainstMap(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	e := newEqIndex()
+	const universe = 6000
+	key := func(i int) ikey {
+		switch i % 3 {
+		case 0:
+			return ikey{kind: kString, s: fmt.Sprintf("v%d", i), path: uint32(1 + i%2)}
+		case 1:
+			return ikey{kind: kInt, a: uint64(i), path: 1}
+		}
+		return ikey{kind: kIP, a: uint64(i), b: uint64(i) << 7, bits: 128, path: 3}
+	}
+	recs := make([]*record, 8)
+	for i := range recs {
+		recs[i] = &record{id: fmt.Sprint(i)}
+	}
+	want := map[ikey][]*record{}
+	all := make([]ikey, universe)
+	for i := range all {
+		all[i] = key(i)
+	}
+	for round := range 6 {
+		if round == 2 {
+			e.reserve(universe) // the batch path sizes tables up front
+		}
+		for range 4000 {
+			k := all[r.IntN(universe)]
+			rec := recs[r.IntN(len(recs))]
+			if r.IntN(3) == 0 {
+				e.remove(k, rec)
+				want[k] = slices.DeleteFunc(want[k], func(x *record) bool { return x == rec })
+				continue
+			}
+			if slices.Contains(want[k], rec) {
+				continue // the Matcher files a leaf under a key once
+			}
+			e.add(k, leafRef{rec: rec})
+			want[k] = append(want[k], rec)
+		}
+		got := eqLookup(e, all)
+		for i, k := range all {
+			g, w := got[i], want[k]
+			byID := func(a, b *record) int { return strings.Compare(a.id, b.id) }
+			slices.SortFunc(g, byID)
+			slices.SortFunc(w, byID)
+			if !slices.Equal(g, w) {
+				t.Fatalf("round %d: key %+v has %d records, want %d", round, k, len(g), len(w))
+			}
+		}
+		n := 0
+		for _, l := range want {
+			if len(l) > 0 {
+				n++
+			}
+		}
+		if e.nkeys != n {
+			t.Fatalf("round %d: %d keys counted, want %d", round, e.nkeys, n)
+		}
+	}
+}
+
+// TestEqIndexFingerprintCollision files two keys whose hashes are equal
+// (so are their fingerprints): the lookup must compare the keys and find
+// each one's own postings, whichever slot comes first.
+func TestEqIndexFingerprintCollision(t *testing.T) {
+	e := newEqIndex()
+	a, b := ikey{kind: kString, s: "a", path: 1}, ikey{kind: kString, s: "b", path: 1}
+	ra, rb := &record{id: "a"}, &record{id: "b"}
+	const h = 0x1234_5678_9abc_def0
+	s := e.shard(h)
+	s.tab.Load().put(&eqEntry{key: a, h: h, post: postings{one: leafRef{rec: ra}}})
+	s.tab.Load().put(&eqEntry{key: b, h: h, post: postings{one: leafRef{rec: rb}}})
+	e.filter.Load().set(h)
+	for _, c := range []struct {
+		k    ikey
+		want *record
+	}{{a, ra}, {b, rb}} {
+		ps := []eqProbe{{key: c.k, h: h}}
+		e.getAll(ps)
+		if ps[0].post.one.rec != c.want || ps[0].post.len() != 1 {
+			t.Fatalf("key %q found %v, want record %s", c.k.s, ps[0].post.one.rec, c.want.id)
+		}
+	}
+	ps := []eqProbe{{key: ikey{kind: kString, s: "c", path: 1}, h: h}}
+	e.getAll(ps)
+	if ps[0].post.len() != 0 {
+		t.Fatal("a key never filed found postings")
+	}
+}
+
+// TestEqIndexConcurrentGrowth reads while a writer grows every table many
+// times over, removes keys (leaving tombstones) and re-adds them: keys
+// filed before the readers start must be found with their postings
+// throughout, and keys never filed never found. Run it with -race.
+func TestEqIndexConcurrentGrowth(t *testing.T) {
+	e := newEqIndex()
+	stable := &record{id: "stable"}
+	var keep, never []ikey
+	for i := range 256 {
+		k := ikey{kind: kString, s: fmt.Sprintf("keep%d", i), path: 1}
+		e.add(k, leafRef{rec: stable})
+		keep = append(keep, k)
+		never = append(never, ikey{kind: kString, s: fmt.Sprintf("never%d", i), path: 1})
+	}
+	stop := make(chan struct{})
+	errs := make(chan error, 2)
+	var wg sync.WaitGroup
+	for range 2 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					errs <- nil
+					return
+				default:
+				}
+				for i, got := range eqLookup(e, keep) {
+					if len(got) != 1 || got[0] != stable {
+						errs <- fmt.Errorf("key %s: %d records during updates", keep[i].s, len(got))
+						return
+					}
+				}
+				for i, got := range eqLookup(e, never) {
+					if len(got) != 0 {
+						errs <- fmt.Errorf("key %s never filed but found", never[i].s)
+						return
+					}
+				}
+			}
+		}()
+	}
+	churn := &record{id: "churn"}
+	for i := range 20000 {
+		k := ikey{kind: kString, s: fmt.Sprintf("churn%d", i), path: 1}
+		e.add(k, leafRef{rec: churn})
+		if i%3 == 0 {
+			e.remove(ikey{kind: kString, s: fmt.Sprintf("churn%d", i/2), path: 1}, churn)
+		}
+	}
+	close(stop)
+	wg.Wait()
+	for range 2 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+}
