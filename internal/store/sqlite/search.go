@@ -41,7 +41,7 @@ var (
 
 // searchDoc is what the search indexes hold for one version.
 type searchDoc struct {
-	id, version                      string
+	id, version                        string
 	name, description, labels, pattern any
 }
 
