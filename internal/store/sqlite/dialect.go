@@ -117,9 +117,25 @@ func (Dialect) InsertOwners(b *sqlstore.Batch, ids, owners []string, ignoreConfl
 	}
 }
 
-// ClaimOwnersSQL implements sqlstore.Dialect: SQLite has no INSERT in
-// WITH, and a second statement costs microseconds in process.
-func (Dialect) ClaimOwnersSQL(*sqlstore.Args, []string, []string, []string) string { return "" }
+// ClaimOwnersSQL implements sqlstore.Dialect: the insert-or-ignore
+// returns the claims it recorded, so that only the owners of ids recorded
+// before (none, for new objects) are read afterwards. SQLite has no INSERT
+// in WITH to read those in the same statement. Beyond maxClaims ids (the
+// statement's variables are limited) the claims go in chunks instead.
+func (Dialect) ClaimOwnersSQL(a *sqlstore.Args, ids, owners, _ []string) string {
+	if len(ids) > maxClaims {
+		return ""
+	}
+	for i := range ids {
+		a.Add(ids[i])
+		a.Add(owners[i])
+	}
+	return `INSERT OR IGNORE INTO owners (id, owner) VALUES ` + repeatValues("(?,?)", len(ids)) + ` RETURNING id, owner`
+}
+
+// maxClaims keeps ClaimOwnersSQL's statement under SQLite's default limit
+// of 32,766 variables.
+const maxClaims = 10000
 
 // InsertChanges implements sqlstore.Dialect.
 func (Dialect) InsertChanges(b *sqlstore.Batch, cid int64, changes []store.Change) {
