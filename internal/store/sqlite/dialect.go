@@ -59,7 +59,7 @@ var (
 	insertChangesN = changeCols + repeatValues(changeRow, insertChunk)
 	// prepared are the statements Open prepares on the writer.
 	prepared = []string{insertObjectsN, objectCols + objectRow, insertChangesN, changeCols + changeRow,
-		insertSearchTextN, insertSearchText1, insertSearchRefsN, insertSearchRefs1}
+		insertSearchText, insertSearchRefs}
 )
 
 func repeatValues(tuple string, n int) string {

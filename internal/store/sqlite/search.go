@@ -21,22 +21,21 @@ import (
 // parse, as multi-row statements in the same transaction. The delete
 // trigger stays: a delete costs little.
 
+// The rows go as one JSON array parameter each, read by json_each: one
+// prepared statement whatever the number of rows, and, for search_text, one
+// statement per batch. That matters: FTS5 writes its pending terms out as
+// a new segment at every statement savepoint, so a statement per chunk of
+// rows made a segment per chunk, and merging those cost more than the
+// inserts. Rows find their version's rid by (cid, id, version), through
+// objects_version: CROSS JOIN keeps json_each the outer loop (the planner
+// would otherwise scan the collection's part of the index).
 const (
-	// searchTextCols inserts the text of versions just inserted, keyed by
-	// their rid, found by (cid, id, version): objects_version.
-	searchTextCols = `INSERT INTO search_text (rowid, name, description, labels, pattern) SELECT o.rid, v.column3, v.column4, v.column5, v.column6 FROM (VALUES `
-	searchTextRow  = "(?,?,?,?,?,?)"
-	searchRefsCols = `INSERT OR IGNORE INTO search_refs (target, rid) SELECT v.column3, o.rid FROM (VALUES `
-	searchRefsRow  = "(?,?,?)"
-	// searchJoin closes both: the collection key is the last argument.
-	searchJoin = `) v JOIN objects o ON o.cid = ? AND o.id = v.column1 AND o.version = v.column2`
-)
-
-var (
-	insertSearchTextN = searchTextCols + repeatValues(searchTextRow, insertChunk) + searchJoin
-	insertSearchText1 = searchTextCols + searchTextRow + searchJoin
-	insertSearchRefsN = searchRefsCols + repeatValues(searchRefsRow, insertChunk) + searchJoin
-	insertSearchRefs1 = searchRefsCols + searchRefsRow + searchJoin
+	insertSearchText = `INSERT INTO search_text (rowid, name, description, labels, pattern)
+		SELECT o.rid, j.value ->> 2, j.value ->> 3, j.value ->> 4, j.value ->> 5
+		FROM json_each(?) j CROSS JOIN objects o ON o.cid = ? AND o.id = j.value ->> 0 AND o.version = j.value ->> 1`
+	insertSearchRefs = `INSERT OR IGNORE INTO search_refs (target, rid)
+		SELECT j.value ->> 2, o.rid
+		FROM json_each(?) j CROSS JOIN objects o ON o.cid = ? AND o.id = j.value ->> 0 AND o.version = j.value ->> 1`
 )
 
 // searchDoc is what the search indexes hold for one version.
@@ -48,28 +47,34 @@ type searchDoc struct {
 type searchRef struct{ id, version, target string }
 
 // insertSearch queues the search rows of rows (just queued for insertion
-// in collection cid).
+// in collection cid). Send runs them after the batch's other statements
+// (lastInBatch), so that the text of a batch makes one FTS5 segment.
 func insertSearch(b *sqlstore.Batch, cid int64, rows []store.NewVersion) {
-	docs := make([]searchDoc, 0, len(rows))
-	var refs []searchRef
+	docs := make([][6]any, 0, len(rows))
+	var refs [][3]string
 	for _, r := range rows {
 		d, targets, ok := searchFields(r.Obj.Raw)
 		if !ok {
 			continue
 		}
-		d.id, d.version = r.Obj.ID, r.Version
-		docs = append(docs, d)
+		docs = append(docs, [6]any{r.Obj.ID, r.Version, d.name, d.description, d.labels, d.pattern})
 		for _, t := range targets {
-			refs = append(refs, searchRef{r.Obj.ID, r.Version, t})
+			refs = append(refs, [3]string{r.Obj.ID, r.Version, t})
 		}
 	}
-	chunks(b, docs, insertSearchTextN, insertSearchText1, func(a []any, d searchDoc) []any {
-		return append(a, d.id, d.version, d.name, d.description, d.labels, d.pattern)
-	}, cid)
-	chunks(b, refs, insertSearchRefsN, insertSearchRefs1, func(a []any, r searchRef) []any {
-		return append(a, r.id, r.version, r.target)
-	}, cid)
+	if len(refs) > 0 {
+		j, _ := json.Marshal(refs)
+		b.Queue(insertSearchRefs, string(j), cid)
+	}
+	if len(docs) > 0 {
+		j, _ := json.Marshal(docs)
+		b.Queue(insertSearchText, string(j), cid)
+	}
 }
+
+// lastInBatch says which statements Send runs after the others of their
+// batch: those writing to FTS5 tables.
+func lastInBatch(q string) bool { return q == insertSearchText }
 
 // searchFields computes, from a body, what migration 0011's trigger
 // indexed: json_extract of name, description, pattern (else value), the

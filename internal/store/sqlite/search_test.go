@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"path/filepath"
 	"slices"
 	"testing"
 )
@@ -106,4 +107,41 @@ func normal(v any) any {
 		return string(b)
 	}
 	return v
+}
+
+// TestSearchInsertPlans checks that the search rows find their version by
+// the objects_version index, one probe per row: a scan of the
+// collection's index entries would grow with the store.
+func TestSearchInsertPlans(t *testing.T) {
+	dir := t.TempDir()
+	st, err := Open(t.Context(), dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	db, err := sql.Open("sqlite", filepath.Join(dir, FileName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	for _, q := range []string{insertSearchText, insertSearchRefs} {
+		rows, err := db.Query("EXPLAIN QUERY PLAN "+q, "[]", 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var plan []string
+		for rows.Next() {
+			var id, parent, unused int
+			var detail string
+			if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+				t.Fatal(err)
+			}
+			plan = append(plan, detail)
+		}
+		rows.Close()
+		want := []string{"SCAN j VIRTUAL TABLE INDEX 1:", "SEARCH o USING COVERING INDEX objects_version (cid=? AND id=? AND version=?)"}
+		if !slices.Equal(plan, want) {
+			t.Errorf("plan of %s:\n%q, want %q", q, plan, want)
+		}
+	}
 }

@@ -21,6 +21,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"time"
 
@@ -214,7 +215,21 @@ func (t *tx) QueryRow(ctx context.Context, q string, args ...any) sqlstore.Row {
 // Send runs the batch's statements one after the other: in process, a
 // statement costs microseconds.
 func (t *tx) Send(ctx context.Context, b *sqlstore.Batch) error {
-	for _, it := range b.Items {
+	items := b.Items
+	if slices.ContainsFunc(items, func(it sqlstore.BatchItem) bool { return lastInBatch(it.Query) }) {
+		items = slices.Clone(items)
+		slices.SortStableFunc(items, func(a, b sqlstore.BatchItem) int {
+			switch la, lb := lastInBatch(a.Query), lastInBatch(b.Query); {
+			case la == lb:
+				return 0
+			case la:
+				return 1
+			default:
+				return -1
+			}
+		})
+	}
+	for _, it := range items {
 		var err error
 		if st := t.db.stmts[it.Query]; st != nil {
 			_, err = t.t.StmtContext(ctx, st).ExecContext(ctx, it.Args...)
