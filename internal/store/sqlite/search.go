@@ -84,6 +84,19 @@ func lastInBatch(q string) bool { return q == insertSearchText }
 // the LIKE tests being ASCII case-insensitive. ok is false for a body that
 // is not JSON, which the trigger left out.
 func searchFields(raw []byte) (d searchDoc, refs []string, ok bool) {
+	if !json.Valid(raw) {
+		return d, nil, false
+	}
+	var sc fieldScan
+	if sc.run(raw) {
+		return sc.doc, sc.refs, true
+	}
+	return decodeSearchFields(raw)
+}
+
+// decodeSearchFields is searchFields by a generic decode: for the bodies
+// fieldScan leaves (not an object, escaped keys).
+func decodeSearchFields(raw []byte) (d searchDoc, refs []string, ok bool) {
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.UseNumber()
 	var v any
@@ -226,4 +239,278 @@ func asciiEqualFold(a, b string) bool {
 		}
 	}
 	return true
+}
+
+// fieldScan computes searchFields in one pass over a valid JSON object,
+// without building it: the writer runs it for every object it stores.
+// run reports false for what it leaves to decodeSearchFields.
+type fieldScan struct {
+	b    []byte
+	i    int
+	doc  searchDoc
+	refs []string
+	seen map[string]bool
+	bad  bool // a case left to decodeSearchFields
+}
+
+func (s *fieldScan) run(b []byte) bool {
+	s.b = b
+	s.ws()
+	if s.i >= len(b) || b[s.i] != '{' {
+		return false
+	}
+	var spans [5][]byte // name, description, pattern, value, labels
+	s.i++
+	for !s.bad {
+		s.ws()
+		if s.b[s.i] == '}' {
+			break
+		}
+		if s.b[s.i] == ',' {
+			s.i++
+			s.ws()
+		}
+		k := s.key()
+		if s.bad {
+			return false
+		}
+		s.ws()
+		s.i++ // ':'
+		s.ws()
+		start := s.i
+		s.member(k, "$")
+		f := -1
+		switch k {
+		case "name":
+			f = 0
+		case "description":
+			f = 1
+		case "pattern":
+			f = 2
+		case "value":
+			f = 3
+		case "labels":
+			f = 4
+		}
+		if f >= 0 && spans[f] == nil { // json_extract reads the first
+			spans[f] = s.b[start:s.i]
+		}
+	}
+	if s.bad {
+		return false
+	}
+	s.doc.name = s.sqlValue(spans[0])
+	s.doc.description = s.sqlValue(spans[1])
+	s.doc.pattern = s.sqlValue(spans[2])
+	if s.doc.pattern == nil {
+		s.doc.pattern = s.sqlValue(spans[3])
+	}
+	s.doc.labels = s.labels(spans[4])
+	return !s.bad
+}
+
+func (s *fieldScan) ws() {
+	for s.i < len(s.b) && (s.b[s.i] == ' ' || s.b[s.i] == '\t' || s.b[s.i] == '\n' || s.b[s.i] == '\r') {
+		s.i++
+	}
+}
+
+// key reads an object key; escaped keys are left to the decoder.
+func (s *fieldScan) key() string {
+	start := s.i + 1
+	end := bytes.IndexByte(s.b[start:], '"') + start
+	if bytes.IndexByte(s.b[start:end], '\\') >= 0 {
+		s.bad = true
+	}
+	s.i = end + 1
+	return string(s.b[start:end])
+}
+
+// str reads a string value (at its opening quote).
+func (s *fieldScan) str() string {
+	start := s.i
+	j := start + 1
+	escaped := false
+	for s.b[j] != '"' {
+		if s.b[j] == '\\' {
+			escaped = true
+			j++
+		}
+		j++
+	}
+	s.i = j + 1
+	if !escaped {
+		return string(s.b[start+1 : j])
+	}
+	var v string
+	if err := json.Unmarshal(s.b[start:s.i], &v); err != nil {
+		s.bad = true
+	}
+	return v
+}
+
+// member reads the value of key k in the object at path, noting
+// references.
+func (s *fieldScan) member(k, path string) {
+	switch s.b[s.i] {
+	case '"':
+		v := s.str()
+		if strings.Contains(v, "--") && ((hasSuffixFold(k, "_ref") && k != "marking_ref") || refsPath(path)) {
+			s.ref(v)
+		}
+	case '{', '[':
+		s.container(path + "." + k)
+	default:
+		s.scalar()
+	}
+}
+
+func refsPath(path string) bool {
+	return (hasSuffixFold(path, "_refs") || hasSuffixFold(path, `_refs"`)) && !containsFold(path, "object_marking_refs")
+}
+
+func (s *fieldScan) ref(v string) {
+	if s.seen == nil {
+		s.seen = map[string]bool{}
+	}
+	if !s.seen[v] {
+		s.seen[v] = true
+		s.refs = append(s.refs, v)
+	}
+}
+
+// container reads the object or array at s.i, whose path is path.
+func (s *fieldScan) container(path string) {
+	if s.b[s.i] == '{' {
+		s.i++
+		for !s.bad {
+			s.ws()
+			if s.b[s.i] == '}' {
+				s.i++
+				return
+			}
+			if s.b[s.i] == ',' {
+				s.i++
+				s.ws()
+			}
+			k := s.key()
+			if s.bad {
+				return
+			}
+			s.ws()
+			s.i++
+			s.ws()
+			s.member(k, path)
+		}
+		return
+	}
+	s.i++
+	inRefs := refsPath(path)
+	for n := 0; !s.bad; n++ {
+		s.ws()
+		if s.b[s.i] == ']' {
+			s.i++
+			return
+		}
+		if s.b[s.i] == ',' {
+			s.i++
+			s.ws()
+		}
+		switch s.b[s.i] {
+		case '"':
+			if v := s.str(); inRefs && strings.Contains(v, "--") {
+				s.ref(v)
+			}
+		case '{', '[':
+			s.container(path + "[" + strconv.Itoa(n) + "]")
+		default:
+			s.scalar()
+		}
+	}
+}
+
+// scalar skips a number, true, false or null.
+func (s *fieldScan) scalar() {
+	for s.i < len(s.b) {
+		switch s.b[s.i] {
+		case ',', '}', ']', ' ', '\t', '\n', '\r':
+			return
+		}
+		s.i++
+	}
+}
+
+// sqlValue is sqlValue of the value whose text is v (nil: missing).
+func (s *fieldScan) sqlValue(v []byte) any {
+	if v == nil {
+		return nil
+	}
+	switch v[0] {
+	case '"':
+		sub := fieldScan{b: v}
+		str := sub.str()
+		s.bad = s.bad || sub.bad
+		return str
+	case '{', '[':
+		var c bytes.Buffer
+		if err := json.Compact(&c, v); err != nil {
+			s.bad = true
+		}
+		return c.String()
+	case 't':
+		return int64(1)
+	case 'f':
+		return int64(0)
+	case 'n':
+		return nil
+	default:
+		return sqlValue(json.Number(v))
+	}
+}
+
+// labels is labelText of the value whose text is v, in document order.
+func (s *fieldScan) labels(v []byte) any {
+	if v == nil {
+		return nil
+	}
+	var parts []string
+	sub := fieldScan{b: v}
+	switch v[0] {
+	case '"':
+		parts = append(parts, sub.str())
+	case '[', '{':
+		obj := v[0] == '{'
+		sub.i = 1
+		for !sub.bad {
+			sub.ws()
+			if sub.b[sub.i] == ']' || sub.b[sub.i] == '}' {
+				break
+			}
+			if sub.b[sub.i] == ',' {
+				sub.i++
+				sub.ws()
+			}
+			if obj {
+				if sub.key(); sub.bad {
+					break
+				}
+				sub.ws()
+				sub.i++
+				sub.ws()
+			}
+			switch sub.b[sub.i] {
+			case '"':
+				parts = append(parts, sub.str())
+			case '{', '[':
+				sub.container("")
+			default:
+				sub.scalar()
+			}
+		}
+	}
+	s.bad = s.bad || sub.bad
+	if len(parts) == 0 {
+		return nil
+	}
+	return strings.Join(parts, " ")
 }

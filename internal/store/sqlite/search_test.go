@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"slices"
 	"testing"
+	"unicode/utf8"
 )
 
 // The SQL of migration 0011's search_add trigger, over one body (?1).
@@ -45,6 +46,10 @@ func TestSearchFieldsMatchTrigger(t *testing.T) {
 		`["top--1",{"a_ref":"top--2"}]`,
 		`"s--1"`,
 		`{"type":"x","name":"\u00e9t\u00e9","dup_ref":"d--1","dup2_ref":"d--1"}`,
+		` { "type" : "x" , "name" : "a\"b--c" , "labels" : { "p" : "one", "q" : 2, "r" : "two" } , "a_ref" : "e\u002d-1" , "deep" : [ { "x_refs" : [ "f--1" , [ "g--1" ] , { "h_ref" : "h--1" } ] } ] , "n" : -1.5e3 , "t" : true } `,
+		`{"type":"x","name":null,"description":[1,{"b":2}],"pattern":false,"value":"v","labels":["a","b"],"x\"_ref":"k--1"}`,
+		`{"type":"x","name":"first","name":"second"}`,
+		`{"type":"x","name":123456789012345678901234567890,"description":-0.0,"labels":[]}`,
 	}
 	if f, err := os.Open("../../../../shared/data/ics-attack-18.1.json.gz"); err == nil {
 		zr, err := gzip.NewReader(f)
@@ -64,8 +69,13 @@ func TestSearchFieldsMatchTrigger(t *testing.T) {
 	} else {
 		t.Logf("shared ATT&CK bundle beside the repository not read (%v): edge cases only", err)
 	}
+	fast := 0
 	for i, body := range bodies {
 		d, refs, ok := searchFields([]byte(body))
+		var sc fieldScan
+		if ok && sc.run([]byte(body)) {
+			fast++
+		}
 		var want [4]any
 		err := db.QueryRow(triggerText, []byte(body)).Scan(&want[0], &want[1], &want[2], &want[3])
 		if (err == nil) != ok {
@@ -98,6 +108,10 @@ func TestSearchFieldsMatchTrigger(t *testing.T) {
 		if !slices.Equal(refs, wantRefs) {
 			t.Errorf("body %d refs %q, trigger %q", i, refs, wantRefs)
 		}
+	}
+	// Every body of the bundle takes the scan, not the decoder.
+	if fast < len(bodies)-10 {
+		t.Errorf("%d of %d bodies scanned", fast, len(bodies))
 	}
 }
 
@@ -144,4 +158,30 @@ func TestSearchInsertPlans(t *testing.T) {
 			t.Errorf("plan of %s:\n%q, want %q", q, plan, want)
 		}
 	}
+}
+
+// FuzzSearchFields checks that the scan never fails on valid JSON and
+// finds the references the decoder finds.
+func FuzzSearchFields(f *testing.F) {
+	f.Add(`{"type":"report","object_refs":["a--1","b--2"],"name":"x","labels":["l"]}`)
+	f.Add(`{"a":{"b_refs":[["c--1"],{"d_ref":"e--2"}]},"name":{"x":[1,2]},"value":-1e5}`)
+	f.Add(` {"s\u00e9":"t--1" , "k_ref" : "v\"--1" } `)
+	f.Fuzz(func(t *testing.T, body string) {
+		// The decoder replaces bytes that are not UTF-8; the scan keeps
+		// them, as SQLite does.
+		if !json.Valid([]byte(body)) || !utf8.ValidString(body) {
+			return
+		}
+		var sc fieldScan
+		if !sc.run([]byte(body)) {
+			return
+		}
+		_, want, _ := decodeSearchFields([]byte(body))
+		got := slices.Clone(sc.refs)
+		slices.Sort(got)
+		slices.Sort(want)
+		if !slices.Equal(got, want) {
+			t.Errorf("refs %q, decoder %q", got, want)
+		}
+	})
 }
