@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/mitra-cert/mitra/internal/access"
@@ -172,18 +173,26 @@ func (f *feedPuller) run(ctx context.Context) (PullStats, error) {
 		}
 	}
 	// The next page is fetched while this one is applied: the remote's
-	// reading and encoding overlap the local checks and writes.
+	// reading and encoding overlap the local checks and writes. Its adds
+	// are checked then too, unless a marking definition changes in either
+	// page: the checks resolve markings from the store, so they must see
+	// the definitions the pages before committed.
 	type fetched struct {
-		page *taxiiclient.ChangesPage
-		err  error
+		page   *taxiiclient.ChangesPage
+		checks []taxii.Checked // of the page's runs of adds, when checked ahead
+		err    error
 	}
 	fctx, cancel := context.WithCancel(ctx)
 	var pending chan fetched
-	fetch := func(after int64) {
+	fetch := func(after int64, precheck bool) {
 		ch := make(chan fetched, 1)
 		go func() {
 			page, err := f.Client.Changes(fctx, "", after, f.limit)
-			ch <- fetched{page, err}
+			got := fetched{page: page, err: err}
+			if err == nil && precheck && !changesMarkings(page) {
+				got.checks = f.precheck(fctx, page)
+			}
+			ch <- got
 		}()
 		pending = ch
 	}
@@ -195,7 +204,7 @@ func (f *feedPuller) run(ctx context.Context) (PullStats, error) {
 	}()
 	for {
 		if pending == nil {
-			fetch(f.pos.Seq)
+			fetch(f.pos.Seq, false)
 		}
 		got := <-pending
 		pending = nil
@@ -223,9 +232,9 @@ func (f *feedPuller) run(ctx context.Context) (PullStats, error) {
 		}
 		more := page.More && len(page.Changes) > 0
 		if more {
-			fetch(max(page.Changes[len(page.Changes)-1].Seq, page.Next))
+			fetch(max(page.Changes[len(page.Changes)-1].Seq, page.Next), !changesMarkings(page))
 		}
-		if err := f.apply(ctx, page, &stats); err != nil {
+		if err := f.apply(ctx, page, got.checks, &stats); err != nil {
 			return stats, err
 		}
 		if !more {
@@ -359,7 +368,7 @@ func (p *Puller) now() time.Time {
 // store's DeleteObject (the store's Tx has no delete), owned by the peer,
 // and its position is committed with the next transaction: replayed after
 // a crash it finds nothing to delete, so nothing is applied twice.
-func (f *feedPuller) apply(ctx context.Context, page *taxiiclient.ChangesPage, stats *PullStats) error {
+func (f *feedPuller) apply(ctx context.Context, page *taxiiclient.ChangesPage, checks []taxii.Checked, stats *PullStats) error {
 	var adds []json.RawMessage
 	var rej []store.Rejection
 	seq := f.pos.Seq
@@ -368,7 +377,11 @@ func (f *feedPuller) apply(ctx context.Context, page *taxiiclient.ChangesPage, s
 		if len(adds) == 0 && len(rej) == 0 && to == f.pos.Seq {
 			return nil
 		}
-		if err := f.commitAdds(ctx, adds, rej, to, stats); err != nil {
+		var checked *taxii.Checked
+		if len(adds) > 0 && len(checks) > 0 {
+			checked, checks = &checks[0], checks[1:]
+		}
+		if err := f.commitAdds(ctx, adds, checked, rej, to, stats); err != nil {
 			return err
 		}
 		adds, rej = nil, nil
@@ -436,11 +449,62 @@ func (f *feedPuller) deleteLocal(ctx context.Context, c taxiiclient.Change) (int
 	return n, nil, nil
 }
 
-// commitAdds checks and stores raws as the peer's (as a pull page is
-// stored), with rejections and the position to, in one transaction.
-func (f *feedPuller) commitAdds(ctx context.Context, raws []json.RawMessage, rej []store.Rejection, to int64, stats *PullStats) error {
-	checked, err := f.Check(ctx, f.Principal, raws)
-	if err != nil {
+// precheck checks the runs of adds of page (those apply commits one by
+// one), in order; nil when a check fails (apply then checks again and
+// reports it).
+func (f *feedPuller) precheck(ctx context.Context, page *taxiiclient.ChangesPage) []taxii.Checked {
+	var out []taxii.Checked
+	var run []json.RawMessage
+	end := func() bool {
+		if len(run) == 0 {
+			return true
+		}
+		c, err := f.Check(ctx, f.Principal, run)
+		if err != nil {
+			return false
+		}
+		out, run = append(out, c), nil
+		return true
+	}
+	for _, c := range page.Changes {
+		if c.Op != "add" {
+			if !end() {
+				return nil
+			}
+			continue
+		}
+		run = append(run, c.Object)
+	}
+	if !end() {
+		return nil
+	}
+	return out
+}
+
+// changesMarkings says whether page adds or deletes a marking definition:
+// by the change's id, or by the type in the object (a quoted
+// "marking-definition" anywhere in it, which references, ending in --uuid,
+// are not). When it errs, it errs towards checking in order.
+func changesMarkings(page *taxiiclient.ChangesPage) bool {
+	for _, c := range page.Changes {
+		if strings.HasPrefix(c.ID, "marking-definition--") || bytes.Contains(c.Object, markingType) {
+			return true
+		}
+	}
+	return false
+}
+
+var markingType = []byte(`"marking-definition"`)
+
+// commitAdds checks (unless checked already) and stores raws as the
+// peer's (as a pull page is stored), with rejections and the position to,
+// in one transaction.
+func (f *feedPuller) commitAdds(ctx context.Context, raws []json.RawMessage, pre *taxii.Checked, rej []store.Rejection, to int64, stats *PullStats) error {
+	var checked taxii.Checked
+	var err error
+	if pre != nil {
+		checked = *pre
+	} else if checked, err = f.Check(ctx, f.Principal, raws); err != nil {
 		return err
 	}
 	for i := range checked.Objects {
