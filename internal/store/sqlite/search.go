@@ -40,11 +40,8 @@ const (
 
 // searchDoc is what the search indexes hold for one version.
 type searchDoc struct {
-	id, version                        string
 	name, description, labels, pattern any
 }
-
-type searchRef struct{ id, version, target string }
 
 // insertSearch queues the search rows of rows (just queued for insertion
 // in collection cid). Send runs them after the batch's other statements
