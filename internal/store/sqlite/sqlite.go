@@ -76,7 +76,10 @@ func Open(ctx context.Context, dir string, opts Options) (*Store, error) {
 	default:
 		return nil, fmt.Errorf("sqlite sync %q: want full or normal: %w", opts.Sync, store.ErrInvalid)
 	}
-	common := "_pragma=busy_timeout(20000)&_pragma=foreign_keys(1)&_pragma=synchronous(" + sync + ")&_pragma=journal_mode(WAL)&_pragma=cache_size(-65536)&_pragma=mmap_size(1073741824)&_pragma=wal_autocheckpoint(16384)&_pragma=temp_store(2)"
+	// mmap_size is SQLite's compiled maximum (2 GB, SQLITE_MAX_MMAP_SIZE):
+	// past it pages are read with pread, a system call each; a store of a
+	// million objects is past 1 GB.
+	common := "_pragma=busy_timeout(20000)&_pragma=foreign_keys(1)&_pragma=synchronous(" + sync + ")&_pragma=journal_mode(WAL)&_pragma=cache_size(-65536)&_pragma=mmap_size(2147418112)&_pragma=wal_autocheckpoint(16384)&_pragma=temp_store(2)"
 	u := url.URL{Scheme: "file", Path: path}
 	// The writer leaves checkpoints to the checkpointer (checkpoint.go).
 	// Its page cache is larger than the readers' (256 MB): the index pages
