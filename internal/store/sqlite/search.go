@@ -17,9 +17,9 @@ import (
 // LIKE tests): about 55 µs of the writer's time per object, more than the
 // rest of the insert. Migration 0013 drops that trigger; InsertVersions,
 // through which every object row is written (TAXII add, group commit,
-// federation, import), queues the same rows, computed here in one Go
-// parse, as multi-row statements in the same transaction. The delete
-// trigger stays: a delete costs little.
+// federation, import), queues the same rows, computed here in one scan of
+// the body, in the same transaction. The delete trigger stays: a delete
+// costs little.
 
 // The rows go as one JSON array parameter each, read by json_each: one
 // prepared statement whatever the number of rows, and, for search_text, one
