@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"runtime/pprof"
 	"slices"
 	"strings"
 	"sync"
@@ -54,7 +55,8 @@ type Config struct {
 	Mirror   store.Store
 	FeedPage int
 	// CPUProfile, when set, gets a pprof CPU profile of the federation
-	// pull (the mirroring alone, not the filling of the source).
+	// pull (the mirroring alone, not the filling of the source), or of
+	// the ingest when federation is not run.
 	CPUProfile io.Writer
 	// Scratch says that Store is thrown away afterwards: the benchmark
 	// then leaves its collections and user in it (removing a million
@@ -148,9 +150,18 @@ func Run(ctx context.Context, cfg Config, names ...string) (*Result, error) {
 			return nil, err
 		}
 		defer srv.close(context.WithoutCancel(ctx))
+		profile := cfg.CPUProfile != nil && !want["federation"]
+		if profile {
+			if err := pprof.StartCPUProfile(cfg.CPUProfile); err != nil {
+				return nil, fmt.Errorf("ingest: CPU profile: %w", err)
+			}
+		}
 		c0 := CPUTime()
 		row, curve, err := srv.ingest(ctx, cfg)
 		row.CPU = CPUTime() - c0
+		if profile {
+			pprof.StopCPUProfile()
+		}
 		if err != nil {
 			return nil, fmt.Errorf("ingest: %w", err)
 		}

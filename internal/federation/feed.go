@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/mitra-cert/mitra/internal/access"
@@ -180,18 +181,26 @@ func (f *feedPuller) run(ctx context.Context) (PullStats, error) {
 		}
 	}
 	// The next page is fetched while this one is applied: the remote's
-	// reading and encoding overlap the local checks and writes.
+	// reading and encoding overlap the local checks and writes. Its adds
+	// are checked then too, unless a marking definition changes in either
+	// page: the checks resolve markings from the store, so they must see
+	// the definitions the pages before committed.
 	type fetched struct {
-		page *taxiiclient.ChangesPage
-		err  error
+		page   *taxiiclient.ChangesPage
+		checks []taxii.Checked // of the page's runs of adds, when checked ahead
+		err    error
 	}
 	fctx, cancel := context.WithCancel(ctx)
 	var pending chan fetched
-	fetch := func(after int64) {
+	fetch := func(after int64, precheck bool) {
 		ch := make(chan fetched, 1)
 		go func() {
 			page, err := f.Client.Changes(fctx, "", after, f.limit)
-			ch <- fetched{page, err}
+			got := fetched{page: page, err: err}
+			if err == nil && precheck && !changesMarkings(page) {
+				got.checks = f.precheck(fctx, page)
+			}
+			ch <- got
 		}()
 		pending = ch
 	}
@@ -203,7 +212,7 @@ func (f *feedPuller) run(ctx context.Context) (PullStats, error) {
 	}()
 	for {
 		if pending == nil {
-			fetch(f.pos.Seq)
+			fetch(f.pos.Seq, false)
 		}
 		got := <-pending
 		pending = nil
@@ -231,10 +240,10 @@ func (f *feedPuller) run(ctx context.Context) (PullStats, error) {
 		}
 		more := page.More && len(page.Changes) > 0
 		if more {
-			fetch(max(page.Changes[len(page.Changes)-1].Seq, page.Next))
+			fetch(max(page.Changes[len(page.Changes)-1].Seq, page.Next), !changesMarkings(page))
 		}
 		f.seeHead(page)
-		if err := f.apply(ctx, page, &stats); err != nil {
+		if err := f.apply(ctx, page, got.checks, &stats); err != nil {
 			return stats, err
 		}
 		if !more {
@@ -367,8 +376,9 @@ func (p *Puller) now() time.Time {
 // apply applies one feed page in order, in segments of adds followed by
 // deletes: each segment is committed with the position after it in one
 // transaction (Tx.Delete), so a crash never separates a delete from the
-// position that records it, and a replay finds nothing more to do.
-func (f *feedPuller) apply(ctx context.Context, page *taxiiclient.ChangesPage, stats *PullStats) error {
+// position that records it, and a replay finds nothing more to do. checks
+// are the runs of adds already checked (precheck), in order, or nil.
+func (f *feedPuller) apply(ctx context.Context, page *taxiiclient.ChangesPage, checks []taxii.Checked, stats *PullStats) error {
 	var adds []json.RawMessage
 	var dels []taxiiclient.Change
 	seq := f.pos.Seq
@@ -377,7 +387,11 @@ func (f *feedPuller) apply(ctx context.Context, page *taxiiclient.ChangesPage, s
 		if len(adds) == 0 && len(dels) == 0 && to == f.pos.Seq {
 			return nil
 		}
-		d, err := f.commit(ctx, adds, dels, to, stats)
+		var checked *taxii.Checked
+		if len(adds) > 0 && len(checks) > 0 {
+			checked, checks = &checks[0], checks[1:]
+		}
+		d, err := f.commit(ctx, adds, checked, dels, to, stats)
 		if err != nil {
 			return err
 		}
@@ -440,12 +454,62 @@ func (f *feedPuller) deleteLocal(ctx context.Context, tx store.Tx, c taxiiclient
 	return n, nil, nil
 }
 
-// commit checks and stores raws as the peer's (as a pull page is stored),
+// precheck checks the runs of adds of page (those apply commits one by
+// one), in order; nil when a check fails (apply then checks again and
+// reports it).
+func (f *feedPuller) precheck(ctx context.Context, page *taxiiclient.ChangesPage) []taxii.Checked {
+	var out []taxii.Checked
+	var run []json.RawMessage
+	end := func() bool {
+		if len(run) == 0 {
+			return true
+		}
+		c, err := f.Check(ctx, f.Principal, run)
+		if err != nil {
+			return false
+		}
+		out, run = append(out, c), nil
+		return true
+	}
+	for _, c := range page.Changes {
+		if c.Op != "add" {
+			if !end() {
+				return nil
+			}
+			continue
+		}
+		run = append(run, c.Object)
+	}
+	if !end() {
+		return nil
+	}
+	return out
+}
+
+// changesMarkings says whether page adds or deletes a marking definition:
+// by the change's id, or by the type in the object (a quoted
+// "marking-definition" anywhere in it, which references, ending in --uuid,
+// are not). When it errs, it errs towards checking in order.
+func changesMarkings(page *taxiiclient.ChangesPage) bool {
+	for _, c := range page.Changes {
+		if strings.HasPrefix(c.ID, "marking-definition--") || bytes.Contains(c.Object, markingType) {
+			return true
+		}
+	}
+	return false
+}
+
+var markingType = []byte(`"marking-definition"`)
+
+// commit checks (unless checked already: pre) and stores raws as the
+// peer's (as a pull page is stored),
 // then applies dels, with their rejections and the position to, in one
 // transaction. It returns the ids deleted.
-func (f *feedPuller) commit(ctx context.Context, raws []json.RawMessage, dels []taxiiclient.Change, to int64, stats *PullStats) ([]string, error) {
+func (f *feedPuller) commit(ctx context.Context, raws []json.RawMessage, pre *taxii.Checked, dels []taxiiclient.Change, to int64, stats *PullStats) ([]string, error) {
 	var checked taxii.Checked
-	if len(raws) > 0 {
+	if pre != nil {
+		checked = *pre
+	} else if len(raws) > 0 {
 		var err error
 		if checked, err = f.Check(ctx, f.Principal, raws); err != nil {
 			return nil, err

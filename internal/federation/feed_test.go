@@ -291,3 +291,38 @@ func TestFeedFallbackPoll(t *testing.T) {
 		t.Errorf("mirror has %d objects, want 7", n)
 	}
 }
+
+// TestFeedMarkingDefinitionBeforeItsUse: the next page's adds are checked
+// while a page is written, except after a page that changes a marking
+// definition: an object marked with a definition of the page before must
+// resolve it (from the store), whatever the page size.
+func TestFeedMarkingDefinitionBeforeItsUse(t *testing.T) {
+	f := newFederated(t)
+	const def = "marking-definition--00000000-0000-4000-8000-00000000d0d0"
+	marking := json.RawMessage(`{"type":"marking-definition","spec_version":"2.1","id":"` + def + `","created":"2025-01-01T00:00:00.000Z","name":"TLP:GREEN","extensions":{"extension-definition--60a3c5c5-0d10-413e-aab3-9e08dde9e88d":{"extension_type":"property-extension","tlp_2_0":"green"}}}`)
+	cl := f.remote.client(t, "author", f.rShared.ID)
+	f.seed(t, 1, 3)
+	if st, err := cl.Push(t.Context(), []json.RawMessage{marking}); err != nil || st.SuccessCount != 1 {
+		t.Fatalf("push the marking definition: %+v %v", st, err)
+	}
+	var marked []json.RawMessage
+	for i := 10; i < 14; i++ {
+		marked = append(marked, indicator(i, `,"object_marking_refs":["`+def+`"]`))
+	}
+	if st, err := cl.Push(t.Context(), marked); err != nil || st.SuccessCount != len(marked) {
+		t.Fatalf("push the marked objects: %+v %v", st, err)
+	}
+	f.runner.FeedPageLimit = 2
+	if res := f.sync(t, f.runner); res[0].Pull.Added != 8 {
+		t.Fatalf("pull: %+v", res[0].Pull)
+	}
+	for i := 10; i < 14; i++ {
+		e := latestOf(t, f.local.st, f.lMirror.ID, indicatorID(i))
+		if e == nil {
+			t.Fatalf("object %d not mirrored", i)
+		}
+		if e.TLP != int(access.TLPGreen) {
+			t.Errorf("object %d stored with TLP %d, want that of its marking definition (GREEN, %d)", i, e.TLP, access.TLPGreen)
+		}
+	}
+}

@@ -58,7 +58,8 @@ var (
 	insertObjectsN = objectCols + repeatValues(objectRow, insertChunk)
 	insertChangesN = changeCols + repeatValues(changeRow, insertChunk)
 	// prepared are the statements Open prepares on the writer.
-	prepared = []string{insertObjectsN, objectCols + objectRow, insertChangesN, changeCols + changeRow}
+	prepared = []string{insertObjectsN, objectCols + objectRow, insertChangesN, changeCols + changeRow,
+		insertSearchText, insertSearchRefs}
 )
 
 func repeatValues(tuple string, n int) string {
@@ -66,8 +67,9 @@ func repeatValues(tuple string, n int) string {
 }
 
 // chunks queues rows in statements of insertChunk rows, the rest one by
-// one (a statement of each size is prepared once).
-func chunks[T any](b *sqlstore.Batch, rows []T, many, one string, args func([]any, T) []any) {
+// one (a statement of each size is prepared once); tail follows each
+// statement's row arguments.
+func chunks[T any](b *sqlstore.Batch, rows []T, many, one string, args func([]any, T) []any, tail ...any) {
 	width := strings.Count(one, "?")
 	for len(rows) > 0 {
 		n, q := insertChunk, many
@@ -78,6 +80,7 @@ func chunks[T any](b *sqlstore.Batch, rows []T, many, one string, args func([]an
 		for _, r := range rows[:n] {
 			a = args(a, r)
 		}
+		a = append(a, tail...)
 		b.Queue(q, a...)
 		rows = rows[n:]
 	}
@@ -89,6 +92,7 @@ func (Dialect) InsertVersions(b *sqlstore.Batch, cid int64, rows []store.NewVers
 		return append(a, cid, r.Added, r.Obj.ID, r.Obj.Type, r.Spec, r.Version, r.VersionRaw, r.Latest, r.Obj.Raw,
 			r.Obj.Submitter, r.Obj.TLP, sqlstore.JSONList(r.Obj.Recipients))
 	})
+	insertSearch(b, cid, rows)
 	if withChanges {
 		chunks(b, rows, insertChangesN, changeCols+changeRow, func(a []any, r store.NewVersion) []any {
 			return append(a, cid, r.Seq, string(store.OpAdd), r.Obj.ID, r.VersionRaw, r.Added)
@@ -113,9 +117,25 @@ func (Dialect) InsertOwners(b *sqlstore.Batch, ids, owners []string, ignoreConfl
 	}
 }
 
-// ClaimOwnersSQL implements sqlstore.Dialect: SQLite has no INSERT in
-// WITH, and a second statement costs microseconds in process.
-func (Dialect) ClaimOwnersSQL(*sqlstore.Args, []string, []string, []string) string { return "" }
+// ClaimOwnersSQL implements sqlstore.Dialect: the insert-or-ignore
+// returns the claims it recorded, so that only the owners of ids recorded
+// before (none, for new objects) are read afterwards. SQLite has no INSERT
+// in WITH to read those in the same statement. Beyond maxClaims ids (the
+// statement's variables are limited) the claims go in chunks instead.
+func (Dialect) ClaimOwnersSQL(a *sqlstore.Args, ids, owners, _ []string) string {
+	if len(ids) > maxClaims {
+		return ""
+	}
+	for i := range ids {
+		a.Add(ids[i])
+		a.Add(owners[i])
+	}
+	return `INSERT OR IGNORE INTO owners (id, owner) VALUES ` + repeatValues("(?,?)", len(ids)) + ` RETURNING id, owner`
+}
+
+// maxClaims keeps ClaimOwnersSQL's statement under SQLite's default limit
+// of 32,766 variables.
+const maxClaims = 10000
 
 // InsertChanges implements sqlstore.Dialect.
 func (Dialect) InsertChanges(b *sqlstore.Batch, cid int64, changes []store.Change) {

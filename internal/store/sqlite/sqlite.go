@@ -21,6 +21,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"time"
 
@@ -75,10 +76,16 @@ func Open(ctx context.Context, dir string, opts Options) (*Store, error) {
 	default:
 		return nil, fmt.Errorf("sqlite sync %q: want full or normal: %w", opts.Sync, store.ErrInvalid)
 	}
-	common := "_pragma=busy_timeout(20000)&_pragma=foreign_keys(1)&_pragma=synchronous(" + sync + ")&_pragma=journal_mode(WAL)&_pragma=cache_size(-65536)&_pragma=mmap_size(1073741824)&_pragma=wal_autocheckpoint(16384)&_pragma=temp_store(2)"
+	// mmap_size is SQLite's compiled maximum (2 GB, SQLITE_MAX_MMAP_SIZE):
+	// past it pages are read with pread, a system call each; a store of a
+	// million objects is past 1 GB.
+	common := "_pragma=busy_timeout(20000)&_pragma=foreign_keys(1)&_pragma=synchronous(" + sync + ")&_pragma=journal_mode(WAL)&_pragma=cache_size(-65536)&_pragma=mmap_size(2147418112)&_pragma=wal_autocheckpoint(16384)&_pragma=temp_store(2)"
 	u := url.URL{Scheme: "file", Path: path}
 	// The writer leaves checkpoints to the checkpointer (checkpoint.go).
-	w, err := sql.Open("sqlite", u.String()+"?"+common+"&_pragma=wal_autocheckpoint(0)&_txlock=immediate")
+	// Its page cache is larger than the readers' (256 MB): the index pages
+	// that inserts touch at random (object ids, owners, references) stay
+	// in it as the store grows, instead of being read again and again.
+	w, err := sql.Open("sqlite", u.String()+"?"+common+"&_pragma=wal_autocheckpoint(0)&_pragma=cache_size(-262144)&_txlock=immediate")
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
@@ -214,7 +221,21 @@ func (t *tx) QueryRow(ctx context.Context, q string, args ...any) sqlstore.Row {
 // Send runs the batch's statements one after the other: in process, a
 // statement costs microseconds.
 func (t *tx) Send(ctx context.Context, b *sqlstore.Batch) error {
-	for _, it := range b.Items {
+	items := b.Items
+	if slices.ContainsFunc(items, func(it sqlstore.BatchItem) bool { return lastInBatch(it.Query) }) {
+		items = slices.Clone(items)
+		slices.SortStableFunc(items, func(a, b sqlstore.BatchItem) int {
+			switch la, lb := lastInBatch(a.Query), lastInBatch(b.Query); {
+			case la == lb:
+				return 0
+			case la:
+				return 1
+			default:
+				return -1
+			}
+		})
+	}
+	for _, it := range items {
 		var err error
 		if st := t.db.stmts[it.Query]; st != nil {
 			_, err = t.t.StmtContext(ctx, st).ExecContext(ctx, it.Args...)

@@ -117,8 +117,9 @@ type Dialect interface {
 	InsertOwners(b *Batch, ids, owners []string, ignoreConflicts bool)
 	// ClaimOwnersSQL is one statement that inserts the owner claims (as
 	// InsertOwners with ignoreConflicts) and returns (id, owner) of the
-	// claims it inserted and of the recorded owners of all its snapshot
-	// sees; "" where claims and reads are separate statements.
+	// claims it inserted and, where it can, of the recorded owners of all
+	// its snapshot sees (the owners of ids of all it does not return are
+	// read afterwards); "" where claims and reads are separate statements.
 	ClaimOwnersSQL(a *Args, ids, owners, all []string) string
 	// InsertChanges queues the inserts of change-log records on b.
 	InsertChanges(b *Batch, cid int64, changes []store.Change)

@@ -50,8 +50,10 @@ func (s *Store) claimOwners(ctx context.Context, tx Tx, objs []store.Object) (ma
 	if err != nil {
 		return nil, err
 	}
+	// Owners recorded before that the query did not return (a dialect may
+	// return only the claims it inserted).
 	var late []string
-	for _, id := range ids {
+	for _, id := range all {
 		if _, ok := out[id]; !ok {
 			late = append(late, id)
 		}
