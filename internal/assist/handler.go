@@ -14,6 +14,7 @@ import (
 
 	"github.com/mitra-cert/mitra/internal/access"
 	"github.com/mitra-cert/mitra/internal/store"
+	"github.com/mitra-cert/mitra/internal/taxii"
 )
 
 // Prefix is where the assistance API lives, PocPrefix the directory's:
@@ -22,8 +23,6 @@ const (
 	Prefix    = "/x-mitra-assist/"
 	PocPrefix = "/x-mitra-poc/"
 )
-
-const mediaType = "application/taxii+json;version=2.1"
 
 // HandlerOptions configures a Handler.
 type HandlerOptions struct {
@@ -101,18 +100,7 @@ func (e *apiError) Error() string { return e.title + ": " + e.desc }
 
 // writeError writes a TAXII error message resource (TAXII 2.1 §3.6.1).
 func writeError(w http.ResponseWriter, e *apiError) {
-	if e.status == http.StatusUnauthorized {
-		w.Header().Set("WWW-Authenticate", `Basic realm="mitra", charset="UTF-8", Bearer realm="mitra"`)
-	}
-	body := map[string]any{"title": e.title, "http_status": strconv.Itoa(e.status)}
-	if e.desc != "" {
-		body["description"] = e.desc
-	}
-	b, _ := json.Marshal(body)
-	w.Header().Set("Content-Type", mediaType)
-	w.Header().Set("X-Content-Type-Options", "nosniff")
-	w.WriteHeader(e.status)
-	_, _ = w.Write(b)
+	taxii.WriteErrorMessage(w, e.status, e.title, e.desc)
 }
 
 // statusOf maps the package's errors to statuses.

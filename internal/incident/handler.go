@@ -12,15 +12,12 @@ import (
 
 	"github.com/mitra-cert/mitra/internal/access"
 	"github.com/mitra-cert/mitra/internal/store"
+	"github.com/mitra-cert/mitra/internal/taxii"
 )
 
 // Prefix is where the incident API lives: outside the TAXII API root,
 // whose paths TAXII 2.1 defines.
 const Prefix = "/x-mitra-incidents/"
-
-// mediaType is the TAXII 2.1 media type of error messages (TAXII 2.1
-// §1.6.8, §3.6.1).
-const mediaType = "application/taxii+json;version=2.1"
 
 // Notifications lists the notification queue (the admin's view).
 type Notifications interface {
@@ -104,18 +101,7 @@ func (e *apiError) Error() string { return e.title + ": " + e.desc }
 
 // writeError writes the TAXII error message resource (TAXII 2.1 §3.6.1).
 func writeError(w http.ResponseWriter, e *apiError) {
-	if e.status == http.StatusUnauthorized {
-		w.Header().Set("WWW-Authenticate", `Basic realm="mitra", charset="UTF-8", Bearer realm="mitra"`)
-	}
-	body := map[string]any{"title": e.title, "http_status": strconv.Itoa(e.status)}
-	if e.desc != "" {
-		body["description"] = e.desc
-	}
-	b, _ := json.Marshal(body)
-	w.Header().Set("Content-Type", mediaType)
-	w.Header().Set("X-Content-Type-Options", "nosniff")
-	w.WriteHeader(e.status)
-	_, _ = w.Write(b)
+	taxii.WriteErrorMessage(w, e.status, e.title, e.desc)
 }
 
 // statusOf maps the package's errors to statuses: the one place they

@@ -64,6 +64,21 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		s.log.ErrorContext(r.Context(), "internal error", "method", r.Method, "path", r.URL.Path, "err", err)
 		te = errorf(http.StatusInternalServerError, "Internal server error", "the server could not complete the request; the error is logged")
 	}
+	writeMessage(w, r.Method != http.MethodHead, te)
+	if te.Status >= 500 {
+		return
+	}
+	s.log.DebugContext(r.Context(), "request refused", "method", r.Method, "path", r.URL.Path, "status", te.Status, "reason", te.Error())
+}
+
+// WriteErrorMessage writes the TAXII error message resource (TAXII 2.1
+// §3.6.1) with status, title and description: the form every Mitra API
+// answers errors in, TAXII or extension.
+func WriteErrorMessage(w http.ResponseWriter, status int, title, description string) {
+	writeMessage(w, true, &Error{Status: status, Title: title, Description: description})
+}
+
+func writeMessage(w http.ResponseWriter, withBody bool, te *Error) {
 	if te.Status == http.StatusUnauthorized {
 		w.Header().Set("WWW-Authenticate", `Basic realm="mitra", charset="UTF-8", Bearer realm="mitra"`)
 	}
@@ -78,11 +93,7 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	w.Header().Set("Content-Type", MediaType)
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(te.Status)
-	if r.Method != http.MethodHead {
-		w.Write(b)
+	if withBody {
+		_, _ = w.Write(b)
 	}
-	if te.Status >= 500 {
-		return
-	}
-	s.log.DebugContext(r.Context(), "request refused", "method", r.Method, "path", r.URL.Path, "status", te.Status, "reason", te.Error())
 }
