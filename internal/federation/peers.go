@@ -57,8 +57,8 @@ type Runner struct {
 	RejectionRetention time.Duration
 	// Configure, when set, adjusts each client (tests: retries, timeouts).
 	Configure func(*taxiiclient.Client)
-	// FeedPageLimit is the change-feed page size of pull links; 500 when
-	// zero.
+	// FeedPageLimit is the change-feed page size of pull links, and of the
+	// local change log read by push links for deletions; 500 when zero.
 	FeedPageLimit int
 }
 
@@ -388,10 +388,15 @@ func (r *Runner) push(ctx context.Context, p *store.Peer, l *store.Link) (PushSt
 	if err != nil {
 		return stats, err
 	}
+	// What the peer receives: what its organisation may read, not what it
+	// sent, no exercise data.
+	sends := func(e *store.Entry) bool {
+		return e.Submitter != p.Organisation && !stix.IsExercise(e.Raw) && access.Decide(pr, col, e).Allowed
+	}
 	// Deletions first (pushdel.go): a version deleted since the last run
 	// is then not sent below (it is gone), and one sent earlier is deleted
 	// at the peer, feedback under the id the peer knows it by.
-	if stats.Deleted, err = r.pushDeletes(ctx, cl, p, l, col, pr, fb, !pos.After.IsZero()); err != nil {
+	if stats.Deleted, err = r.pushDeletes(ctx, cl, p, l, col, pr, fb, sends, !pos.After.IsZero()); err != nil {
 		return stats, err
 	}
 	var maxBytes int64
@@ -402,9 +407,7 @@ func (r *Runner) push(ctx context.Context, p *store.Peer, l *store.Link) (PushSt
 		// Every version, not only the latest: a version added before the
 		// push reached it would otherwise never cross.
 		page, err := r.Store.QueryObjects(ctx, col.ID, store.Query{AddedAfter: pos.After, Limit: 500, WithBody: true,
-			Versions: store.VersionFilter{All: true}, Visible: func(e *store.Entry) bool {
-				return e.Submitter != p.Organisation && !stix.IsExercise(e.Raw) && access.Decide(pr, col, e).Allowed
-			}})
+			Versions: store.VersionFilter{All: true}, Visible: sends})
 		if err != nil {
 			return stats, err
 		}

@@ -28,9 +28,6 @@ import (
 // version deleted and then stored again is not deleted at the peer (the
 // add position sends it, or did).
 
-// pushDeletesPage is how many tombstones a push link reads at a time.
-const pushDeletesPage = 500
-
 // deletesPosition is where a link's DELETEs stand in the local
 // collection's change log.
 type deletesPosition struct {
@@ -69,8 +66,9 @@ func PushDeletions(ctx context.Context, st store.Updater, collectionID, linkID s
 // DELETE of that version, feedback under the id the peer knows it by. The
 // position moves after each page, in the store; pushed tells whether the
 // link has pushed anything yet (a link that has not starts at the end of
-// the log: what was deleted before never reached the peer).
-func (r *Runner) pushDeletes(ctx context.Context, cl *taxiiclient.Client, p *store.Peer, l *store.Link, col *store.Collection, reader *access.Principal, fb *feedback, pushed bool) (int, error) {
+// the log: what was deleted before never reached the peer); sends is what
+// the link's adds send.
+func (r *Runner) pushDeletes(ctx context.Context, cl *taxiiclient.Client, p *store.Peer, l *store.Link, col *store.Collection, reader *access.Principal, fb *feedback, sends func(*store.Entry) bool, pushed bool) (int, error) {
 	feed, ok := r.Store.(store.Feed)
 	if !ok {
 		return 0, nil
@@ -124,9 +122,13 @@ func (r *Runner) pushDeletes(ctx context.Context, cl *taxiiclient.Client, p *sto
 		// position's.
 		return e.Raw == nil && e.Submitter != p.Organisation && access.Decide(reader, col, e).Allowed
 	}
+	limit := r.FeedPageLimit
+	if limit <= 0 {
+		limit = feedPageLimit
+	}
 	sent := 0
 	for {
-		page, err := feed.ChangeFeed(ctx, col.ID, pos.Seq, pushDeletesPage, visible)
+		page, err := feed.ChangeFeed(ctx, col.ID, pos.Seq, limit, visible)
 		if errors.Is(err, store.ErrPositionExpired) && page != nil {
 			// Retention passed the position (the link did not run for
 			// longer than it keeps): the deletions pruned are lost to this
@@ -138,7 +140,7 @@ func (r *Runner) pushDeletes(ctx context.Context, cl *taxiiclient.Client, p *sto
 		if err != nil {
 			return sent, err
 		}
-		targets, err := r.deleteTargets(ctx, col, p, fb, page.Changes)
+		targets, err := r.deleteTargets(ctx, col, p, fb, sends, page.Changes)
 		if err != nil {
 			return sent, err
 		}
@@ -182,13 +184,14 @@ type deleteTarget struct {
 }
 
 // deleteTargets turns a page of visible tombstones into the DELETEs to
-// send. A version stored again since its deletion is left alone (the
-// push position sends it again, or did). Local feedback goes under the id
+// send. A version stored again since its deletion, in a form the link
+// sends (sends), is left alone: the push position sends it again, or did
+// (when it was stored again between a run's deletions and its adds). Local feedback goes under the id
 // the peer received it by: the per-peer id when it was rewritten (a mark
 // names peers), its own when it was about no peer's object (a plain
 // mark); feedback deleted without either mark (before marks existed) is
 // not sent, since its local id may be one the peer never saw.
-func (r *Runner) deleteTargets(ctx context.Context, col *store.Collection, p *store.Peer, fb *feedback, changes []store.FeedEntry) ([]deleteTarget, error) {
+func (r *Runner) deleteTargets(ctx context.Context, col *store.Collection, p *store.Peer, fb *feedback, sends func(*store.Entry) bool, changes []store.FeedEntry) ([]deleteTarget, error) {
 	var ids, feedbackIDs []string
 	seen := map[string]bool{}
 	for _, c := range changes {
@@ -204,7 +207,7 @@ func (r *Runner) deleteTargets(ctx context.Context, col *store.Collection, p *st
 	if len(ids) == 0 {
 		return nil, nil
 	}
-	stored, err := storedVersions(ctx, r.Store, col.ID, ids)
+	stored, err := storedVersions(ctx, r.Store, col.ID, ids, sends)
 	if err != nil {
 		return nil, err
 	}
@@ -248,17 +251,19 @@ func (r *Runner) deleteTargets(ctx context.Context, col *store.Collection, p *st
 	return out, nil
 }
 
-// storedVersions returns the versions of ids the collection holds now, as
-// "id|version". The store shows every version to Visible, which records it
-// and keeps none: one scan, with no page boundary to fall between
-// versions sharing a date_added.
+// storedVersions returns the versions of ids the collection holds now
+// that sends admits, as "id|version". The store shows every version to
+// Visible, which records it and keeps none: one scan, with no page
+// boundary to fall between versions sharing a date_added.
 func storedVersions(ctx context.Context, st interface {
 	QueryObjects(ctx context.Context, collectionID string, q store.Query) (*store.Page, error)
-}, collectionID string, ids []string) (map[string]bool, error) {
+}, collectionID string, ids []string, sends func(*store.Entry) bool) (map[string]bool, error) {
 	out := map[string]bool{}
-	_, err := st.QueryObjects(ctx, collectionID, store.Query{IDs: ids, Limit: 1, Versions: store.VersionFilter{All: true},
+	_, err := st.QueryObjects(ctx, collectionID, store.Query{IDs: ids, Limit: 1, WithBody: true, Versions: store.VersionFilter{All: true},
 		Visible: func(e *store.Entry) bool {
-			out[e.ID+"|"+e.VersionRaw] = true
+			if sends(e) {
+				out[e.ID+"|"+e.VersionRaw] = true
+			}
 			return false
 		}})
 	if err != nil {
