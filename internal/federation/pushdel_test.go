@@ -269,9 +269,9 @@ func TestPushDeletionsLeak(t *testing.T) {
 			hidden[id] = true
 		}
 	}
-	sight(1, indicatorID(1), a, access.TLPGreen, true)       // of the peer's object: per-peer id
-	sight(2, indicatorID(1), a, access.TLPRed, false, b)     // RED, not for the peer
-	sight(3, indicatorID(101), b, access.TLPGreen, true)     // of a local object: its own id
+	sight(1, indicatorID(1), a, access.TLPGreen, true)   // of the peer's object: per-peer id
+	sight(2, indicatorID(1), a, access.TLPRed, false, b) // RED, not for the peer
+	sight(3, indicatorID(101), b, access.TLPGreen, true) // of a local object: its own id
 	sight(4, indicatorID(101), b, access.TLPAmberStrict, false)
 	// A collection shared through a group the peer is in, until the group
 	// is removed.
