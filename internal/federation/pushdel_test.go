@@ -252,7 +252,9 @@ func TestPushDeletionsLeak(t *testing.T) {
 			hidden[id] = true
 		}
 	}
-	put(101, a, access.TLPClear, true)
+	// Owned by A (addVersion records the owner), so that a sighting of it
+	// is about no peer's object and goes under its own id.
+	all = append(all, addVersion(t, st, f.lOut.ID, 101, 1, a, access.TLPClear))
 	put(102, a, access.TLPGreen, true)
 	put(103, b, access.TLPAmber, true)
 	put(104, a, access.TLPAmberStrict, false)
@@ -269,9 +271,10 @@ func TestPushDeletionsLeak(t *testing.T) {
 			hidden[id] = true
 		}
 	}
-	sight(1, indicatorID(1), a, access.TLPGreen, true)   // of the peer's object: per-peer id
-	sight(2, indicatorID(1), a, access.TLPRed, false, b) // RED, not for the peer
-	sight(3, indicatorID(101), b, access.TLPGreen, true) // of a local object: its own id
+	sight(1, indicatorID(1), a, access.TLPGreen, true)                                             // of the peer's object: per-peer id
+	sight(2, indicatorID(1), a, access.TLPRed, false, b)                                           // RED, not for the peer
+	plain := feedbackObj(t, st, f.lOut.ID, "sighting", 3, 0, indicatorID(101), b, access.TLPGreen) // of a local object: its own id
+	all = append(all, plain)
 	sight(4, indicatorID(101), b, access.TLPAmberStrict, false)
 	// A collection shared through a group the peer is in, until the group
 	// is removed.
@@ -301,6 +304,9 @@ func TestPushDeletionsLeak(t *testing.T) {
 		if received[id] {
 			t.Fatalf("hidden %s was pushed", id)
 		}
+	}
+	if !received[plain] {
+		t.Fatalf("the sighting of a local object was not pushed under its own id")
 	}
 
 	// Everything deleted here, feedback as the TAXII DELETE does it (its
@@ -345,6 +351,9 @@ func TestPushDeletionsLeak(t *testing.T) {
 			t.Errorf("%s deleted twice", id)
 		}
 		sentIDs[id] = true
+	}
+	if !sentIDs[plain] {
+		t.Errorf("the sighting of a local object was not deleted under its own id")
 	}
 	for id := range received {
 		if id != groupedID && !sentIDs[id] {
