@@ -629,7 +629,6 @@ func TestFederationPushKill9SQLite(t *testing.T) {
 	}
 }
 
-
 // TestFederationTakeoverPostgres: two `mitra serve` processes on one
 // PostgreSQL schema are both configured to run a pull link; the one that
 // holds its lease is killed with SIGKILL half-way through a sync; the
