@@ -190,6 +190,13 @@ func (c *PeerShowCmd) Run(ctx context.Context, e *env) error {
 					fmt.Fprintln(e.stdout, "  Method: decided at the first run (the change feed when the peer offers it)")
 				}
 			}
+			if l.Direction == store.LinkPush {
+				if seq, sent, err := federation.PushDeletions(ctx, st, l.Local, l.ID); err != nil {
+					fmt.Fprintf(e.stdout, "  Deletions: unknown (%v)\n", err)
+				} else {
+					fmt.Fprintf(e.stdout, "  Deletions sent: %d (change log position %d)\n", sent, seq)
+				}
+			}
 			if l.LastSuccess.IsZero() {
 				fmt.Fprintln(e.stdout, "  Last success: never")
 			} else {

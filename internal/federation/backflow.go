@@ -390,7 +390,7 @@ func (r *Runner) sendBack(ctx context.Context, pl *Puller, p *store.Peer) (BackS
 	}
 	// Deletions first: a version deleted since the last run is then not
 	// sent again below (it is gone), and one sent earlier is removed.
-	if stats.Deleted, err = r.sendDeletes(ctx, pl.Client, p, l, col, reader, true, fb); err != nil {
+	if stats.Deleted, err = r.sendDeletes(ctx, pl.Client, p, l, col, reader, fb); err != nil {
 		return stats, err
 	}
 	anonymous, err := anonymousOrganisations(ctx, r.Store)
@@ -792,6 +792,13 @@ const unknownPeer = "? unknown"
 // that was deleted (MarkDeleted).
 func deletedKey(id string) string { return "federation/deleted-feedback/" + id }
 
+// plainDeletedKey is the cursor marking deleted local feedback that went
+// to peers under its own id (about no peer's object): without it a push
+// link cannot tell such a tombstone from one of feedback deleted before
+// marks existed, which may have gone under per-peer ids, and sends no
+// DELETE rather than name a local id the peer never saw.
+func plainDeletedKey(id string) string { return "federation/deleted-feedback-plain/" + id }
+
 // MarkDeleted implements taxii.Config.BeforeDelete: when local feedback
 // on a mirrored object is about to be deleted, in the deleting
 // transaction, it leaves a mark naming the peers whose objects it is
@@ -830,8 +837,13 @@ func markDeleted(ctx context.Context, st PeerReadStore, tx store.Tx, id string) 
 	}
 	if len(peers) == 0 {
 		unknown, err := fb.unknownTargets(ctx, []store.Entry{e})
-		if err != nil || !unknown[0] {
+		if err != nil {
 			return err
+		}
+		if !unknown[0] {
+			// Served and pushed under its own id: push links delete it
+			// under that id (pushDeletes).
+			return tx.SetCursor(ctx, plainDeletedKey(id), []byte("1"))
 		}
 		// Served anonymously (anonymised), sent back to no pull link.
 		peers = []string{unknownPeer}
@@ -891,22 +903,14 @@ func deletedMarks(ctx context.Context, st store.Updater, collectionID string, id
 	return out, nil
 }
 
-// deletesPosition is where a link's DELETEs of feedback stand in the
-// local collection's change log.
-type deletesPosition struct {
-	Seq int64 `json:"seq"`
-}
-
-func deletesKey(linkID string) string { return CursorKeyOf(linkID) + "/deletes" }
-
 // sendDeletes sends the peer, as TAXII DELETEs of the per-peer ids, the
-// deletions of local feedback the link sent it (only: about the peer's
-// objects for a pull link's send-back, about any peer's for a push link),
+// deletions of local feedback a pull link's send-back sent it (about the
+// peer's objects; push links send every deletion, pushDeletes),
 // following the collection's change log from the link's stored position.
 // Only tombstones of versions reader may read go; an object the remote no
 // longer holds (404) counts as deleted. The position moves after each
 // page.
-func (r *Runner) sendDeletes(ctx context.Context, cl *taxiiclient.Client, p *store.Peer, l *store.Link, col *store.Collection, reader *access.Principal, onlyPeer bool, fb *feedback) (int, error) {
+func (r *Runner) sendDeletes(ctx context.Context, cl *taxiiclient.Client, p *store.Peer, l *store.Link, col *store.Collection, reader *access.Principal, fb *feedback) (int, error) {
 	feed, ok := r.Store.(store.Feed)
 	if !ok {
 		return 0, nil
@@ -951,23 +955,19 @@ func (r *Runner) sendDeletes(ctx context.Context, cl *taxiiclient.Client, p *sto
 		var refused []store.Rejection
 		for _, c := range page.Changes {
 			peers := marks[c.ObjectID]
-			if c.Op != store.OpDelete || len(peers) == 0 || onlyPeer && !slices.Contains(peers, p.Name) {
+			if c.Op != store.OpDelete || len(peers) == 0 || !slices.Contains(peers, p.Name) {
 				continue
 			}
 			pid := peerID(fb.key, p.Name, c.ObjectID)
-			err := cl.DeleteObject(ctx, pid, c.VersionRaw)
-			var te *taxiiclient.Error
+			ok, rej, err := r.deleteAt(ctx, cl, p, l, pid, c.VersionRaw)
 			switch {
-			case err == nil || errors.As(err, &te) && te.Status == http.StatusNotFound:
+			case err != nil:
+				return sent, err
+			case ok:
 				sent++
 				done = append(done, c.ObjectID)
-			case te != nil && te.Status >= 400 && te.Status < 500 && te.Status != http.StatusTooManyRequests:
-				// Refused for good (no right to delete there, DELETE not
-				// supported): shown in peer show, not retried forever.
-				refused = append(refused, store.Rejection{Link: l.ID, Peer: p.Name, Kind: "remote", ObjectID: pid, Version: c.VersionRaw,
-					Reason: "deletion refused: " + te.Error(), At: r.now().UTC()})
 			default:
-				return sent, fmt.Errorf("link %s: delete %s at the peer: %w", l.ID, pid, err)
+				refused = append(refused, rej)
 			}
 		}
 		if len(done) > 0 {
@@ -996,5 +996,27 @@ func (r *Runner) sendDeletes(ctx context.Context, cl *taxiiclient.Client, p *sto
 		if !page.More {
 			return sent, nil
 		}
+	}
+}
+
+// deleteAt deletes version of id at the peer (TAXII 2.1 §5.7, with
+// match[version]). ok when it is gone there: deleted, or not held (404,
+// which a retried DELETE also answers once the first went through). A
+// lasting refusal (a 4xx other than 404 and 429: no right to delete
+// there, DELETE not supported) is returned as a rejection, shown in peer
+// show and not retried forever; anything else (5xx and 429 after the
+// client's retries, a cut connection) is an error that stops the run
+// before its position moves.
+func (r *Runner) deleteAt(ctx context.Context, cl *taxiiclient.Client, p *store.Peer, l *store.Link, id, version string) (bool, store.Rejection, error) {
+	err := cl.DeleteObject(ctx, id, version)
+	var te *taxiiclient.Error
+	switch {
+	case err == nil || errors.As(err, &te) && te.Status == http.StatusNotFound:
+		return true, store.Rejection{}, nil
+	case te != nil && te.Status >= 400 && te.Status < 500 && te.Status != http.StatusTooManyRequests:
+		return false, store.Rejection{Link: l.ID, Peer: p.Name, Kind: "remote", ObjectID: id, Version: version,
+			Reason: "deletion refused: " + te.Error(), At: r.now().UTC()}, nil
+	default:
+		return false, store.Rejection{}, fmt.Errorf("link %s: delete %s at the peer: %w", l.ID, id, err)
 	}
 }

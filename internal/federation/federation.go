@@ -333,6 +333,9 @@ type PushStats struct {
 	Sent      int
 	Succeeded int
 	Failed    int
+	// Deleted counts the versions a peer link deleted at the remote
+	// because they were deleted here (a remote 404 included).
+	Deleted int
 	// Failures are the remote server's reasons (the first 20).
 	Failures []store.StatusDetail
 }

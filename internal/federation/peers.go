@@ -57,8 +57,8 @@ type Runner struct {
 	RejectionRetention time.Duration
 	// Configure, when set, adjusts each client (tests: retries, timeouts).
 	Configure func(*taxiiclient.Client)
-	// FeedPageLimit is the change-feed page size of pull links; 500 when
-	// zero.
+	// FeedPageLimit is the change-feed page size of pull links, and of the
+	// local change log read by push links for deletions; 500 when zero.
 	FeedPageLimit int
 }
 
@@ -290,7 +290,7 @@ func (r *Runner) RunLink(ctx context.Context, p *store.Peer, l *store.Link) Link
 		m.objects.WithLabelValues(p.Name, l.ID, "duplicate").Add(float64(res.Pull.Duplicates))
 		m.objects.WithLabelValues(p.Name, l.ID, "refused").Add(float64(res.Pull.Refused + res.Push.Failed))
 		m.objects.WithLabelValues(p.Name, l.ID, "sent").Add(float64(res.Push.Sent + res.Back.Sent))
-		m.objects.WithLabelValues(p.Name, l.ID, "deleted").Add(float64(res.Pull.Deleted))
+		m.objects.WithLabelValues(p.Name, l.ID, "deleted").Add(float64(res.Pull.Deleted + res.Push.Deleted))
 		m.resyncs.WithLabelValues(p.Name, l.ID).Add(float64(res.Pull.Resyncs))
 		m.lag.WithLabelValues(p.Name, l.ID).Set(st.Lag.Seconds())
 		if err == nil {
@@ -306,7 +306,7 @@ func (r *Runner) RunLink(ctx context.Context, p *store.Peer, l *store.Link) Link
 	if err != nil {
 		log.Error("peer link run failed", "err", err)
 	} else {
-		log.Info("peer link run", "added", res.Pull.Added, "duplicates", res.Pull.Duplicates, "deleted", res.Pull.Deleted, "resyncs", res.Pull.Resyncs, "refused", res.Pull.Refused+res.Push.Failed, "sent", res.Push.Sent, "sent_back", res.Back.Sent)
+		log.Info("peer link run", "added", res.Pull.Added, "duplicates", res.Pull.Duplicates, "deleted", res.Pull.Deleted+res.Push.Deleted, "resyncs", res.Pull.Resyncs, "refused", res.Pull.Refused+res.Push.Failed, "sent", res.Push.Sent, "sent_back", res.Back.Sent)
 	}
 	return res
 }
@@ -347,9 +347,10 @@ type pushPosition struct {
 
 // push sends what the peer's organisation may read of the local
 // collection (access.Decide, as over TAXII), leaving out what came from
-// the peer itself (no ping-pong). The position advances, in the store,
-// only after the remote status of a page completed: a crash resends at
-// most one page, which the remote takes as duplicates.
+// the peer itself (no ping-pong), and the deletions of such versions
+// (pushDeletes). The position advances, in the store, only after the
+// remote status of a page completed: a crash resends at most one page,
+// which the remote takes as duplicates.
 func (r *Runner) push(ctx context.Context, p *store.Peer, l *store.Link) (PushStats, error) {
 	var stats PushStats
 	col, err := r.Store.GetCollection(ctx, l.Local)
@@ -387,8 +388,15 @@ func (r *Runner) push(ctx context.Context, p *store.Peer, l *store.Link) (PushSt
 	if err != nil {
 		return stats, err
 	}
-	// Deleted feedback the link sent goes as DELETEs of its per-peer ids.
-	if _, err := r.sendDeletes(ctx, cl, p, l, col, pr, false, fb); err != nil {
+	// What the peer receives: what its organisation may read, not what it
+	// sent, no exercise data.
+	sends := func(e *store.Entry) bool {
+		return e.Submitter != p.Organisation && !stix.IsExercise(e.Raw) && access.Decide(pr, col, e).Allowed
+	}
+	// Deletions first (pushdel.go): a version deleted since the last run
+	// is then not sent below (it is gone), and one sent earlier is deleted
+	// at the peer, feedback under the id the peer knows it by.
+	if stats.Deleted, err = r.pushDeletes(ctx, cl, p, l, col, pr, fb, sends, !pos.After.IsZero()); err != nil {
 		return stats, err
 	}
 	var maxBytes int64
@@ -399,9 +407,7 @@ func (r *Runner) push(ctx context.Context, p *store.Peer, l *store.Link) (PushSt
 		// Every version, not only the latest: a version added before the
 		// push reached it would otherwise never cross.
 		page, err := r.Store.QueryObjects(ctx, col.ID, store.Query{AddedAfter: pos.After, Limit: 500, WithBody: true,
-			Versions: store.VersionFilter{All: true}, Visible: func(e *store.Entry) bool {
-				return e.Submitter != p.Organisation && !stix.IsExercise(e.Raw) && access.Decide(pr, col, e).Allowed
-			}})
+			Versions: store.VersionFilter{All: true}, Visible: sends})
 		if err != nil {
 			return stats, err
 		}

@@ -37,6 +37,8 @@ type behaviour struct {
 	failPost map[int]failure
 	// repeat answers every page request with the first page and more=true.
 	repeat bool
+	// failDelete answers the n-th DELETE (from 1) with a failure.
+	failDelete map[int]failure
 }
 
 type failure struct {
@@ -74,6 +76,7 @@ type fakeServer struct {
 	refusedNext int
 	stalled     int
 	requests    []string
+	deletes     []string // DELETE requests, path and query
 }
 
 func newFake(t *testing.T, b behaviour) *fakeServer {
@@ -95,6 +98,7 @@ func newFake(t *testing.T, b behaviour) *fakeServer {
 	mux.HandleFunc("POST /api1/collections/c1/objects/", f.postObjects)
 	mux.HandleFunc("GET /api1/collections/c1/manifest/", f.manifest)
 	mux.HandleFunc("GET /api1/status/{id}/", f.status)
+	mux.HandleFunc("DELETE /api1/collections/c1/objects/{id}/", f.deleteObject)
 	f.ts = httptest.NewServer(mux)
 	t.Cleanup(f.ts.Close)
 	return f
@@ -320,4 +324,29 @@ func (f *fakeServer) status(w http.ResponseWriter, r *http.Request) {
 		status = "pending"
 	}
 	writeJSON(w, 200, map[string]any{"id": id, "status": status})
+}
+
+// deleteObject removes an object's versions (TAXII 2.1 §5.7): the one
+// match[version] names, or all; 404 when none matches.
+func (f *fakeServer) deleteObject(w http.ResponseWriter, r *http.Request) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.deletes = append(f.deletes, r.URL.RequestURI())
+	if fl, ok := f.b.failDelete[len(f.deletes)]; ok {
+		taxiiError(w, fl)
+		return
+	}
+	id, ver := r.PathValue("id"), r.URL.Query().Get("match[version]")
+	kept := f.objs[:0:0]
+	for _, o := range f.objs {
+		if o.id != id || ver != "" && o.ver != ver {
+			kept = append(kept, o)
+		}
+	}
+	if len(kept) == len(f.objs) {
+		taxiiError(w, failure{status: 404})
+		return
+	}
+	f.objs = kept
+	writeJSON(w, 200, map[string]any{})
 }

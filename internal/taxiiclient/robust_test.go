@@ -347,3 +347,63 @@ func TestDialDiscovery(t *testing.T) {
 		t.Errorf("Dial on an API root: %v", err)
 	}
 }
+
+// TestDeleteObject: a DELETE names the version with match[version]
+// (TAXII 2.1 §5.7), is retried on 503 and 429 with the server's
+// Retry-After, removes only that version, and tells a missing object by
+// an *Error with Status 404; a lasting refusal (403) is not retried.
+func TestDeleteObject(t *testing.T) {
+	f := newFake(t, behaviour{failDelete: map[int]failure{1: {status: 503}, 2: {status: 429, retryAfter: "3"}, 5: {status: 403}}})
+	f.add(2)
+	const v2 = "2026-02-01T00:00:00.000Z"
+	id := "indicator--00000000-0000-4000-8000-000000000001"
+	f.mu.Lock()
+	f.store(json.RawMessage(`{}`), id, v2)
+	f.mu.Unlock()
+	cl, delays := f.client(t)
+	if err := cl.DeleteObject(t.Context(), id, v2); err != nil {
+		t.Fatal(err)
+	}
+	if len(*delays) != 2 || (*delays)[1] != 3*time.Second {
+		t.Errorf("delays %v, want two retries, the second after Retry-After 3 s", *delays)
+	}
+	f.mu.Lock()
+	want := "/api1/collections/c1/objects/" + id + "/?match[version]=" + strings.ReplaceAll(v2, ":", "%3A")
+	if len(f.deletes) != 3 || f.deletes[2] != want {
+		t.Errorf("requests %q, want the third to be %s", f.deletes, want)
+	}
+	left := map[string]int{}
+	for _, o := range f.objs {
+		left[o.id]++
+	}
+	if left[id] != 1 || len(f.objs) != 2 {
+		t.Errorf("after deleting one version the server holds %v", left)
+	}
+	f.mu.Unlock()
+	// Already gone: 404, as an *Error.
+	var te *taxiiclient.Error
+	if err := cl.DeleteObject(t.Context(), id, v2); !errors.As(err, &te) || te.Status != http.StatusNotFound {
+		t.Errorf("deleting a missing version: %v", err)
+	}
+	// A refusal is final.
+	requests := func() int {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		return len(f.deletes)
+	}
+	n := requests()
+	if err := cl.DeleteObject(t.Context(), id, ""); !errors.As(err, &te) || te.Status != http.StatusForbidden || requests() != n+1 {
+		t.Errorf("refused delete: %v after %d requests", err, requests()-n)
+	}
+	// Without a version, every version goes.
+	if err := cl.DeleteObject(t.Context(), id, ""); err != nil {
+		t.Fatal(err)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, o := range f.objs {
+		if o.id == id {
+			t.Errorf("version %s left after deleting every version", o.ver)
+		}
+	}
+}
