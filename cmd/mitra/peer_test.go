@@ -2,18 +2,13 @@ package main
 
 import (
 	"encoding/base64"
-	"encoding/json"
-	"fmt"
 	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/mitra-cert/mitra/internal/access"
 	"github.com/mitra-cert/mitra/internal/store"
 	"github.com/mitra-cert/mitra/internal/store/sqlite"
-	"github.com/mitra-cert/mitra/internal/taxii"
-	"github.com/mitra-cert/mitra/internal/taxiiclient"
 )
 
 // TestPeerCommands: 'mitra peer add' stores a peer with sealed credentials
@@ -21,41 +16,16 @@ import (
 // 'peer show' tells the last success and the rejections, 'peer list' and
 // 'peer remove' manage them; without the key, add and sync say so.
 func TestPeerCommands(t *testing.T) {
-	rst, err := sqlite.Open(t.Context(), t.TempDir(), sqlite.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rst.Close()
 	const pw = "peer-password-2"
-	if _, err := access.CreateUser(t.Context(), rst, "peer", pw, access.RoleAnalyst, ""); err != nil {
-		t.Fatal(err)
-	}
-	src := &store.Collection{Title: "Source", Readers: []string{"peer"}, Writers: []string{"peer"}}
-	if err := rst.CreateCollection(t.Context(), src); err != nil {
-		t.Fatal(err)
-	}
-	ts := httptest.NewServer(taxii.NewServer(taxii.Config{Store: rst, Auth: access.NewAuthenticator(rst, nil), Validator: newValidator()}))
+	remote := newRemoteTAXII(t, pw, "Source")
+	src := remote.colls[0]
+	ts := httptest.NewServer(remote.srv)
 	defer ts.Close()
-	cl, _ := taxiiclient.NewClient(ts.URL+"/api/", src.ID)
-	cl.User, cl.Password = "peer", pw
-	var objs []json.RawMessage
-	for i := 1; i <= 7; i++ {
-		objs = append(objs, json.RawMessage(fmt.Sprintf(`{"type":"indicator","spec_version":"2.1","id":"indicator--00000000-0000-4000-8000-%012d","created":"2025-01-01T00:00:00.000Z","modified":"2025-01-01T00:00:00.000Z","pattern":"[ipv4-addr:value = '198.51.100.%d']","pattern_type":"stix","valid_from":"2025-01-01T00:00:00Z"}`, i, i)))
-	}
-	if _, err := cl.Push(t.Context(), objs); err != nil {
-		t.Fatal(err)
-	}
+	objs := remote.push(t, ts.URL, src, pw, 7)
 	data := t.TempDir()
 	key := base64.StdEncoding.EncodeToString([]byte("0123456789abcdef0123456789abcdef"))
 	envs := map[string]string{"MITRA_PEER_KEY": key, "MITRA_PEER_PASSWORD": pw}
-	must := func(args ...string) string {
-		t.Helper()
-		out, errOut, err := mitra(t, envs, "", args...)
-		if err != nil {
-			t.Fatalf("mitra %s: %v\n%s%s", strings.Join(args, " "), err, out, errOut)
-		}
-		return out
-	}
+	must := mustMitra(t, envs)
 	must("org", "create", "--data", data, "Remote CERT")
 	must("collection", "create", "--data", data, "--title", "Mirror", "--alias", "mirror")
 	must("collection", "grant", "--data", data, "mirror", "--read", "--write", "--org", "Remote CERT")

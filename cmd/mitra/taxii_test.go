@@ -2,8 +2,6 @@ package main
 
 import (
 	"crypto/tls"
-	"encoding/json"
-	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -14,55 +12,23 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mitra-cert/mitra/internal/access"
 	"github.com/mitra-cert/mitra/internal/store"
 	"github.com/mitra-cert/mitra/internal/store/sqlite"
-	"github.com/mitra-cert/mitra/internal/taxii"
-	"github.com/mitra-cert/mitra/internal/taxiiclient"
 )
 
 // TestTAXIIPullPush: 'mitra taxii pull' stores a remote collection in a
 // local one (a second run finds nothing new: the cursor was stored), and
 // 'mitra taxii push' sends it to another remote collection.
 func TestTAXIIPullPush(t *testing.T) {
-	rst, err := sqlite.Open(t.Context(), t.TempDir(), sqlite.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rst.Close()
 	const pw = "peer-password-1"
-	if _, err := access.CreateUser(t.Context(), rst, "peer", pw, access.RoleAnalyst, ""); err != nil {
-		t.Fatal(err)
-	}
-	src := &store.Collection{Title: "Source", Readers: []string{"peer"}, Writers: []string{"peer"}}
-	dst := &store.Collection{Title: "Inbox", Readers: []string{"peer"}, Writers: []string{"peer"}}
-	for _, c := range []*store.Collection{src, dst} {
-		if err := rst.CreateCollection(t.Context(), c); err != nil {
-			t.Fatal(err)
-		}
-	}
-	ts := httptest.NewServer(taxii.NewServer(taxii.Config{Store: rst, Auth: access.NewAuthenticator(rst, nil), Validator: newValidator()}))
+	remote := newRemoteTAXII(t, pw, "Source", "Inbox")
+	rst, src, dst := remote.st, remote.colls[0], remote.colls[1]
+	ts := httptest.NewServer(remote.srv)
 	defer ts.Close()
-	cl, _ := taxiiclient.NewClient(ts.URL+"/api/", src.ID)
-	cl.User, cl.Password = "peer", pw
-	var objs []json.RawMessage
-	for i := 1; i <= 12; i++ {
-		objs = append(objs, json.RawMessage(fmt.Sprintf(`{"type":"indicator","spec_version":"2.1","id":"indicator--00000000-0000-4000-8000-%012d","created":"2025-01-01T00:00:00.000Z","modified":"2025-01-01T00:00:00.000Z","pattern":"[ipv4-addr:value = '198.51.100.%d']","pattern_type":"stix","valid_from":"2025-01-01T00:00:00Z"}`, i, i)))
-	}
-	if _, err := cl.Push(t.Context(), objs); err != nil {
-		t.Fatal(err)
-	}
+	remote.push(t, ts.URL, src, pw, 12)
 
 	data := t.TempDir()
-	envs := map[string]string{"MITRA_TAXII_PASSWORD": pw}
-	must := func(args ...string) string {
-		t.Helper()
-		out, errOut, err := mitra(t, envs, "", args...)
-		if err != nil {
-			t.Fatalf("mitra %s: %v\n%s%s", strings.Join(args, " "), err, out, errOut)
-		}
-		return out
-	}
+	must := mustMitra(t, map[string]string{"MITRA_TAXII_PASSWORD": pw})
 	must("org", "create", "--data", data, "Local CERT")
 	must("collection", "create", "--data", data, "--title", "Mirror", "--alias", "mirror")
 	must("collection", "grant", "--data", data, "mirror", "--read", "--write", "--org", "Local CERT")
@@ -120,20 +86,9 @@ func TestTAXIIPullKill9(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rst, err := sqlite.Open(t.Context(), t.TempDir(), sqlite.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rst.Close()
 	const pw = "peer-password-1"
-	if _, err := access.CreateUser(t.Context(), rst, "peer", pw, access.RoleAnalyst, ""); err != nil {
-		t.Fatal(err)
-	}
-	src := &store.Collection{Title: "Source", Readers: []string{"peer"}, Writers: []string{"peer"}}
-	if err := rst.CreateCollection(t.Context(), src); err != nil {
-		t.Fatal(err)
-	}
-	srv := taxii.NewServer(taxii.Config{Store: rst, Auth: access.NewAuthenticator(rst, nil), Validator: newValidator()})
+	remote := newRemoteTAXII(t, pw, "Source")
+	src, srv := remote.colls[0], remote.srv
 	// The third page request waits until the test has killed the client:
 	// the first two pages are committed by then.
 	var mu sync.Mutex
@@ -159,15 +114,7 @@ func TestTAXIIPullKill9(t *testing.T) {
 	}))
 	defer ts.Close()
 	defer close(release)
-	cl, _ := taxiiclient.NewClient(ts.URL+"/api/", src.ID)
-	cl.User, cl.Password = "peer", pw
-	var objs []json.RawMessage
-	for i := 1; i <= 23; i++ {
-		objs = append(objs, json.RawMessage(fmt.Sprintf(`{"type":"indicator","spec_version":"2.1","id":"indicator--00000000-0000-4000-8000-%012d","created":"2025-01-01T00:00:00.000Z","modified":"2025-01-01T00:00:00.000Z","pattern":"[ipv4-addr:value = '198.51.100.%d']","pattern_type":"stix","valid_from":"2025-01-01T00:00:00Z"}`, i, i)))
-	}
-	if _, err := cl.Push(t.Context(), objs); err != nil {
-		t.Fatal(err)
-	}
+	remote.push(t, ts.URL, src, pw, 23)
 	data := t.TempDir()
 	if _, _, err := mitra(t, nil, "", "collection", "create", "--data", data, "--title", "Mirror", "--alias", "mirror"); err != nil {
 		t.Fatal(err)

@@ -187,6 +187,16 @@ type Authenticator struct {
 	bcryptSlots chan struct{}
 }
 
+// dummyHash is the bcrypt hash an unknown user name's password is checked
+// against, at the cost of HashPassword's. Every Authenticator of the
+// process shares it: making it costs as much as a sign-in (about a second
+// under the race detector, paid by every test server when each made its
+// own), and which salt it has does not matter.
+var dummyHash = sync.OnceValue(func() []byte {
+	h, _ := bcrypt.GenerateFromPassword([]byte("timing equaliser"), bcrypt.DefaultCost)
+	return h
+})
+
 type cached struct {
 	storedHash string
 	sum        [32]byte
@@ -219,8 +229,7 @@ func NewAuthenticatorWith(s UserStore, o AuthOptions) (*Authenticator, error) {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	dummy, _ := bcrypt.GenerateFromPassword([]byte("timing equaliser"), bcrypt.DefaultCost)
-	a := &Authenticator{store: s, now: o.Now, log: o.Logger, cache: map[string]cached{}, dummy: dummy, throttle: newThrottle(o.Throttle),
+	a := &Authenticator{store: s, now: o.Now, log: o.Logger, cache: map[string]cached{}, dummy: dummyHash(), throttle: newThrottle(o.Throttle),
 		bcryptSlots: make(chan struct{}, max(1, runtime.GOMAXPROCS(0)/2)),
 		failures: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "mitra", Subsystem: "auth", Name: "failures_total",
 			Help: "Refused sign-ins, by scheme (password, token) and reason (invalid credentials, throttled after failures)."}, []string{"scheme", "reason"})}

@@ -1,20 +1,16 @@
 package assist
 
 import (
-	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"html"
 	"log/slog"
-	"mime"
 	"net/http"
-	"strconv"
 	"time"
 
 	"github.com/mitra-cert/mitra/internal/access"
+	"github.com/mitra-cert/mitra/internal/extapi"
 	"github.com/mitra-cert/mitra/internal/store"
-	"github.com/mitra-cert/mitra/internal/taxii"
 )
 
 // Prefix is where the assistance API lives, PocPrefix the directory's:
@@ -55,6 +51,7 @@ type HandlerOptions struct {
 type Handler struct {
 	svc *Service
 	opt HandlerOptions
+	api *extapi.API
 	mux *http.ServeMux
 }
 
@@ -73,16 +70,17 @@ func NewHandler(svc *Service, opt HandlerOptions) *Handler {
 		opt.PocPrefix = PocPrefix
 	}
 	h := &Handler{svc: svc, opt: opt, mux: http.NewServeMux()}
-	h.mux.HandleFunc("GET "+opt.Prefix+"requests", h.auth(h.list))
-	h.mux.HandleFunc("POST "+opt.Prefix+"requests", h.auth(h.raise))
-	h.mux.HandleFunc("GET "+opt.Prefix+"requests/{id}", h.auth(h.show))
-	h.mux.HandleFunc("POST "+opt.Prefix+"requests/{id}/steps", h.auth(h.step))
-	h.mux.HandleFunc("POST "+opt.Prefix+"tick", h.auth(h.tick))
-	h.mux.HandleFunc("GET "+opt.PocPrefix+"contacts", h.auth(h.contacts))
-	h.mux.HandleFunc("POST "+opt.PocPrefix+"contacts", h.auth(h.addContact))
-	h.mux.HandleFunc("POST "+opt.PocPrefix+"ping", h.auth(h.ping))
-	h.mux.HandleFunc("GET "+opt.PocPrefix+"report", h.auth(h.report))
-	h.mux.HandleFunc("POST "+opt.PocPrefix+"challenges/{id}/answer", h.auth(h.answerAPI))
+	h.api = &extapi.API{Name: "assistance API", Authenticate: opt.Authenticate, MaxBody: opt.MaxBody, StatusOf: statusOf, Logger: opt.Logger}
+	h.mux.HandleFunc("GET "+opt.Prefix+"requests", h.api.Auth(h.list))
+	h.mux.HandleFunc("POST "+opt.Prefix+"requests", h.api.Auth(h.raise))
+	h.mux.HandleFunc("GET "+opt.Prefix+"requests/{id}", h.api.Auth(h.show))
+	h.mux.HandleFunc("POST "+opt.Prefix+"requests/{id}/steps", h.api.Auth(h.step))
+	h.mux.HandleFunc("POST "+opt.Prefix+"tick", h.api.Auth(h.tick))
+	h.mux.HandleFunc("GET "+opt.PocPrefix+"contacts", h.api.Auth(h.contacts))
+	h.mux.HandleFunc("POST "+opt.PocPrefix+"contacts", h.api.Auth(h.addContact))
+	h.mux.HandleFunc("POST "+opt.PocPrefix+"ping", h.api.Auth(h.ping))
+	h.mux.HandleFunc("GET "+opt.PocPrefix+"report", h.api.Auth(h.report))
+	h.mux.HandleFunc("POST "+opt.PocPrefix+"challenges/{id}/answer", h.api.Auth(h.answerAPI))
 	h.mux.HandleFunc("GET "+opt.PocPrefix+"answer/{id}", h.answerForm)
 	h.mux.HandleFunc("POST "+opt.PocPrefix+"answer/{id}", h.answerLink)
 	return h
@@ -91,94 +89,23 @@ func NewHandler(svc *Service, opt HandlerOptions) *Handler {
 // ServeHTTP implements http.Handler.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.mux.ServeHTTP(w, r) }
 
-type apiError struct {
-	status      int
-	title, desc string
-}
-
-func (e *apiError) Error() string { return e.title + ": " + e.desc }
-
-// writeError writes a TAXII error message resource (TAXII 2.1 §3.6.1).
-func writeError(w http.ResponseWriter, e *apiError) {
-	taxii.WriteErrorMessage(w, e.status, e.title, e.desc)
-}
-
 // statusOf maps the package's errors to statuses.
-func statusOf(err error) *apiError {
-	var ae *apiError
-	var mbe *http.MaxBytesError
+func statusOf(err error) *extapi.Error {
 	switch {
-	case errors.As(err, &ae):
-		return ae
-	case errors.As(err, &mbe):
-		return &apiError{http.StatusRequestEntityTooLarge, "Request too large", fmt.Sprintf("body larger than %d bytes", mbe.Limit)}
 	case errors.Is(err, ErrNotFound), errors.Is(err, store.ErrNotFound):
 		// The same words whether missing or hidden.
-		return &apiError{http.StatusNotFound, "Not found", "not found, or not accessible to you"}
+		return &extapi.Error{Status: http.StatusNotFound, Title: "Not found", Description: "not found, or not accessible to you"}
 	case errors.Is(err, ErrForbidden), errors.Is(err, store.ErrForbidden):
-		return &apiError{http.StatusForbidden, "Forbidden", err.Error()}
+		return &extapi.Error{Status: http.StatusForbidden, Title: "Forbidden", Description: err.Error()}
 	case errors.Is(err, ErrInvalid), errors.Is(err, store.ErrInvalid):
-		return &apiError{http.StatusBadRequest, "Bad request", err.Error()}
-	case errors.Is(err, context.Canceled):
-		return &apiError{499, "Request cancelled", ""}
-	}
-	return nil
-}
-
-func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
-	e := statusOf(err)
-	if e == nil {
-		h.opt.Logger.ErrorContext(r.Context(), "assistance API", "method", r.Method, "path", r.URL.Path, "err", err)
-		e = &apiError{http.StatusInternalServerError, "Internal server error", "the server could not complete the request; the error is logged"}
-	}
-	writeError(w, e)
-}
-
-func (h *Handler) auth(fn func(http.ResponseWriter, *http.Request, *access.Principal) error) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		p, err := h.opt.Authenticate(r)
-		if err != nil {
-			var throttled *access.ThrottledError
-			if errors.As(err, &throttled) {
-				w.Header().Set("Retry-After", strconv.Itoa(throttled.RetryAfterSeconds()))
-				writeError(w, &apiError{http.StatusTooManyRequests, "Too many failed sign-ins", throttled.Error()})
-				return
-			}
-			writeError(w, &apiError{http.StatusUnauthorized, "Authentication required", "send HTTP Basic credentials or a Bearer API token"})
-			return
-		}
-		r.Body = http.MaxBytesReader(w, r.Body, h.opt.MaxBody)
-		if err := fn(w, r, p); err != nil {
-			h.fail(w, r, err)
-		}
-	}
-}
-
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
-}
-
-func decode(r *http.Request, v any) error {
-	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt != "application/json" {
-		return &apiError{http.StatusUnsupportedMediaType, "Unsupported media type", "want Content-Type application/json"}
-	}
-	dec := json.NewDecoder(r.Body)
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return err
-		}
-		return &apiError{http.StatusBadRequest, "Bad request", "body: " + err.Error()}
+		return &extapi.Error{Status: http.StatusBadRequest, Title: "Bad request", Description: err.Error()}
 	}
 	return nil
 }
 
 func adminOnly(p *access.Principal) error {
 	if !p.IsAdmin() {
-		return &apiError{http.StatusForbidden, "Forbidden", "administrators only"}
+		return &extapi.Error{Status: http.StatusForbidden, Title: "Forbidden", Description: "administrators only"}
 	}
 	return nil
 }
@@ -188,7 +115,7 @@ func (h *Handler) list(w http.ResponseWriter, r *http.Request, p *access.Princip
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"requests": l})
+	extapi.WriteJSON(w, http.StatusOK, map[string]any{"requests": l})
 	return nil
 }
 
@@ -205,18 +132,18 @@ type RaiseBody struct {
 
 func (h *Handler) raise(w http.ResponseWriter, r *http.Request, p *access.Principal) error {
 	var b RaiseBody
-	if err := decode(r, &b); err != nil {
+	if err := extapi.Decode(r, &b); err != nil {
 		return err
 	}
 	d, err := time.ParseDuration(b.ResponseTime)
 	if err != nil {
-		return &apiError{http.StatusBadRequest, "Bad request", "response_time: want a duration such as 4h"}
+		return &extapi.Error{Status: http.StatusBadRequest, Title: "Bad request", Description: "response_time: want a duration such as 4h"}
 	}
 	req, err := h.svc.Raise(r.Context(), p, RaiseInput{Contact: b.Contact, Kind: b.Kind, Concerns: b.Concerns, TLP: b.TLP, ResponseTime: d, Abstract: b.Abstract, Content: b.Content})
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusCreated, req)
+	extapi.WriteJSON(w, http.StatusCreated, req)
 	return nil
 }
 
@@ -225,7 +152,7 @@ func (h *Handler) show(w http.ResponseWriter, r *http.Request, p *access.Princip
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, req)
+	extapi.WriteJSON(w, http.StatusOK, req)
 	return nil
 }
 
@@ -237,14 +164,14 @@ type StepBody struct {
 
 func (h *Handler) step(w http.ResponseWriter, r *http.Request, p *access.Principal) error {
 	var b StepBody
-	if err := decode(r, &b); err != nil {
+	if err := extapi.Decode(r, &b); err != nil {
 		return err
 	}
 	req, err := h.svc.AddStep(r.Context(), p, r.PathValue("id"), b.Message, b.Content)
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, req)
+	extapi.WriteJSON(w, http.StatusOK, req)
 	return nil
 }
 
@@ -255,7 +182,7 @@ func (h *Handler) tick(w http.ResponseWriter, r *http.Request, _ *access.Princip
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, res)
+	extapi.WriteJSON(w, http.StatusOK, res)
 	return nil
 }
 
@@ -264,20 +191,20 @@ func (h *Handler) contacts(w http.ResponseWriter, r *http.Request, p *access.Pri
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"contacts": l})
+	extapi.WriteJSON(w, http.StatusOK, map[string]any{"contacts": l})
 	return nil
 }
 
 func (h *Handler) addContact(w http.ResponseWriter, r *http.Request, p *access.Principal) error {
 	var c Contact
-	if err := decode(r, &c); err != nil {
+	if err := extapi.Decode(r, &c); err != nil {
 		return err
 	}
 	got, err := h.svc.AddContact(r.Context(), p, c)
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusCreated, got)
+	extapi.WriteJSON(w, http.StatusCreated, got)
 	return nil
 }
 
@@ -289,7 +216,7 @@ func (h *Handler) ping(w http.ResponseWriter, r *http.Request, p *access.Princip
 		Contacts []string `json:"contacts"`
 	}
 	if r.ContentLength != 0 {
-		if err := decode(r, &b); err != nil {
+		if err := extapi.Decode(r, &b); err != nil {
 			return err
 		}
 	}
@@ -297,7 +224,7 @@ func (h *Handler) ping(w http.ResponseWriter, r *http.Request, p *access.Princip
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"challenges": chs})
+	extapi.WriteJSON(w, http.StatusOK, map[string]any{"challenges": chs})
 	return nil
 }
 
@@ -306,14 +233,14 @@ func (h *Handler) report(w http.ResponseWriter, r *http.Request, p *access.Princ
 	if s := r.URL.Query().Get("since"); s != "" {
 		var err error
 		if since, err = time.Parse(time.RFC3339, s); err != nil {
-			return &apiError{http.StatusBadRequest, "Bad request", "since: want an RFC 3339 time"}
+			return &extapi.Error{Status: http.StatusBadRequest, Title: "Bad request", Description: "since: want an RFC 3339 time"}
 		}
 	}
 	rep, err := h.svc.Report(r.Context(), p, since)
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"contacts": rep})
+	extapi.WriteJSON(w, http.StatusOK, map[string]any{"contacts": rep})
 	return nil
 }
 
@@ -322,7 +249,7 @@ func (h *Handler) answerAPI(w http.ResponseWriter, r *http.Request, p *access.Pr
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, ch)
+	extapi.WriteJSON(w, http.StatusOK, ch)
 	return nil
 }
 
@@ -339,8 +266,8 @@ func (h *Handler) answerForm(w http.ResponseWriter, r *http.Request) {
 func (h *Handler) answerLink(w http.ResponseWriter, r *http.Request) {
 	ch, err := h.svc.AnswerSigned(r.Context(), r.PathValue("id"), r.URL.Query().Get("sig"))
 	if err != nil {
-		h.fail(w, r, err)
+		h.api.Fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, ch)
+	extapi.WriteJSON(w, http.StatusOK, ch)
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/mitra-cert/mitra/internal/access"
+	"github.com/mitra-cert/mitra/internal/extapi"
 	"github.com/mitra-cert/mitra/internal/store"
 )
 
@@ -50,6 +51,7 @@ type ExportHandlerOptions struct {
 type ExportHandler struct {
 	x   *Exporter
 	opt ExportHandlerOptions
+	api *extapi.Brief
 	mux *http.ServeMux
 
 	mu    sync.Mutex
@@ -70,49 +72,28 @@ func NewExportHandler(x *Exporter, opt ExportHandlerOptions) *ExportHandler {
 		opt.Now = time.Now
 	}
 	h := &ExportHandler{x: x, opt: opt, mux: http.NewServeMux(), cache: map[string]cached{}}
-	h.mux.HandleFunc("GET "+ExportPrefix+"score/{id}", h.auth(h.score))
-	h.mux.HandleFunc("GET "+ExportPrefix+"{format}", h.auth(h.export))
-	h.mux.HandleFunc("GET "+ExportPrefix+"{format}/{file}", h.auth(h.export))
-	h.mux.HandleFunc("GET "+ExportPrefix+"{format}/collection/{collection}/{file}", h.auth(h.export))
+	h.api = &extapi.Brief{Name: "export", Authenticate: opt.Authenticate, StatusOf: exportStatusOf, Logger: opt.Logger}
+	h.mux.HandleFunc("GET "+ExportPrefix+"score/{id}", h.api.Auth(false, h.score))
+	h.mux.HandleFunc("GET "+ExportPrefix+"{format}", h.api.Auth(false, h.export))
+	h.mux.HandleFunc("GET "+ExportPrefix+"{format}/{file}", h.api.Auth(false, h.export))
+	h.mux.HandleFunc("GET "+ExportPrefix+"{format}/collection/{collection}/{file}", h.api.Auth(false, h.export))
 	return h
 }
 
 // ServeHTTP implements http.Handler.
 func (h *ExportHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.mux.ServeHTTP(w, r) }
 
-type httpError struct {
-	status int
-	msg    string
-}
-
-func (e *httpError) Error() string { return e.msg }
-
-func (h *ExportHandler) auth(fn func(http.ResponseWriter, *http.Request, *access.Principal) error) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		p, err := h.opt.Authenticate(r)
-		if err != nil {
-			w.Header().Set("WWW-Authenticate", `Basic realm="mitra", charset="UTF-8", Bearer realm="mitra"`)
-			writeJSON(w, http.StatusUnauthorized, map[string]string{"title": "Unauthorized", "description": "authentication required"})
-			return
-		}
-		if err := fn(w, r, p); err != nil {
-			status, msg := http.StatusInternalServerError, "internal error"
-			var he *httpError
-			switch {
-			case errors.As(err, &he):
-				status, msg = he.status, he.msg
-			case errors.Is(err, ErrNotFound):
-				// The same answer for a hidden collection or indicator as
-				// for a missing one.
-				status, msg = http.StatusNotFound, "not found"
-			case errors.Is(err, ErrInvalid), errors.Is(err, store.ErrInvalid):
-				status, msg = http.StatusBadRequest, err.Error()
-			default:
-				h.opt.Logger.Error("export", "path", r.URL.Path, "err", err)
-			}
-			writeJSON(w, status, map[string]string{"title": http.StatusText(status), "description": msg})
-		}
+// exportStatusOf maps the export API's errors to answers.
+func exportStatusOf(err error) *extapi.Error {
+	switch {
+	case errors.Is(err, ErrNotFound):
+		// The same answer for a hidden collection or indicator as for a
+		// missing one.
+		return &extapi.Error{Status: http.StatusNotFound, Description: "not found"}
+	case errors.Is(err, ErrInvalid), errors.Is(err, store.ErrInvalid):
+		return &extapi.Error{Status: http.StatusBadRequest, Description: err.Error()}
 	}
+	return nil
 }
 
 // request reads the query parameters every route takes.
@@ -132,7 +113,7 @@ func request(r *http.Request, p *access.Principal) (Request, error) {
 	if v := q.Get("min_confidence"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 0 || n > 100 {
-			return req, &httpError{http.StatusBadRequest, "min_confidence: want an integer from 0 to 100"}
+			return req, &extapi.Error{Status: http.StatusBadRequest, Description: "min_confidence: want an integer from 0 to 100"}
 		}
 		req.MinConfidence = n
 	}
@@ -148,14 +129,14 @@ func (h *ExportHandler) score(w http.ResponseWriter, r *http.Request, p *access.
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, s)
+	extapi.WriteJSON(w, http.StatusOK, s)
 	return nil
 }
 
 func (h *ExportHandler) export(w http.ResponseWriter, r *http.Request, p *access.Principal) error {
 	format := r.PathValue("format")
 	if renderers[format] == nil {
-		return &httpError{http.StatusNotFound, "unknown export format; known: " + strings.Join(ExportFormats(), ", ")}
+		return &extapi.Error{Status: http.StatusNotFound, Description: "unknown export format; known: " + strings.Join(ExportFormats(), ", ")}
 	}
 	req, err := request(r, p)
 	if err != nil {

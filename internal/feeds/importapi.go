@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/mitra-cert/mitra/internal/access"
+	"github.com/mitra-cert/mitra/internal/extapi"
 	"github.com/mitra-cert/mitra/internal/store"
 )
 
@@ -47,6 +48,7 @@ type HandlerOptions struct {
 //	POST   /x-mitra-import/inactive/{collection}/rescan  check stored indicators against the lists now (admin)
 type Handler struct {
 	opt HandlerOptions
+	api *extapi.Brief
 	mux *http.ServeMux
 }
 
@@ -59,70 +61,35 @@ func NewHandler(opt HandlerOptions) *Handler {
 		opt.Logger = slog.New(slog.DiscardHandler)
 	}
 	h := &Handler{opt: opt, mux: http.NewServeMux()}
-	h.mux.HandleFunc("POST "+Prefix+"collections/{collection}/", h.auth(false, h.importBody))
-	h.mux.HandleFunc("GET "+Prefix+"feeds", h.auth(true, h.listFeeds))
-	h.mux.HandleFunc("POST "+Prefix+"feeds", h.auth(true, h.addFeed))
-	h.mux.HandleFunc("DELETE "+Prefix+"feeds/{name}", h.auth(true, h.removeFeed))
-	h.mux.HandleFunc("POST "+Prefix+"feeds/{name}/run", h.auth(true, h.runFeed))
-	h.mux.HandleFunc("GET "+Prefix+"warninglists", h.auth(true, h.listLists))
-	h.mux.HandleFunc("PUT "+Prefix+"warninglists/{name}", h.auth(true, h.putList))
-	h.mux.HandleFunc("DELETE "+Prefix+"warninglists/{name}", h.auth(true, h.deleteList))
-	h.mux.HandleFunc("GET "+Prefix+"inactive/{collection}", h.auth(false, h.inactive))
-	h.mux.HandleFunc("POST "+Prefix+"inactive/{collection}/rescan", h.auth(true, h.rescan))
+	h.api = &extapi.Brief{Name: "import API", Authenticate: opt.Authenticate, MaxBody: opt.MaxUpload, StatusOf: statusOf, Logger: opt.Logger}
+	h.mux.HandleFunc("POST "+Prefix+"collections/{collection}/", h.api.Auth(false, h.importBody))
+	h.mux.HandleFunc("GET "+Prefix+"feeds", h.api.Auth(true, h.listFeeds))
+	h.mux.HandleFunc("POST "+Prefix+"feeds", h.api.Auth(true, h.addFeed))
+	h.mux.HandleFunc("DELETE "+Prefix+"feeds/{name}", h.api.Auth(true, h.removeFeed))
+	h.mux.HandleFunc("POST "+Prefix+"feeds/{name}/run", h.api.Auth(true, h.runFeed))
+	h.mux.HandleFunc("GET "+Prefix+"warninglists", h.api.Auth(true, h.listLists))
+	h.mux.HandleFunc("PUT "+Prefix+"warninglists/{name}", h.api.Auth(true, h.putList))
+	h.mux.HandleFunc("DELETE "+Prefix+"warninglists/{name}", h.api.Auth(true, h.deleteList))
+	h.mux.HandleFunc("GET "+Prefix+"inactive/{collection}", h.api.Auth(false, h.inactive))
+	h.mux.HandleFunc("POST "+Prefix+"inactive/{collection}/rescan", h.api.Auth(true, h.rescan))
 	return h
 }
 
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.mux.ServeHTTP(w, r) }
 
-type apiError struct {
-	status int
-	msg    string
-}
-
-func (e *apiError) Error() string { return e.msg }
-
-func (h *Handler) auth(admin bool, fn func(http.ResponseWriter, *http.Request, *access.Principal) error) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		p, err := h.opt.Authenticate(r)
-		if err != nil {
-			w.Header().Set("WWW-Authenticate", `Basic realm="mitra", charset="UTF-8", Bearer realm="mitra"`)
-			writeJSON(w, http.StatusUnauthorized, map[string]string{"title": "Unauthorized", "description": "authentication required"})
-			return
-		}
-		if admin && !p.IsAdmin() {
-			writeJSON(w, http.StatusForbidden, map[string]string{"title": "Forbidden", "description": "the admin role is required"})
-			return
-		}
-		r.Body = http.MaxBytesReader(w, r.Body, h.opt.MaxUpload)
-		if err := fn(w, r, p); err != nil {
-			status, msg := http.StatusInternalServerError, "internal error"
-			var ae *apiError
-			var mbe *http.MaxBytesError
-			switch {
-			case errors.As(err, &ae):
-				status, msg = ae.status, ae.msg
-			case errors.As(err, &mbe):
-				status, msg = http.StatusRequestEntityTooLarge, fmt.Sprintf("body larger than %d bytes", mbe.Limit)
-			case errors.Is(err, ErrInvalid), errors.Is(err, store.ErrInvalid):
-				status, msg = http.StatusBadRequest, err.Error()
-			case errors.Is(err, store.ErrNotFound):
-				// A collection the caller may not write to is as missing as
-				// one that does not exist.
-				status, msg = http.StatusNotFound, err.Error()
-			case errors.Is(err, store.ErrConflict):
-				status, msg = http.StatusConflict, err.Error()
-			default:
-				h.opt.Logger.Error("import API", "path", r.URL.Path, "err", err)
-			}
-			writeJSON(w, status, map[string]string{"title": http.StatusText(status), "description": msg})
-		}
+// statusOf maps the import API's errors to answers.
+func statusOf(err error) *extapi.Error {
+	switch {
+	case errors.Is(err, ErrInvalid), errors.Is(err, store.ErrInvalid):
+		return &extapi.Error{Status: http.StatusBadRequest, Description: err.Error()}
+	case errors.Is(err, store.ErrNotFound):
+		// A collection the caller may not write to is as missing as one
+		// that does not exist.
+		return &extapi.Error{Status: http.StatusNotFound, Description: err.Error()}
+	case errors.Is(err, store.ErrConflict):
+		return &extapi.Error{Status: http.StatusConflict, Description: err.Error()}
 	}
-}
-
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
+	return nil
 }
 
 // OptionsFromQuery reads import options from query parameters: format,
@@ -204,10 +171,10 @@ func (h *Handler) importBody(w http.ResponseWriter, r *http.Request, p *access.P
 	if opt.Format == "misp-feed" {
 		// Fetching a URL on the server's behalf is for admins only.
 		if !p.IsAdmin() {
-			return &apiError{http.StatusForbidden, "importing a MISP feed by URL needs the admin role (upload its events as format misp instead)"}
+			return &extapi.Error{Status: http.StatusForbidden, Description: "importing a MISP feed by URL needs the admin role (upload its events as format misp instead)"}
 		}
 		if !strings.HasPrefix(location, "http://") && !strings.HasPrefix(location, "https://") {
-			return &apiError{http.StatusBadRequest, "format misp-feed needs url=http(s)://.../ (the feed's directory)"}
+			return &extapi.Error{Status: http.StatusBadRequest, Description: "format misp-feed needs url=http(s)://.../ (the feed's directory)"}
 		}
 	} else if location == "" {
 		location = opt.CSV.Source
@@ -226,7 +193,7 @@ func (h *Handler) importBody(w http.ResponseWriter, r *http.Request, p *access.P
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, rep)
+	extapi.WriteJSON(w, http.StatusOK, rep)
 	return nil
 }
 
@@ -275,7 +242,7 @@ func Info(f *store.ImportFeed) FeedInfo {
 
 func (h *Handler) scheduler() (*Scheduler, error) {
 	if h.opt.Scheduler == nil {
-		return nil, &apiError{http.StatusNotFound, "feeds are not available on this server"}
+		return nil, &extapi.Error{Status: http.StatusNotFound, Description: "feeds are not available on this server"}
 	}
 	return h.opt.Scheduler, nil
 }
@@ -293,7 +260,7 @@ func (h *Handler) listFeeds(w http.ResponseWriter, r *http.Request, _ *access.Pr
 	for _, f := range fs {
 		out = append(out, Info(f))
 	}
-	writeJSON(w, http.StatusOK, out)
+	extapi.WriteJSON(w, http.StatusOK, out)
 	return nil
 }
 
@@ -314,7 +281,7 @@ func (h *Handler) addFeed(w http.ResponseWriter, r *http.Request, _ *access.Prin
 	if err := s.Add(r.Context(), f, req.Options); err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusCreated, Info(f))
+	extapi.WriteJSON(w, http.StatusCreated, Info(f))
 	return nil
 }
 
@@ -343,12 +310,12 @@ func (h *Handler) runFeed(w http.ResponseWriter, r *http.Request, _ *access.Prin
 	if err != nil {
 		status = http.StatusBadGateway
 	}
-	writeJSON(w, status, rep)
+	extapi.WriteJSON(w, status, rep)
 	return nil
 }
 
 func (h *Handler) listLists(w http.ResponseWriter, _ *http.Request, _ *access.Principal) error {
-	writeJSON(w, http.StatusOK, h.opt.Importer.Warnings.Lists())
+	extapi.WriteJSON(w, http.StatusOK, h.opt.Importer.Warnings.Lists())
 	return nil
 }
 
@@ -368,7 +335,7 @@ func (h *Handler) putList(w http.ResponseWriter, r *http.Request, _ *access.Prin
 	if err := h.opt.Importer.Warnings.Set(l); err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"name": l.Name, "type": l.Kind, "entries": len(l.Entries)})
+	extapi.WriteJSON(w, http.StatusOK, map[string]any{"name": l.Name, "type": l.Kind, "entries": len(l.Entries)})
 	return nil
 }
 
@@ -395,7 +362,7 @@ func (h *Handler) rescan(w http.ResponseWriter, r *http.Request, _ *access.Princ
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, map[string]int{"checked": checked, "inactive": flagged})
+	extapi.WriteJSON(w, http.StatusOK, map[string]int{"checked": checked, "inactive": flagged})
 	return nil
 }
 
@@ -441,6 +408,6 @@ func (h *Handler) inactive(w http.ResponseWriter, r *http.Request, p *access.Pri
 			out = append(out, flag{f.ObjectID, f.List, f.Value, f.Reason, f.At})
 		}
 	}
-	writeJSON(w, http.StatusOK, out)
+	extapi.WriteJSON(w, http.StatusOK, out)
 	return nil
 }

@@ -4,10 +4,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"log/slog"
-	"mime"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -17,6 +15,7 @@ import (
 
 	"github.com/mitra-cert/mitra/internal/access"
 	"github.com/mitra-cert/mitra/internal/contenthash"
+	"github.com/mitra-cert/mitra/internal/extapi"
 )
 
 // Prefix is where the hash API lives: outside the TAXII API root, whose
@@ -51,6 +50,7 @@ type HandlerOptions struct {
 type Handler struct {
 	svc *Service
 	opt HandlerOptions
+	api *extapi.Brief
 	mux *http.ServeMux
 	// hashing bounds the uploads hashed at once: decoding an image for PDQ
 	// holds hundreds of megabytes at the pixel limit.
@@ -72,73 +72,20 @@ func NewHandler(svc *Service, opt HandlerOptions) *Handler {
 		opt.APIRoot = "/api/"
 	}
 	h := &Handler{svc: svc, opt: opt, mux: http.NewServeMux(), hashing: make(chan struct{}, runtime.GOMAXPROCS(0))}
-	h.mux.HandleFunc("POST "+Prefix+"match", h.auth(h.match))
-	h.mux.HandleFunc("POST "+Prefix+"share", h.auth(h.share))
-	h.mux.HandleFunc("POST "+Prefix+"verdict", h.auth(h.verdict))
+	h.api = &extapi.Brief{Name: "hash API", Authenticate: opt.Authenticate, MaxBody: opt.MaxUpload, StatusOf: statusOf, Logger: opt.Logger}
+	h.mux.HandleFunc("POST "+Prefix+"match", h.api.Auth(false, h.match))
+	h.mux.HandleFunc("POST "+Prefix+"share", h.api.Auth(false, h.share))
+	h.mux.HandleFunc("POST "+Prefix+"verdict", h.api.Auth(false, h.verdict))
 	return h
 }
 
 // ServeHTTP implements http.Handler.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.mux.ServeHTTP(w, r) }
 
-type apiError struct {
-	status int
-	msg    string
-}
-
-func (e *apiError) Error() string { return e.msg }
-
-func (h *Handler) auth(fn func(http.ResponseWriter, *http.Request, *access.Principal) error) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		p, err := h.opt.Authenticate(r)
-		if err != nil {
-			w.Header().Set("WWW-Authenticate", `Basic realm="mitra", charset="UTF-8", Bearer realm="mitra"`)
-			writeJSON(w, http.StatusUnauthorized, map[string]string{"title": "Unauthorized", "description": "authentication required"})
-			return
-		}
-		r.Body = http.MaxBytesReader(w, r.Body, h.opt.MaxUpload)
-		if err := fn(w, r, p); err != nil {
-			status, msg := http.StatusInternalServerError, "internal error"
-			var ae *apiError
-			var mbe *http.MaxBytesError
-			switch {
-			case errors.As(err, &ae):
-				status, msg = ae.status, ae.msg
-			case errors.As(err, &mbe):
-				status, msg = http.StatusRequestEntityTooLarge, fmt.Sprintf("body larger than %d bytes", mbe.Limit)
-			case errors.Is(err, ErrInvalid):
-				status, msg = http.StatusBadRequest, err.Error()
-			default:
-				h.opt.Logger.Error("hash API", "path", r.URL.Path, "err", err)
-			}
-			writeJSON(w, status, map[string]string{"title": http.StatusText(status), "description": msg})
-		}
-	}
-}
-
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
-}
-
-func isJSON(r *http.Request) bool {
-	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
-	return mt == "application/json"
-}
-
-func decode(r *http.Request, v any) error {
-	if !isJSON(r) {
-		return &apiError{http.StatusUnsupportedMediaType, "want Content-Type application/json"}
-	}
-	dec := json.NewDecoder(r.Body)
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return err
-		}
-		return &apiError{http.StatusBadRequest, "body: " + err.Error()}
+// statusOf maps the package's errors to answers.
+func statusOf(err error) *extapi.Error {
+	if errors.Is(err, ErrInvalid) {
+		return &extapi.Error{Status: http.StatusBadRequest, Description: err.Error()}
 	}
 	return nil
 }
@@ -153,8 +100,8 @@ type MatchRequest struct {
 
 func (h *Handler) match(w http.ResponseWriter, r *http.Request, p *access.Principal) error {
 	var req MatchRequest
-	if isJSON(r) {
-		if err := decode(r, &req); err != nil {
+	if extapi.IsJSON(r) {
+		if err := extapi.Decode(r, &req); err != nil {
 			return err
 		}
 	} else {
@@ -171,7 +118,7 @@ func (h *Handler) match(w http.ResponseWriter, r *http.Request, p *access.Princi
 			if errors.As(err, &mbe) {
 				return err
 			}
-			return &apiError{http.StatusBadRequest, "hash the body: " + err.Error()}
+			return &extapi.Error{Status: http.StatusBadRequest, Description: "hash the body: " + err.Error()}
 		}
 		req.Hashes = FromFile(fh)
 		q := r.URL.Query()
@@ -179,7 +126,7 @@ func (h *Handler) match(w http.ResponseWriter, r *http.Request, p *access.Princi
 			if v := q.Get(name); v != "" {
 				n, err := strconv.Atoi(v)
 				if err != nil || n < 0 {
-					return &apiError{http.StatusBadRequest, name + ": want a non-negative integer"}
+					return &extapi.Error{Status: http.StatusBadRequest, Description: name + ": want a non-negative integer"}
 				}
 				*dst = n
 			}
@@ -189,7 +136,7 @@ func (h *Handler) match(w http.ResponseWriter, r *http.Request, p *access.Princi
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, res)
+	extapi.WriteJSON(w, http.StatusOK, res)
 	return nil
 }
 
@@ -211,11 +158,11 @@ type ShareResponse struct {
 
 func (h *Handler) share(w http.ResponseWriter, r *http.Request, p *access.Principal) error {
 	var req ShareRequest
-	if err := decode(r, &req); err != nil {
+	if err := extapi.Decode(r, &req); err != nil {
 		return err
 	}
 	if req.Collection == "" {
-		return &apiError{http.StatusBadRequest, "collection is required"}
+		return &extapi.Error{Status: http.StatusBadRequest, Description: "collection is required"}
 	}
 	objs, err := Share{Hashes: req.Hashes, Labels: req.Labels, TLP: req.TLP, Recipients: req.Recipients,
 		CreatedBy: p.Organisation, Name: req.Name}.Objects(h.opt.Now())
@@ -241,14 +188,14 @@ type VerdictRequest struct {
 
 func (h *Handler) verdict(w http.ResponseWriter, r *http.Request, p *access.Principal) error {
 	var req VerdictRequest
-	if err := decode(r, &req); err != nil {
+	if err := extapi.Decode(r, &req); err != nil {
 		return err
 	}
 	if req.Collection == "" {
-		return &apiError{http.StatusBadRequest, "collection is required"}
+		return &extapi.Error{Status: http.StatusBadRequest, Description: "collection is required"}
 	}
 	if req.Verdict != "true-positive" && req.Verdict != "false-positive" {
-		return &apiError{http.StatusBadRequest, `verdict must be "true-positive" or "false-positive"`}
+		return &extapi.Error{Status: http.StatusBadRequest, Description: `verdict must be "true-positive" or "false-positive"`}
 	}
 	op, err := Verdict{Indicator: req.Indicator, TruePositive: req.Verdict == "true-positive", Explanation: req.Explanation,
 		TLP: req.TLP, Recipients: req.Recipients}.Object(h.opt.Now())
@@ -296,6 +243,6 @@ func (h *Handler) post(w http.ResponseWriter, r *http.Request, collection string
 	if json.Unmarshal(out, &st) == nil && st.FailureCount > 0 {
 		status, indicator = http.StatusUnprocessableEntity, ""
 	}
-	writeJSON(w, status, ShareResponse{Indicator: indicator, Status: out})
+	extapi.WriteJSON(w, status, ShareResponse{Indicator: indicator, Status: out})
 	return nil
 }

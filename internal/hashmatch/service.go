@@ -3,7 +3,6 @@ package hashmatch
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -51,12 +50,12 @@ type Service struct {
 	log *slog.Logger
 
 	// polling serialises Sync and Poll: two at once would both load a new
-	// collection, one dropping what the other loaded.
+	// collection, one dropping what the other loaded. It guards changes.
 	polling sync.Mutex
+	changes store.Follower
 
 	mu      sync.RWMutex
 	colls   map[string]*store.Collection
-	seq     map[string]int64
 	recs    map[recKey]*record
 	pdq     *contenthash.Index
 	slots   []*record                      // by PDQ index slot
@@ -112,12 +111,28 @@ func New(cfg Config) *Service {
 		cfg.TLSHDistance = DefaultTLSHDistance
 	}
 	s := &Service{cfg: cfg, log: cfg.Logger}
+	s.changes = store.Follower{
+		Store: cfg.Store,
+		Wants: func(id string) bool {
+			return strings.HasPrefix(id, "indicator--") || strings.HasPrefix(id, "opinion--")
+		},
+		Load: s.load,
+		Drop: func(cid string) {
+			// What a failed earlier load left is dropped first.
+			s.mu.Lock()
+			s.dropRecords(cid)
+			s.mu.Unlock()
+		},
+	}
 	s.reset()
 	return s
 }
 
+// reset empties the service. Caller holds s.mu, and s.polling once the
+// service is shared.
 func (s *Service) reset() {
-	s.colls, s.seq, s.recs = map[string]*store.Collection{}, map[string]int64{}, map[recKey]*record{}
+	s.changes.Reset()
+	s.colls, s.recs = map[string]*store.Collection{}, map[recKey]*record{}
 	s.pdq, s.slots = contenthash.NewIndex(), nil
 	s.exact, s.tlsh = map[string]map[recKey]*record{}, map[recKey]*record{}
 	s.ops, s.opByKey, s.anon = map[string]map[recKey]*opinion{}, map[recKey]*opinion{}, map[string]bool{}
@@ -189,13 +204,10 @@ func (s *Service) poll(ctx context.Context) error {
 	s.mu.Lock()
 	s.anon = anon
 	current := map[string]bool{}
-	var fresh []*store.Collection
+	ids := make([]string, 0, len(all))
 	for _, c := range all {
 		current[c.ID] = true
-		// A collection is known once loaded whole (it has a position).
-		if _, loaded := s.seq[c.ID]; !loaded {
-			fresh = append(fresh, c)
-		}
+		ids = append(ids, c.ID)
 		s.colls[c.ID] = c // grants may have changed
 	}
 	for id := range s.colls {
@@ -204,98 +216,7 @@ func (s *Service) poll(ctx context.Context) error {
 		}
 	}
 	s.mu.Unlock()
-	for _, c := range fresh {
-		// The position is read first: changes made during the load are
-		// applied again on the next poll, which is harmless.
-		seq, err := s.lastSeq(ctx, c.ID)
-		if err != nil {
-			return err
-		}
-		// What a failed earlier load left is dropped first.
-		s.mu.Lock()
-		s.dropRecords(c.ID)
-		s.mu.Unlock()
-		if err := s.load(ctx, c.ID, nil); err != nil {
-			return err
-		}
-		s.mu.Lock()
-		s.seq[c.ID] = seq
-		s.mu.Unlock()
-	}
-	for _, c := range all {
-		if slices.Contains(fresh, c) {
-			continue
-		}
-		if err := s.follow(ctx, c.ID); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// lastSeq is the newest change-log position of a collection: from the
-// store's export records when it has them (as the detector reads it),
-// else by reading the change log to its end.
-func (s *Service) lastSeq(ctx context.Context, cid string) (int64, error) {
-	if ex, ok := s.cfg.Store.(store.Exporter); ok {
-		if recs, err := ex.ExportCollections(ctx); err == nil {
-			for _, r := range recs {
-				if r.ID == cid {
-					return r.LastSeq, nil
-				}
-			}
-		}
-	}
-	var seq int64
-	for {
-		chs, err := s.cfg.Store.Changes(ctx, cid, seq, 10000)
-		if err != nil {
-			return 0, fmt.Errorf("collection %s: changes: %w", cid, err)
-		}
-		if len(chs) == 0 {
-			return seq, nil
-		}
-		seq = chs[len(chs)-1].Seq
-	}
-}
-
-// follow applies a collection's change-log records since the last poll.
-func (s *Service) follow(ctx context.Context, cid string) error {
-	s.mu.RLock()
-	seq := s.seq[cid]
-	s.mu.RUnlock()
-	ids := map[string]bool{}
-	for {
-		chs, err := s.cfg.Store.Changes(ctx, cid, seq, 10000)
-		if errors.Is(err, store.ErrNotFound) {
-			return nil // deleted: the next poll drops it
-		}
-		if err != nil {
-			return fmt.Errorf("collection %s: changes: %w", cid, err)
-		}
-		for _, ch := range chs {
-			if strings.HasPrefix(ch.ObjectID, "indicator--") || strings.HasPrefix(ch.ObjectID, "opinion--") {
-				ids[ch.ObjectID] = true
-			}
-			seq = ch.Seq
-		}
-		if len(chs) < 10000 {
-			break
-		}
-	}
-	list := make([]string, 0, len(ids))
-	for id := range ids {
-		list = append(list, id)
-	}
-	for lo := 0; lo < len(list); lo += 500 {
-		if err := s.load(ctx, cid, list[lo:min(lo+500, len(list))]); err != nil {
-			return err
-		}
-	}
-	s.mu.Lock()
-	s.seq[cid] = seq
-	s.mu.Unlock()
-	return nil
+	return s.changes.Poll(ctx, ids)
 }
 
 // load reads the latest versions of the indicators and opinions of a
@@ -467,7 +388,7 @@ func (s *Service) drop(k recKey) {
 func (s *Service) dropCollection(cid string) {
 	s.dropRecords(cid)
 	delete(s.colls, cid)
-	delete(s.seq, cid)
+	s.changes.Forget(cid)
 }
 
 // dropRecords forgets what collection cid held. Caller holds s.mu.

@@ -4,15 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"log/slog"
-	"mime"
 	"net/http"
 	"strconv"
 
 	"github.com/mitra-cert/mitra/internal/access"
+	"github.com/mitra-cert/mitra/internal/extapi"
 	"github.com/mitra-cert/mitra/internal/store"
-	"github.com/mitra-cert/mitra/internal/taxii"
 )
 
 // Prefix is where the incident API lives: outside the TAXII API root,
@@ -57,6 +55,7 @@ type HandlerOptions struct {
 type Handler struct {
 	svc *Service
 	opt HandlerOptions
+	api *extapi.API
 	mux *http.ServeMux
 }
 
@@ -73,18 +72,19 @@ func NewHandler(svc *Service, opt HandlerOptions) *Handler {
 	}
 	Prefix := opt.Prefix
 	h := &Handler{svc: svc, opt: opt, mux: http.NewServeMux()}
-	h.mux.HandleFunc("GET "+Prefix+"{$}", h.auth(h.list))
-	h.mux.HandleFunc("POST "+Prefix+"{$}", h.auth(h.report))
-	h.mux.HandleFunc("GET "+Prefix+"regimes", h.auth(h.regimes))
-	h.mux.HandleFunc("GET "+Prefix+"extension-definition", h.auth(h.extension))
-	h.mux.HandleFunc("GET "+Prefix+"schema", h.auth(h.schema))
-	h.mux.HandleFunc("GET "+Prefix+"notifications", h.auth(h.notifications))
-	h.mux.HandleFunc("GET "+Prefix+"{id}", h.auth(h.show))
-	h.mux.HandleFunc("POST "+Prefix+"{id}/transition", h.auth(h.transition))
-	h.mux.HandleFunc("POST "+Prefix+"{id}/stages/{stage}", h.auth(h.stage))
-	h.mux.HandleFunc("POST "+Prefix+"{id}/reports", h.auth(h.followUp))
+	h.api = &extapi.API{Name: "incident API", Authenticate: opt.Authenticate, MaxBody: opt.MaxBody, StatusOf: statusOf, Logger: opt.Logger}
+	h.mux.HandleFunc("GET "+Prefix+"{$}", h.api.Auth(h.list))
+	h.mux.HandleFunc("POST "+Prefix+"{$}", h.api.Auth(h.report))
+	h.mux.HandleFunc("GET "+Prefix+"regimes", h.api.Auth(h.regimes))
+	h.mux.HandleFunc("GET "+Prefix+"extension-definition", h.api.Auth(h.extension))
+	h.mux.HandleFunc("GET "+Prefix+"schema", h.api.Auth(h.schema))
+	h.mux.HandleFunc("GET "+Prefix+"notifications", h.api.Auth(h.notifications))
+	h.mux.HandleFunc("GET "+Prefix+"{id}", h.api.Auth(h.show))
+	h.mux.HandleFunc("POST "+Prefix+"{id}/transition", h.api.Auth(h.transition))
+	h.mux.HandleFunc("POST "+Prefix+"{id}/stages/{stage}", h.api.Auth(h.stage))
+	h.mux.HandleFunc("POST "+Prefix+"{id}/reports", h.api.Auth(h.followUp))
 	h.mux.HandleFunc(Prefix, func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, &apiError{http.StatusNotFound, "Not found", "no such resource"})
+		(&extapi.Error{Status: http.StatusNotFound, Title: "Not found", Description: "no such resource"}).Write(w)
 	})
 	return h
 }
@@ -92,86 +92,19 @@ func NewHandler(svc *Service, opt HandlerOptions) *Handler {
 // ServeHTTP implements http.Handler.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.mux.ServeHTTP(w, r) }
 
-type apiError struct {
-	status      int
-	title, desc string
-}
-
-func (e *apiError) Error() string { return e.title + ": " + e.desc }
-
-// writeError writes the TAXII error message resource (TAXII 2.1 §3.6.1).
-func writeError(w http.ResponseWriter, e *apiError) {
-	taxii.WriteErrorMessage(w, e.status, e.title, e.desc)
-}
-
 // statusOf maps the package's errors to statuses: the one place they
 // become HTTP.
-func statusOf(err error) *apiError {
-	var ae *apiError
-	var mbe *http.MaxBytesError
+func statusOf(err error) *extapi.Error {
 	switch {
-	case errors.As(err, &ae):
-		return ae
-	case errors.As(err, &mbe):
-		return &apiError{http.StatusRequestEntityTooLarge, "Request too large", fmt.Sprintf("body larger than %d bytes", mbe.Limit)}
 	case errors.Is(err, ErrNotFound):
 		// The same words whether missing or hidden.
-		return &apiError{http.StatusNotFound, "Not found", "not found, or not accessible to you"}
+		return &extapi.Error{Status: http.StatusNotFound, Title: "Not found", Description: "not found, or not accessible to you"}
 	case errors.Is(err, ErrForbidden):
-		return &apiError{http.StatusForbidden, "Forbidden", err.Error()}
+		return &extapi.Error{Status: http.StatusForbidden, Title: "Forbidden", Description: err.Error()}
 	case errors.Is(err, ErrConflict):
-		return &apiError{http.StatusConflict, "Conflict", err.Error()}
+		return &extapi.Error{Status: http.StatusConflict, Title: "Conflict", Description: err.Error()}
 	case errors.Is(err, ErrInvalid), errors.Is(err, store.ErrInvalid):
-		return &apiError{http.StatusBadRequest, "Bad request", err.Error()}
-	case errors.Is(err, context.Canceled):
-		return &apiError{499, "Request cancelled", ""}
-	}
-	return nil
-}
-
-func (h *Handler) auth(fn func(http.ResponseWriter, *http.Request, *access.Principal) error) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		p, err := h.opt.Authenticate(r)
-		if err != nil {
-			var throttled *access.ThrottledError
-			if errors.As(err, &throttled) {
-				w.Header().Set("Retry-After", strconv.Itoa(throttled.RetryAfterSeconds()))
-				writeError(w, &apiError{http.StatusTooManyRequests, "Too many failed sign-ins", throttled.Error()})
-				return
-			}
-			writeError(w, &apiError{http.StatusUnauthorized, "Authentication required", "send HTTP Basic credentials or a Bearer API token"})
-			return
-		}
-		r.Body = http.MaxBytesReader(w, r.Body, h.opt.MaxBody)
-		if err := fn(w, r, p); err != nil {
-			e := statusOf(err)
-			if e == nil {
-				h.opt.Logger.ErrorContext(r.Context(), "incident API", "method", r.Method, "path", r.URL.Path, "err", err)
-				e = &apiError{http.StatusInternalServerError, "Internal server error", "the server could not complete the request; the error is logged"}
-			}
-			writeError(w, e)
-		}
-	}
-}
-
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
-}
-
-func decode(r *http.Request, v any) error {
-	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt != "application/json" {
-		return &apiError{http.StatusUnsupportedMediaType, "Unsupported media type", "want Content-Type application/json"}
-	}
-	dec := json.NewDecoder(r.Body)
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return err
-		}
-		return &apiError{http.StatusBadRequest, "Bad request", "body: " + err.Error()}
+		return &extapi.Error{Status: http.StatusBadRequest, Title: "Bad request", Description: err.Error()}
 	}
 	return nil
 }
@@ -188,7 +121,7 @@ func (h *Handler) list(w http.ResponseWriter, r *http.Request, p *access.Princip
 	if s := r.URL.Query().Get("limit"); s != "" {
 		n, err := strconv.Atoi(s)
 		if err != nil || n < 1 {
-			return &apiError{http.StatusBadRequest, "Bad request", "limit: want a positive integer"}
+			return &extapi.Error{Status: http.StatusBadRequest, Title: "Bad request", Description: "limit: want a positive integer"}
 		}
 		f.Limit = n
 	}
@@ -196,20 +129,20 @@ func (h *Handler) list(w http.ResponseWriter, r *http.Request, p *access.Princip
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"incidents": incs})
+	extapi.WriteJSON(w, http.StatusOK, map[string]any{"incidents": incs})
 	return nil
 }
 
 func (h *Handler) report(w http.ResponseWriter, r *http.Request, p *access.Principal) error {
 	var rep Report
-	if err := decode(r, &rep); err != nil {
+	if err := extapi.Decode(r, &rep); err != nil {
 		return err
 	}
 	inc, err := h.svc.Report(r.Context(), p, rep)
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusCreated, inc)
+	extapi.WriteJSON(w, http.StatusCreated, inc)
 	return nil
 }
 
@@ -218,7 +151,7 @@ func (h *Handler) show(w http.ResponseWriter, r *http.Request, p *access.Princip
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, inc)
+	extapi.WriteJSON(w, http.StatusOK, inc)
 	return nil
 }
 
@@ -230,7 +163,7 @@ type TransitionRequest struct {
 
 func (h *Handler) transition(w http.ResponseWriter, r *http.Request, p *access.Principal) error {
 	var req TransitionRequest
-	if err := decode(r, &req); err != nil {
+	if err := extapi.Decode(r, &req); err != nil {
 		return err
 	}
 	to, err := ParseState(req.State)
@@ -241,7 +174,7 @@ func (h *Handler) transition(w http.ResponseWriter, r *http.Request, p *access.P
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, inc)
+	extapi.WriteJSON(w, http.StatusOK, inc)
 	return nil
 }
 
@@ -252,14 +185,14 @@ type StageRequest struct {
 
 func (h *Handler) stage(w http.ResponseWriter, r *http.Request, p *access.Principal) error {
 	var req StageRequest
-	if err := decode(r, &req); err != nil {
+	if err := extapi.Decode(r, &req); err != nil {
 		return err
 	}
 	inc, err := h.svc.MeetStage(r.Context(), p, r.PathValue("id"), r.PathValue("stage"), req.Note)
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, inc)
+	extapi.WriteJSON(w, http.StatusOK, inc)
 	return nil
 }
 
@@ -272,19 +205,19 @@ type FollowUpResponse struct {
 
 func (h *Handler) followUp(w http.ResponseWriter, r *http.Request, p *access.Principal) error {
 	var f FollowUp
-	if err := decode(r, &f); err != nil {
+	if err := extapi.Decode(r, &f); err != nil {
 		return err
 	}
 	inc, rep, err := h.svc.FollowUp(r.Context(), p, r.PathValue("id"), f)
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusCreated, FollowUpResponse{Report: rep, Incident: inc})
+	extapi.WriteJSON(w, http.StatusCreated, FollowUpResponse{Report: rep, Incident: inc})
 	return nil
 }
 
 func (h *Handler) regimes(w http.ResponseWriter, r *http.Request, p *access.Principal) error {
-	writeJSON(w, http.StatusOK, map[string]any{"regimes": h.svc.Regimes().List(), "sectors": h.svc.Sectors(), "severities": Severities})
+	extapi.WriteJSON(w, http.StatusOK, map[string]any{"regimes": h.svc.Regimes().List(), "sectors": h.svc.Sectors(), "severities": Severities})
 	return nil
 }
 
@@ -304,13 +237,13 @@ func (h *Handler) notifications(w http.ResponseWriter, r *http.Request, p *acces
 	// Notifications name incidents of every organisation: administrators
 	// only.
 	if !p.IsAdmin() || h.opt.Notifications == nil {
-		return &apiError{http.StatusNotFound, "Not found", "no such resource"}
+		return &extapi.Error{Status: http.StatusNotFound, Title: "Not found", Description: "no such resource"}
 	}
 	f := store.NotificationFilter{State: r.URL.Query().Get("state")}
 	if s := r.URL.Query().Get("limit"); s != "" {
 		n, err := strconv.Atoi(s)
 		if err != nil || n < 1 {
-			return &apiError{http.StatusBadRequest, "Bad request", "limit: want a positive integer"}
+			return &extapi.Error{Status: http.StatusBadRequest, Title: "Bad request", Description: "limit: want a positive integer"}
 		}
 		f.Limit = n
 	}
@@ -326,6 +259,6 @@ func (h *Handler) notifications(w http.ResponseWriter, r *http.Request, p *acces
 	for i, d := range ds {
 		out[i] = item{d, d.Body}
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"notifications": out})
+	extapi.WriteJSON(w, http.StatusOK, map[string]any{"notifications": out})
 	return nil
 }

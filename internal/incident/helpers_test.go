@@ -2,9 +2,7 @@ package incident_test
 
 import (
 	"context"
-	"fmt"
 	"os"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -15,10 +13,8 @@ import (
 	"github.com/mitra-cert/mitra/internal/pattern"
 	"github.com/mitra-cert/mitra/internal/stix"
 	"github.com/mitra-cert/mitra/internal/store"
-	"github.com/mitra-cert/mitra/internal/store/postgres"
-	"github.com/mitra-cert/mitra/internal/store/postgres/pgtest"
-	"github.com/mitra-cert/mitra/internal/store/sqlite"
 	"github.com/mitra-cert/mitra/internal/store/sqlstore"
+	"github.com/mitra-cert/mitra/internal/store/testbackend"
 	"github.com/mitra-cert/mitra/internal/taxii"
 )
 
@@ -28,71 +24,13 @@ var (
 	_ notify.Store   = (*sqlstore.Store)(nil)
 )
 
-// backend opens a fresh store for one test.
-type backend struct {
-	name string
-	open func(t testing.TB) store.Store
-}
-
-var backends = []backend{
-	{"sqlite", func(t testing.TB) store.Store {
-		st, err := sqlite.Open(context.Background(), t.TempDir(), sqlite.Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { st.Close() })
-		return st
-	}},
-	{"postgres", func(t testing.TB) store.Store {
-		st, err := postgres.Open(context.Background(), pgtest.NewSchema(t), postgres.Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { st.Close() })
-		return st
-	}},
-}
-
-var current = backends[0]
+// current is the store backend of the run in progress.
+var current testbackend.Backend
 
 // TestMain runs the package's tests once per backend named in
-// MITRA_TEST_BACKENDS (default "sqlite,postgres"); PostgreSQL is skipped
-// with a message when unreachable, and fails under CI=true.
+// MITRA_TEST_BACKENDS (see testbackend).
 func TestMain(m *testing.M) {
-	names := os.Getenv("MITRA_TEST_BACKENDS")
-	if names == "" {
-		names = "sqlite,postgres"
-	}
-	code := 0
-	for _, name := range strings.Split(names, ",") {
-		var b *backend
-		for i := range backends {
-			if backends[i].name == strings.TrimSpace(name) {
-				b = &backends[i]
-			}
-		}
-		if b == nil {
-			fmt.Fprintf(os.Stderr, "MITRA_TEST_BACKENDS: unknown backend %q\n", name)
-			os.Exit(2)
-		}
-		if b.name == "postgres" {
-			if err := pgtest.Available(); err != nil {
-				if pgtest.InCI() {
-					fmt.Fprintf(os.Stderr, "FAIL: the incident tests on PostgreSQL cannot run and CI=true: %v\n", err)
-					code = 1
-				} else {
-					fmt.Printf("backend: postgres skipped: %s unreachable (set MITRA_TEST_POSTGRES): %v\n", pgtest.BaseDSN(), err)
-				}
-				continue
-			}
-		}
-		current = *b
-		fmt.Printf("backend: %s\n", b.name)
-		if c := m.Run(); c != 0 {
-			code = c
-		}
-	}
-	os.Exit(code)
+	os.Exit(testbackend.Main(m, "the incident tests", func(b testbackend.Backend) { current = b }))
 }
 
 // clock is an injected clock: tests move it, nothing sleeps.
@@ -135,7 +73,7 @@ type world struct {
 func newWorld(t testing.TB, targets notify.Targets) *world {
 	t.Helper()
 	ctx := context.Background()
-	st := current.open(t)
+	st := current.NewStore(t)
 	w := &world{t: t, st: st, clock: newClock()}
 	w.operator, w.cert, w.other = w.org("Grid Operator A"), w.org("CERT-A"), w.org("Bank B")
 	w.coll = "incidents"
@@ -154,7 +92,7 @@ func newWorld(t testing.TB, targets notify.Targets) *world {
 	w.outsider = &access.Principal{User: "bob", Organisation: w.other, Role: access.RoleAnalyst, UserRole: access.RoleAnalyst}
 	w.srv = taxii.NewServer(taxii.Config{Store: st, Auth: access.NewAuthenticator(st, nil),
 		Validator: &stix.Validator{CheckPattern: pattern.Check}})
-	svc, err := incident.New(incident.Config{Store: st.(incident.Store), Objects: st, Audit: st,
+	svc, err := incident.New(incident.Config{Store: st, Objects: st, Audit: st,
 		Publisher: &incident.Ingest{Check: w.srv.Check, Store: st, Path: "test"},
 		Targets:   targets, Now: w.clock.Now})
 	if err != nil {

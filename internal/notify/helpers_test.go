@@ -2,90 +2,23 @@ package notify_test
 
 import (
 	"context"
-	"fmt"
 	"os"
-	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/mitra-cert/mitra/internal/notify"
 	"github.com/mitra-cert/mitra/internal/store"
-	"github.com/mitra-cert/mitra/internal/store/postgres"
-	"github.com/mitra-cert/mitra/internal/store/postgres/pgtest"
-	"github.com/mitra-cert/mitra/internal/store/sqlite"
+	"github.com/mitra-cert/mitra/internal/store/testbackend"
 )
 
-// queueStore is a store the queue runs on.
-type queueStore interface {
-	notify.Store
-	Close() error
-}
-
-type backend struct {
-	name string
-	open func(t testing.TB) queueStore
-}
-
-var backends = []backend{
-	{"sqlite", func(t testing.TB) queueStore {
-		st, err := sqlite.Open(context.Background(), t.TempDir(), sqlite.Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { st.Close() })
-		return st
-	}},
-	{"postgres", func(t testing.TB) queueStore {
-		st, err := postgres.Open(context.Background(), pgtest.NewSchema(t), postgres.Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { st.Close() })
-		return st
-	}},
-}
-
-var current = backends[0]
+// current is the store backend of the run in progress.
+var current testbackend.Backend
 
 // TestMain runs the package's tests once per backend named in
-// MITRA_TEST_BACKENDS (default "sqlite,postgres"); PostgreSQL is skipped
-// with a message when unreachable, and fails under CI=true.
+// MITRA_TEST_BACKENDS (see testbackend).
 func TestMain(m *testing.M) {
-	names := os.Getenv("MITRA_TEST_BACKENDS")
-	if names == "" {
-		names = "sqlite,postgres"
-	}
-	code := 0
-	for _, name := range strings.Split(names, ",") {
-		var b *backend
-		for i := range backends {
-			if backends[i].name == strings.TrimSpace(name) {
-				b = &backends[i]
-			}
-		}
-		if b == nil {
-			fmt.Fprintf(os.Stderr, "MITRA_TEST_BACKENDS: unknown backend %q\n", name)
-			os.Exit(2)
-		}
-		if b.name == "postgres" {
-			if err := pgtest.Available(); err != nil {
-				if pgtest.InCI() {
-					fmt.Fprintf(os.Stderr, "FAIL: the notify tests on PostgreSQL cannot run and CI=true: %v\n", err)
-					code = 1
-				} else {
-					fmt.Printf("backend: postgres skipped: %s unreachable (set MITRA_TEST_POSTGRES): %v\n", pgtest.BaseDSN(), err)
-				}
-				continue
-			}
-		}
-		current = *b
-		fmt.Printf("backend: %s\n", b.name)
-		if c := m.Run(); c != 0 {
-			code = c
-		}
-	}
-	os.Exit(code)
+	os.Exit(testbackend.Main(m, "the notify tests", func(b testbackend.Backend) { current = b }))
 }
 
 type clock struct {

@@ -55,7 +55,7 @@ func (rc *receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 var secret = []byte("s3cret-shared-with-the-receiver")
 
 func TestWebhookSignedDeliveredOnce(t *testing.T) {
-	st := current.open(t)
+	st := current.NewStore(t)
 	clk := newClock()
 	rc := &receiver{t: t, verifier: &notify.Verifier{Secret: secret, Now: clk.Now}}
 	ts := httptest.NewServer(rc)
@@ -128,7 +128,7 @@ func TestVerifierRefusesTamperedStaleAndReplayed(t *testing.T) {
 }
 
 func TestRetryWithBackoffThenPermanentFailure(t *testing.T) {
-	st := current.open(t)
+	st := current.NewStore(t)
 	clk := newClock()
 	rc := &receiver{t: t, verifier: &notify.Verifier{Secret: secret, Now: clk.Now},
 		statuses: []int{http.StatusInternalServerError, http.StatusServiceUnavailable}}
@@ -181,7 +181,7 @@ func TestRetryWithBackoffThenPermanentFailure(t *testing.T) {
 }
 
 func TestLeaseOfACrashedSenderExpires(t *testing.T) {
-	st := current.open(t)
+	st := current.NewStore(t)
 	clk := newClock()
 	rc := &receiver{t: t, verifier: &notify.Verifier{Secret: secret, Now: clk.Now}}
 	ts := httptest.NewServer(rc)
@@ -207,7 +207,7 @@ func TestLeaseOfACrashedSenderExpires(t *testing.T) {
 }
 
 func TestNoSenderWaitsAndKeeps(t *testing.T) {
-	st := current.open(t)
+	st := current.NewStore(t)
 	clk := newClock()
 	q := notify.New(notify.Config{Store: st, Now: clk.Now, MaxAttempts: 0})
 	d, _ := notify.Email("cert@example.org", notify.Message{Event: "incident.reported"})
@@ -301,7 +301,7 @@ func startSMTP(t *testing.T, box *mailbox) string {
 }
 
 func TestEmailReceivedByRealSMTPServer(t *testing.T) {
-	st := current.open(t)
+	st := current.NewStore(t)
 	clk := newClock()
 	box := &mailbox{}
 	addr := startSMTP(t, box)

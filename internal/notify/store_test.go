@@ -12,7 +12,7 @@ import (
 // TestClaimsAreExclusive: servers sharing one database never hold the same
 // notification at once, and every due one is held by someone.
 func TestClaimsAreExclusive(t *testing.T) {
-	st := current.open(t)
+	st := current.NewStore(t)
 	now := time.Now().UTC().Truncate(time.Millisecond)
 	var ds []store.Notification
 	for range 40 {

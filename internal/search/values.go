@@ -3,7 +3,6 @@ package search
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/netip"
@@ -13,6 +12,7 @@ import (
 	"time"
 
 	"github.com/gaissmai/bart"
+
 	"github.com/mitra-cert/mitra/internal/access"
 	"github.com/mitra-cert/mitra/internal/pattern"
 	"github.com/mitra-cert/mitra/internal/store"
@@ -47,12 +47,12 @@ type valueIndex struct {
 	st  Store
 	log *slog.Logger
 
-	polling sync.Mutex // serialises Sync and Poll
+	polling sync.Mutex // serialises Sync and Poll; guards changes
+	changes store.Follower
 
 	mu    sync.RWMutex
 	ready bool
 	colls map[string]*store.Collection
-	seq   map[string]int64
 	recs  map[key]*vrec
 	exact map[string]map[key]*vrec
 	cidr  *bart.Table[map[key]*vrec]
@@ -60,12 +60,28 @@ type valueIndex struct {
 
 func newValueIndex(st Store, log *slog.Logger) *valueIndex {
 	x := &valueIndex{st: st, log: log}
+	x.changes = store.Follower{
+		Store: st,
+		Wants: func(id string) bool {
+			typ, _, _ := strings.Cut(id, "--")
+			return slices.Contains(valueTypes, typ)
+		},
+		Load: x.load,
+		Drop: func(cid string) {
+			x.mu.Lock()
+			x.dropRecords(cid)
+			x.mu.Unlock()
+		},
+	}
 	x.reset()
 	return x
 }
 
+// reset empties the index. Caller holds x.mu, and x.polling once the
+// index is shared.
 func (x *valueIndex) reset() {
-	x.colls, x.seq, x.recs = map[string]*store.Collection{}, map[string]int64{}, map[key]*vrec{}
+	x.changes.Reset()
+	x.colls, x.recs = map[string]*store.Collection{}, map[key]*vrec{}
 	x.exact, x.cidr = map[string]map[key]*vrec{}, new(bart.Table[map[key]*vrec])
 }
 
@@ -130,112 +146,25 @@ func (x *valueIndex) poll(ctx context.Context) error {
 	}
 	x.mu.Lock()
 	current := map[string]bool{}
-	var fresh []*store.Collection
+	ids := make([]string, 0, len(all))
 	for _, c := range all {
 		current[c.ID] = true
-		if _, ok := x.seq[c.ID]; !ok {
-			fresh = append(fresh, c)
-		}
+		ids = append(ids, c.ID)
 		x.colls[c.ID] = c
 	}
 	for id := range x.colls {
 		if !current[id] {
 			x.dropRecords(id)
 			delete(x.colls, id)
-			delete(x.seq, id)
+			x.changes.Forget(id)
 		}
 	}
 	x.mu.Unlock()
-	for _, c := range fresh {
-		// The position is read before the load: changes made during the
-		// load are applied again by the next poll, which is harmless.
-		seq, err := x.lastSeq(ctx, c.ID)
-		if err != nil {
-			return err
-		}
-		x.mu.Lock()
-		x.dropRecords(c.ID)
-		x.mu.Unlock()
-		if err := x.load(ctx, c.ID, nil); err != nil {
-			return err
-		}
-		x.mu.Lock()
-		x.seq[c.ID] = seq
-		x.mu.Unlock()
-	}
-	for _, c := range all {
-		if slices.Contains(fresh, c) {
-			continue
-		}
-		if err := x.follow(ctx, c.ID); err != nil {
-			return err
-		}
+	if err := x.changes.Poll(ctx, ids); err != nil {
+		return err
 	}
 	x.mu.Lock()
 	x.ready = true
-	x.mu.Unlock()
-	return nil
-}
-
-func (x *valueIndex) lastSeq(ctx context.Context, cid string) (int64, error) {
-	if ex, ok := x.st.(store.Exporter); ok {
-		if recs, err := ex.ExportCollections(ctx); err == nil {
-			for _, r := range recs {
-				if r.ID == cid {
-					return r.LastSeq, nil
-				}
-			}
-		}
-	}
-	var seq int64
-	for {
-		chs, err := x.st.Changes(ctx, cid, seq, 10000)
-		if err != nil {
-			return 0, fmt.Errorf("collection %s: changes: %w", cid, err)
-		}
-		if len(chs) == 0 {
-			return seq, nil
-		}
-		seq = chs[len(chs)-1].Seq
-	}
-}
-
-func (x *valueIndex) follow(ctx context.Context, cid string) error {
-	x.mu.RLock()
-	seq := x.seq[cid]
-	x.mu.RUnlock()
-	ids := map[string]bool{}
-	for {
-		chs, err := x.st.Changes(ctx, cid, seq, 10000)
-		if errors.Is(err, store.ErrNotFound) {
-			return nil // deleted: the next poll drops it
-		}
-		if err != nil {
-			return fmt.Errorf("collection %s: changes: %w", cid, err)
-		}
-		for _, ch := range chs {
-			typ, _, _ := strings.Cut(ch.ObjectID, "--")
-			if slices.Contains(valueTypes, typ) {
-				ids[ch.ObjectID] = true
-			}
-			seq = ch.Seq
-		}
-		if len(chs) < 10000 {
-			break
-		}
-	}
-	list := make([]string, 0, len(ids))
-	for id := range ids {
-		list = append(list, id)
-	}
-	slices.Sort(list)
-	for lo := 0; lo < len(list); lo += 500 {
-		if err := x.load(ctx, cid, list[lo:min(lo+500, len(list))]); err != nil {
-			return err
-		}
-	}
-	x.mu.Lock()
-	x.seq[cid] = seq
 	x.mu.Unlock()
 	return nil
 }

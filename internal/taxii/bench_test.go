@@ -32,7 +32,7 @@ type benchEnv struct {
 func newBenchEnv(b *testing.B) *benchEnv {
 	b.Helper()
 	ctx := context.Background()
-	st, err := current.open(ctx, current.location(b))
+	st, err := current.Open(ctx, current.Location(b))
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -59,7 +59,7 @@ type env struct {
 
 func newEnv(t *testing.T, mod ...func(*taxii.Config)) *env {
 	t.Helper()
-	e := &env{t: t, ctx: t.Context(), loc: current.location(t), mod: mod}
+	e := &env{t: t, ctx: t.Context(), loc: current.Location(t), mod: mod}
 	e.open()
 	return e
 }
@@ -67,7 +67,7 @@ func newEnv(t *testing.T, mod ...func(*taxii.Config)) *env {
 // open opens the store at e.loc and starts a server on it.
 func (e *env) open() {
 	e.t.Helper()
-	st, err := current.open(e.ctx, e.loc)
+	st, err := current.Open(e.ctx, e.loc)
 	if err != nil {
 		e.t.Fatalf("open store: %v", err)
 	}
