@@ -331,12 +331,13 @@ func BenchmarkMatchBatch(b *testing.B) {
 			var dst []BatchMatch
 			hits, expect, seen := 0, 0, 0
 			var wall, cpu time.Duration
+			warmed := 0
 			runtime.GC()
 			b.ReportAllocs()
 			i := 0
 			for b.Loop() {
 				lo := (i * batch) & (len(stream) - 1)
-				sinkWarm += warm(stream[lo : lo+batch]) // in ns/op, not in the rates
+				warmed += warm(stream[lo : lo+batch]) // in ns/op, not in the rates
 				c0, w0 := cpuTime(), time.Now()
 				dst = m.MatchBatch(dst[:0], stream[lo:lo+batch])
 				wall += time.Since(w0)
@@ -353,6 +354,7 @@ func BenchmarkMatchBatch(b *testing.B) {
 				seen += batch
 				i++
 			}
+			runtime.KeepAlive(warmed)
 			if hits == 0 || hits != expect {
 				b.Fatalf("%d matches over %d observations, want %d", hits, seen, expect)
 			}
@@ -365,9 +367,6 @@ func BenchmarkMatchBatch(b *testing.B) {
 		})
 	}
 }
-
-// sinkWarm keeps the loads of warm from being optimised away.
-var sinkWarm int
 
 // warm reads a batch's observations as decoding them would have written
 // them: the structs, every object, its strings and maps. The detector
@@ -439,7 +438,7 @@ func BenchmarkMatchBatchScaling(b *testing.B) {
 	}
 	runtime.GC()
 	var dst []BatchMatch
-	r := 0
+	r, warmed := 0, 0
 	for b.Loop() {
 		s := sides[r&1]
 		hits, want := 0, 0
@@ -449,7 +448,7 @@ func BenchmarkMatchBatchScaling(b *testing.B) {
 			for _, n := range s.want[l : l+batch] {
 				want += n
 			}
-			sinkWarm += warm(s.stream[l : l+batch])
+			warmed += warm(s.stream[l : l+batch])
 			c0, w0 := cpuTime(), time.Now()
 			dst = s.m.MatchBatch(dst[:0], s.stream[l:l+batch])
 			w := time.Since(w0)
@@ -464,6 +463,7 @@ func BenchmarkMatchBatchScaling(b *testing.B) {
 		s.cpu, s.rounds = s.cpu+c, s.rounds+1
 		r++
 	}
+	runtime.KeepAlive(warmed)
 	if sides[1].rounds == 0 {
 		b.Skip("too short a run to alternate: use -benchtime 3s or more")
 	}
