@@ -196,10 +196,17 @@ const maxStoreIDs = 500
 
 // opinionRec is an opinion read, resolved once every sighting is known.
 type opinionRec struct {
+	id      string
 	refs    []string
 	opinion string
 	at      time.Time
 	org     string // submitting organisation
+}
+
+// laterVerdict: an opinion (at, id) replaces an organisation's earlier
+// verdict (prevAt, prevID) on an indicator.
+func laterVerdict(at time.Time, id string, prevAt time.Time, prevID string) bool {
+	return at.After(prevAt) || at.Equal(prevAt) && id > prevID
 }
 
 // candidate is an indicator version read, before the lifecycle decides.
@@ -384,7 +391,7 @@ func (x *Exporter) read(ctx context.Context, req Request, ids []string) (map[str
 				}
 				return nil
 			}
-			opinions = append(opinions, opinionRec{refs: d.ObjectRefs, opinion: d.Opinion, at: at, org: e.Submitter})
+			opinions = append(opinions, opinionRec{id: e.ID, refs: d.ObjectRefs, opinion: d.Opinion, at: at, org: e.Submitter})
 			return nil
 		})
 		if err != nil {
@@ -395,7 +402,8 @@ func (x *Exporter) read(ctx context.Context, req Request, ids []string) (map[str
 	// on a sighting counts only from the organisation that made the
 	// sighting (its feedback on its own report). Each organisation has one
 	// verdict per indicator, its latest, so repeating an opinion does not
-	// push an indicator out.
+	// push an indicator out (of two at the same time, the greater id, so
+	// that the order the store returns them in does not matter).
 	type judge struct{ org, indicator string }
 	latest := map[judge]opinionRec{}
 	for _, op := range opinions {
@@ -410,7 +418,7 @@ func (x *Exporter) read(ctx context.Context, req Request, ids []string) (map[str
 				continue
 			}
 			k := judge{op.org, ref}
-			if prev, ok := latest[k]; !ok || op.at.After(prev.at) {
+			if prev, ok := latest[k]; !ok || laterVerdict(op.at, op.id, prev.at, prev.id) {
 				latest[k] = op
 			}
 		}
@@ -453,31 +461,44 @@ func (x *Exporter) active(ctx context.Context, c *candidate, ev *Evidence, req R
 		since = ind.Created
 	}
 	ind.Score = m.Score(ind.ID, m.classOf(ind.Values), confidence, since, *ev, now)
-	switch {
-	case c.revoked:
-		skip("revoked")
-	case c.exercise:
-		skip("exercise (drill) object")
-	case now.Before(ind.ValidFrom):
-		skip("not yet valid (valid_from)")
-	case !ind.ValidUntil.IsZero() && !now.Before(ind.ValidUntil):
-		skip("expired (valid_until)")
-	case confidence < req.MinConfidence:
-		skip(fmt.Sprintf("confidence below %d", req.MinConfidence))
-	case !ind.Score.Active:
-		skip("lifecycle score below threshold")
-	default:
-		if x.Flags != nil {
-			reason, inactive, err := x.Flags.Inactive(ctx, ind.ID)
-			if err != nil {
-				return false, fmt.Errorf("warning-list flag of %s: %w", ind.ID, err)
-			}
-			if inactive {
-				skip("flagged inactive: " + reason)
-				return false, nil
-			}
-		}
-		return true, nil
+	if reason := ruleOut(c.revoked, c.exercise, ind.ValidFrom, ind.ValidUntil, confidence, req.MinConfidence, ind.Score.Active, now); reason != "" {
+		skip(reason)
+		return false, nil
 	}
-	return false, nil
+	if x.Flags != nil {
+		reason, inactive, err := x.Flags.Inactive(ctx, ind.ID)
+		if err != nil {
+			return false, fmt.Errorf("warning-list flag of %s: %w", ind.ID, err)
+		}
+		if inactive {
+			skip(flaggedReason(reason))
+			return false, nil
+		}
+	}
+	return true, nil
 }
+
+// ruleOut names the first export rule, before the warning-list flag, that
+// leaves an indicator out at now ("" when none does). Select and the
+// detector's ActiveSet share it, so that they decide alike.
+func ruleOut(revoked, exercise bool, validFrom, validUntil time.Time, confidence, minConfidence int, scoreActive bool, now time.Time) string {
+	switch {
+	case revoked:
+		return "revoked"
+	case exercise:
+		return "exercise (drill) object"
+	case now.Before(validFrom):
+		return "not yet valid (valid_from)"
+	case !validUntil.IsZero() && !now.Before(validUntil):
+		return "expired (valid_until)"
+	case confidence < minConfidence:
+		return fmt.Sprintf("confidence below %d", minConfidence)
+	case !scoreActive:
+		return "lifecycle score below threshold"
+	}
+	return ""
+}
+
+// flaggedReason is the reason given for an indicator a warning list
+// flagged.
+func flaggedReason(reason string) string { return "flagged inactive: " + reason }
