@@ -22,8 +22,8 @@ type DetectCmd struct {
 	StoreFlags     `embed:""`
 	DetectFlags    `embed:""`
 	LifecycleFlags `embed:""`
-	Inputs      []string `arg:"" optional:"" help:"Files or directories to read ('-' for standard input; standard input when none and no --nats-stream)."`
-	LogLevel    string   `default:"info" enum:"debug,info,warn,error" env:"MITRA_LOG_LEVEL" help:"Log level."`
+	Inputs         []string `arg:"" optional:"" help:"Files or directories to read ('-' for standard input; standard input when none and no --nats-stream)."`
+	LogLevel       string   `default:"info" enum:"debug,info,warn,error" env:"MITRA_LOG_LEVEL" help:"Log level."`
 }
 
 // DetectFlags configure a detector; 'mitra detect' takes them as they are

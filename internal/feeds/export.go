@@ -74,7 +74,15 @@ type Request struct {
 	// the results of this search (the search API's parameters, see
 	// Matcher), every page of them.
 	Search url.Values
+	// SkipRaw leaves Indicator.Raw nil: only the stix format renders
+	// the stored objects (see NeedsRaw), and at a million indicators
+	// they are the largest part of a selection.
+	SkipRaw bool
 }
+
+// NeedsRaw says whether format renders the indicators as stored
+// (Indicator.Raw).
+func NeedsRaw(format string) bool { return format == "stix" }
 
 // Exporter selects and renders exports.
 type Exporter struct {
@@ -211,10 +219,10 @@ func laterVerdict(at time.Time, id string, prevAt time.Time, prevID string) bool
 
 // candidate is an indicator version read, before the lifecycle decides.
 type candidate struct {
-	ind      *Indicator
-	doc      indicatorDoc
-	revoked  bool
-	exercise bool
+	ind        *Indicator
+	confidence *int // nil: not given
+	revoked    bool
+	exercise   bool
 }
 
 // Select returns the indicators req's principal may read that are active
@@ -234,9 +242,23 @@ func (x *Exporter) Select(ctx context.Context, req Request) (*Selection, error) 
 		ids = append(ids, id)
 	}
 	sort.Strings(ids)
+	flags := x.Flags
+	if lister, ok := x.Flags.(FlagLister); ok && len(cands) >= 256 {
+		// One read of every flag instead of a query per indicator (at a
+		// million indicators, most of a selection's time).
+		all, err := lister.AllInactive(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("warning-list flags: %w", err)
+		}
+		snap := make(flagSnapshot, len(all))
+		for _, f := range all {
+			snap[f.ObjectID] = f.Reason
+		}
+		flags = snap
+	}
 	for _, id := range ids {
 		c := cands[id]
-		ok, err := x.active(ctx, c, ev[id], req, m, now, func(reason string) {
+		ok, err := x.active(ctx, c, ev[id], req, m, now, flags, func(reason string) {
 			sel.skip(reason)
 			sel.Inactive[id] = reason
 		})
@@ -269,7 +291,7 @@ func (x *Exporter) ScoreOf(ctx context.Context, req Request, id string) (Score, 
 		return Score{}, fmt.Errorf("indicator %s: %w", id, ErrNotFound)
 	}
 	var reason string
-	if _, err := x.active(ctx, c, ev[id], req, x.model(), x.now(), func(r string) { reason = r }); err != nil {
+	if _, err := x.active(ctx, c, ev[id], req, x.model(), x.now(), x.Flags, func(r string) { reason = r }); err != nil {
 		return Score{}, err
 	}
 	s := c.ind.Score
@@ -356,7 +378,10 @@ func (x *Exporter) read(ctx context.Context, req Request, ids []string) (map[str
 			if d.ValidUntil != "" {
 				ind.ValidUntil, _ = stix.ParseTimestamp(d.ValidUntil)
 			}
-			cands[e.ID] = &candidate{ind: ind, doc: d, revoked: d.Revoked, exercise: slices.Contains(d.ObjectMarkingRefs, stix.ExerciseMarkingID)}
+			if req.SkipRaw {
+				ind.Raw = nil
+			}
+			cands[e.ID] = &candidate{ind: ind, confidence: d.Confidence, revoked: d.Revoked, exercise: slices.Contains(d.ObjectMarkingRefs, stix.ExerciseMarkingID)}
 			return nil
 		})
 		if err != nil {
@@ -441,11 +466,11 @@ func (x *Exporter) read(ctx context.Context, req Request, ids []string) (map[str
 // active applies the export rules to one candidate, naming the first rule
 // that leaves it out through skip. It fills the indicator's values and
 // score.
-func (x *Exporter) active(ctx context.Context, c *candidate, ev *Evidence, req Request, m Model, now time.Time, skip func(string)) (bool, error) {
+func (x *Exporter) active(ctx context.Context, c *candidate, ev *Evidence, req Request, m Model, now time.Time, flags Flags, skip func(string)) (bool, error) {
 	ind := c.ind
 	confidence := m.DefaultConfidence
-	if c.doc.Confidence != nil {
-		confidence = *c.doc.Confidence
+	if c.confidence != nil {
+		confidence = *c.confidence
 	}
 	ind.Confidence = confidence
 	if ind.PatternType == "stix" {
@@ -465,8 +490,8 @@ func (x *Exporter) active(ctx context.Context, c *candidate, ev *Evidence, req R
 		skip(reason)
 		return false, nil
 	}
-	if x.Flags != nil {
-		reason, inactive, err := x.Flags.Inactive(ctx, ind.ID)
+	if flags != nil {
+		reason, inactive, err := flags.Inactive(ctx, ind.ID)
 		if err != nil {
 			return false, fmt.Errorf("warning-list flag of %s: %w", ind.ID, err)
 		}
@@ -497,6 +522,15 @@ func ruleOut(revoked, exercise bool, validFrom, validUntil time.Time, confidence
 		return "lifecycle score below threshold"
 	}
 	return ""
+}
+
+// flagSnapshot is every warning-list flag, read at once: id -> reason.
+type flagSnapshot map[string]string
+
+// Inactive implements Flags.
+func (f flagSnapshot) Inactive(_ context.Context, id string) (string, bool, error) {
+	r, ok := f[id]
+	return r, ok, nil
 }
 
 // flaggedReason is the reason given for an indicator a warning list

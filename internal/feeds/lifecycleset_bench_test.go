@@ -6,8 +6,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mitra-cert/mitra/internal/store"
 	"github.com/mitra-cert/mitra/internal/stix"
+	"github.com/mitra-cert/mitra/internal/store"
 )
 
 // cpuTime is the process's user and system CPU time so far.
