@@ -395,3 +395,34 @@ func TestActiveSetVerdictOnSighting(t *testing.T) {
 	w.add(coll, b, access.TLPGreen, nil, w.opinion("opinion--88888888-0000-4000-8000-000000000004", "disagree", 0, sighting))
 	must(t, w.same(set, "own verdict")[ind] == "lifecycle score below threshold", "the sighting organisation's verdict did not count")
 }
+
+// TestSelectFlagsAtOnce: a selection of many indicators reads the
+// warning-list flags in one query (FlagLister) and retires the flagged
+// ones as the per-indicator lookup does, and as the set does.
+func TestSelectFlagsAtOnce(t *testing.T) {
+	w := newLCWorld(t)
+	a := w.org("Sensor")
+	coll := w.collection(&store.Collection{Title: "mine", Grants: []store.Grant{{Kind: store.GrantOrg, Subject: a, Read: true}}})
+	var objs []store.Object
+	for i := range 300 {
+		o := w.indicator(fmt.Sprintf("indicator--99999999-0000-4000-8000-%012d", i), fmt.Sprintf("[domain-name:value = 'd%d.example']", i), 0)
+		raw, _ := json.Marshal(o)
+		mod, _ := stix.ParseTimestamp(o["modified"].(string))
+		objs = append(objs, store.Object{ID: o["id"].(string), Type: "indicator", SpecVersion: "2.1", Raw: raw, Submitter: a,
+			Version: mod, VersionRaw: o["modified"].(string)})
+	}
+	if _, err := w.st.AddObjects(t.Context(), coll, objs, nil); err != nil {
+		t.Fatal(err)
+	}
+	for _, i := range []int{0, 150, 299} {
+		w.flag(coll, objs[i].ID, fmt.Sprint("on warning list ", i))
+	}
+	set := &feeds.ActiveSet{Exporter: &feeds.Exporter{Store: w.st, Flags: w.st, Now: w.clock},
+		Request: feeds.Request{Principal: &access.Principal{Organisation: a, Role: access.RoleAnalyst}}}
+	got := w.same(set, "flags")
+	must(t, len(got) == 3 && got[objs[150].ID] == "flagged inactive: on warning list 150", "retired: %v", got)
+	// The same through a Flags that only answers per indicator.
+	perID := flags{objs[0].ID: "on warning list 0", objs[150].ID: "on warning list 150", objs[299].ID: "on warning list 299"}
+	sel, err := (&feeds.Exporter{Store: w.st, Flags: perID, Now: w.clock}).Select(t.Context(), set.Request)
+	must(t, err == nil && maps.Equal(sel.Inactive, got), "per indicator: %v %v", sel.Inactive, err)
+}
