@@ -637,9 +637,12 @@ func (s *lcState) decideOne(id string, now time.Time) (reason string, next time.
 			reason = flaggedReason(r)
 		}
 	}
-	if v.revoked || v.exercise || v.confidence < s.minConfidence {
-		return reason, time.Time{}, true // no time changes these
+	if v.revoked || v.exercise {
+		// No time changes these, nor the reason (they come first).
+		return reason, time.Time{}, true
 	}
+	// Out for its confidence, it stays out, but the validity rules come
+	// first: its reason changes at valid_from and valid_until.
 	soonest := func(t time.Time) {
 		if t.After(now) && (next.IsZero() || t.Before(next)) {
 			next = t
