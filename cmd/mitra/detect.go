@@ -19,10 +19,11 @@ import (
 // DetectCmd matches telemetry against the store's indicators and records
 // sightings.
 type DetectCmd struct {
-	StoreFlags  `embed:""`
-	DetectFlags `embed:""`
-	Inputs      []string `arg:"" optional:"" help:"Files or directories to read ('-' for standard input; standard input when none and no --nats-stream)."`
-	LogLevel    string   `default:"info" enum:"debug,info,warn,error" env:"MITRA_LOG_LEVEL" help:"Log level."`
+	StoreFlags     `embed:""`
+	DetectFlags    `embed:""`
+	LifecycleFlags `embed:""`
+	Inputs         []string `arg:"" optional:"" help:"Files or directories to read ('-' for standard input; standard input when none and no --nats-stream)."`
+	LogLevel       string   `default:"info" enum:"debug,info,warn,error" env:"MITRA_LOG_LEVEL" help:"Log level."`
 }
 
 // DetectFlags configure a detector; 'mitra detect' takes them as they are
@@ -56,7 +57,8 @@ type DetectFlags struct {
 	Poll     time.Duration `default:"1s" help:"How often indicator changes are polled."`
 	Progress time.Duration `default:"10s" help:"Progress line on standard error every so often (0: none)."`
 
-	Lifecycle bool `help:"Leave out the indicators the lifecycle retires (decayed, false positives, warning-listed: as exports do), re-evaluated every minute with the default model."`
+	Lifecycle      bool          `default:"true" negatable:"" help:"Leave out the indicators the lifecycle retires (decayed, false positives, warning-listed: as exports do), followed incrementally. On by default: --no-lifecycle (in serve --no-detect-lifecycle) matches every valid indicator."`
+	LifecycleEvery time.Duration `name:"lifecycle-every" default:"10s" help:"How often the lifecycle follows the store's changes and the clock."`
 }
 
 // Run implements the command.
@@ -71,7 +73,11 @@ func (c *DetectCmd) Run(ctx context.Context, e *env) error {
 		return err
 	}
 	defer st.Close()
-	d, sources, err := c.DetectFlags.build(ctx, st, c.Inputs, log, e, nil)
+	m, err := c.LifecycleFlags.model()
+	if err != nil {
+		return err
+	}
+	d, sources, err := c.DetectFlags.build(ctx, st, c.Inputs, log, e, nil, m)
 	if err != nil {
 		return err
 	}
@@ -79,8 +85,9 @@ func (c *DetectCmd) Run(ctx context.Context, e *env) error {
 }
 
 // build makes the detector and its sources. inputs are files, directories
-// or "-"; reg, when set, gets the detector's metrics.
-func (c *DetectFlags) build(ctx context.Context, st detectStore, inputs []string, log *slog.Logger, e *env, reg prometheus.Registerer) (*detect.Detector, []detect.Source, error) {
+// or "-"; reg, when set, gets the detector's metrics; m is the lifecycle
+// model.
+func (c *DetectFlags) build(ctx context.Context, st detectStore, inputs []string, log *slog.Logger, e *env, reg prometheus.Registerer, m feeds.Model) (*detect.Detector, []detect.Source, error) {
 	if (c.Collection == "") == (c.TAXIIURL == "") {
 		return nil, nil, errors.New("give --collection (local store) or --taxii-url (remote TAXII server) for the sightings, one of them")
 	}
@@ -146,12 +153,18 @@ func (c *DetectFlags) build(ctx context.Context, st detectStore, inputs []string
 	}
 	inds := &detect.StoreIndicators{Store: st, Principal: p, Collections: c.Indicators, Logger: log}
 	if c.Lifecycle {
-		active := &feeds.ActiveSet{Exporter: &feeds.Exporter{Store: st, Flags: warningFlags(st)}, Request: feeds.Request{Principal: p, Collections: c.Indicators}}
+		// Loaded once here (as long as a full export selection), then
+		// followed incrementally.
+		active := &feeds.ActiveSet{Exporter: &feeds.Exporter{Store: st, Model: m, Flags: warningFlags(st)}, Request: feeds.Request{Principal: p, Collections: c.Indicators}}
 		if err := active.Refresh(ctx); err != nil {
 			return nil, nil, fmt.Errorf("indicator lifecycle: %w", err)
 		}
-		go active.Run(ctx, time.Minute, func(err error) { log.Warn("indicator lifecycle refresh failed", "err", err) })
-		inds.Filter = active.Allow
+		every := c.LifecycleEvery
+		if every <= 0 {
+			every = 10 * time.Second
+		}
+		go active.Run(ctx, every, func(err error) { log.Warn("indicator lifecycle refresh failed", "err", err) })
+		inds.Filter, inds.FilterEvery = active.Allow, every
 	}
 	cfg := detect.Config{
 		Indicators: inds,

@@ -33,10 +33,13 @@ func TestDetectCommandTLPAndAnonymity(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	raw := []byte(`{"type":"indicator","spec_version":"2.1","id":"indicator--e0000000-0000-4000-8000-000000000001","created":"2024-01-01T00:00:00.000Z","modified":"2024-01-01T00:00:00.000Z","pattern":"[domain-name:value = 'evil.example.com']","pattern_type":"stix","valid_from":"2024-01-01T00:00:00Z"}`)
-	v, _ := time.Parse(time.RFC3339, "2024-01-01T00:00:00Z")
+	// Modified now, so that the lifecycle (on by default) keeps it; valid
+	// since before the telemetry's time (2024).
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	mod := now.Format("2006-01-02T15:04:05.000Z")
+	raw := []byte(`{"type":"indicator","spec_version":"2.1","id":"indicator--e0000000-0000-4000-8000-000000000001","created":"` + mod + `","modified":"` + mod + `","pattern":"[domain-name:value = 'evil.example.com']","pattern_type":"stix","valid_from":"2024-01-01T00:00:00Z"}`)
 	if _, err := st.AddObjects(ctx, intel, []store.Object{{ID: "indicator--e0000000-0000-4000-8000-000000000001", Type: "indicator", SpecVersion: "2.1",
-		Raw: raw, Submitter: org, Version: v, VersionRaw: "2024-01-01T00:00:00.000Z"}}, nil); err != nil {
+		Raw: raw, Submitter: org, Version: now, VersionRaw: mod}}, nil); err != nil {
 		t.Fatal(err)
 	}
 	st.Close()

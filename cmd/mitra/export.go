@@ -110,7 +110,8 @@ func (c *ExportCmd) Run(ctx context.Context, e *env) error {
 		return err
 	}
 	x := &feeds.Exporter{Store: st, Model: m, Flags: warningFlags(st)}
-	req := feeds.Request{Principal: p, Collections: c.Collection, MinConfidence: c.MinConfidence, Search: c.params(c.Collection)}
+	req := feeds.Request{Principal: p, Collections: c.Collection, MinConfidence: c.MinConfidence, Search: c.params(c.Collection),
+		SkipRaw: !feeds.NeedsRaw(c.Format)}
 	if req.Search != nil {
 		ss, ok := st.(search.Store)
 		if !ok {

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -122,9 +123,10 @@ func TestServeExports(t *testing.T) {
 	}
 }
 
-// TestDetectLifecycle: 'mitra detect --lifecycle' matches a fresh
-// indicator and not one the lifecycle retired (a domain last confirmed in
-// 2024: its score has halved every 90 days since).
+// TestDetectLifecycle: 'mitra detect' (the lifecycle is on by default)
+// matches a fresh indicator and not one the lifecycle retired (a domain
+// last confirmed in 2024: its score has halved every 90 days since);
+// with --lifecycle=false or --no-lifecycle it matches both.
 func TestDetectLifecycle(t *testing.T) {
 	data := t.TempDir()
 	ctx := context.Background()
@@ -139,8 +141,12 @@ func TestDetectLifecycle(t *testing.T) {
 	org := strings.TrimSpace(run("", "org", "create", "Sensor Org"))
 	intel := strings.TrimSpace(run("", "collection", "create", "--title", "Intel"))
 	out := strings.TrimSpace(run("", "collection", "create", "--title", "Sightings"))
+	off := strings.TrimSpace(run("", "collection", "create", "--title", "Sightings without lifecycle"))
+	off2 := strings.TrimSpace(run("", "collection", "create", "--title", "Sightings with --no-lifecycle"))
 	run("", "collection", "grant", intel, "--read", "--org", org)
-	run("", "collection", "grant", out, "--read", "--write", "--org", org)
+	for _, c := range []string{out, off, off2} {
+		run("", "collection", "grant", c, "--read", "--write", "--org", org)
+	}
 	st, err := (StoreFlags{Data: data, Store: "sqlite:"}).open(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -161,26 +167,37 @@ func TestDetectLifecycle(t *testing.T) {
 	st.Close()
 	lines := `{"_path":"dns","ts":1709287200.5,"id.orig_h":"10.0.0.1","id.resp_h":"10.0.0.53","query":"old.example.com"}` + "\n" +
 		`{"_path":"dns","ts":1709287200.5,"id.orig_h":"10.0.0.1","id.resp_h":"10.0.0.53","query":"fresh.example.com"}` + "\n"
-	run(lines, "detect", "--org", org, "--collection", out, "--lifecycle", "--progress", "0", "-")
+	run(lines, "detect", "--org", org, "--collection", out, "--progress", "0", "-")
+	run(lines, "detect", "--org", org, "--collection", off, "--lifecycle=false", "--progress", "0", "-")
+	run(lines, "detect", "--org", org, "--collection", off2, "--no-lifecycle", "--progress", "0", "-")
 	st, err = (StoreFlags{Data: data, Store: "sqlite:"}).open(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	page, err := st.QueryObjects(ctx, out, store.Query{Types: []string{"sighting"}, WithBody: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var of []string
-	for _, e := range page.Entries {
-		var s struct {
-			Of string `json:"sighting_of_ref"`
+	sighted := func(coll string) []string {
+		page, err := st.QueryObjects(ctx, coll, store.Query{Types: []string{"sighting"}, WithBody: true})
+		if err != nil {
+			t.Fatal(err)
 		}
-		_ = json.Unmarshal(e.Raw, &s)
-		of = append(of, s.Of)
+		var of []string
+		for _, e := range page.Entries {
+			var s struct {
+				Of string `json:"sighting_of_ref"`
+			}
+			_ = json.Unmarshal(e.Raw, &s)
+			of = append(of, s.Of)
+		}
+		slices.Sort(of)
+		return of
 	}
-	if len(of) != 1 || of[0] != "indicator--e1000000-0000-4000-8000-000000000002" {
+	if of := sighted(out); len(of) != 1 || of[0] != "indicator--e1000000-0000-4000-8000-000000000002" {
 		t.Fatalf("sightings of %v, want only the fresh indicator", of)
+	}
+	for _, c := range []string{off, off2} {
+		if of := sighted(c); len(of) != 2 || of[0] != "indicator--e1000000-0000-4000-8000-000000000001" {
+			t.Fatalf("without the lifecycle: sightings of %v, want both indicators", of)
+		}
 	}
 }
 

@@ -338,7 +338,7 @@ func (c *ServeCmd) Run(ctx context.Context, e *env) error {
 	var detector *detect.Detector
 	var detectSources []detect.Source
 	if len(c.DetectInputs) > 0 || c.Detect.NATSStream != "" {
-		if detector, detectSources, err = c.Detect.build(ctx, st, c.DetectInputs, log, e, reg); err != nil {
+		if detector, detectSources, err = c.Detect.build(ctx, st, c.DetectInputs, log, e, reg, exportModel); err != nil {
 			return fmt.Errorf("detector: %w", err)
 		}
 	}

@@ -32,7 +32,9 @@ func TestServeWithDetector(t *testing.T) {
 		"--detect-flush", "200ms", "--detect-poll", "200ms", "--detect-progress", "0")
 	srv.waitListening(t)
 	alice := &client{t: t, base: srv.base, user: "alice", pass: "alice-password-1"}
-	ind := `{"type":"indicator","spec_version":"2.1","id":"indicator--5b1f0b0d-2a4e-4c59-9d6e-0f7d8c1e2a10","created":"2025-01-01T00:00:00.000Z","modified":"2025-01-01T00:00:00.000Z","name":"evil domain","pattern":"[domain-name:value = 'evil.example.com']","pattern_type":"stix","valid_from":"2020-01-01T00:00:00Z"}`
+	// Modified now: the detector's lifecycle (on by default) keeps it.
+	mod := time.Now().UTC().Format("2006-01-02T15:04:05.000Z")
+	ind := `{"type":"indicator","spec_version":"2.1","id":"indicator--5b1f0b0d-2a4e-4c59-9d6e-0f7d8c1e2a10","created":"` + mod + `","modified":"` + mod + `","name":"evil domain","pattern":"[domain-name:value = 'evil.example.com']","pattern_type":"stix","valid_from":"2020-01-01T00:00:00Z"}`
 	if code, _, body := alice.do("POST", "/api/collections/"+col+"/objects/", []byte(`{"objects":[`+ind+`]}`)); code != http.StatusAccepted {
 		t.Fatalf("POST indicator: %d %s", code, body)
 	}

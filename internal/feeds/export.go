@@ -74,7 +74,15 @@ type Request struct {
 	// the results of this search (the search API's parameters, see
 	// Matcher), every page of them.
 	Search url.Values
+	// SkipRaw leaves Indicator.Raw nil: only the stix format renders
+	// the stored objects (see NeedsRaw), and at a million indicators
+	// they are the largest part of a selection.
+	SkipRaw bool
 }
+
+// NeedsRaw says whether format renders the indicators as stored
+// (Indicator.Raw).
+func NeedsRaw(format string) bool { return format == "stix" }
 
 // Exporter selects and renders exports.
 type Exporter struct {
@@ -196,18 +204,25 @@ const maxStoreIDs = 500
 
 // opinionRec is an opinion read, resolved once every sighting is known.
 type opinionRec struct {
+	id      string
 	refs    []string
 	opinion string
 	at      time.Time
 	org     string // submitting organisation
 }
 
+// laterVerdict: an opinion (at, id) replaces an organisation's earlier
+// verdict (prevAt, prevID) on an indicator.
+func laterVerdict(at time.Time, id string, prevAt time.Time, prevID string) bool {
+	return at.After(prevAt) || at.Equal(prevAt) && id > prevID
+}
+
 // candidate is an indicator version read, before the lifecycle decides.
 type candidate struct {
-	ind      *Indicator
-	doc      indicatorDoc
-	revoked  bool
-	exercise bool
+	ind        *Indicator
+	confidence *int // nil: not given
+	revoked    bool
+	exercise   bool
 }
 
 // Select returns the indicators req's principal may read that are active
@@ -227,9 +242,23 @@ func (x *Exporter) Select(ctx context.Context, req Request) (*Selection, error) 
 		ids = append(ids, id)
 	}
 	sort.Strings(ids)
+	flags := x.Flags
+	if lister, ok := x.Flags.(FlagLister); ok && len(cands) >= 256 {
+		// One read of every flag instead of a query per indicator (at a
+		// million indicators, most of a selection's time).
+		all, err := lister.AllInactive(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("warning-list flags: %w", err)
+		}
+		snap := make(flagSnapshot, len(all))
+		for _, f := range all {
+			snap[f.ObjectID] = f.Reason
+		}
+		flags = snap
+	}
 	for _, id := range ids {
 		c := cands[id]
-		ok, err := x.active(ctx, c, ev[id], req, m, now, func(reason string) {
+		ok, err := x.active(ctx, c, ev[id], req, m, now, flags, func(reason string) {
 			sel.skip(reason)
 			sel.Inactive[id] = reason
 		})
@@ -262,7 +291,7 @@ func (x *Exporter) ScoreOf(ctx context.Context, req Request, id string) (Score, 
 		return Score{}, fmt.Errorf("indicator %s: %w", id, ErrNotFound)
 	}
 	var reason string
-	if _, err := x.active(ctx, c, ev[id], req, x.model(), x.now(), func(r string) { reason = r }); err != nil {
+	if _, err := x.active(ctx, c, ev[id], req, x.model(), x.now(), x.Flags, func(r string) { reason = r }); err != nil {
 		return Score{}, err
 	}
 	s := c.ind.Score
@@ -349,7 +378,10 @@ func (x *Exporter) read(ctx context.Context, req Request, ids []string) (map[str
 			if d.ValidUntil != "" {
 				ind.ValidUntil, _ = stix.ParseTimestamp(d.ValidUntil)
 			}
-			cands[e.ID] = &candidate{ind: ind, doc: d, revoked: d.Revoked, exercise: slices.Contains(d.ObjectMarkingRefs, stix.ExerciseMarkingID)}
+			if req.SkipRaw {
+				ind.Raw = nil
+			}
+			cands[e.ID] = &candidate{ind: ind, confidence: d.Confidence, revoked: d.Revoked, exercise: slices.Contains(d.ObjectMarkingRefs, stix.ExerciseMarkingID)}
 			return nil
 		})
 		if err != nil {
@@ -384,7 +416,7 @@ func (x *Exporter) read(ctx context.Context, req Request, ids []string) (map[str
 				}
 				return nil
 			}
-			opinions = append(opinions, opinionRec{refs: d.ObjectRefs, opinion: d.Opinion, at: at, org: e.Submitter})
+			opinions = append(opinions, opinionRec{id: e.ID, refs: d.ObjectRefs, opinion: d.Opinion, at: at, org: e.Submitter})
 			return nil
 		})
 		if err != nil {
@@ -395,7 +427,8 @@ func (x *Exporter) read(ctx context.Context, req Request, ids []string) (map[str
 	// on a sighting counts only from the organisation that made the
 	// sighting (its feedback on its own report). Each organisation has one
 	// verdict per indicator, its latest, so repeating an opinion does not
-	// push an indicator out.
+	// push an indicator out (of two at the same time, the greater id, so
+	// that the order the store returns them in does not matter).
 	type judge struct{ org, indicator string }
 	latest := map[judge]opinionRec{}
 	for _, op := range opinions {
@@ -410,7 +443,7 @@ func (x *Exporter) read(ctx context.Context, req Request, ids []string) (map[str
 				continue
 			}
 			k := judge{op.org, ref}
-			if prev, ok := latest[k]; !ok || op.at.After(prev.at) {
+			if prev, ok := latest[k]; !ok || laterVerdict(op.at, op.id, prev.at, prev.id) {
 				latest[k] = op
 			}
 		}
@@ -433,11 +466,11 @@ func (x *Exporter) read(ctx context.Context, req Request, ids []string) (map[str
 // active applies the export rules to one candidate, naming the first rule
 // that leaves it out through skip. It fills the indicator's values and
 // score.
-func (x *Exporter) active(ctx context.Context, c *candidate, ev *Evidence, req Request, m Model, now time.Time, skip func(string)) (bool, error) {
+func (x *Exporter) active(ctx context.Context, c *candidate, ev *Evidence, req Request, m Model, now time.Time, flags Flags, skip func(string)) (bool, error) {
 	ind := c.ind
 	confidence := m.DefaultConfidence
-	if c.doc.Confidence != nil {
-		confidence = *c.doc.Confidence
+	if c.confidence != nil {
+		confidence = *c.confidence
 	}
 	ind.Confidence = confidence
 	if ind.PatternType == "stix" {
@@ -453,31 +486,53 @@ func (x *Exporter) active(ctx context.Context, c *candidate, ev *Evidence, req R
 		since = ind.Created
 	}
 	ind.Score = m.Score(ind.ID, m.classOf(ind.Values), confidence, since, *ev, now)
-	switch {
-	case c.revoked:
-		skip("revoked")
-	case c.exercise:
-		skip("exercise (drill) object")
-	case now.Before(ind.ValidFrom):
-		skip("not yet valid (valid_from)")
-	case !ind.ValidUntil.IsZero() && !now.Before(ind.ValidUntil):
-		skip("expired (valid_until)")
-	case confidence < req.MinConfidence:
-		skip(fmt.Sprintf("confidence below %d", req.MinConfidence))
-	case !ind.Score.Active:
-		skip("lifecycle score below threshold")
-	default:
-		if x.Flags != nil {
-			reason, inactive, err := x.Flags.Inactive(ctx, ind.ID)
-			if err != nil {
-				return false, fmt.Errorf("warning-list flag of %s: %w", ind.ID, err)
-			}
-			if inactive {
-				skip("flagged inactive: " + reason)
-				return false, nil
-			}
-		}
-		return true, nil
+	if reason := ruleOut(c.revoked, c.exercise, ind.ValidFrom, ind.ValidUntil, confidence, req.MinConfidence, ind.Score.Active, now); reason != "" {
+		skip(reason)
+		return false, nil
 	}
-	return false, nil
+	if flags != nil {
+		reason, inactive, err := flags.Inactive(ctx, ind.ID)
+		if err != nil {
+			return false, fmt.Errorf("warning-list flag of %s: %w", ind.ID, err)
+		}
+		if inactive {
+			skip(flaggedReason(reason))
+			return false, nil
+		}
+	}
+	return true, nil
 }
+
+// ruleOut names the first export rule, before the warning-list flag, that
+// leaves an indicator out at now ("" when none does). Select and the
+// detector's ActiveSet share it, so that they decide alike.
+func ruleOut(revoked, exercise bool, validFrom, validUntil time.Time, confidence, minConfidence int, scoreActive bool, now time.Time) string {
+	switch {
+	case revoked:
+		return "revoked"
+	case exercise:
+		return "exercise (drill) object"
+	case now.Before(validFrom):
+		return "not yet valid (valid_from)"
+	case !validUntil.IsZero() && !now.Before(validUntil):
+		return "expired (valid_until)"
+	case confidence < minConfidence:
+		return fmt.Sprintf("confidence below %d", minConfidence)
+	case !scoreActive:
+		return "lifecycle score below threshold"
+	}
+	return ""
+}
+
+// flagSnapshot is every warning-list flag, read at once: id -> reason.
+type flagSnapshot map[string]string
+
+// Inactive implements Flags.
+func (f flagSnapshot) Inactive(_ context.Context, id string) (string, bool, error) {
+	r, ok := f[id]
+	return r, ok, nil
+}
+
+// flaggedReason is the reason given for an indicator a warning list
+// flagged.
+func flaggedReason(reason string) string { return "flagged inactive: " + reason }

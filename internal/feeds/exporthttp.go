@@ -200,6 +200,7 @@ func (h *ExportHandler) render(r *http.Request, format string, req Request) (*Ex
 			return c.ex, nil
 		}
 	}
+	req.SkipRaw = !NeedsRaw(format)
 	sel, err := h.x.Select(r.Context(), req)
 	if err != nil {
 		return nil, err

@@ -3,6 +3,7 @@ package feeds
 import (
 	"bytes"
 	"crypto/sha256"
+	"fmt"
 
 	"github.com/google/uuid"
 )
@@ -18,6 +19,9 @@ func renderSTIX(sel *Selection, _ RenderOptions, _ func(string)) ([]File, error)
 	h := sha256.New()
 	size := 64
 	for _, ind := range sel.Indicators {
+		if ind.Raw == nil {
+			return nil, fmt.Errorf("indicator %s: selected without its stored object (Request.SkipRaw)", ind.ID)
+		}
 		h.Write([]byte(ind.ID))
 		h.Write([]byte{0})
 		h.Write([]byte(ind.Modified.String()))

@@ -159,6 +159,21 @@ type Score struct {
 // Score computes the score of an indicator confirmed last at since
 // (its modified time, or a later sighting or verdict).
 func (m Model) Score(id string, class Class, confidence int, since time.Time, ev Evidence, now time.Time) Score {
+	v, hl, since := m.value(class, confidence, since, ev, now)
+	s := Score{Indicator: id, Class: class, Confidence: confidence, Since: since.UTC(), HalfLife: hl.String(),
+		Sightings: ev.Sightings, TruePositives: ev.TruePositives, FalsePositives: ev.FalsePositives,
+		Value: v, Threshold: m.Threshold, Active: v >= m.Threshold}
+	if !s.Active {
+		s.Reason = fmt.Sprintf("score %.2f below threshold %.2f (%s class, half-life %s, %d false-positive verdicts)",
+			v, m.Threshold, class, hl, ev.FalsePositives)
+	}
+	return s
+}
+
+// value is the score at now (rounded to hundredths), the half-life
+// applied and the time decay counts from: Score and the detector's
+// ActiveSet compute it the same way.
+func (m Model) value(class Class, confidence int, since time.Time, ev Evidence, now time.Time) (float64, time.Duration, time.Time) {
 	if ev.Last.After(since) {
 		since = ev.Last
 	}
@@ -169,13 +184,40 @@ func (m Model) Score(id string, class Class, confidence int, since time.Time, ev
 	base := math.Min(100, float64(confidence)+m.SightingBoost*float64(ev.Sightings+ev.TruePositives))
 	age := max(now.Sub(since), 0)
 	v := base * math.Exp2(-age.Hours()/hl.Hours()) * math.Pow(m.FalsePositiveFactor, float64(ev.FalsePositives))
-	v = math.Round(v*100) / 100
-	s := Score{Indicator: id, Class: class, Confidence: confidence, Since: since.UTC(), HalfLife: hl.String(),
-		Sightings: ev.Sightings, TruePositives: ev.TruePositives, FalsePositives: ev.FalsePositives,
-		Value: v, Threshold: m.Threshold, Active: v >= m.Threshold}
-	if !s.Active {
-		s.Reason = fmt.Sprintf("score %.2f below threshold %.2f (%s class, half-life %s, %d false-positive verdicts)",
-			v, m.Threshold, class, hl, ev.FalsePositives)
+	return math.Round(v*100) / 100, hl, since
+}
+
+// retireBy is a time at or before which a score that is above the
+// threshold now falls below it, with nothing else changing (a score only
+// decreases with time): when its unrounded value reaches the threshold
+// plus a hundredth (the rounded value Score compares can fall below the
+// threshold once the unrounded one is within half a hundredth of it), a
+// second early. ok is false when it never falls below.
+func (m Model) retireBy(class Class, confidence int, since time.Time, ev Evidence) (time.Time, bool) {
+	if ev.Last.After(since) {
+		since = ev.Last
 	}
-	return s
+	hl := m.HalfLife[class]
+	if hl <= 0 {
+		hl = m.HalfLife[ClassOther]
+	}
+	if m.Threshold <= 0 {
+		return time.Time{}, false // a score is never negative
+	}
+	if hl <= 0 {
+		return since, true // no usable half-life: look at every refresh
+	}
+	base := math.Min(100, float64(confidence)+m.SightingBoost*float64(ev.Sightings+ev.TruePositives))
+	start := base * math.Pow(m.FalsePositiveFactor, float64(ev.FalsePositives))
+	target := m.Threshold + 0.01
+	if !(start > target) {
+		return since, true
+	}
+	halvings := math.Log2(start / target)
+	const maxAhead = 200 * 365 * 24 * time.Hour
+	ahead := halvings * float64(hl)
+	if math.IsNaN(ahead) || ahead >= float64(maxAhead) {
+		return time.Time{}, false
+	}
+	return since.Add(time.Duration(ahead) - time.Second), true
 }

@@ -190,6 +190,22 @@ func (s *Store) ListInactive(ctx context.Context, collectionID string) ([]store.
 	})
 }
 
+// AllInactive lists every inactive flag, of every collection (a flag is
+// kept by object id, also after its collection is deleted): the
+// indicator lifecycle reads them all at once instead of asking per
+// indicator, and notices flags a warning-list rescan changed, which
+// leaves no change-log record.
+func (s *Store) AllInactive(ctx context.Context) ([]store.InactiveFlag, error) {
+	rows, err := s.db.Query(ctx, `SELECT object_id, collection, list, value, reason, at FROM inactive_objects ORDER BY object_id`)
+	return collect(rows, err, "list inactive", func(r Row) (store.InactiveFlag, error) {
+		var f store.InactiveFlag
+		var at int64
+		err := r.Scan(&f.ObjectID, &f.Collection, &f.List, &f.Value, &f.Reason, &at)
+		f.At = fromMicros(at)
+		return f, err
+	})
+}
+
 // FlagInactive implements store.ImportTx.
 func (t *writeTx) FlagInactive(ctx context.Context, flags []store.InactiveFlag) error {
 	if t.done {
