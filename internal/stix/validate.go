@@ -121,31 +121,32 @@ func (c *checker) topLevelNames() {
 	keys := sortedKeys(c.obj)
 	for _, k := range keys {
 		v := c.obj[k]
-		p := pathKey("$", k)
+		// The path is made only for a problem: most objects have none.
+		p := func() string { return pathKey("$", k) }
 		if _, reserved := reservedNames[k]; reserved {
-			c.add(p, "3.8", "%q is a reserved property name and must not be used", k)
+			c.add(p(), "3.8", "%q is a reserved property name and must not be used", k)
 		} else if !c.isKnownProp(k) {
 			if msg := propNameProblem(k); msg != "" {
-				c.add(p, "3.1", "property name %q %s", k, msg)
+				c.add(p(), "3.1", "property name %q %s", k, msg)
 			}
 		}
 		switch v := v.(type) {
 		case nil:
-			c.add(p, "2", "property must not be null: omit an optional property instead")
+			c.add(p(), "2", "property must not be null: omit an optional property instead")
 		case []any:
 			if len(v) == 0 {
-				c.add(p, "2.12", "list must not be empty: omit an optional property instead")
+				c.add(p(), "2.12", "list must not be empty: omit an optional property instead")
 			}
 		case map[string]any:
 			if len(v) == 0 {
-				c.add(p, "2.3", "dictionary must not be empty: omit an optional property instead")
+				c.add(p(), "2.3", "dictionary must not be empty: omit an optional property instead")
 			}
 		}
 		// §3.1: an _enc property MUST NOT be present without the property
 		// whose encoding it gives.
 		if base, ok := strings.CutSuffix(k, "_enc"); ok && base != "" {
 			if _, has := c.obj[base]; !has {
-				c.add(p, "3.1", "%s is present without %s, whose encoding it names", k, base)
+				c.add(p(), "3.1", "%s is present without %s, whose encoding it names", k, base)
 			}
 		}
 	}
@@ -215,8 +216,8 @@ func (c *checker) common(extTypes map[string]bool) {
 	if v, ok := o["created_by_ref"]; ok {
 		c.ref("$.created_by_ref", v, "3.2", "identity")
 	}
-	created, hasCreated := c.versionTimestamp("created")
-	modified, hasModified := c.versionTimestamp("modified")
+	created, hasCreated := c.versionTimestamp("created", "$.created")
+	modified, hasModified := c.versionTimestamp("modified", "$.modified")
 	if hasCreated && hasModified && modified.Before(created) {
 		c.add("$.modified", "3.2", "modified must be later than or equal to created")
 	}
@@ -256,13 +257,12 @@ func (c *checker) common(extTypes map[string]bool) {
 }
 
 // versionTimestamp checks created or modified: a timestamp whose precision
-// MUST be at least milliseconds (§3.2).
-func (c *checker) versionTimestamp(name string) (t time.Time, ok bool) {
+// MUST be at least milliseconds (§3.2). p is its path, pathKey("$", name).
+func (c *checker) versionTimestamp(name, p string) (t time.Time, ok bool) {
 	v, present := c.obj[name]
 	if !present {
 		return time.Time{}, false
 	}
-	p := pathKey("$", name)
 	tm, ok := c.timestamp(p, v, "3.2")
 	if !ok {
 		return time.Time{}, false
