@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+
+	"github.com/mitra-cert/mitra/internal/jsonscan"
 )
 
 // splitEnvelope returns the members of a TAXII envelope's "objects" list as
@@ -12,10 +14,11 @@ import (
 // object; "objects", when present, must be a list. Other members ("more",
 // "next", custom ones) are ignored.
 //
-// json.Valid plus one scan is several times cheaper than decoding into
-// []json.RawMessage, which validates, then scans and copies again.
+// jsonscan.Valid (json.Valid's answer, faster) plus one scan is several
+// times cheaper than decoding into []json.RawMessage, which validates,
+// then scans and copies again.
 func splitEnvelope(body []byte) ([]json.RawMessage, error) {
-	if !json.Valid(body) {
+	if !jsonscan.Valid(body) {
 		var v any
 		err := json.Unmarshal(body, &v) // for its precise message
 		return nil, fmt.Errorf("the body is not valid JSON: %v", err)
