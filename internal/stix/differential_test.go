@@ -26,8 +26,15 @@ func mutations(t testing.TB) [][]byte {
 	}
 	r := rand.New(rand.NewPCG(1, 2))
 	var out [][]byte
-	for _, o := range objs {
-		out = append(out, o)
+	// A sample, so that the test stays quick under -race: a quarter of
+	// the objects as they are, an eighth mutated.
+	for i, o := range objs {
+		if i%4 == 0 {
+			out = append(out, o)
+		}
+		if i%8 != 0 {
+			continue
+		}
 		for range 2 {
 			out = append(out, mutateBytes(r, o))
 		}
@@ -148,10 +155,11 @@ func checkDecodeJSONMatchesReference(t *testing.T, in []byte) {
 	}
 }
 
-// validationDigest is the SHA-256 of every problem Validate reported on
-// mutations(), computed with the validator at commit c80a307, before it
-// was tuned: the tuned one must judge every object alike.
-const validationDigest = "a527e10b3d948ed34c41594a48938fe240a72ec3da7c70682212b6978ebd8eca"
+// validationDigest is the SHA-256 of every problem and header Inspect
+// gave on mutations(), computed with the package files of commit c80a307
+// (before the validator was tuned) and these tests: the tuned validator
+// must judge every object alike.
+const validationDigest = "70ec67be3082db1196fc9e03fd40f7b617a21ec6cee4bac02808ec41d2ca99a4"
 
 // TestValidateMatchesReference checks that the validator judges the ATT&CK
 // objects, and mutations of them, exactly as before it was tuned, and
