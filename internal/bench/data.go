@@ -45,12 +45,19 @@ var phases = []string{"initial-access", "execution", "persistence", "command-and
 
 // uuid4 returns a random version 4 UUID.
 func (g *Generator) uuid4() string {
+	var out [36]byte
+	g.putUUID4(out[:])
+	return string(out[:])
+}
+
+// putUUID4 writes a random version 4 UUID into out[:36] (no allocation:
+// the benchmark's clients share the CPU with the server they measure).
+func (g *Generator) putUUID4(out []byte) {
 	var b [16]byte
 	binary.LittleEndian.PutUint64(b[:8], g.r.Uint64())
 	binary.LittleEndian.PutUint64(b[8:], g.r.Uint64())
 	b[6] = b[6]&0x0f | 0x40
 	b[8] = b[8]&0x3f | 0x80
-	var out [36]byte
 	hex.Encode(out[0:8], b[0:4])
 	out[8] = '-'
 	hex.Encode(out[9:13], b[4:6])
@@ -60,7 +67,6 @@ func (g *Generator) uuid4() string {
 	hex.Encode(out[19:23], b[8:10])
 	out[23] = '-'
 	hex.Encode(out[24:36], b[10:16])
-	return string(out[:])
 }
 
 // Pattern returns the i-th pattern of the mix: the same i gives the same
@@ -195,7 +201,7 @@ func (s *EnvelopeSource) Next() []byte {
 	s.next++
 	b := append([]byte(nil), s.templates[k]...)
 	for _, off := range s.offsets[k] {
-		copy(b[off:off+36], s.g.uuid4())
+		s.g.putUUID4(b[off : off+36])
 	}
 	return b
 }

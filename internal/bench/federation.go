@@ -36,7 +36,7 @@ func Federation(ctx context.Context, cfg Config) (Row, error) {
 	fmt.Fprintf(cfg.Progress, "federation: filling the source with %d objects\n", cfg.Objects)
 	fill := cfg
 	fill.Step, fill.Progress = max(cfg.Objects/4, 1), io.Discard
-	if _, _, err := src.ingest(ctx, fill); err != nil {
+	if _, _, err := src.ingest(ctx, fill, envelopeSources(fill)); err != nil {
 		return Row{}, fmt.Errorf("federation: fill the source: %w", err)
 	}
 

@@ -102,14 +102,10 @@ func newHeader(hj headerJSON, raw []byte) (*Header, error) {
 	return h, nil
 }
 
-// headerFromMap builds a Header from an already decoded object.
+// headerFromMap builds a Header from an already decoded object, as
+// newHeader does from headerJSON (without its pointers, which cost an
+// allocation each on the ingest path).
 func headerFromMap(obj map[string]any, raw []byte) (*Header, error) {
-	str := func(k string) *string {
-		if v, ok := obj[k].(string); ok {
-			return &v
-		}
-		return nil
-	}
 	strs := func(v any) []string {
 		l, _ := v.([]any)
 		var out []string
@@ -120,20 +116,35 @@ func headerFromMap(obj map[string]any, raw []byte) (*Header, error) {
 		}
 		return out
 	}
-	hj := headerJSON{ID: str("id"), Type: str("type"), SpecVersion: str("spec_version"), Created: str("created"), Modified: str("modified"),
-		ObjectMarkingRefs: strs(obj["object_marking_refs"]), Recipients: strs(obj["x_mitra_recipients"])}
-	if s := str("created_by_ref"); s != nil {
-		hj.CreatedByRef = *s
-	}
+	h := &Header{Raw: raw, Recipients: strs(obj["x_mitra_recipients"]), MarkingRefs: strs(obj["object_marking_refs"])}
+	h.CreatedByRef, _ = obj["created_by_ref"].(string)
 	gms, _ := obj["granular_markings"].([]any)
 	for _, g := range gms {
 		if m, ok := g.(map[string]any); ok {
-			if ref, ok := m["marking_ref"].(string); ok {
-				hj.GranularMarkings = append(hj.GranularMarkings, struct {
-					MarkingRef string `json:"marking_ref"`
-				}{ref})
+			if ref, ok := m["marking_ref"].(string); ok && ref != "" {
+				h.MarkingRefs = append(h.MarkingRefs, ref)
 			}
 		}
 	}
-	return newHeader(hj, raw)
+	if h.Type, _ = obj["type"].(string); h.Type == "" {
+		return nil, fmt.Errorf("object has no type (STIX 2.1 §3.2)")
+	}
+	if h.ID, _ = obj["id"].(string); h.ID == "" {
+		return nil, fmt.Errorf("object has no id (STIX 2.1 §3.2)")
+	}
+	h.SpecVersion, _ = obj["spec_version"].(string)
+	var err error
+	if s, ok := obj["created"].(string); ok {
+		h.CreatedRaw = s
+		if h.Created, err = ParseTimestamp(s); err != nil {
+			return nil, fmt.Errorf("created: %w", err)
+		}
+	}
+	if s, ok := obj["modified"].(string); ok {
+		h.ModifiedRaw = s
+		if h.Modified, err = ParseTimestamp(s); err != nil {
+			return nil, fmt.Errorf("modified: %w", err)
+		}
+	}
+	return h, nil
 }

@@ -19,15 +19,33 @@ const maxDepth = 200
 // records every duplicate key with its path. It decodes each object once, with
 // the same value shapes as encoding/json (map[string]any, []any, string,
 // json.Number, bool, nil).
+//
+// Allocations are most of the cost of validation on the ingest path, so
+// the input is copied into one string once and every string and number
+// without escapes is a substring of it rather than an allocation of its
+// own, and path segments are kept unboxed.
 type decoder struct {
-	data  []byte
+	data []byte
+	// s is data as a string: the backing of decoded strings and numbers.
+	s     string
 	pos   int
 	depth int
 	// stack holds the path segments (string keys or int indexes) of the
 	// value being read; it is turned into a string only for a duplicate.
-	stack []any
+	stack []pathSegment
 	dups  []string
 }
+
+// pathSegment is an object key, or a list index when isIndex is set.
+type pathSegment struct {
+	key     string
+	index   int
+	isIndex bool
+}
+
+// topLevelKeys is the room made in the outermost object's map: STIX
+// objects carry about 10 to 20 properties, and growing a map rehashes it.
+const topLevelKeys = 16
 
 // syntaxError is a JSON syntax error with its byte offset.
 type syntaxError struct {
@@ -42,7 +60,7 @@ func (e *syntaxError) Error() string {
 // decodeJSON reads exactly one JSON value from data (surrounded by optional
 // whitespace). It returns the value and the JSON paths of duplicated keys.
 func decodeJSON(data []byte) (any, []string, error) {
-	d := decoder{data: data}
+	d := decoder{data: data, s: string(data), stack: make([]pathSegment, 0, 8)}
 	d.skipSpace()
 	v, err := d.value()
 	if err != nil {
@@ -115,7 +133,12 @@ func (d *decoder) object() (any, error) {
 		return nil, err
 	}
 	d.pos++ // '{'
-	m := make(map[string]any)
+	var m map[string]any
+	if d.depth == 1 {
+		m = make(map[string]any, topLevelKeys)
+	} else {
+		m = make(map[string]any)
+	}
 	d.skipSpace()
 	if d.pos < len(d.data) && d.data[d.pos] == '}' {
 		d.pos++
@@ -137,7 +160,7 @@ func (d *decoder) object() (any, error) {
 		}
 		d.pos++
 		d.skipSpace()
-		d.stack = append(d.stack, k)
+		d.stack = append(d.stack, pathSegment{key: k})
 		v, err := d.value()
 		if err != nil {
 			return nil, err
@@ -178,7 +201,7 @@ func (d *decoder) array() (any, error) {
 	}
 	for {
 		d.skipSpace()
-		d.stack = append(d.stack, len(a))
+		d.stack = append(d.stack, pathSegment{index: len(a), isIndex: true})
 		v, err := d.value()
 		if err != nil {
 			return nil, err
@@ -205,11 +228,10 @@ func (d *decoder) array() (any, error) {
 func (d *decoder) path() string {
 	p := "$"
 	for _, s := range d.stack {
-		switch s := s.(type) {
-		case string:
-			p = pathKey(p, s)
-		case int:
-			p = pathIdx(p, s)
+		if s.isIndex {
+			p = pathIdx(p, s.index)
+		} else {
+			p = pathKey(p, s.key)
 		}
 	}
 	return p
@@ -230,7 +252,7 @@ func (d *decoder) str() (string, error) {
 				if !utf8.Valid(raw) {
 					return "", &syntaxError{msg: "string is not valid UTF-8", off: start}
 				}
-				return string(raw), nil
+				return d.s[start : d.pos-1], nil
 			}
 			return unescape(raw, start)
 		case c == '\\':
@@ -354,5 +376,5 @@ func (d *decoder) number() (any, error) {
 			return nil, d.errf("invalid number")
 		}
 	}
-	return json.Number(d.data[start:d.pos]), nil
+	return json.Number(d.s[start:d.pos]), nil
 }

@@ -99,6 +99,9 @@ type objSpec struct {
 	section string // where the properties are defined, e.g. "4.7.1"
 	props   []prop
 	index   map[string]int
+	// topPaths are the paths of props in an object checked at the top
+	// level ("$"), made once rather than for every object checked.
+	topPaths []string
 	// atLeastOne: the spec says an instance MUST contain at least one of
 	// the listed properties (extensions and types whose properties are all
 	// optional).
@@ -108,9 +111,10 @@ type objSpec struct {
 }
 
 func spec(section string, props ...prop) *objSpec {
-	s := &objSpec{section: section, props: props, index: make(map[string]int, len(props))}
+	s := &objSpec{section: section, props: props, index: make(map[string]int, len(props)), topPaths: make([]string, len(props))}
 	for i, p := range props {
 		s.index[p.name] = i
+		s.topPaths[i] = pathKey("$", p.name)
 	}
 	return s
 }
@@ -136,7 +140,11 @@ func (c *checker) props(path string, m map[string]any, s *objSpec) {
 			continue
 		}
 		present++
-		c.value(pathKey(path, p.name), v, p, s.section)
+		pp := s.topPaths[i]
+		if path != "$" {
+			pp = pathKey(path, p.name)
+		}
+		c.value(pp, v, p, s.section)
 	}
 	if s.atLeastOne && present == 0 {
 		c.add(path, s.section, "at least one of the properties defined for this type must be present")

@@ -116,37 +116,50 @@ func (c *checker) run() {
 }
 
 // topLevelNames applies the rules on property names and top-level values
-// that hold for every object, spec-defined or custom.
+// that hold for every object, spec-defined or custom. Problems are
+// reported in the order of the names; the names are sorted only when
+// there is one (sorting them costs more than checking them).
 func (c *checker) topLevelNames() {
-	keys := sortedKeys(c.obj)
-	for _, k := range keys {
-		v := c.obj[k]
-		p := pathKey("$", k)
-		if _, reserved := reservedNames[k]; reserved {
-			c.add(p, "3.8", "%q is a reserved property name and must not be used", k)
-		} else if !c.isKnownProp(k) {
-			if msg := propNameProblem(k); msg != "" {
-				c.add(p, "3.1", "property name %q %s", k, msg)
-			}
+	n := len(c.probs)
+	for k, v := range c.obj {
+		c.topLevelName(k, v)
+	}
+	if len(c.probs) == n {
+		return
+	}
+	c.probs = c.probs[:n]
+	for _, k := range sortedKeys(c.obj) {
+		c.topLevelName(k, c.obj[k])
+	}
+}
+
+func (c *checker) topLevelName(k string, v any) {
+	// The path is made only for a problem: most objects have none.
+	p := func() string { return pathKey("$", k) }
+	if _, reserved := reservedNames[k]; reserved {
+		c.add(p(), "3.8", "%q is a reserved property name and must not be used", k)
+	} else if !c.isKnownProp(k) {
+		if msg := propNameProblem(k); msg != "" {
+			c.add(p(), "3.1", "property name %q %s", k, msg)
 		}
-		switch v := v.(type) {
-		case nil:
-			c.add(p, "2", "property must not be null: omit an optional property instead")
-		case []any:
-			if len(v) == 0 {
-				c.add(p, "2.12", "list must not be empty: omit an optional property instead")
-			}
-		case map[string]any:
-			if len(v) == 0 {
-				c.add(p, "2.3", "dictionary must not be empty: omit an optional property instead")
-			}
+	}
+	switch v := v.(type) {
+	case nil:
+		c.add(p(), "2", "property must not be null: omit an optional property instead")
+	case []any:
+		if len(v) == 0 {
+			c.add(p(), "2.12", "list must not be empty: omit an optional property instead")
 		}
-		// §3.1: an _enc property MUST NOT be present without the property
-		// whose encoding it gives.
-		if base, ok := strings.CutSuffix(k, "_enc"); ok && base != "" {
-			if _, has := c.obj[base]; !has {
-				c.add(p, "3.1", "%s is present without %s, whose encoding it names", k, base)
-			}
+	case map[string]any:
+		if len(v) == 0 {
+			c.add(p(), "2.3", "dictionary must not be empty: omit an optional property instead")
+		}
+	}
+	// §3.1: an _enc property MUST NOT be present without the property
+	// whose encoding it gives.
+	if base, ok := strings.CutSuffix(k, "_enc"); ok && base != "" {
+		if _, has := c.obj[base]; !has {
+			c.add(p(), "3.1", "%s is present without %s, whose encoding it names", k, base)
 		}
 	}
 }
@@ -215,8 +228,8 @@ func (c *checker) common(extTypes map[string]bool) {
 	if v, ok := o["created_by_ref"]; ok {
 		c.ref("$.created_by_ref", v, "3.2", "identity")
 	}
-	created, hasCreated := c.versionTimestamp("created")
-	modified, hasModified := c.versionTimestamp("modified")
+	created, hasCreated := c.versionTimestamp("created", "$.created")
+	modified, hasModified := c.versionTimestamp("modified", "$.modified")
 	if hasCreated && hasModified && modified.Before(created) {
 		c.add("$.modified", "3.2", "modified must be later than or equal to created")
 	}
@@ -256,13 +269,12 @@ func (c *checker) common(extTypes map[string]bool) {
 }
 
 // versionTimestamp checks created or modified: a timestamp whose precision
-// MUST be at least milliseconds (§3.2).
-func (c *checker) versionTimestamp(name string) (t time.Time, ok bool) {
+// MUST be at least milliseconds (§3.2). p is its path, pathKey("$", name).
+func (c *checker) versionTimestamp(name, p string) (t time.Time, ok bool) {
 	v, present := c.obj[name]
 	if !present {
 		return time.Time{}, false
 	}
-	p := pathKey("$", name)
 	tm, ok := c.timestamp(p, v, "3.2")
 	if !ok {
 		return time.Time{}, false

@@ -118,16 +118,23 @@ func (s *Server) changes(w http.ResponseWriter, r *http.Request, p *access.Princ
 }
 
 // encodeChanges writes a page with each object's bytes as stored
-// (encoding/json would compact them).
+// (encoding/json would compact them). Items are written as json.Marshal
+// writes changeItem (TestEncodeChangesMatchesMarshal), without its
+// reflection: the feed serves every object a mirror stores.
 func encodeChanges(items []changeItem, raws [][]byte, page *store.FeedPage) (*bytes.Buffer, error) {
-	var b bytes.Buffer
+	size := 128
+	for i := range items {
+		size += 160 + len(raws[i])
+	}
+	b := bytes.NewBuffer(make([]byte, 0, size))
 	b.WriteString(`{"changes":[`)
+	var head []byte
 	for i, it := range items {
 		if i > 0 {
 			b.WriteByte(',')
 		}
-		head, err := json.Marshal(it)
-		if err != nil {
+		var err error
+		if head, err = appendChangeItem(head[:0], it); err != nil {
 			return nil, fmt.Errorf("change feed: %w", err)
 		}
 		if raws[i] == nil {
@@ -139,8 +146,42 @@ func encodeChanges(items []changeItem, raws [][]byte, page *store.FeedPage) (*by
 		b.Write(raws[i])
 		b.WriteByte('}')
 	}
-	fmt.Fprintf(&b, `],"more":%t,"next":%d,"oldest":%d,"latest":%d}`, page.More, page.Next, page.Oldest, page.Latest)
-	return &b, nil
+	fmt.Fprintf(b, `],"more":%t,"next":%d,"oldest":%d,"latest":%d}`, page.More, page.Next, page.Oldest, page.Latest)
+	return b, nil
+}
+
+// appendChangeItem appends it to dst as json.Marshal encodes it.
+func appendChangeItem(dst []byte, it changeItem) ([]byte, error) {
+	dst = append(dst, `{"seq":`...)
+	dst = strconv.AppendInt(dst, it.Seq, 10)
+	var err error
+	for _, f := range [...]struct {
+		name, v string
+	}{{`,"op":`, string(it.Op)}, {`,"id":`, it.ID}, {`,"version":`, it.Version}, {`,"date_added":`, it.DateAdded}} {
+		if f.v == "" && f.name == `,"date_added":` {
+			continue // omitempty
+		}
+		dst = append(dst, f.name...)
+		if dst, err = appendJSONString(dst, f.v); err != nil {
+			return nil, err
+		}
+	}
+	return append(dst, '}'), nil
+}
+
+// appendJSONString appends s as a JSON string, as json.Marshal writes it:
+// plainly when no byte needs escaping (ids and timestamps), else by
+// json.Marshal itself (HTML characters, control characters, non-ASCII).
+func appendJSONString(dst []byte, s string) ([]byte, error) {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= 0x80 || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			q, err := json.Marshal(s)
+			return append(dst, q...), err
+		}
+	}
+	dst = append(dst, '"')
+	dst = append(dst, s...)
+	return append(dst, '"'), nil
 }
 
 // changesParams reads after (default 0) and limit (default 1000, at most

@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+
+	"github.com/mitra-cert/mitra/internal/store"
 )
 
 func TestSplitEnvelope(t *testing.T) {
@@ -89,4 +91,25 @@ func FuzzSplitEnvelope(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestEncodeChangesMatchesMarshal checks that the feed writes each change
+// as encoding/json would, escapes included.
+func TestEncodeChangesMatchesMarshal(t *testing.T) {
+	for _, it := range []changeItem{
+		{Seq: 1, Op: store.OpAdd, ID: "indicator--8e2e2d2b-17d4-4cbf-938f-98ee46b3cd3f", Version: "2024-06-03T10:11:12.345Z", DateAdded: "2024-06-03T10:11:12.345678Z"},
+		{Seq: 1 << 40, Op: store.OpDelete, ID: "x--1", Version: "v"},
+		{Seq: -3, Op: "", ID: "", Version: ""},
+		{Seq: 7, Op: "a\"b", ID: "<script>&amp;", Version: "tab\there\x00\x1f", DateAdded: "é\u2028\xff"},
+		{Seq: 0, Op: "add", ID: `back\slash`, Version: "\u007f"},
+	} {
+		want, err := json.Marshal(it)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := appendChangeItem(nil, it)
+		if err != nil || string(got) != string(want) {
+			t.Errorf("%+v: wrote %s (%v), json.Marshal %s", it, got, err, want)
+		}
+	}
 }

@@ -1,7 +1,6 @@
 package taxii
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"slices"
@@ -26,13 +25,12 @@ type Checked struct {
 func (s *Server) Check(ctx context.Context, p *access.Principal, raws []json.RawMessage) (Checked, error) {
 	var out Checked
 	// Marking definitions are resolved across the whole page, as across a
-	// POST's envelope.
-	var body bytes.Buffer
+	// POST's envelope (an id cannot span two objects: each ends in '}').
+	var ids []string
 	for _, raw := range raws {
-		body.Write(raw)
-		body.WriteByte(',')
+		ids = markingIDs(ids, raw)
 	}
-	markings, err := s.resolveMarkings(ctx, body.Bytes(), raws)
+	markings, err := s.resolveMarkings(ctx, ids, raws)
 	if err != nil {
 		return out, err
 	}

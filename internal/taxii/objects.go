@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/url"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -450,7 +451,7 @@ func (s *Server) addObjects(w http.ResponseWriter, r *http.Request, p *access.Pr
 	if err != nil {
 		return errorf(http.StatusUnprocessableEntity, "Unprocessable envelope", "the body is not a TAXII envelope: "+err.Error())
 	}
-	markings, err := s.resolveMarkings(r.Context(), body, raws)
+	markings, err := s.resolveMarkings(r.Context(), markingIDs(nil, body), raws)
 	if err != nil {
 		return err
 	}
@@ -522,10 +523,11 @@ type checkedObject struct {
 // the server (in any collection). Where both exist for one id the stricter
 // counts (access.Resolver.Learn), so that a definition stored first by
 // someone else cannot weaken the author's. The store is asked only about
-// ids the body mentions, once per request, before the write transaction.
-func (s *Server) resolveMarkings(ctx context.Context, body []byte, raws []json.RawMessage) (*access.Resolver, error) {
+// ids the body mentions (ids, from markingIDs), once per request, before
+// the write transaction.
+func (s *Server) resolveMarkings(ctx context.Context, ids []string, raws []json.RawMessage) (*access.Resolver, error) {
 	r := &access.Resolver{}
-	unknown := r.Unknown(markingIDs(body))
+	unknown := r.Unknown(ids)
 	if len(unknown) == 0 {
 		return r, nil
 	}
@@ -553,13 +555,13 @@ func (s *Server) resolveMarkings(ctx context.Context, body []byte, raws []json.R
 	return r, nil
 }
 
-// markingIDs returns the marking-definition ids written anywhere in body
-// (a superset of those the objects refer to; ids written with JSON escapes
-// are missed and so stay unresolved: the strictest outcome).
-func markingIDs(body []byte) []string {
+// markingIDs appends to ids the marking-definition ids written anywhere in
+// body and not in ids yet (a superset of those the objects refer to; ids
+// written with JSON escapes are missed and so stay unresolved: the
+// strictest outcome).
+func markingIDs(ids []string, body []byte) []string {
 	const prefix = "marking-definition--"
 	const uuidLen = 36
-	var ids []string
 	for i := 0; ; {
 		j := bytes.Index(body[i:], []byte(prefix))
 		if j < 0 {
@@ -567,7 +569,10 @@ func markingIDs(body []byte) []string {
 		}
 		start := i + j
 		end := start + len(prefix) + uuidLen
-		if end <= len(body) && uuid.Validate(string(body[start+len(prefix):end])) == nil {
+		// Most objects of a body carry one of a few markings: an id seen
+		// already costs a comparison, not an allocation.
+		if end <= len(body) && !slices.ContainsFunc(ids, func(id string) bool { return id == string(body[start:end]) }) &&
+			uuid.Validate(string(body[start+len(prefix):end])) == nil {
 			ids = append(ids, string(body[start:end]))
 		}
 		i = start + len(prefix)

@@ -239,7 +239,11 @@ func (c *Client) once(ctx context.Context, method, u string, body []byte, out an
 		return nil, e
 	}
 	if out != nil {
-		if err := json.Unmarshal(b, out); err != nil {
+		decode := json.Unmarshal
+		if d, ok := out.(answerDecoder); ok {
+			decode = func(b []byte, _ any) error { return d.decodeAnswer(b) }
+		}
+		if err := decode(b, out); err != nil {
 			return nil, fmt.Errorf("TAXII %s %s: answer is not the expected JSON: %w", method, u, err)
 		}
 	}
