@@ -59,7 +59,7 @@ var (
 	insertChangesN = changeCols + repeatValues(changeRow, insertChunk)
 	// prepared are the statements Open prepares on the writer.
 	prepared = []string{insertObjectsN, objectCols + objectRow, insertChangesN, changeCols + changeRow,
-		insertSearchText, insertSearchRefs}
+		insertSearchText, insertSearchRefs, addConsoleCounts, addSightingDays, sqlstore.ProvenanceInsert(sqlstore.ProvenanceChunk)}
 )
 
 func repeatValues(tuple string, n int) string {
@@ -92,6 +92,7 @@ func (Dialect) InsertVersions(b *sqlstore.Batch, cid int64, rows []store.NewVers
 		return append(a, cid, r.Added, r.Obj.ID, r.Obj.Type, r.Spec, r.Version, r.VersionRaw, r.Latest, r.Obj.Raw,
 			r.Obj.Submitter, r.Obj.TLP, sqlstore.JSONList(r.Obj.Recipients))
 	})
+	insertConsoleCounts(b, cid, rows)
 	insertSearch(b, cid, rows)
 	if withChanges {
 		chunks(b, rows, insertChangesN, changeCols+changeRow, func(a []any, r store.NewVersion) []any {

@@ -20,7 +20,7 @@ func (s *Store) AddGroup(ctx context.Context, collectionID string, reqs []*store
 			return err
 		}
 		objs := store.GroupObjects(reqs)
-		existing, err := loadVersions(ctx, tx, s.d, cid, objs)
+		existing, err := loadVersions(ctx, tx, s.d, cid, objs, nil)
 		if err != nil {
 			return err
 		}

@@ -135,7 +135,7 @@ func (s *Store) AddBatches(ctx context.Context, collectionID string, batches ite
 	for objs := range batches {
 		// Versions inserted by earlier batches are visible here: same
 		// transaction.
-		plan, err := s.addBatch(ctx, tx, m, objs, status, s.d.WholeAdd())
+		plan, err := s.addBatch(ctx, tx, m, objs, status, s.d.WholeAdd(), nil)
 		if err != nil {
 			return nil, err
 		}
@@ -163,9 +163,10 @@ type marks struct {
 // owners) and sends the rows, their change-log records, the superseded
 // flags and the collection's new marks as one Batch, with status (when
 // saveStatus) in the same round trip. When status is not nil the
-// objects' outcomes are appended to it. tx holds the collection's lock.
-func (s *Store) addBatch(ctx context.Context, tx Tx, m *marks, objs []store.Object, status *store.Status, saveStatus bool) (*store.AddPlan, error) {
-	existing, err := loadVersions(ctx, tx, s.d, m.cid, objs)
+// objects' outcomes are appended to it. known are versions tx has read
+// already (nil when none). tx holds the collection's lock.
+func (s *Store) addBatch(ctx context.Context, tx Tx, m *marks, objs []store.Object, status *store.Status, saveStatus bool, known storedVersions) (*store.AddPlan, error) {
+	existing, err := loadVersions(ctx, tx, s.d, m.cid, objs, known)
 	if err != nil {
 		return nil, err
 	}
@@ -223,11 +224,30 @@ func inChunks(ids []string, fn func(part []string) error) error {
 	return nil
 }
 
-// loadVersions reads every stored version of the batch's ids. For new
-// objects it finds nothing, cheaply.
-func loadVersions(ctx context.Context, tx Tx, d Dialect, cid int64, objs []store.Object) (map[string][]store.StoredVersion, error) {
-	out := make(map[string][]store.StoredVersion, len(objs))
-	err := inChunks(uniqueIDs(objs), func(part []string) error {
+// storedVersions are the stored versions of ids in a collection, as read
+// in a transaction: an id present with no versions has none.
+type storedVersions map[string][]store.StoredVersion
+
+// loadVersions reads every stored version of the batch's ids, but for the
+// ids of known (versions the transaction has read already). For new
+// objects it finds nothing, with an index probe per id.
+func loadVersions(ctx context.Context, tx Tx, d Dialect, cid int64, objs []store.Object, known storedVersions) (storedVersions, error) {
+	out := make(storedVersions, len(objs))
+	ids := uniqueIDs(objs)
+	if known != nil {
+		unread := ids[:0:0]
+		for _, id := range ids {
+			if vs, ok := known[id]; ok {
+				if len(vs) > 0 {
+					out[id] = vs
+				}
+			} else {
+				unread = append(unread, id)
+			}
+		}
+		ids = unread
+	}
+	err := inChunks(ids, func(part []string) error {
 		a := Args{cid}
 		rows, err := tx.Query(ctx, `SELECT id, rid, version, version_raw, spec_version, latest, body FROM objects WHERE cid = ? AND `+d.In(&a, "id", part), a...)
 		_, err = collect(rows, err, "add objects: load versions", func(r Row) (struct{}, error) {

@@ -209,6 +209,17 @@ func (s *Store) ReleaseLease(ctx context.Context, link, holder string) error {
 
 var _ store.FederationTx = (*writeTx)(nil)
 
+// ProvenanceChunk is the number of provenance rows one statement inserts
+// at most.
+const ProvenanceChunk = 200
+
+// ProvenanceInsert returns the statement that inserts n provenance rows,
+// keeping the first arrival of each (id, version, link).
+func ProvenanceInsert(n int) string {
+	return `INSERT INTO object_provenance (id, version, link, peer, received) VALUES ` +
+		strings.TrimSuffix(strings.Repeat("(?, ?, ?, ?, ?),", n), ",") + ` ON CONFLICT (id, version, link) DO NOTHING`
+}
+
 // RecordProvenance implements store.FederationTx: the first arrival of a
 // version through a link is kept.
 func (t *writeTx) RecordProvenance(ctx context.Context, ps []store.Provenance) error {
@@ -216,22 +227,18 @@ func (t *writeTx) RecordProvenance(ctx context.Context, ps []store.Provenance) e
 		return errTxDone
 	}
 	// Several rows per statement: one statement per row was an eighth of
-	// a federation pull's CPU time.
+	// a federation pull's CPU time. Full chunks share one text, which a
+	// dialect can prepare once (SQLite does: preparing the statement cost
+	// a quarter of its time).
 	b := &Batch{}
 	for len(ps) > 0 {
-		n := min(len(ps), 200)
-		var q strings.Builder
-		q.WriteString(`INSERT INTO object_provenance (id, version, link, peer, received) VALUES `)
+		n := min(len(ps), ProvenanceChunk)
+		q := ProvenanceInsert(n)
 		args := make([]any, 0, 5*n)
-		for i, p := range ps[:n] {
-			if i > 0 {
-				q.WriteByte(',')
-			}
-			q.WriteString("(?, ?, ?, ?, ?)")
+		for _, p := range ps[:n] {
 			args = append(args, p.ObjectID, p.Version, p.Link, p.Peer, micros(p.Received))
 		}
-		q.WriteString(` ON CONFLICT (id, version, link) DO NOTHING`)
-		b.Queue(q.String(), args...)
+		b.Queue(q, args...)
 		ps = ps[n:]
 	}
 	if b.Len() == 0 {

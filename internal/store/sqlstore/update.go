@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/mitra-cert/mitra/internal/store"
 )
@@ -40,6 +41,10 @@ type writeTx struct {
 	tx   Tx
 	m    marks
 	done bool
+	// read are the versions Latest read since the transaction last wrote
+	// objects: Add plans with them instead of reading them again (a
+	// federation pull reads the latest versions of a page, then adds it).
+	read storedVersions
 }
 
 var errTxDone = errors.New("store: transaction used after Update returned")
@@ -49,19 +54,42 @@ func (t *writeTx) Latest(ctx context.Context, ids []string) (map[string]store.En
 	if t.done {
 		return nil, errTxDone
 	}
+	// Every version of the ids is read, not only the latest: Add needs
+	// them all, and a new object has none, which one index probe per id
+	// tells either way.
 	out := make(map[string]store.Entry, len(ids))
+	if t.read == nil {
+		t.read = storedVersions{}
+	}
+	for _, id := range ids {
+		if _, ok := t.read[id]; !ok {
+			t.read[id] = nil
+		}
+	}
 	err := inChunks(ids, func(part []string) error {
 		a := Args{t.m.cid}
-		rows, err := t.tx.Query(ctx, `SELECT `+entryCols+`, o.body FROM objects o WHERE o.cid = ? AND o.latest AND `+t.s.d.In(&a, "o.id", part), a...)
+		rows, err := t.tx.Query(ctx, `SELECT `+entryCols+`, o.body, o.rid, o.version, o.latest FROM objects o WHERE o.cid = ? AND `+t.s.d.In(&a, "o.id", part), a...)
 		sc := newEntryScan(true)
+		var v store.StoredVersion
+		sc.dest = append(sc.dest, &v.RID, &v.Version, &v.Latest)
 		_, err = collect(rows, err, "latest", func(r Row) (struct{}, error) {
 			e, _, err := sc.scan(r)
-			out[e.ID] = e
-			return struct{}{}, err
+			if err != nil {
+				return struct{}{}, err
+			}
+			v.VersionRaw, v.Spec, v.Body = e.VersionRaw, e.SpecVersion, e.Raw
+			if vs := t.read[e.ID]; !slices.ContainsFunc(vs, func(x store.StoredVersion) bool { return x.RID == v.RID }) {
+				t.read[e.ID] = append(vs, v)
+			}
+			if v.Latest {
+				out[e.ID] = e
+			}
+			return struct{}{}, nil
 		})
 		return err
 	})
 	if err != nil {
+		t.read = nil
 		return nil, err
 	}
 	return out, nil
@@ -72,7 +100,9 @@ func (t *writeTx) Add(ctx context.Context, objs []store.Object) ([]store.AddResu
 	if t.done {
 		return nil, errTxDone
 	}
-	plan, err := t.s.addBatch(ctx, t.tx, &t.m, objs, nil, false)
+	known := t.read
+	t.read = nil // the versions change
+	plan, err := t.s.addBatch(ctx, t.tx, &t.m, objs, nil, false, known)
 	if err != nil {
 		return nil, err
 	}
@@ -84,6 +114,7 @@ func (t *writeTx) Delete(ctx context.Context, objectID string, q store.Query) (i
 	if t.done {
 		return 0, errTxDone
 	}
+	t.read = nil // the versions change
 	return t.s.deleteIn(ctx, t.tx, &t.m, objectID, q)
 }
 

@@ -96,6 +96,30 @@ func testPeers(t *testing.T, s store.Store) {
 		t.Errorf("rejections = %+v, %v", rej, err)
 	}
 
+	// Many rows at once (several statements): every row kept once, the
+	// first arrival of each.
+	many := make([]store.Provenance, 450)
+	for i := range many {
+		many[i] = store.Provenance{ObjectID: fmt.Sprintf("indicator--m%03d", i), Version: "v1", Link: "l", Peer: "p", Received: at}
+	}
+	for round := range 2 {
+		err := s.Update(ctx, cid, func(ctx context.Context, tx store.Tx) error {
+			return tx.(store.FederationTx).RecordProvenance(ctx, many)
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range many {
+			many[i].Received = at.Add(time.Duration(round+1) * time.Hour)
+		}
+	}
+	for _, i := range []int{0, 199, 200, 399, 400, 449} {
+		prov, err := s.ObjectProvenance(ctx, many[i].ObjectID)
+		if err != nil || len(prov) != 1 || !prov[0].Received.Equal(at) {
+			t.Errorf("provenance of row %d = %+v, %v", i, prov, err)
+		}
+	}
+
 	if n, err := s.PruneRejections(ctx, at); err != nil || n != 0 {
 		t.Errorf("prune nothing older: %d, %v", n, err)
 	}

@@ -52,6 +52,7 @@ func Run(t *testing.T, open Open) {
 		{"OwnershipRace", testOwnershipRace},
 		{"Update", testUpdate},
 		{"UpdateConcurrent", testUpdateConcurrent},
+		{"UpdateLatestThenAdd", testUpdateLatestThenAdd},
 		{"UpdateDelete", testUpdateDelete},
 		{"Markings", testMarkings},
 		{"AccountChanges", testAccountChanges},

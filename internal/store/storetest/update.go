@@ -264,3 +264,63 @@ func testUpdateDelete(t *testing.T, s store.Store) {
 		t.Error(err)
 	}
 }
+
+// testUpdateLatestThenAdd: Add in a transaction that read the latest
+// versions first (as a federation pull does, and the store reuses what
+// Latest read) decides duplicates, new versions and the latest flag as
+// AddObjects does, and sees what the transaction added since.
+func testUpdateLatestThenAdd(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	cid := newCollection(t, s)
+	const org = "identity--a"
+	x, y := "note--"+uuid.NewString(), "note--"+uuid.NewString()
+	for n := range 2 {
+		if res, err := s.AddObjects(ctx, cid, []store.Object{from(t, counterNote(x, n), org)}, nil); err != nil || res[0].Err != nil {
+			t.Fatalf("add: %+v %v", res, err)
+		}
+	}
+	err := s.Update(ctx, cid, func(ctx context.Context, tx store.Tx) error {
+		latest, err := tx.Latest(ctx, []string{x, y})
+		if err != nil || len(latest) != 1 || string(latest[x].Raw) != string(counterNote(x, 1)) {
+			return fmt.Errorf("latest: %+v, %v", latest, err)
+		}
+		res, err := tx.Add(ctx, []store.Object{from(t, counterNote(x, 1), org), from(t, counterNote(x, 2), org),
+			from(t, counterNote(y, 0), org), from(t, counterNote(y, 0), org)})
+		if err != nil {
+			return err
+		}
+		if !res[0].Duplicate || res[1].Err != nil || res[1].Duplicate || res[2].Err != nil || res[2].Duplicate || !res[3].Duplicate {
+			return fmt.Errorf("add after latest: %+v", res)
+		}
+		// What the transaction added is read again: y is stored now.
+		if _, err := tx.Latest(ctx, []string{y}); err != nil {
+			return err
+		}
+		if res, err = tx.Add(ctx, []store.Object{from(t, counterNote(y, 0), org), from(t, counterNote(x, 3), org)}); err != nil {
+			return err
+		}
+		if !res[0].Duplicate || res[1].Err != nil || res[1].Duplicate {
+			return fmt.Errorf("second add: %+v", res)
+		}
+		// No Latest since the last Add: nothing stale is reused.
+		if res, err = tx.Add(ctx, []store.Object{from(t, counterNote(x, 3), org)}); err != nil || !res[0].Duplicate {
+			return fmt.Errorf("third add: %+v %v", res, err)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	all := query(t, s, cid, store.Query{Versions: store.VersionFilter{All: true}})
+	if len(all.Entries) != 5 {
+		t.Errorf("versions = %v, want 4 of x and 1 of y", versions(all))
+	}
+	latest := query(t, s, cid, store.Query{})
+	got := map[string]string{}
+	for _, e := range latest.Entries {
+		got[e.ID] = e.VersionRaw
+	}
+	if len(got) != 2 || got[x] != base.Add(3*time.Second).Format("2006-01-02T15:04:05.000Z") || got[y] != base.Format("2006-01-02T15:04:05.000Z") {
+		t.Errorf("latest versions = %v", got)
+	}
+}
