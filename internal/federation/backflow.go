@@ -929,7 +929,7 @@ func (r *Runner) sendDeletes(ctx context.Context, cl *taxiiclient.Client, p *sto
 	}
 	sent := 0
 	for {
-		page, err := feed.ChangeFeed(ctx, col.ID, pos.Seq, 500, func(e *store.Entry) bool {
+		page, err := deletionPage(ctx, feed, col.ID, pos.Seq, 500, func(e *store.Entry) bool {
 			return isFeedback(e.Type) && fb.local(e) && access.Decide(reader, col, e).Allowed
 		})
 		if errors.Is(err, store.ErrPositionExpired) && page != nil {

@@ -128,7 +128,7 @@ func (r *Runner) pushDeletes(ctx context.Context, cl *taxiiclient.Client, p *sto
 	}
 	sent := 0
 	for {
-		page, err := feed.ChangeFeed(ctx, col.ID, pos.Seq, limit, visible)
+		page, err := deletionPage(ctx, feed, col.ID, pos.Seq, limit, visible)
 		if errors.Is(err, store.ErrPositionExpired) && page != nil {
 			// Retention passed the position (the link did not run for
 			// longer than it keeps): the deletions pruned are lost to this
@@ -175,6 +175,19 @@ func (r *Runner) pushDeletes(ctx context.Context, cl *taxiiclient.Client, p *sto
 			return sent, nil
 		}
 	}
+}
+
+// deletionPage reads the tombstones after position after that visible
+// admits: from the store's deletion feed when it has one (the adds'
+// bodies are not read), else from the change feed, whose adds visible
+// never sees.
+func deletionPage(ctx context.Context, feed store.Feed, collectionID string, after int64, limit int, visible func(*store.Entry) bool) (*store.FeedPage, error) {
+	if df, ok := feed.(store.DeletionFeed); ok {
+		return df.DeletionFeed(ctx, collectionID, after, limit, visible)
+	}
+	return feed.ChangeFeed(ctx, collectionID, after, limit, func(e *store.Entry) bool {
+		return e.Raw == nil && visible(e) // a delete has no body
+	})
 }
 
 // deleteTarget is one DELETE a push link sends: the id the peer knows the

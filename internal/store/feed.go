@@ -49,6 +49,17 @@ type Feed interface {
 	ChangeFeed(ctx context.Context, collectionID string, after int64, limit int, visible func(*Entry) bool) (*FeedPage, error)
 }
 
+// DeletionFeed serves only the delete records of a collection's change
+// log: what a federation link that sends deletions reads, without the
+// cost of reading every added version.
+type DeletionFeed interface {
+	// DeletionFeed is ChangeFeed restricted to delete records (visible
+	// sees only those). When More is false, Next is past every change the
+	// log held when the call began, adds included, so that a reader does
+	// not scan the same adds again.
+	DeletionFeed(ctx context.Context, collectionID string, after int64, limit int, visible func(*Entry) bool) (*FeedPage, error)
+}
+
 // ChangeRetention prunes the change log.
 type ChangeRetention interface {
 	// PruneChanges removes, in every collection, the change records up to

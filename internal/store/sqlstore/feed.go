@@ -14,6 +14,10 @@ import (
 const feedCols = `c.seq, c.op, c.object_id, c.version_raw, c.at, c.type, c.submitter, c.tlp, c.recipients,
 	COALESCE(o.rid, 0), COALESCE(o.type, ''), COALESCE(o.spec_version, ''), COALESCE(o.submitter, ''), COALESCE(o.tlp, 0), COALESCE(o.recipients, '[]'), o.body`
 
+// deleteCols are feedCols for a delete record, which adds no version.
+const deleteCols = `c.seq, c.op, c.object_id, c.version_raw, c.at, c.type, c.submitter, c.tlp, c.recipients,
+	0, '', '', '', 0, '[]', NULL`
+
 // ChangeFeed implements store.Feed. Like QueryObjects with a Visible
 // filter, it reads the log in chunks, each starting after the last record
 // read, until limit+1 visible records are found or the log ends. Writers
@@ -22,6 +26,17 @@ const feedCols = `c.seq, c.op, c.object_id, c.version_raw, c.at, c.type, c.submi
 // removes a prefix of the log, so checking the oldest kept record after
 // the scan tells whether anything after the position was pruned.
 func (s *Store) ChangeFeed(ctx context.Context, collectionID string, after int64, limit int, visible func(*store.Entry) bool) (*store.FeedPage, error) {
+	return s.feed(ctx, collectionID, after, limit, visible, false)
+}
+
+// DeletionFeed implements store.DeletionFeed: ChangeFeed's scan over the
+// delete records alone, without the join that reads added versions'
+// bodies.
+func (s *Store) DeletionFeed(ctx context.Context, collectionID string, after int64, limit int, visible func(*store.Entry) bool) (*store.FeedPage, error) {
+	return s.feed(ctx, collectionID, after, limit, visible, true)
+}
+
+func (s *Store) feed(ctx context.Context, collectionID string, after int64, limit int, visible func(*store.Entry) bool, deletesOnly bool) (*store.FeedPage, error) {
 	cid, err := collectionKey(ctx, s.db, collectionID)
 	if err != nil {
 		return nil, err
@@ -33,13 +48,16 @@ func (s *Store) ChangeFeed(ctx context.Context, collectionID string, after int64
 	if err := s.checkPosition(ctx, cid, collectionID, after, page); err != nil {
 		return page, err // fail fast: no scan for a reader that must resync
 	}
+	// Every change up to latest was committed before the scan began
+	// (numbered under the collection's lock, committed in order).
+	latest := page.Latest
 	chunk := limit + 1
 	if visible != nil {
 		chunk = max(chunk, 256)
 	}
 	cursor := after
 	for {
-		n, done, err := s.feedChunk(ctx, cid, &cursor, chunk, limit, visible, page)
+		n, done, err := s.feedChunk(ctx, cid, &cursor, chunk, limit, visible, page, deletesOnly)
 		if err != nil {
 			return nil, err
 		}
@@ -47,9 +65,13 @@ func (s *Store) ChangeFeed(ctx context.Context, collectionID string, after int64
 			break
 		}
 	}
-	if page.More {
+	switch {
+	case page.More:
 		page.Next = page.Changes[len(page.Changes)-1].Seq
-	} else {
+	case deletesOnly:
+		// The scan saw only deletes; the adds up to latest are past too.
+		page.Next = max(cursor, latest)
+	default:
 		// Past hidden records at the end too: the reader learns only that
 		// positions were skipped.
 		page.Next = cursor
@@ -80,10 +102,15 @@ func (s *Store) checkPosition(ctx context.Context, cid int64, collectionID strin
 // *cursor to the last record read. It returns the number of records read
 // and whether the page is complete (limit records and a further visible
 // one, which sets More).
-func (s *Store) feedChunk(ctx context.Context, cid int64, cursor *int64, chunk, limit int, visible func(*store.Entry) bool, page *store.FeedPage) (int, bool, error) {
-	rows, err := s.db.Query(ctx, `SELECT `+feedCols+` FROM changes c
+func (s *Store) feedChunk(ctx context.Context, cid int64, cursor *int64, chunk, limit int, visible func(*store.Entry) bool, page *store.FeedPage, deletesOnly bool) (int, bool, error) {
+	q := `SELECT ` + feedCols + ` FROM changes c
 		LEFT JOIN objects o ON c.op = 'add' AND o.cid = c.cid AND o.date_added = c.at AND o.id = c.object_id
-		WHERE c.cid = ? AND c.seq > ? ORDER BY c.seq LIMIT ?`, cid, *cursor, chunk)
+		WHERE c.cid = ? AND c.seq > ? ORDER BY c.seq LIMIT ?`
+	if deletesOnly {
+		q = `SELECT ` + deleteCols + ` FROM changes c
+		WHERE c.cid = ? AND c.seq > ? AND c.op = 'delete' ORDER BY c.seq LIMIT ?`
+	}
+	rows, err := s.db.Query(ctx, q, cid, *cursor, chunk)
 	if err != nil {
 		return 0, false, fmt.Errorf("change feed: %w", err)
 	}
@@ -179,3 +206,5 @@ func (s *Store) PruneChanges(ctx context.Context, before time.Time) (int64, erro
 	}
 	return total, nil
 }
+
+var _ store.DeletionFeed = (*Store)(nil)

@@ -3,6 +3,7 @@ package storetest
 import (
 	"context"
 	"errors"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -208,4 +209,90 @@ func testTombstoneInputs(t *testing.T, s store.Store) {
 		t.Fatalf("imported feed: %+v", p.Changes)
 	}
 	check("imported", p.Changes[0].Entry)
+}
+
+// testDeletionFeed: the deletion feed serves exactly the change feed's
+// visible delete records, page by page, and moves a reader past the adds
+// after the last delete so that they are not scanned again.
+func testDeletionFeed(t *testing.T, s store.Store) {
+	df, ok := s.(store.DeletionFeed)
+	if !ok {
+		t.Skip("the store has no deletion feed")
+	}
+	ctx := context.Background()
+	cid := newCollection(t, s)
+	var objs []store.Object
+	for i := range 12 {
+		id := "indicator--" + uuid.NewString()
+		for v := range 2 {
+			o := Obj(t, Indicator(id, base, base.Add(time.Duration(v)*time.Hour)))
+			o.Submitter, o.TLP = "org-a", 1
+			if i%3 == 0 {
+				o.Submitter = "org-b"
+			}
+			objs = append(objs, o)
+		}
+	}
+	if _, err := s.AddObjects(ctx, cid, objs, nil); err != nil {
+		t.Fatal(err)
+	}
+	// Whole objects and single versions, of both submitters.
+	for i := 0; i < len(objs); i += 4 {
+		q := store.Query{}
+		if i%8 == 0 {
+			q.Versions = store.VersionFilter{Exact: []time.Time{base}}
+		}
+		if _, err := s.DeleteObject(ctx, cid, objs[i].ID, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Adds after the last delete, which the deletion feed steps over.
+	if _, err := s.AddObjects(ctx, cid, []store.Object{Obj(t, Indicator("indicator--"+uuid.NewString(), base, base))}, nil); err != nil {
+		t.Fatal(err)
+	}
+	visible := func(e *store.Entry) bool { return e.Submitter == "org-a" }
+	full := mustFeed(t, s, cid, 0)
+	var want []int64
+	for _, c := range full.Changes {
+		if c.Op == store.OpDelete && visible(&c.Entry) {
+			want = append(want, c.Seq)
+		}
+	}
+	if len(want) < 3 {
+		t.Fatalf("only %d visible deletes to read", len(want))
+	}
+	var got []int64
+	after := int64(0)
+	for range 100 {
+		p, err := df.DeletionFeed(ctx, cid, after, 2, visible)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range p.Changes {
+			if c.Op != store.OpDelete || c.Entry.Submitter != "org-a" || c.Entry.Type != "indicator" || c.Entry.Raw != nil {
+				t.Errorf("change %d: %s of %q (%s)", c.Seq, c.Op, c.Entry.Submitter, c.Entry.Type)
+			}
+			got = append(got, c.Seq)
+		}
+		if p.Next < after {
+			t.Fatalf("position went back from %d to %d", after, p.Next)
+		}
+		after = p.Next
+		if !p.More {
+			if p.Next != p.Latest || p.Latest != full.Latest {
+				t.Errorf("last page: next %d, latest %d; want both %d", p.Next, p.Latest, full.Latest)
+			}
+			break
+		}
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("deletion feed served %v, want %v", got, want)
+	}
+	// Nothing after the position: the page is empty and stays put.
+	if p, err := df.DeletionFeed(ctx, cid, full.Latest, 0, nil); err != nil || len(p.Changes) != 0 || p.Next != full.Latest {
+		t.Errorf("at the end: %+v, %v", p, err)
+	}
+	if _, err := df.DeletionFeed(ctx, uuid.NewString(), 0, 0, nil); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("missing collection: %v", err)
+	}
 }

@@ -61,6 +61,7 @@ func Run(t *testing.T, open Open) {
 		{"ChangeFeedConcurrent", testChangeFeedConcurrent},
 		{"ChangeRetention", testChangeRetention},
 		{"TombstoneInputs", testTombstoneInputs},
+		{"DeletionFeed", testDeletionFeed},
 		{"Ping", testPing},
 		{"Peers", testPeers},
 		{"Sessions", testSessions},
