@@ -915,17 +915,9 @@ func (r *Runner) sendDeletes(ctx context.Context, cl *taxiiclient.Client, p *sto
 	if !ok {
 		return 0, nil
 	}
-	key := deletesKey(l.ID)
-	var pos deletesPosition
-	err := r.Store.Update(ctx, col.ID, func(ctx context.Context, tx store.Tx) error {
-		b, err := tx.Cursor(ctx, key)
-		if err != nil || len(b) == 0 {
-			return err
-		}
-		return json.Unmarshal(b, &pos)
-	})
+	pos, err := readDeletesPosition(ctx, r.Store, col.ID, l.ID)
 	if err != nil {
-		return 0, fmt.Errorf("link %s: read feedback deletes position: %w", l.ID, err)
+		return 0, err
 	}
 	sent := 0
 	for {
@@ -981,16 +973,8 @@ func (r *Runner) sendDeletes(ctx context.Context, cl *taxiiclient.Client, p *sto
 			return sent, nil
 		}
 		next := deletesPosition{Seq: page.Next}
-		b, _ := json.Marshal(next)
-		if err := r.Store.Update(ctx, col.ID, func(ctx context.Context, tx store.Tx) error {
-			if ftx, ok := tx.(store.FederationTx); ok && len(refused) > 0 {
-				if err := ftx.RecordRejections(ctx, refused); err != nil {
-					return err
-				}
-			}
-			return tx.SetCursor(ctx, key, b)
-		}); err != nil {
-			return sent, fmt.Errorf("link %s: store feedback deletes position: %w", l.ID, err)
+		if err := saveDeletesPosition(ctx, r.Store, col.ID, l.ID, next, refused); err != nil {
+			return sent, err
 		}
 		pos = next
 		if !page.More {

@@ -46,8 +46,15 @@ func deletesKey(linkID string) string { return CursorKeyOf(linkID) + "/deletes" 
 // sequence number it has sent deletions up to and how many it sent (zero
 // before its first run).
 func PushDeletions(ctx context.Context, st store.Updater, collectionID, linkID string) (seq, sent int64, err error) {
+	pos, err := readDeletesPosition(ctx, st, collectionID, linkID)
+	return pos.Seq, pos.Sent, err
+}
+
+// readDeletesPosition reads a link's deletions position (zero before its
+// first run).
+func readDeletesPosition(ctx context.Context, st store.Updater, collectionID, linkID string) (deletesPosition, error) {
 	var pos deletesPosition
-	err = st.Update(ctx, collectionID, func(ctx context.Context, tx store.Tx) error {
+	err := st.Update(ctx, collectionID, func(ctx context.Context, tx store.Tx) error {
 		b, err := tx.Cursor(ctx, deletesKey(linkID))
 		if err != nil || len(b) == 0 {
 			return err
@@ -55,9 +62,27 @@ func PushDeletions(ctx context.Context, st store.Updater, collectionID, linkID s
 		return json.Unmarshal(b, &pos)
 	})
 	if err != nil {
-		return 0, 0, fmt.Errorf("link %s: read deletions position: %w", linkID, err)
+		return pos, fmt.Errorf("link %s: read deletions position: %w", linkID, err)
 	}
-	return pos.Seq, pos.Sent, nil
+	return pos, nil
+}
+
+// saveDeletesPosition stores a link's deletions position together with
+// the rejections of the DELETEs the remote refused for good.
+func saveDeletesPosition(ctx context.Context, st store.Updater, collectionID, linkID string, pos deletesPosition, refused []store.Rejection) error {
+	b, _ := json.Marshal(pos)
+	err := st.Update(ctx, collectionID, func(ctx context.Context, tx store.Tx) error {
+		if ftx, ok := tx.(store.FederationTx); ok && len(refused) > 0 {
+			if err := ftx.RecordRejections(ctx, refused); err != nil {
+				return err
+			}
+		}
+		return tx.SetCursor(ctx, deletesKey(linkID), b)
+	})
+	if err != nil {
+		return fmt.Errorf("link %s: store deletions position: %w", linkID, err)
+	}
+	return nil
 }
 
 // pushDeletes sends the peer the deletions made in the local collection
@@ -73,30 +98,13 @@ func (r *Runner) pushDeletes(ctx context.Context, cl *taxiiclient.Client, p *sto
 	if !ok {
 		return 0, nil
 	}
-	key := deletesKey(l.ID)
-	var pos deletesPosition
-	err := r.Store.Update(ctx, col.ID, func(ctx context.Context, tx store.Tx) error {
-		b, err := tx.Cursor(ctx, key)
-		if err != nil || len(b) == 0 {
-			return err
-		}
-		return json.Unmarshal(b, &pos)
-	})
+	pos, err := readDeletesPosition(ctx, r.Store, col.ID, l.ID)
 	if err != nil {
-		return 0, fmt.Errorf("link %s: read deletions position: %w", l.ID, err)
+		return 0, err
 	}
 	save := func(next deletesPosition, refused []store.Rejection) error {
-		b, _ := json.Marshal(next)
-		err := r.Store.Update(ctx, col.ID, func(ctx context.Context, tx store.Tx) error {
-			if ftx, ok := tx.(store.FederationTx); ok && len(refused) > 0 {
-				if err := ftx.RecordRejections(ctx, refused); err != nil {
-					return err
-				}
-			}
-			return tx.SetCursor(ctx, key, b)
-		})
-		if err != nil {
-			return fmt.Errorf("link %s: store deletions position: %w", l.ID, err)
+		if err := saveDeletesPosition(ctx, r.Store, col.ID, l.ID, next, refused); err != nil {
+			return err
 		}
 		pos = next
 		return nil
