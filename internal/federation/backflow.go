@@ -943,24 +943,18 @@ func (r *Runner) sendDeletes(ctx context.Context, cl *taxiiclient.Client, p *sto
 		if err != nil {
 			return sent, err
 		}
-		var done []string
-		var refused []store.Rejection
+		var targets []deleteTarget
 		for _, c := range page.Changes {
 			peers := marks[c.ObjectID]
 			if c.Op != store.OpDelete || len(peers) == 0 || !slices.Contains(peers, p.Name) {
 				continue
 			}
-			pid := peerID(fb.key, p.Name, c.ObjectID)
-			ok, rej, err := r.deleteAt(ctx, cl, p, l, pid, c.VersionRaw)
-			switch {
-			case err != nil:
-				return sent, err
-			case ok:
-				sent++
-				done = append(done, c.ObjectID)
-			default:
-				refused = append(refused, rej)
-			}
+			targets = append(targets, deleteTarget{id: peerID(fb.key, p.Name, c.ObjectID), version: c.VersionRaw, local: c.ObjectID})
+		}
+		done, refused, err := r.deleteTargetsAt(ctx, cl, p, l, targets)
+		sent += len(done)
+		if err != nil {
+			return sent, err
 		}
 		if len(done) > 0 {
 			if err := r.Store.AppendAudit(ctx, store.AuditRecord{Principal: "peer:" + p.Name, Organisation: p.Organisation, Action: "objects.push",

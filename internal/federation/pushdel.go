@@ -152,19 +152,10 @@ func (r *Runner) pushDeletes(ctx context.Context, cl *taxiiclient.Client, p *sto
 		if err != nil {
 			return sent, err
 		}
-		var done []string
-		var refused []store.Rejection
-		for _, t := range targets {
-			ok, rej, err := r.deleteAt(ctx, cl, p, l, t.id, t.version)
-			switch {
-			case err != nil:
-				return sent, err
-			case ok:
-				sent++
-				done = append(done, t.local)
-			default:
-				refused = append(refused, rej)
-			}
+		done, refused, err := r.deleteTargetsAt(ctx, cl, p, l, targets)
+		sent += len(done)
+		if err != nil {
+			return sent, err
 		}
 		if len(done) > 0 {
 			if err := r.Store.AppendAudit(ctx, store.AuditRecord{Principal: "peer:" + p.Name, Organisation: p.Organisation, Action: "objects.push",
@@ -202,6 +193,24 @@ func deletionPage(ctx context.Context, feed store.Feed, collectionID string, aft
 // object by, the deleted version, and the local id (for the audit log).
 type deleteTarget struct {
 	id, version, local string
+}
+
+// deleteTargetsAt sends each target's DELETE to the peer (deleteAt):
+// done are the local ids of the versions gone there, refused the lasting
+// refusals. An error stops at that target, with what was done before it.
+func (r *Runner) deleteTargetsAt(ctx context.Context, cl *taxiiclient.Client, p *store.Peer, l *store.Link, targets []deleteTarget) (done []string, refused []store.Rejection, err error) {
+	for _, t := range targets {
+		ok, rej, err := r.deleteAt(ctx, cl, p, l, t.id, t.version)
+		switch {
+		case err != nil:
+			return done, refused, err
+		case ok:
+			done = append(done, t.local)
+		default:
+			refused = append(refused, rej)
+		}
+	}
+	return done, refused, nil
 }
 
 // deleteTargets turns a page of visible tombstones into the DELETEs to
