@@ -42,6 +42,11 @@ type Link struct {
 	// sent); null when unknown (a polling pull link, or no run yet).
 	LagObjects *int64 `json:"lag_objects"`
 	Synced     int64  `json:"synced"`
+	// DeletionsSent counts the deletions a push link has sent the peer
+	// (a DELETE the peer answered 404 included); DeletionsPosition is the
+	// local change-log sequence number they stand at. Push links only.
+	DeletionsSent     *int64 `json:"deletions_sent,omitempty"`
+	DeletionsPosition *int64 `json:"deletions_position,omitempty"`
 }
 
 // Rejection is an object a link refused.
@@ -91,6 +96,13 @@ func (h *Handler) peerView(r *http.Request, ps store.Peers, p *store.Peer, rejec
 		}
 		if n := l.LagObjects; n >= 0 && (!l.LastSuccess.IsZero() || !l.LastErrorAt.IsZero()) {
 			lv.LagObjects = &n
+		}
+		if up, ok := h.store.(store.Updater); ok && l.Direction == store.LinkPush {
+			seq, sent, err := federation.PushDeletions(r.Context(), up, l.Local, l.ID)
+			if err != nil {
+				return v, err
+			}
+			lv.DeletionsSent, lv.DeletionsPosition = &sent, &seq
 		}
 		v.Links = append(v.Links, lv)
 	}

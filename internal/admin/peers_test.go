@@ -2,6 +2,7 @@ package admin_test
 
 import (
 	"bytes"
+	"context"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -82,6 +83,23 @@ func TestPeersAPI(t *testing.T) {
 			t.Errorf("lag of the link that ran: %v, want 7", l.LagObjects)
 		case l.ID != created.Links[0].ID && l.LagObjects != nil:
 			t.Errorf("lag of a link that never ran: %v, want null", *l.LagObjects)
+		}
+	}
+	// Deletions sent: push links only, as the link's stored position says
+	// (the shape federation.PushDeletions reads).
+	push := created.Links[1]
+	if err := e.st.Update(e.ctx, push.Local, func(ctx context.Context, tx store.Tx) error {
+		return tx.SetCursor(ctx, federation.CursorKeyOf(push.ID)+"/deletes", []byte(`{"seq":12,"all":true,"sent":3}`))
+	}); err != nil {
+		t.Fatal(err)
+	}
+	root.do("GET", "/admin/peers/remote", nil).wantJSON(http.StatusOK, &shown)
+	for _, l := range shown.Links {
+		switch {
+		case l.ID == push.ID && (l.DeletionsSent == nil || *l.DeletionsSent != 3 || l.DeletionsPosition == nil || *l.DeletionsPosition != 12):
+			t.Errorf("deletions of the push link: sent %v at %v, want 3 at 12", l.DeletionsSent, l.DeletionsPosition)
+		case l.ID != push.ID && (l.DeletionsSent != nil || l.DeletionsPosition != nil):
+			t.Errorf("deletions shown for a pull link: %v at %v", l.DeletionsSent, l.DeletionsPosition)
 		}
 	}
 	root.do("DELETE", "/admin/peers/remote", nil).want(http.StatusNoContent)
