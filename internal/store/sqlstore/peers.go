@@ -178,13 +178,15 @@ func (s *Store) PruneRejections(ctx context.Context, before time.Time) (int64, e
 // found from its objects row (the range of its collection that covers its
 // date_added) or by id (provenance_versions); of each (id, version, link)
 // the first delivery is kept, as the key of migration 5's table did.
+// CROSS JOIN fixes SQLite's join order (collections, then each one's
+// versions of the id by objects_version): without statistics it scanned
+// objects.
 func (s *Store) ObjectProvenance(ctx context.Context, objectID string) ([]store.Provenance, error) {
 	rows, err := s.db.Query(ctx, `SELECT x.version, d.link, d.peer, d.received FROM (
   SELECT o.version_raw AS version, r.delivery AS delivery
-  FROM collections c JOIN objects o ON o.cid = c.cid
-  JOIN provenance_ranges r ON r.collection = c.id AND r.first_added <= o.date_added
+  FROM collections c CROSS JOIN objects o CROSS JOIN provenance_ranges r
+  WHERE o.cid = c.cid AND o.id = ? AND r.collection = c.id AND r.first_added <= o.date_added
    AND r.last_added = (SELECT MIN(m.last_added) FROM provenance_ranges m WHERE m.collection = c.id AND m.last_added >= o.date_added)
-  WHERE o.id = ?
   UNION ALL
   SELECT version, delivery FROM provenance_versions WHERE id = ?
 ) x JOIN provenance_deliveries d ON d.delivery = x.delivery ORDER BY d.delivery`, objectID, objectID)

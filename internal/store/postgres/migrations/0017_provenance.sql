@@ -12,7 +12,7 @@ CREATE TABLE IF NOT EXISTS provenance_deliveries (
 );
 
 CREATE TABLE IF NOT EXISTS provenance_ranges (
-    collection  text COLLATE "C" NOT NULL,
+    collection  text NOT NULL, -- collections.id, same collation
     last_added  bigint NOT NULL,
     first_added bigint NOT NULL,
     delivery    bigint NOT NULL,
