@@ -29,8 +29,9 @@ import (
 var knownTables = []string{
 	"assist_deliveries", "audit", "changes", "collections", "console_prefs", "console_sessions", "cursors",
 	"grants", "group_members", "groups_", "import_feeds", "inactive_objects", "incident_alerts", "incident_events",
-	"incident_stages", "incidents", "notify_deliveries", "object_provenance", "objects", "organisations", "owners",
-	"party_grants", "peer_leases", "peer_links", "peer_rejections", "peers", "poc_challenges", "statuses", "tokens", "users", "warning_lists",
+	"incident_stages", "incidents", "notify_deliveries", "objects", "organisations", "owners",
+	"party_grants", "peer_leases", "peer_links", "peer_rejections", "peers", "poc_challenges", "provenance_deliveries",
+	"provenance_ranges", "provenance_versions", "statuses", "tokens", "users", "warning_lists",
 }
 
 // fillEveryTable writes at least one row into every table of s through the
@@ -84,7 +85,11 @@ func fillEveryTable(t *testing.T, s *sqlite.Store) string {
 			return err
 		}
 		ftx := tx.(store.FederationTx)
-		if err := ftx.RecordProvenance(ctx, []store.Provenance{{ObjectID: pulled.ID, Version: pulled.VersionRaw, Link: link.ID, Peer: "cert-y", Received: base}}); err != nil {
+		// The pulled version is named by its date_added
+		// (provenance_ranges), one the transaction did not add by id
+		// (provenance_versions).
+		if err := ftx.RecordProvenance(ctx, []store.Provenance{{ObjectID: pulled.ID, Version: pulled.VersionRaw, Link: link.ID, Peer: "cert-y", Received: base},
+			{ObjectID: objs[0].ID, Version: objs[0].VersionRaw, Link: link.ID, Peer: "cert-y", Received: base}}); err != nil {
 			return err
 		}
 		if err := ftx.RecordRejections(ctx, []store.Rejection{{Link: link.ID, Peer: "cert-y", Kind: "invalid", ObjectID: "malware--x", Version: "v", Reason: "bad", At: base}}); err != nil {

@@ -229,7 +229,7 @@ func (c *Client) once(ctx context.Context, method, u string, body []byte, out an
 		return nil, &transientError{fmt.Errorf("TAXII %s %s: %w", method, u, err)}
 	}
 	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, 256<<20))
+	b, err := readAnswer(resp)
 	if err != nil {
 		return nil, &transientError{fmt.Errorf("TAXII %s %s: read answer: %w", method, u, err)}
 	}
@@ -525,4 +525,23 @@ func (c *Client) Manifest(ctx context.Context, q ObjectsQuery, fn func([]Manifes
 			q.AddedAfter = last
 		}
 	}
+}
+
+// maxAnswer is the most of an answer a client reads.
+const maxAnswer = 256 << 20
+
+// readAnswer reads at most maxAnswer bytes of resp's body. An answer of
+// known length goes into one buffer of that length: io.ReadAll grew and
+// cleared a page of the change feed (megabytes) a dozen times.
+func readAnswer(resp *http.Response) ([]byte, error) {
+	n := resp.ContentLength
+	if n <= 0 || n > maxAnswer {
+		return io.ReadAll(io.LimitReader(resp.Body, maxAnswer))
+	}
+	b := make([]byte, n)
+	if _, err := io.ReadFull(resp.Body, b); err != nil {
+		return nil, err
+	}
+	rest, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswer-n))
+	return append(b, rest...), err
 }

@@ -20,3 +20,14 @@ func TestMigrationBackfillsOwnersAndPing(t *testing.T) {
 		}
 	})
 }
+
+// Provenance recorded before migration 17 reads the same after it.
+func TestProvenanceMigration(t *testing.T) {
+	dsn := pgtest.NewSchema(t)
+	conn := rawConn(t, dsn)
+	storetest.ProvenanceMigration(t, func(t testing.TB) store.Store { return openDSN(t, dsn) }, func(t testing.TB, q string) {
+		if _, err := conn.Exec(context.Background(), q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}, `DROP TRIGGER provenance_keep ON objects`)
+}

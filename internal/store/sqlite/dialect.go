@@ -59,7 +59,7 @@ var (
 	insertChangesN = changeCols + repeatValues(changeRow, insertChunk)
 	// prepared are the statements Open prepares on the writer.
 	prepared = []string{insertObjectsN, objectCols + objectRow, insertChangesN, changeCols + changeRow,
-		insertSearchText, insertSearchRefs, addConsoleCounts, addSightingDays, sqlstore.ProvenanceInsert(sqlstore.ProvenanceChunk)}
+		insertSearchText, insertSearchRefs, addConsoleCounts, addSightingDays, sqlstore.ProvenanceVersionsInsert(sqlstore.ProvenanceChunk)}
 )
 
 func repeatValues(tuple string, n int) string {

@@ -33,3 +33,25 @@ func TestMigrationBackfillsOwnersAndPing(t *testing.T) {
 		}
 	})
 }
+
+// Provenance recorded before migration 17 reads the same after it.
+func TestProvenanceMigration(t *testing.T) {
+	dir := t.TempDir()
+	db, err := sql.Open("sqlite", filepath.Join(dir, sqlite.FileName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	storetest.ProvenanceMigration(t, func(t testing.TB) store.Store {
+		s, err := sqlite.Open(context.Background(), dir, sqlite.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		return s
+	}, func(t testing.TB, q string) {
+		if _, err := db.Exec(q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}, `DROP TRIGGER provenance_keep`)
+}

@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"context"
 	"fmt"
+	"sort"
 	"strings"
 	"time"
 
@@ -173,16 +174,52 @@ func (s *Store) PruneRejections(ctx context.Context, before time.Time) (int64, e
 	return n, nil
 }
 
-// ObjectProvenance implements store.Peers.
+// ObjectProvenance implements store.Peers. A version's provenance is
+// found from its objects row (the range of its collection that covers its
+// date_added) or by id (provenance_versions); of each (id, version, link)
+// the first delivery is kept, as the key of migration 5's table did.
+// CROSS JOIN fixes SQLite's join order (collections, then each one's
+// versions of the id by objects_version): without statistics it scanned
+// objects.
 func (s *Store) ObjectProvenance(ctx context.Context, objectID string) ([]store.Provenance, error) {
-	rows, err := s.db.Query(ctx, `SELECT id, version, link, peer, received FROM object_provenance WHERE id = ? ORDER BY received, link`, objectID)
-	return collect(rows, err, "provenance", func(r Row) (store.Provenance, error) {
-		var p store.Provenance
+	rows, err := s.db.Query(ctx, `SELECT x.version, d.link, d.peer, d.received FROM (
+  SELECT o.version_raw AS version, r.delivery AS delivery
+  FROM collections c CROSS JOIN objects o CROSS JOIN provenance_ranges r
+  WHERE o.cid = c.cid AND o.id = ? AND r.collection = c.id AND r.first_added <= o.date_added
+   AND r.last_added = (SELECT MIN(m.last_added) FROM provenance_ranges m WHERE m.collection = c.id AND m.last_added >= o.date_added)
+  UNION ALL
+  SELECT version, delivery FROM provenance_versions WHERE id = ?
+) x JOIN provenance_deliveries d ON d.delivery = x.delivery ORDER BY d.delivery`, objectID, objectID)
+	all, err := collect(rows, err, "provenance", func(r Row) (store.Provenance, error) {
+		p := store.Provenance{ObjectID: objectID}
 		var at int64
-		err := r.Scan(&p.ObjectID, &p.Version, &p.Link, &p.Peer, &at)
+		err := r.Scan(&p.Version, &p.Link, &p.Peer, &at)
 		p.Received = fromMicros(at)
 		return p, err
 	})
+	if err != nil {
+		return nil, err
+	}
+	type key struct{ version, link string }
+	seen := make(map[key]bool, len(all))
+	out := all[:0]
+	for _, p := range all {
+		if k := (key{p.Version, p.Link}); !seen[k] {
+			seen[k] = true
+			out = append(out, p)
+		}
+	}
+	sort.SliceStable(out, func(i, j int) bool {
+		a, b := out[i], out[j]
+		if !a.Received.Equal(b.Received) {
+			return a.Received.Before(b.Received)
+		}
+		if a.Link != b.Link {
+			return a.Link < b.Link
+		}
+		return a.Version < b.Version
+	})
+	return out, nil
 }
 
 // TakeLease implements store.Peers: one statement, so that of two
@@ -209,37 +246,115 @@ func (s *Store) ReleaseLease(ctx context.Context, link, holder string) error {
 
 var _ store.FederationTx = (*writeTx)(nil)
 
-// ProvenanceChunk is the number of provenance rows one statement inserts
-// at most.
+// ProvenanceChunk is the number of rows one statement of RecordProvenance
+// inserts at most.
 const ProvenanceChunk = 200
 
-// ProvenanceInsert returns the statement that inserts n provenance rows,
-// keeping the first arrival of each (id, version, link).
-func ProvenanceInsert(n int) string {
-	return `INSERT INTO object_provenance (id, version, link, peer, received) VALUES ` +
-		strings.TrimSuffix(strings.Repeat("(?, ?, ?, ?, ?),", n), ",") + ` ON CONFLICT (id, version, link) DO NOTHING`
+// ProvenanceVersionsInsert returns the statement that inserts n rows of
+// provenance by id.
+func ProvenanceVersionsInsert(n int) string {
+	return `INSERT INTO provenance_versions (id, version, delivery) VALUES ` +
+		strings.TrimSuffix(strings.Repeat("(?, ?, ?),", n), ",") + ` ON CONFLICT DO NOTHING`
 }
 
-// RecordProvenance implements store.FederationTx: the first arrival of a
-// version through a link is kept.
+// addedVersion is a version this transaction added: its date_added, and
+// whether a delivery took it already.
+type addedVersion struct {
+	added int64
+	taken bool
+}
+
+// noteAdded remembers the versions Add inserted, for RecordProvenance.
+func (t *writeTx) noteAdded(rows []store.NewVersion) {
+	if len(rows) == 0 {
+		return
+	}
+	if t.added == nil {
+		t.added = make(map[string]*addedVersion, len(rows))
+	}
+	for _, r := range rows {
+		v := &addedVersion{added: r.Added}
+		t.added[r.Obj.ID+"\x00"+r.VersionRaw] = v
+		t.addedOrder = append(t.addedOrder, v)
+	}
+}
+
+// RecordProvenance implements store.FederationTx: of each (id, version,
+// link) the first delivery is kept (ObjectProvenance reads it).
+//
+// Rows are not keyed by id, which put every mirrored version at a random
+// place of an index (a page written to the WAL per version): a delivery
+// (each distinct link, peer and time of ps) is one row, and the versions
+// this transaction added are named by runs of their date_added in the
+// collection (a row per run, usually one per page of the feed). Only the
+// others (versions added before, versions the transaction did not add,
+// versions given again) are rows by id.
 func (t *writeTx) RecordProvenance(ctx context.Context, ps []store.Provenance) error {
 	if t.done {
 		return errTxDone
 	}
-	// Several rows per statement: one statement per row was an eighth of
-	// a federation pull's CPU time. Full chunks share one text, which a
-	// dialect can prepare once (SQLite does: preparing the statement cost
-	// a quarter of its time).
-	b := &Batch{}
-	for len(ps) > 0 {
-		n := min(len(ps), ProvenanceChunk)
-		q := ProvenanceInsert(n)
-		args := make([]any, 0, 5*n)
-		for _, p := range ps[:n] {
-			args = append(args, p.ObjectID, p.Version, p.Link, p.Peer, micros(p.Received))
+	type source struct {
+		link, peer string
+		received   int64
+	}
+	var order []source
+	groups := map[source][]store.Provenance{}
+	for _, p := range ps {
+		k := source{p.Link, p.Peer, micros(p.Received)}
+		if _, ok := groups[k]; !ok {
+			order = append(order, k)
 		}
-		b.Queue(q, args...)
-		ps = ps[n:]
+		groups[k] = append(groups[k], p)
+	}
+	b := &Batch{}
+	for _, k := range order {
+		var delivery int64
+		if err := t.tx.QueryRow(ctx, `INSERT INTO provenance_deliveries (link, peer, received) VALUES (?, ?, ?) RETURNING delivery`,
+			k.link, k.peer, k.received).Scan(&delivery); err != nil {
+			return fmt.Errorf("record provenance: %w", err)
+		}
+		var byID []any
+		mine := map[*addedVersion]bool{}
+		for _, p := range groups[k] {
+			if v := t.added[p.ObjectID+"\x00"+p.Version]; v != nil && !v.taken {
+				v.taken = true
+				mine[v] = true
+				continue
+			}
+			byID = append(byID, p.ObjectID, p.Version, delivery)
+		}
+		// Runs of versions added one after the other: no version of the
+		// collection added between two of them (only this transaction
+		// adds to it) came from elsewhere.
+		var ranges []any
+		first := -1
+		flush := func(last int) {
+			if first >= 0 {
+				ranges = append(ranges, t.collection, t.addedOrder[last].added, t.addedOrder[first].added, delivery)
+				first = -1
+			}
+		}
+		for i, v := range t.addedOrder {
+			switch {
+			case mine[v] && first < 0:
+				first = i
+			case !mine[v]:
+				flush(i - 1)
+			}
+		}
+		flush(len(t.addedOrder) - 1)
+		for len(ranges) > 0 {
+			n := min(len(ranges)/4, ProvenanceChunk)
+			b.Queue(`INSERT INTO provenance_ranges (collection, last_added, first_added, delivery) VALUES `+
+				strings.TrimSuffix(strings.Repeat("(?, ?, ?, ?),", n), ","), ranges[:4*n]...)
+			ranges = ranges[4*n:]
+		}
+		// Full chunks share one text, which a dialect can prepare once.
+		for len(byID) > 0 {
+			n := min(len(byID)/3, ProvenanceChunk)
+			b.Queue(ProvenanceVersionsInsert(n), byID[:3*n]...)
+			byID = byID[3*n:]
+		}
 	}
 	if b.Len() == 0 {
 		return nil

@@ -20,7 +20,7 @@ func (s *Store) Update(ctx context.Context, collectionID string, fn func(ctx con
 		return fmt.Errorf("update: %w", err)
 	}
 	defer tx.Rollback(ctx)
-	t := &writeTx{s: s, tx: tx}
+	t := &writeTx{s: s, tx: tx, collection: collectionID}
 	if t.m.cid, t.m.lastAdded, t.m.lastSeq, err = s.lockCollection(ctx, tx, collectionID); err != nil {
 		return err
 	}
@@ -45,6 +45,14 @@ type writeTx struct {
 	// objects: Add plans with them instead of reading them again (a
 	// federation pull reads the latest versions of a page, then adds it).
 	read storedVersions
+	// collection is the public id of the collection; added are the
+	// versions Add inserted (by id and raw version), addedOrder the same
+	// in date_added order: RecordProvenance names them by runs of
+	// date_added. Delete forgets them (a deleted version's provenance is
+	// kept by id).
+	collection string
+	added      map[string]*addedVersion
+	addedOrder []*addedVersion
 }
 
 var errTxDone = errors.New("store: transaction used after Update returned")
@@ -106,6 +114,7 @@ func (t *writeTx) Add(ctx context.Context, objs []store.Object) ([]store.AddResu
 	if err != nil {
 		return nil, err
 	}
+	t.noteAdded(plan.Rows)
 	return plan.Results, nil
 }
 
@@ -115,6 +124,7 @@ func (t *writeTx) Delete(ctx context.Context, objectID string, q store.Query) (i
 		return 0, errTxDone
 	}
 	t.read = nil // the versions change
+	t.added, t.addedOrder = nil, nil
 	return t.s.deleteIn(ctx, t.tx, &t.m, objectID, q)
 }
 

@@ -52,7 +52,7 @@ func MigrationBackfillsOwners(t *testing.T, reopen Open, exec func(t testing.TB,
 		`DROP TABLE import_feeds`, `DROP TABLE warning_lists`, `DROP TABLE inactive_objects`,
 		`DELETE FROM schema_migrations WHERE version > 5`,
 		// Version 5 (peers), then 4 (the change feed).
-		`DROP TABLE peer_links`, `DROP TABLE peers`, `DROP TABLE peer_rejections`, `DROP TABLE object_provenance`, `DROP TABLE peer_leases`,
+		`DROP TABLE peer_links`, `DROP TABLE peers`, `DROP TABLE peer_rejections`, `DROP TABLE peer_leases`, // object_provenance: dropped by version 17
 		`DELETE FROM schema_migrations WHERE version = 5`,
 		`DROP INDEX changes_at`, `ALTER TABLE changes DROP COLUMN type`, `ALTER TABLE changes DROP COLUMN submitter`,
 		`ALTER TABLE changes DROP COLUMN tlp`, `ALTER TABLE changes DROP COLUMN recipients`,

@@ -64,6 +64,7 @@ func Run(t *testing.T, open Open) {
 		{"DeletionFeed", testDeletionFeed},
 		{"Ping", testPing},
 		{"Peers", testPeers},
+		{"Provenance", testProvenance},
 		{"Sessions", testSessions},
 		{"ObjectCounts", testObjectCounts},
 		{"ConsoleCountsKept", testConsoleCountsKept},
