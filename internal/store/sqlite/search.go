@@ -6,7 +6,6 @@ import (
 	"io"
 	"strconv"
 	"strings"
-
 )
 
 // The search rows of an object version (migration 0011's search_text and
