@@ -121,8 +121,9 @@ type collectionMark struct {
 
 // indexer keeps the search file in step with the store's objects.
 type indexer struct {
-	w *sql.DB // the search file, one connection, BEGIN IMMEDIATE
-	r *sql.DB // the store's readers
+	w     *sql.DB // the search file, one connection, BEGIN IMMEDIATE
+	r     *sql.DB // the store's readers
+	batch int     // indexBatch; tests make it smaller
 
 	// mu serialises this process's catch-ups (the file's write lock
 	// serialises processes); known is what the positions were at this
@@ -215,7 +216,7 @@ func (c attachConnector) Driver() driver.Driver { return c.drv }
 // the store's readers r.
 func startIndexer(w, r *sql.DB) *indexer {
 	ctx, cancel := context.WithCancel(context.Background())
-	x := &indexer{w: w, r: r, wake: make(chan struct{}, 1), cancel: cancel}
+	x := &indexer{w: w, r: r, batch: indexBatch, wake: make(chan struct{}, 1), cancel: cancel}
 	x.done.Add(1)
 	go x.run(ctx)
 	return x
@@ -277,7 +278,7 @@ func (x *indexer) sync(ctx context.Context) error {
 	// of them only when its batch is full.
 	for {
 		n, err := x.catchUp(ctx, true)
-		if err != nil || n < indexBatch {
+		if err != nil || n < x.batch {
 			return err
 		}
 	}
@@ -336,7 +337,7 @@ type indexedDoc struct {
 }
 
 // catchUp indexes, in one transaction of the search file, up to
-// indexBatch objects committed since the positions, and returns how many
+// x.batch objects committed since the positions, and returns how many
 // it indexed. wait says whether to wait for another process's catch-up
 // (a search) or to leave the work to it (the background).
 func (x *indexer) catchUp(ctx context.Context, wait bool) (int, error) {
@@ -381,8 +382,8 @@ func (x *indexer) catchUp(ctx context.Context, wait bool) (int, error) {
 			p = searchPos{id: m.id}
 			changed[m.cid] = p
 		}
-		for p.added < m.added && len(docs) < indexBatch {
-			got, last, err := x.read(ctx, m.cid, p.added, m.added, indexBatch-len(docs))
+		for p.added < m.added && len(docs) < x.batch {
+			got, last, err := x.read(ctx, m.cid, p.added, m.added, x.batch-len(docs))
 			if err != nil {
 				return 0, err
 			}
