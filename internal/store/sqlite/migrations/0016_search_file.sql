@@ -5,6 +5,7 @@
 -- indexer rebuilds them there from the objects; the store's readers attach
 -- that file, where the search SQL finds the tables once they are gone
 -- from here.
+DROP TRIGGER IF EXISTS search_add;
 DROP TRIGGER IF EXISTS search_delete;
 DROP TABLE IF EXISTS search_text;
 DROP TABLE IF EXISTS search_refs;
