@@ -24,7 +24,7 @@ import (
 //
 // What the indexer follows: each collection's date_added, which is
 // strictly increasing per object in commit order (store.PlanAdd) and never
-// goes back (collections.last_added keeps the high-water mark through
+// given twice (collections.last_added keeps the high-water mark through
 // deletes). search_pos holds, per collection, the date_added up to which
 // its objects are indexed, written in the transaction that writes their
 // rows, so that every object is indexed exactly once across kill -9 and
@@ -87,7 +87,10 @@ const (
 	indexDocs = `INSERT OR REPLACE INTO search_docs (rid, cid, added) SELECT j.value ->> 0, j.value ->> 1, j.value ->> 2 FROM json_each(?) j`
 	// objectsAfter reads a collection's objects in date_added order
 	// through objects_added.
-	objectsAfter = `SELECT rid, date_added, body FROM objects WHERE cid = ? AND date_added > ? AND date_added <= ? ORDER BY date_added LIMIT ?`
+	objectsAfter = `SELECT rid, date_added, body FROM objects WHERE cid = ? AND date_added > ? ORDER BY date_added LIMIT ?`
+	// collectionMarks reads the collections' marks; the greatest
+	// date_added is one probe of objects_added each.
+	collectionMarks = `SELECT c.cid, c.id, c.last_added, COALESCE((SELECT MAX(o.date_added) FROM objects o WHERE o.cid = c.cid), 0) FROM collections c`
 )
 
 // Indexer tuning.
@@ -112,11 +115,17 @@ type searchPos struct {
 	added int64
 }
 
-// collectionMark is a collection's high-water mark in the store.
+// collectionMark is where a collection is in the store: the greatest
+// date_added it handed out (last_added) and the greatest of its objects.
+// They differ once its newest object is deleted, and while an import
+// (sqlstore.ImportCollection, then ImportObjects) fills it: the record
+// comes first, with the exported high-water mark, so the indexer follows
+// the objects it finds rather than last_added.
 type collectionMark struct {
-	cid   int64
-	id    string
-	added int64
+	cid      int64
+	id       string
+	last     int64
+	maxAdded int64
 }
 
 // indexer keeps the search file in step with the store's objects.
@@ -294,14 +303,14 @@ func (x *indexer) pause(p bool) {
 // covered reports whether positions cover the collections' marks.
 func covered(pos *map[int64]searchPos, marks []collectionMark) bool {
 	for _, m := range marks {
-		if m.added == 0 {
+		if m.maxAdded == 0 {
 			continue
 		}
 		if pos == nil {
 			return false
 		}
 		p, ok := (*pos)[m.cid]
-		if !ok || p.id != m.id || p.added < m.added {
+		if !ok || p.id != m.id || p.added < m.maxAdded {
 			return false
 		}
 	}
@@ -310,7 +319,7 @@ func covered(pos *map[int64]searchPos, marks []collectionMark) bool {
 
 // marks reads the collections' high-water marks.
 func (x *indexer) marks(ctx context.Context) ([]collectionMark, error) {
-	rows, err := x.r.QueryContext(ctx, `SELECT cid, id, last_added FROM collections`)
+	rows, err := x.r.QueryContext(ctx, collectionMarks)
 	if err != nil {
 		return nil, fmt.Errorf("search index: collections: %w", err)
 	}
@@ -318,7 +327,7 @@ func (x *indexer) marks(ctx context.Context) ([]collectionMark, error) {
 	var out []collectionMark
 	for rows.Next() {
 		var m collectionMark
-		if err := rows.Scan(&m.cid, &m.id, &m.added); err != nil {
+		if err := rows.Scan(&m.cid, &m.id, &m.last, &m.maxAdded); err != nil {
 			return nil, fmt.Errorf("search index: collections: %w", err)
 		}
 		out = append(out, m)
@@ -375,21 +384,27 @@ func (x *indexer) catchUp(ctx context.Context, wait bool) (int, error) {
 	for _, m := range marks {
 		live[m.cid] = true
 		p, ok := pos[m.cid]
-		if !ok || p.id != m.id || p.added > m.added {
+		if !ok || p.id != m.id || p.added > m.last {
 			// New, or another collection under a reused cid, or a
 			// store file older than the index (restored): from the
 			// start. Rows left by earlier objects are replaced.
 			p = searchPos{id: m.id}
 			changed[m.cid] = p
 		}
-		for p.added < m.added && len(docs) < x.batch {
-			got, last, err := x.read(ctx, m.cid, p.added, m.added, x.batch-len(docs))
+		for p.added < m.maxAdded && len(docs) < x.batch {
+			limit := x.batch - len(docs)
+			got, n, last, err := x.read(ctx, m.cid, p.added, limit)
 			if err != nil {
 				return 0, err
 			}
 			docs = append(docs, got...)
-			p.added = last
-			changed[m.cid] = p
+			if n > 0 {
+				p.added = last
+				changed[m.cid] = p
+			}
+			if n < limit {
+				break // nothing more committed
+			}
 		}
 	}
 	for cid := range pos {
@@ -418,12 +433,15 @@ func (x *indexer) catchUp(ctx context.Context, wait bool) (int, error) {
 	return len(docs), nil
 }
 
-// read reads up to limit objects of collection cid added after from and
-// up to to, and returns their rows and the date_added they cover.
-func (x *indexer) read(ctx context.Context, cid, from, to int64, limit int) ([]indexedDoc, int64, error) {
-	rows, err := x.r.QueryContext(ctx, objectsAfter, cid, from, to, limit)
+// read reads up to limit objects of collection cid added after from, and
+// returns the rows of those that are JSON, how many it read and the last
+// one's date_added. Objects are committed in date_added order within a
+// collection (a snapshot sees all those before its last), so the next
+// read goes on after the last.
+func (x *indexer) read(ctx context.Context, cid, from int64, limit int) ([]indexedDoc, int, int64, error) {
+	rows, err := x.r.QueryContext(ctx, objectsAfter, cid, from, limit)
 	if err != nil {
-		return nil, 0, fmt.Errorf("search index: objects: %w", err)
+		return nil, 0, 0, fmt.Errorf("search index: objects: %w", err)
 	}
 	defer rows.Close()
 	var out []indexedDoc
@@ -433,7 +451,7 @@ func (x *indexer) read(ctx context.Context, cid, from, to int64, limit int) ([]i
 	for rows.Next() {
 		var d indexedDoc
 		if err := rows.Scan(&d.rid, &d.added, &body); err != nil {
-			return nil, 0, fmt.Errorf("search index: objects: %w", err)
+			return nil, 0, 0, fmt.Errorf("search index: objects: %w", err)
 		}
 		n++
 		last = d.added
@@ -445,12 +463,9 @@ func (x *indexer) read(ctx context.Context, cid, from, to int64, limit int) ([]i
 		out = append(out, d)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, 0, fmt.Errorf("search index: objects: %w", err)
+		return nil, 0, 0, fmt.Errorf("search index: objects: %w", err)
 	}
-	if n < limit {
-		last = to // every object up to the mark is read
-	}
-	return out, last, nil
+	return out, n, last, nil
 }
 
 // writeDocs writes the rows of docs. Rows at rids up to maxDoc (the
@@ -460,11 +475,21 @@ func writeDocs(ctx context.Context, tx *sql.Tx, docs []indexedDoc, maxDoc int64)
 	if len(docs) == 0 {
 		return nil
 	}
+	// A rid read twice (from collections read at different moments: the
+	// object read first deleted, its rid given to the one read later)
+	// goes to the later.
+	at := make(map[int64]int, len(docs))
+	for i, d := range docs {
+		at[d.rid] = i
+	}
 	var gone []int64
 	text := make([][5]any, 0, len(docs))
 	ident := make([][3]int64, 0, len(docs))
 	var refs [][2]any
-	for _, d := range docs {
+	for i, d := range docs {
+		if at[d.rid] != i {
+			continue
+		}
 		if d.rid <= maxDoc {
 			gone = append(gone, d.rid)
 		}

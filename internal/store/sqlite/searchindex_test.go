@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/mitra-cert/mitra/internal/stix"
 	"github.com/mitra-cert/mitra/internal/store"
 	"github.com/mitra-cert/mitra/internal/store/storetest"
 )
@@ -305,5 +306,33 @@ func TestSearchCatchUpBatches(t *testing.T) {
 	}
 	if n := w.count(`SELECT count(*) FROM search_text WHERE search_text MATCH '"hotel" "22"'`); n != 1 {
 		t.Errorf("the last object indexed %d times", n)
+	}
+}
+
+// An import writes the collection's record, with its exported high-water
+// mark, before its objects: a search in between must not take the
+// collection for indexed up to that mark.
+func TestSearchFollowsAnImport(t *testing.T) {
+	w := newSearchWorld(t)
+	ctx := t.Context()
+	rec := store.CollectionRecord{Collection: store.Collection{ID: uuid.NewString(), Title: "imported", Created: time.Now()},
+		LastAdded: time.Now().Add(time.Hour), LastSeq: 1}
+	if err := w.st.ImportCollection(ctx, rec); err != nil {
+		t.Fatal(err)
+	}
+	w.col = rec.ID
+	if got := w.search("india"); len(got) != 0 {
+		t.Fatalf("search of an empty import: %v", got)
+	}
+	id := "indicator--" + uuid.NewString()
+	raw := fmt.Appendf(nil, `{"type":"indicator","spec_version":"2.1","id":%q,"created":"2026-01-01T00:00:00.000Z","modified":"2026-01-01T00:00:00.000Z","name":"india","pattern":"[a:b = 'c']","pattern_type":"stix","valid_from":"2026-01-01T00:00:00Z"}`, id)
+	o := storetest.Obj(t, raw)
+	err := w.st.ImportObjects(ctx, rec.ID, []store.ObjectRecord{{Entry: store.Entry{ID: id, Type: o.Type, SpecVersion: "2.1", VersionRaw: o.VersionRaw,
+		DateAdded: time.Now(), TLP: 1, Raw: raw}, Version: stix.SortKey(o.Version), Latest: true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := w.search("india"); !slices.Equal(got, []string{id}) {
+		t.Errorf("search after the import's objects: %v, want %v", got, id)
 	}
 }
