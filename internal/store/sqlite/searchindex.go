@@ -104,9 +104,10 @@ const (
 	// after the writer's signal: an FTS5 segment per transaction, so
 	// fewer, larger transactions merge less.
 	indexGather = 50 * time.Millisecond
-	// sweepBatch is how many indexed rows an idle round checks for
-	// objects deleted since.
+	// sweepBatch is how many indexed objects an idle round checks for
+	// deletes, at most every sweepEvery.
 	sweepBatch = 5000
+	sweepEvery = 10 * time.Second
 )
 
 // searchPos is a collection's position in search_pos.
@@ -139,7 +140,8 @@ type indexer struct {
 	// process's last look, for the fast path of SyncSearch.
 	mu    sync.Mutex
 	known atomic.Pointer[map[int64]searchPos]
-	sweep int64 // the sweep's next rid; under mu
+	sweep     int64     // the sweep's next rid; under mu
+	lastSweep time.Time // under mu
 
 	// paused stops the background indexer's rounds (tests of the
 	// synchronous catch-up); set under mu, so that no round is under way
@@ -152,9 +154,9 @@ type indexer struct {
 }
 
 // openSearchFile opens (creating it when needed) the search file at path
-// for the indexer. sync is the synchronous setting: the index is derived
-// data whose positions commit with its rows, so NORMAL (consistent
-// through crashes, possibly behind after a power loss) is enough.
+// for the indexer. The index is derived data whose positions commit with
+// its rows, so synchronous NORMAL (consistent through crashes, possibly
+// behind after a power loss, then caught up again) is enough.
 func openSearchFile(ctx context.Context, path string) (*sql.DB, error) {
 	w, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(20000)&_pragma=synchronous(NORMAL)&_pragma=journal_mode(WAL)"+
 		"&_pragma=cache_size(-131072)&_pragma=temp_store(2)&_txlock=immediate")
@@ -574,9 +576,10 @@ func (x *indexer) sweepOnce(ctx context.Context) {
 		return
 	}
 	defer x.mu.Unlock()
-	if x.paused.Load() {
+	if x.paused.Load() || time.Since(x.lastSweep) < sweepEvery {
 		return
 	}
+	x.lastSweep = time.Now()
 	if err := x.sweepLocked(ctx); err != nil && !errors.Is(err, context.Canceled) {
 		x.sweep = 0 // from the start next time
 	}

@@ -227,6 +227,7 @@ func TestSearchDeletesVanish(t *testing.T) {
 		t.Fatal(err)
 	}
 	w.st.db.ix.paused.Store(false)
+	w.st.db.ix.lastSweep = time.Time{}
 	w.st.db.ix.sweepOnce(ctx)
 	for _, table := range []string{"search_text", "search_refs", "search_docs", "search_pos"} {
 		if n := w.count(`SELECT count(*) FROM ` + table); n != 0 {
