@@ -138,8 +138,8 @@ type indexer struct {
 	// mu serialises this process's catch-ups (the file's write lock
 	// serialises processes); known is what the positions were at this
 	// process's last look, for the fast path of SyncSearch.
-	mu    sync.Mutex
-	known atomic.Pointer[map[int64]searchPos]
+	mu        sync.Mutex
+	known     atomic.Pointer[map[int64]searchPos]
 	sweep     int64     // the sweep's next rid; under mu
 	lastSweep time.Time // under mu
 
