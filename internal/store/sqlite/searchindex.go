@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"net/url"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -154,11 +155,12 @@ type indexer struct {
 }
 
 // openSearchFile opens (creating it when needed) the search file at path
-// for the indexer. The index is derived data whose positions commit with
+// (absolute) for the indexer. The index is derived data whose positions commit with
 // its rows, so synchronous NORMAL (consistent through crashes, possibly
 // behind after a power loss, then caught up again) is enough.
 func openSearchFile(ctx context.Context, path string) (*sql.DB, error) {
-	w, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(20000)&_pragma=synchronous(NORMAL)&_pragma=journal_mode(WAL)"+
+	u := url.URL{Scheme: "file", Path: path}
+	w, err := sql.Open("sqlite", u.String()+"?_pragma=busy_timeout(20000)&_pragma=synchronous(NORMAL)&_pragma=journal_mode(WAL)"+
 		"&_pragma=cache_size(-131072)&_pragma=temp_store(2)&_txlock=immediate")
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", path, err)

@@ -109,16 +109,11 @@ func Open(ctx context.Context, dir string, opts Options) (*Store, error) {
 	}
 	// The search index's file (searchindex.go), created before the
 	// readers attach it.
-	sw, err := openSearchFile(ctx, filepath.Join(dir, SearchFileName))
+	searchPath := filepath.Join(filepath.Dir(path), SearchFileName)
+	sw, err := openSearchFile(ctx, searchPath)
 	if err != nil {
 		w.Close()
 		return nil, err
-	}
-	searchPath, err := filepath.Abs(filepath.Join(dir, SearchFileName))
-	if err != nil {
-		sw.Close()
-		w.Close()
-		return nil, fmt.Errorf("data directory: %w", err)
 	}
 	r := sql.OpenDB(newAttachConnector(u.String()+"?"+common+"&_pragma=query_only(1)", strings.ReplaceAll(searchPath, "'", "''")))
 	r.SetMaxOpenConns(max(4, runtime.GOMAXPROCS(0)*2))
