@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"os"
 	"path/filepath"
 	"slices"
 	"testing"
@@ -335,5 +336,29 @@ func TestSearchFollowsAnImport(t *testing.T) {
 	}
 	if got := w.search("india"); !slices.Equal(got, []string{id}) {
 		t.Errorf("search after the import's objects: %v, want %v", got, id)
+	}
+}
+
+// A data directory whose name has characters of SQL strings and URIs
+// ('#?%) holds both files, and searches find what is stored.
+func TestSearchFileOddDirectory(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "it's #1?%20")
+	st, err := Open(t.Context(), dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	w := &searchWorld{t: t, dir: dir, st: st}
+	c := &store.Collection{Title: "feed"}
+	if err := st.CreateCollection(t.Context(), c); err != nil {
+		t.Fatal(err)
+	}
+	w.col = c.ID
+	id := w.add(st, "juliett")
+	if got := w.search("juliett"); !slices.Equal(got, []string{id}) {
+		t.Errorf("search: %v, want %v", got, id)
+	}
+	if _, err := os.Stat(filepath.Join(dir, SearchFileName)); err != nil {
+		t.Errorf("search file: %v", err)
 	}
 }
