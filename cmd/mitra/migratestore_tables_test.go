@@ -20,8 +20,11 @@ import (
 )
 
 // knownTables is every table of the schema but the derived ones
-// (sqlstore.Derived: the search index, rebuilt by triggers, and
-// schema_migrations; SQLite lists no virtual tables). A
+// (sqlstore.Derived: the search index, rebuilt by the target, and
+// schema_migrations; SQLite lists no virtual tables, and keeps its search
+// index in a file of its own, mitra-search.db, whose tables search_text,
+// search_refs, search_docs and search_pos are rebuilt from the objects
+// and never copied). A
 // migration that adds a table makes TestMigrateStoreEveryTable fail until
 // the table is named here and filled by fillEveryTable, so that its copy
 // is proven, or named in sqlstore.Derived with the reason it needs no
@@ -267,7 +270,7 @@ func TestMigrateStoreEveryTable(t *testing.T) {
 	if ps, _ := back.ListPeers(ctx); !reflect.DeepEqual(ps, wantPeers) {
 		t.Errorf("peers after the round trip: %+v, want %+v", ps, wantPeers)
 	}
-	// The search index was rebuilt by the target's triggers.
+	// The search index was rebuilt by the target (SQLite's indexer).
 	r := &store.Reader{Collections: []store.ReadableCollection{{ID: col, DefaultTLP: 1}}}
 	if hits, err := back.SearchText(ctx, r, store.TextQuery{Text: "addr", Limit: 100}); err != nil || len(hits) != 30 {
 		t.Errorf("search after the round trip: %d hits, %v", len(hits), err)

@@ -16,10 +16,10 @@ import (
 	"github.com/mitra-cert/mitra/internal/store/sqlite"
 )
 
-// emptyIndexes leaves a database with its objects but nothing in the
-// search indexes: what a database upgraded from an earlier Mitra holds
-// when migration 0011 runs. The migration is then run again as shipped
-// (it is written to run on a database that has it).
+// emptyIndexes leaves a PostgreSQL database with its objects but nothing
+// in the search indexes: what a database upgraded from an earlier Mitra
+// holds when migration 0011 runs. The migration is then run again as
+// shipped (it is written to run on a database that has it).
 var emptyIndexes = []string{`DELETE FROM search_text`, `DELETE FROM search_refs`}
 
 func migration(t *testing.T, dialect string) string {
@@ -32,7 +32,9 @@ func migration(t *testing.T, dialect string) string {
 
 // TestMigrationIndexesStoredObjects checks that migration 0011 indexes the
 // objects stored before it, text and references, on both backends, and
-// that it runs again without harm.
+// that it runs again without harm; on SQLite, that a database of that
+// layout (the index in the store's file) moves to the search file of
+// migration 0016, rebuilt from the objects.
 func TestMigrationIndexesStoredObjects(t *testing.T) {
 	check := func(t *testing.T, w *world, ind, rep string) {
 		p := principal(w.orgID)
@@ -64,12 +66,25 @@ func TestMigrationIndexesStoredObjects(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, q := range append(emptyIndexes, migration(t, "sqlite")) {
+		// The layout of versions 11 to 15: the index in the store's
+		// file (migration 0011 run as shipped indexes the objects), no
+		// search file; versions 13 to 16 run again on reopening.
+		for _, q := range []string{migration(t, "sqlite"), `DELETE FROM schema_migrations WHERE version >= 13`} {
 			if _, err := raw.Exec(q); err != nil {
 				t.Fatal(q, err)
 			}
 		}
+		var n int
+		if err := raw.QueryRow(`SELECT count(*) FROM search_text`).Scan(&n); err != nil || n != 2 {
+			t.Fatalf("rows of the old layout's index: %d, %v", n, err)
+		}
 		raw.Close()
+		files, _ := filepath.Glob(filepath.Join(dir, sqlite.SearchFileName+"*"))
+		for _, f := range files {
+			if err := os.Remove(f); err != nil {
+				t.Fatal(err)
+			}
+		}
 		st, err = sqlite.Open(t.Context(), dir, sqlite.Options{})
 		if err != nil {
 			t.Fatal(err)

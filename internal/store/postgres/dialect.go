@@ -159,6 +159,10 @@ func (Dialect) ColumnsSQL() string {
 	return `SELECT column_name::text FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = ?`
 }
 
+// IndexedSQL implements sqlstore.Dialect: the index is written by
+// triggers in the objects' transaction.
+func (Dialect) IndexedSQL() string { return "" }
+
 // TextMatch implements sqlstore.Dialect with a tsvector index (migration
 // 0011): websearch_to_tsquery reads any text without syntax errors (words
 // are ANDed, "quoted phrases", -excluded, or); a word of letters and

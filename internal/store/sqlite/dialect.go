@@ -59,7 +59,7 @@ var (
 	insertChangesN = changeCols + repeatValues(changeRow, insertChunk)
 	// prepared are the statements Open prepares on the writer.
 	prepared = []string{insertObjectsN, objectCols + objectRow, insertChangesN, changeCols + changeRow,
-		insertSearchText, insertSearchRefs, addConsoleCounts, addSightingDays, sqlstore.ProvenanceVersionsInsert(sqlstore.ProvenanceChunk)}
+		addConsoleCounts, addSightingDays, sqlstore.ProvenanceVersionsInsert(sqlstore.ProvenanceChunk)}
 )
 
 func repeatValues(tuple string, n int) string {
@@ -93,7 +93,6 @@ func (Dialect) InsertVersions(b *sqlstore.Batch, cid int64, rows []store.NewVers
 			r.Obj.Submitter, r.Obj.TLP, sqlstore.JSONList(r.Obj.Recipients))
 	})
 	insertConsoleCounts(b, cid, rows)
-	insertSearch(b, cid, rows)
 	if withChanges {
 		chunks(b, rows, insertChangesN, changeCols+changeRow, func(a []any, r store.NewVersion) []any {
 			return append(a, cid, r.Seq, string(store.OpAdd), r.Obj.ID, r.VersionRaw, r.Added)
@@ -235,10 +234,19 @@ func (Dialect) TextMatch(a *sqlstore.Args, text string) (join, cond, score, key 
 		return "", "", "", ""
 	}
 	// Ordered by search_text.rowid, FTS5 reads matches newest first
-	// without sorting them.
-	return " JOIN search_text ON search_text.rowid = o.rid", "search_text MATCH " + a.Add(strings.Join(terms, " ")),
+	// without sorting them. The rows must be o's own (IndexedSQL).
+	return " JOIN search_text ON search_text.rowid = o.rid", "search_text MATCH " + a.Add(strings.Join(terms, " ")) + " AND " + indexedSQL,
 		"CAST(-(" + strings.Join(parts, " + ") + ") AS REAL)", "search_text.rowid"
 }
+
+// indexedSQL is the condition that the search index's rows at o.rid are
+// o's own: the index follows the commits in another file, and a deleted
+// object's rows stay there until swept, even once its rid is given again
+// (searchindex.go).
+const indexedSQL = "EXISTS (SELECT 1 FROM search_docs sd WHERE sd.rid = o.rid AND sd.cid = o.cid AND sd.added = o.date_added)"
+
+// IndexedSQL implements sqlstore.Dialect.
+func (Dialect) IndexedSQL() string { return " AND " + indexedSQL }
 
 // TablesSQL implements sqlstore.TableDialect: table_list marks virtual
 // tables and their shadow tables (search_text, migration 0011) apart.

@@ -6,72 +6,20 @@ import (
 	"io"
 	"strconv"
 	"strings"
-
-	"github.com/mitra-cert/mitra/internal/store"
-	"github.com/mitra-cert/mitra/internal/store/sqlstore"
 )
 
-// The search indexes of migration 0011 (search_text, search_refs) were
-// kept by an AFTER INSERT trigger that parsed every body in SQL several
-// times over (json_valid, four json_extract, json_each and a json_tree with
-// LIKE tests): about 55 µs of the writer's time per object, more than the
-// rest of the insert. Migration 0013 drops that trigger; InsertVersions,
-// through which every object row is written (TAXII add, group commit,
-// federation, import), queues the same rows, computed here in one scan of
-// the body, in the same transaction. The delete trigger stays: a delete
-// costs little.
-
-// The rows go as one JSON array parameter each, read by json_each: one
-// prepared statement whatever the number of rows, and, for search_text, one
-// statement per batch. That matters: FTS5 writes its pending terms out as
-// a new segment at every statement savepoint, so a statement per chunk of
-// rows made a segment per chunk, and merging those cost more than the
-// inserts. Rows find their version's rid by (cid, id, version), through
-// objects_version: CROSS JOIN keeps json_each the outer loop (the planner
-// would otherwise scan the collection's part of the index).
-const (
-	insertSearchText = `INSERT INTO search_text (rowid, name, description, labels, pattern)
-		SELECT o.rid, j.value ->> 2, j.value ->> 3, j.value ->> 4, j.value ->> 5
-		FROM json_each(?) j CROSS JOIN objects o ON o.cid = ? AND o.id = j.value ->> 0 AND o.version = j.value ->> 1`
-	insertSearchRefs = `INSERT OR IGNORE INTO search_refs (target, rid)
-		SELECT j.value ->> 2, o.rid
-		FROM json_each(?) j CROSS JOIN objects o ON o.cid = ? AND o.id = j.value ->> 0 AND o.version = j.value ->> 1`
-)
+// The search rows of an object version (migration 0011's search_text and
+// search_refs) are computed here, in one scan of the body, by the indexer
+// that keeps the search file (searchindex.go). They were first kept by an
+// AFTER INSERT trigger that parsed every body in SQL several times over
+// (about 55 µs of the writer's time per object); then (migration 0013)
+// written by the store in the writer's transaction; since migration 0016
+// they are written after the commit, in a file of their own.
 
 // searchDoc is what the search indexes hold for one version.
 type searchDoc struct {
 	name, description, labels, pattern any
 }
-
-// insertSearch queues the search rows of rows (just queued for insertion
-// in collection cid). Send runs them after the batch's other statements
-// (lastInBatch), so that the text of a batch makes one FTS5 segment.
-func insertSearch(b *sqlstore.Batch, cid int64, rows []store.NewVersion) {
-	docs := make([][6]any, 0, len(rows))
-	var refs [][3]string
-	for _, r := range rows {
-		d, targets, ok := searchFields(r.Obj.Raw)
-		if !ok {
-			continue
-		}
-		docs = append(docs, [6]any{r.Obj.ID, r.Version, d.name, d.description, d.labels, d.pattern})
-		for _, t := range targets {
-			refs = append(refs, [3]string{r.Obj.ID, r.Version, t})
-		}
-	}
-	if len(refs) > 0 {
-		j, _ := json.Marshal(refs)
-		b.Queue(insertSearchRefs, string(j), cid)
-	}
-	if len(docs) > 0 {
-		j, _ := json.Marshal(docs)
-		b.Queue(insertSearchText, string(j), cid)
-	}
-}
-
-// lastInBatch says which statements Send runs after the others of their
-// batch: those writing to FTS5 tables.
-func lastInBatch(q string) bool { return q == insertSearchText }
 
 // searchFields computes, from a body, what migration 0011's trigger
 // indexed: json_extract of name, description, pattern (else value), the

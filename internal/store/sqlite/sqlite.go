@@ -21,7 +21,6 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
-	"slices"
 	"strings"
 	"time"
 
@@ -51,6 +50,7 @@ type Options struct {
 // Store is the SQLite implementation of store.Store.
 type Store struct {
 	*sqlstore.Store
+	db *db
 }
 
 var _ store.Store = (*Store)(nil)
@@ -107,13 +107,18 @@ func Open(ctx context.Context, dir string, opts Options) (*Store, error) {
 		w.Close()
 		return nil, err
 	}
-	r, err := sql.Open("sqlite", u.String()+"?"+common+"&_pragma=query_only(1)")
+	// The search index's file (searchindex.go), created before the
+	// readers attach it.
+	searchPath := filepath.Join(filepath.Dir(path), SearchFileName)
+	sw, err := openSearchFile(ctx, searchPath)
 	if err != nil {
 		w.Close()
-		return nil, fmt.Errorf("open %s: %w", path, err)
+		return nil, err
 	}
+	r := sql.OpenDB(newAttachConnector(u.String()+"?"+common+"&_pragma=query_only(1)", strings.ReplaceAll(searchPath, "'", "''")))
 	r.SetMaxOpenConns(max(4, runtime.GOMAXPROCS(0)*2))
 	d.r = r
+	d.ix = startIndexer(sw, r)
 	if d.cp, err = startCheckpointer(u.String() + "?" + common + "&_pragma=busy_timeout(2000)"); err != nil {
 		d.Close()
 		return nil, err
@@ -123,7 +128,7 @@ func Open(ctx context.Context, dir string, opts Options) (*Store, error) {
 		d.Close()
 		return nil, err
 	}
-	return &Store{s}, nil
+	return &Store{Store: s, db: d}, nil
 }
 
 // db runs writes on the one writer connection and reads on the read-only
@@ -131,6 +136,7 @@ func Open(ctx context.Context, dir string, opts Options) (*Store, error) {
 type db struct {
 	w, r *sql.DB
 	cp   *checkpointer
+	ix   *indexer // keeps the search file
 
 	// The bulk inserts, prepared once on the writer: preparing a
 	// multi-row INSERT costs as much as running it. Read-only after Open.
@@ -142,6 +148,9 @@ func (d *db) Close() error {
 	if d.cp != nil {
 		err = d.cp.stop()
 	}
+	if d.ix != nil {
+		err = errors.Join(err, d.ix.stop())
+	}
 	if d.r != nil {
 		err = errors.Join(err, d.r.Close())
 	}
@@ -149,6 +158,9 @@ func (d *db) Close() error {
 	// what is left.
 	return errors.Join(err, d.w.Close())
 }
+
+// SyncSearch implements sqlstore.SearchSyncer.
+func (d *db) SyncSearch(ctx context.Context) error { return d.ix.sync(ctx) }
 
 func (d *db) Exec(ctx context.Context, q string, args ...any) (int64, error) {
 	return exec(d.w.ExecContext(ctx, q, args...))
@@ -221,21 +233,7 @@ func (t *tx) QueryRow(ctx context.Context, q string, args ...any) sqlstore.Row {
 // Send runs the batch's statements one after the other: in process, a
 // statement costs microseconds.
 func (t *tx) Send(ctx context.Context, b *sqlstore.Batch) error {
-	items := b.Items
-	if slices.ContainsFunc(items, func(it sqlstore.BatchItem) bool { return lastInBatch(it.Query) }) {
-		items = slices.Clone(items)
-		slices.SortStableFunc(items, func(a, b sqlstore.BatchItem) int {
-			switch la, lb := lastInBatch(a.Query), lastInBatch(b.Query); {
-			case la == lb:
-				return 0
-			case la:
-				return 1
-			default:
-				return -1
-			}
-		})
-	}
-	for _, it := range items {
+	for _, it := range b.Items {
 		var err error
 		if st := t.db.stmts[it.Query]; st != nil {
 			_, err = t.t.StmtContext(ctx, st).ExecContext(ctx, it.Args...)
@@ -249,7 +247,16 @@ func (t *tx) Send(ctx context.Context, b *sqlstore.Batch) error {
 	return nil
 }
 
-func (t *tx) Commit(context.Context) error { return t.t.Commit() }
+// Commit commits and tells the search indexer.
+func (t *tx) Commit(context.Context) error {
+	if err := t.t.Commit(); err != nil {
+		return err
+	}
+	if t.db.ix != nil {
+		t.db.ix.notify()
+	}
+	return nil
+}
 
 func (t *tx) Rollback(context.Context) error {
 	if err := t.t.Rollback(); err != nil && !errors.Is(err, sql.ErrTxDone) {

@@ -40,11 +40,12 @@ type TableDialect interface {
 	ResetIdentity(b *Batch, table, col string)
 }
 
-// Derived tables are rebuilt by the target's own triggers when the typed
-// copy inserts objects (migration 0011: search_text and its FTS5 shadow
-// tables on SQLite, search_refs; migration 0014: the console's kept
-// counts), or belong to the migration runner (schema_migrations, compared
-// rather than copied): they are never copied.
+// Derived tables are rebuilt by the target when the typed copy inserts
+// objects (migration 0011: search_text and search_refs, by PostgreSQL's
+// triggers; SQLite's are in a file of their own since migration 0016,
+// written by its indexer, and not listed; migration 0014: the console's
+// kept counts), or belong to the migration runner (schema_migrations,
+// compared rather than copied): they are never copied.
 var Derived = map[string]bool{
 	"schema_migrations":     true,
 	"search_text":           true,

@@ -150,6 +150,20 @@ type Dialect interface {
 	// and the index's row key (o.rid's value), by which the index hands
 	// out matches in order.
 	TextMatch(a *Args, text string) (join, cond, score, key string)
+	// IndexedSQL renders, over objects o, " AND " a condition that the
+	// search index's rows at o.rid are o's own, where the index is kept
+	// apart from the objects' transaction (SQLite, migration 0016) and
+	// can hold the rows of a deleted object under its reused rid; "" where
+	// the index is written with the objects.
+	IndexedSQL() string
+}
+
+// SearchSyncer is a DB whose search index follows the commits instead of
+// being written in them: SyncSearch brings the index up to every object
+// committed before it was called. The queries that read the index call
+// it first, so that they never miss a committed object.
+type SearchSyncer interface {
+	SyncSearch(ctx context.Context) error
 }
 
 // Rebind numbers ? placeholders as $1, $2, … for drivers that want that.

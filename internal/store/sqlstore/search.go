@@ -88,6 +88,9 @@ func (s *Store) SearchText(ctx context.Context, r *store.Reader, q store.TextQue
 		if _, cond, _, _ := s.d.TextMatch(&Args{}, q.Text); cond == "" {
 			return nil, nil // no searchable word
 		}
+		if err := s.syncSearch(ctx); err != nil {
+			return nil, err
+		}
 	}
 	// matching renders FROM and WHERE over o, c and the text index for
 	// the query, adding its arguments to a, and the score and the index's
@@ -139,6 +142,17 @@ func (s *Store) SearchText(ctx context.Context, r *store.Reader, q store.TextQue
 	got, err := s.located(ctx, "search", "SELECT "+locatedCols+", o.body, "+score+" AS score"+from+where+" AND "+order+" < "+a.Add(oldest)+
 		" ORDER BY "+order+" DESC LIMIT "+a.Add(limit-len(out))+" OFFSET "+a.Add(max(0, offset-rankWindow)), a, true)
 	return append(out, got...), err
+}
+
+// syncSearch brings the search index up to what is committed, where it
+// follows the commits (SearchSyncer).
+func (s *Store) syncSearch(ctx context.Context) error {
+	if ss, ok := s.db.(SearchSyncer); ok {
+		if err := ss.SyncSearch(ctx); err != nil {
+			return fmt.Errorf("search index: %w", err)
+		}
+	}
+	return nil
 }
 
 // filterSQL renders the filters of q (after the reader's conditions).
@@ -241,6 +255,11 @@ func (s *Store) Referencing(ctx context.Context, r *store.Reader, ids, types []s
 	if limit <= 0 || limit > maxPage {
 		limit = maxPage
 	}
+	if len(ids) > 0 && len(r.Collections) > 0 {
+		if err := s.syncSearch(ctx); err != nil {
+			return nil, err
+		}
+	}
 	var out []store.Located
 	err := inChunks(ids, func(part []string) error {
 		if len(out) >= limit {
@@ -252,7 +271,7 @@ func (s *Store) Referencing(ctx context.Context, r *store.Reader, ids, types []s
 		// readable collections' objects (seconds at a million objects);
 		// PostgreSQL plans it as any inner join.
 		from := "(SELECT DISTINCT rid FROM search_refs WHERE " + s.d.In(&a, "target", part) + ") r CROSS JOIN objects o CROSS JOIN collections c"
-		cond := "o.rid = r.rid AND c.cid = o.cid AND o.latest"
+		cond := "o.rid = r.rid AND c.cid = o.cid AND o.latest" + s.d.IndexedSQL()
 		if len(types) > 0 {
 			cond += " AND " + s.d.In(&a, "o.type", types)
 		}
