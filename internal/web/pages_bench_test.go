@@ -34,7 +34,7 @@ import (
 // copy. Each page reports its latency percentiles; the issue's target is
 // under a second each (issue 17).
 //
-//	cp /tmp/searchbench-1m/mitra.db /tmp/dashperf-1m/
+//	cp /tmp/searchbench-1m/mitra*.db /tmp/dashperf-1m/   # mitra-search.db too, or it is rebuilt
 //	MITRA_CONSOLE_BENCH_DIR=/tmp/dashperf-1m go test -run '^$' -bench ConsolePages -benchtime 10x ./internal/web/
 func BenchmarkConsolePages(b *testing.B) {
 	dir := os.Getenv("MITRA_CONSOLE_BENCH_DIR")

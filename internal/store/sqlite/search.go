@@ -6,6 +6,8 @@ import (
 	"io"
 	"strconv"
 	"strings"
+
+	"github.com/mitra-cert/mitra/internal/jsonscan"
 )
 
 // The search rows of an object version (migration 0011's search_text and
@@ -29,7 +31,8 @@ type searchDoc struct {
 // the LIKE tests being ASCII case-insensitive. ok is false for a body that
 // is not JSON, which the trigger left out.
 func searchFields(raw []byte) (d searchDoc, refs []string, ok bool) {
-	if !json.Valid(raw) {
+	// jsonscan.Valid answers as json.Valid does, in half the time.
+	if !jsonscan.Valid(raw) {
 		return d, nil, false
 	}
 	var sc fieldScan
