@@ -353,26 +353,23 @@ func (e *eqIndex) shard(h uint64) *eqShard { return &e.shards[(h>>32)%nShards] }
 
 // getAll looks up every probe of a chunk in passes whose loads are
 // independent, so that the CPU overlaps their cache misses (as hash joins
-// do): the Bloom-filter words; for the probes that pass, the table
-// search, which reads slots and the entry whose fingerprint matches; and
-// last the comparison of keys, which reads the entries and key strings the
-// search found. The later passes run over the list of the probes that
-// passed (live, a buffer returned for reuse), not over every probe: a
-// loop's loads overlap only as far as the CPU's reorder window reaches,
-// and the probes the filter answered would fill it with work that loads
-// nothing.
-func (e *eqIndex) getAll(ps []eqProbe, live []int32) []int32 {
-	live = live[:0]
+// do): the Bloom-filter words; for the probes that pass, the table search,
+// which reads slots and the entry whose fingerprint matches; and last the
+// comparison of keys, which reads the entries and key strings the search
+// found (their misses overlap too, for the loop never waits on one
+// comparison to start the next one's loads).
+func (e *eqIndex) getAll(ps []eqProbe) {
 	f := e.filter.Load()
 	for i := range ps {
-		ps[i].post = postings{}
-		if f.mayHave(ps[i].h) {
-			live = append(live, int32(i))
-		}
+		p := &ps[i]
+		p.live = f.mayHave(p.h)
 	}
-	for _, i := range live {
+	for i := range ps {
 		p := &ps[i]
 		p.ent = nil
+		if !p.live {
+			continue
+		}
 		fp := fingerprint(p.h)
 		t := e.shard(p.h).tab.Load()
 		p.tab = t
@@ -389,7 +386,7 @@ func (e *eqIndex) getAll(ps []eqProbe, live []int32) []int32 {
 			}
 		}
 	}
-	for _, i := range live {
+	for i := range ps {
 		p := &ps[i]
 		en := p.ent
 		if en != nil && en.key != p.key {
@@ -398,10 +395,11 @@ func (e *eqIndex) getAll(ps []eqProbe, live []int32) []int32 {
 		}
 		if en != nil {
 			p.post = en.post()
+		} else {
+			p.post = postings{}
 		}
 		p.tab, p.ent = nil, nil
 	}
-	return live
 }
 
 // add files r under k. Writers only (the Matcher's writer lock is held).

@@ -17,7 +17,7 @@ func eqLookup(e *eqIndex, keys []ikey) [][]*record {
 	for i, k := range keys {
 		ps[i] = eqProbe{key: k, h: e.hash(&k)}
 	}
-	e.getAll(ps, nil)
+	e.getAll(ps)
 	out := make([][]*record, len(ps))
 	for i := range ps {
 		ps[i].post.each(func(r leafRef) { out[i] = append(out[i], r.rec) })
@@ -107,13 +107,13 @@ func TestEqIndexFingerprintCollision(t *testing.T) {
 		want *record
 	}{{a, ra}, {b, rb}} {
 		ps := []eqProbe{{key: c.k, h: h}}
-		e.getAll(ps, nil)
+		e.getAll(ps)
 		if ps[0].post.one.rec != c.want || ps[0].post.len() != 1 {
 			t.Fatalf("key %q found %v, want record %s", c.k.s, ps[0].post.one.rec, c.want.id)
 		}
 	}
 	ps := []eqProbe{{key: ikey{kind: kString, s: "c", path: 1}, h: h}}
-	e.getAll(ps, nil)
+	e.getAll(ps)
 	if ps[0].post.len() != 0 {
 		t.Fatal("a key never filed found postings")
 	}

@@ -679,6 +679,7 @@ type eqProbe struct {
 	root Object
 	post postings
 	obs  int32
+	live bool // passed the Bloom filter
 
 	// during eqIndex.getAll: the shard table and the entry found
 	tab *eqTable
@@ -700,9 +701,8 @@ type scratch struct {
 	other []cand
 	ipp   []ipProbe
 	tries []cand
-	live  []int32 // eqIndex.getAll's list of the probes that passed the filter
-	cur   int32   // observation being gathered
-	sink  byte    // keeps the loads of the touch passes
+	cur   int32 // observation being gathered
+	sink  byte  // keeps the loads of the touch passes
 	out   []BatchMatch
 }
 
@@ -804,9 +804,9 @@ func (m *Matcher) matchChunk(sc *scratch, dst []BatchMatch, obs []*Observation, 
 			}
 		}
 	}
-	// Passes 2 and 3: the Bloom filter over all probes of the chunk, then
-	// the hash table over those that passed.
-	sc.live = m.eq.getAll(sc.eqp, sc.live)
+	// Passes 2 and 3: the Bloom filter, then the hash table, each over all
+	// probes of the chunk.
+	m.eq.getAll(sc.eqp)
 	// Pass 4: the CIDR tries, back to back, and the records the hash
 	// table hit, which verification reads next.
 	for i := range sc.ipp {
