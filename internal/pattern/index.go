@@ -141,7 +141,7 @@ type bloom struct {
 }
 
 func (b *bloom) bits(h uint64) (idx uint64, bits uint64) {
-	return h & b.mask, 1<<(h>>58) | 1<<((h>>52)&63)
+	return h & b.mask, 1<<((h>>57)&63) | 1<<((h>>51)&63)
 }
 
 func (b *bloom) mayHave(h uint64) bool {
@@ -189,15 +189,38 @@ type eqSlot struct {
 	ent atomic.Pointer[eqEntry]
 }
 
-// eqEntry is immutable once published: a change files a new one.
+// eqEntry is immutable once published: a change files a new one. It is
+// 64 bytes, the size of a cache line and of its allocation size class, so
+// what a hit reads (the key and the first posting) is on one line: the
+// hash lives in the slot's fingerprint instead (see eqIndex.hash), and
+// the rare further postings behind a pointer.
 type eqEntry struct {
 	key  ikey
-	h    uint64
-	post postings
+	one  leafRef
+	more *[]leafRef
+}
+
+func newEqEntry(k ikey, p postings) *eqEntry {
+	en := &eqEntry{key: k, one: p.one}
+	if len(p.more) > 0 {
+		en.more = &p.more
+	}
+	return en
+}
+
+func (en *eqEntry) post() postings {
+	p := postings{one: en.one}
+	if en.more != nil {
+		p.more = *en.more
+	}
+	return p
 }
 
 const fpTomb = 1
 
+// fingerprint is what a slot holds for a key of hash h: h itself, whose
+// top bit eqIndex.hash sets, so a slot's fingerprint gives back the hash
+// when a table or the filter is rebuilt.
 func fingerprint(h uint64) uint64 { return h | 1<<63 }
 
 func newEqTable(keys int) *eqTable {
@@ -251,14 +274,14 @@ func (t *eqTable) find(k *ikey, h uint64) (at, free int) {
 	}
 }
 
-// put files e in a table no reader sees yet.
-func (t *eqTable) put(e *eqEntry) {
-	i := e.h & t.mask
+// put files e, whose key's hash is h, in a table no reader sees yet.
+func (t *eqTable) put(e *eqEntry, h uint64) {
+	i := h & t.mask
 	for t.slots[i].fp.Load() != 0 {
 		i = (i + 1) & t.mask
 	}
 	t.slots[i].ent.Store(e)
-	t.slots[i].fp.Store(fingerprint(e.h))
+	t.slots[i].fp.Store(fingerprint(h))
 }
 
 // resize publishes a copy of the shard's table sized for keys, without
@@ -267,8 +290,8 @@ func (s *eqShard) resize(keys int) {
 	nt := newEqTable(keys)
 	if t := s.tab.Load(); t != nil {
 		for i := range t.slots {
-			if t.slots[i].fp.Load() > fpTomb {
-				nt.put(t.slots[i].ent.Load())
+			if f := t.slots[i].fp.Load(); f > fpTomb {
+				nt.put(t.slots[i].ent.Load(), f)
 			}
 		}
 	}
@@ -298,8 +321,8 @@ func (e *eqIndex) reserve(n int) {
 	for i := range e.shards {
 		t := e.shards[i].tab.Load()
 		for j := range t.slots {
-			if t.slots[j].fp.Load() > fpTomb {
-				nf.set(t.slots[j].ent.Load().h)
+			if f := t.slots[j].fp.Load(); f > fpTomb {
+				nf.set(f)
 			}
 		}
 	}
@@ -321,7 +344,9 @@ func (e *eqIndex) hash(k *ikey) uint64 {
 		h = maphash.String(e.seed, k.s)
 	}
 	h ^= (k.a*0x9E3779B97F4A7C15 ^ k.b ^ uint64(k.path)<<8 ^ uint64(k.kind) ^ uint64(k.bits)<<40) * 0xBF58476D1CE4E5B9
-	return h ^ h>>31
+	// the top bit is always set, so a hash is its own fingerprint (see
+	// eqEntry); the filter and the shards use the 63 bits below it
+	return (h ^ h>>31) | 1<<63
 }
 
 func (e *eqIndex) shard(h uint64) *eqShard { return &e.shards[(h>>32)%nShards] }
@@ -369,7 +394,7 @@ func (e *eqIndex) getAll(ps []eqProbe) {
 			en = p.tab.get(&p.key, p.h)
 		}
 		if en != nil {
-			p.post = en.post
+			p.post = en.post()
 		} else {
 			p.post = postings{}
 		}
@@ -385,14 +410,14 @@ func (e *eqIndex) add(k ikey, r leafRef) {
 	t := s.tab.Load()
 	at, free := t.find(&k, h)
 	if at >= 0 {
-		old := t.slots[at].ent.Load().post
+		old := t.slots[at].ent.Load().post()
 		if old.one == r || len(old.more) > 0 && old.more[len(old.more)-1] == r {
 			return // the same leaf filed twice under one key (IN ('x', 'x'))
 		}
-		t.slots[at].ent.Store(&eqEntry{key: k, h: h, post: old.with(r)})
+		t.slots[at].ent.Store(newEqEntry(k, old.with(r)))
 		return
 	}
-	en := &eqEntry{key: k, h: h, post: postings{one: r}}
+	en := &eqEntry{key: k, one: r}
 	if t.slots[free].fp.Load() == 0 {
 		if 4*(s.used+1) > 3*len(t.slots) {
 			s.resize(2 * (s.live + 1))
@@ -422,9 +447,9 @@ func (e *eqIndex) remove(k ikey, rec *record) {
 		return
 	}
 	sl := &t.slots[at]
-	p := sl.ent.Load().post.without(rec)
+	p := sl.ent.Load().post().without(rec)
 	if p.len() > 0 {
-		sl.ent.Store(&eqEntry{key: k, h: h, post: p})
+		sl.ent.Store(newEqEntry(k, p))
 		return
 	}
 	// a reader that loaded the fingerprint before the tombstone may still

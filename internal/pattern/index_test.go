@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"unsafe"
 )
 
 // eqLookup looks keys up through getAll, as matchChunk does, and returns
@@ -96,10 +97,10 @@ func TestEqIndexFingerprintCollision(t *testing.T) {
 	e := newEqIndex()
 	a, b := ikey{kind: kString, s: "a", path: 1}, ikey{kind: kString, s: "b", path: 1}
 	ra, rb := &record{id: "a"}, &record{id: "b"}
-	const h = 0x1234_5678_9abc_def0
+	const h = 0x1234_5678_9abc_def0 | 1<<63 // as eqIndex.hash gives them
 	s := e.shard(h)
-	s.tab.Load().put(&eqEntry{key: a, h: h, post: postings{one: leafRef{rec: ra}}})
-	s.tab.Load().put(&eqEntry{key: b, h: h, post: postings{one: leafRef{rec: rb}}})
+	s.tab.Load().put(&eqEntry{key: a, one: leafRef{rec: ra}}, h)
+	s.tab.Load().put(&eqEntry{key: b, one: leafRef{rec: rb}}, h)
 	e.filter.Load().set(h)
 	for _, c := range []struct {
 		k    ikey
@@ -175,5 +176,14 @@ func TestEqIndexConcurrentGrowth(t *testing.T) {
 		if err := <-errs; err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+// TestEqEntryIsOneLine holds eqEntry to 64 bytes: a hit reads its key and
+// first posting, and an entry of 64 bytes (a size class of its own) never
+// straddles two cache lines, where one of 96 did half the time.
+func TestEqEntryIsOneLine(t *testing.T) {
+	if s := unsafe.Sizeof(eqEntry{}); s != 64 {
+		t.Fatalf("eqEntry is %d bytes, want 64", s)
 	}
 }
