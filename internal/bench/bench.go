@@ -377,13 +377,35 @@ func (s *server) ingest(ctx context.Context, cfg Config, sources []*EnvelopeSour
 		}()
 	}
 	wg.Wait()
-	el := time.Since(start)
 	if err := context.Cause(ctx); err != nil {
 		return Row{}, nil, err
 	}
+	// The objects count once they can be searched too: the SQLite search
+	// index follows the commits (migration 0016) and its catch-up is part
+	// of what ingest costs.
+	if err := searchable(ctx, s.st, s.col); err != nil {
+		return Row{}, nil, err
+	}
+	el := time.Since(start)
 	p50, p99 := percentiles(lat)
 	return Row{Name: "ingest", Count: stored, Unit: "objects", Time: el, P50: p50, P99: p99,
 		Note: fmt.Sprintf("POST, %d clients, envelopes of %d", cfg.Clients, cfg.Envelope)}, curve, nil
+}
+
+// searchable returns once the store's search index holds every object
+// of collection col committed so far: a search catches it up (SQLite,
+// whose index follows the commits in its own file) or finds it so
+// (PostgreSQL, whose triggers keep it in the writing transaction).
+func searchable(ctx context.Context, st store.Store, col string) error {
+	se, ok := st.(store.Searcher)
+	if !ok {
+		return nil
+	}
+	r := &store.Reader{Collections: []store.ReadableCollection{{ID: col, DefaultTLP: 1}}}
+	if _, err := se.SearchText(ctx, r, store.TextQuery{Text: "indicator", Limit: 1}); err != nil {
+		return fmt.Errorf("search index: %w", err)
+	}
+	return nil
 }
 
 // read reads the collection page by page (1,000 objects, by next) and

@@ -21,8 +21,10 @@ import (
 // (filled first by POSTs, not measured), serving its change feed; the
 // mirror is a federation pull link on cfg.Mirror that follows the feed,
 // checks every object as a TAXII POST would and stores it under the
-// peer's organisation with its provenance. The row is the pull alone; its
-// CPU time is the whole process's (both servers and the client).
+// peer's organisation with its provenance. The row is the pull alone,
+// until the mirror can search what it received (the source's index has
+// caught up before it starts); its CPU time is the whole process's (both
+// servers and the client).
 func Federation(ctx context.Context, cfg Config) (Row, error) {
 	cfg.defaults()
 	if cfg.Store == nil || cfg.Mirror == nil {
@@ -82,6 +84,9 @@ func Federation(ctx context.Context, cfg Config) (Row, error) {
 	c0 := CPUTime()
 	start := time.Now()
 	res := r.RunLink(ctx, peer, link)
+	if res.Err == nil {
+		res.Err = searchable(ctx, dst, col.ID)
+	}
 	el := time.Since(start)
 	cpu := CPUTime() - c0
 	if cfg.CPUProfile != nil {
