@@ -11,47 +11,41 @@ import (
 	"github.com/mitra-cert/mitra/internal/store/storetest"
 )
 
-// A store migrated from version 2 gets the owners of its objects; Ping
-// tells a schema newer than the binary.
-func TestMigrationBackfillsOwnersAndPing(t *testing.T) {
+// migrationFixture opens a store in a new directory for migration tests:
+// open opens (again) the store, exec runs SQL on the same file outside it,
+// to take the schema back to an older version.
+func migrationFixture(t *testing.T) (open func(testing.TB) store.Store, exec func(testing.TB, string)) {
 	dir := t.TempDir()
 	db, err := sql.Open("sqlite", filepath.Join(dir, sqlite.FileName))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer db.Close()
-	storetest.MigrationBackfillsOwners(t, func(t testing.TB) store.Store {
+	t.Cleanup(func() { db.Close() })
+	open = func(t testing.TB) store.Store {
 		s, err := sqlite.Open(context.Background(), dir, sqlite.Options{})
 		if err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { s.Close() })
 		return s
-	}, func(t testing.TB, q string) {
+	}
+	exec = func(t testing.TB, q string) {
 		if _, err := db.Exec(q); err != nil {
 			t.Fatalf("%s: %v", q, err)
 		}
-	})
+	}
+	return open, exec
+}
+
+// A store migrated from version 2 gets the owners of its objects; Ping
+// tells a schema newer than the binary.
+func TestMigrationBackfillsOwnersAndPing(t *testing.T) {
+	open, exec := migrationFixture(t)
+	storetest.MigrationBackfillsOwners(t, open, exec)
 }
 
 // Provenance recorded before migration 17 reads the same after it.
 func TestProvenanceMigration(t *testing.T) {
-	dir := t.TempDir()
-	db, err := sql.Open("sqlite", filepath.Join(dir, sqlite.FileName))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	storetest.ProvenanceMigration(t, func(t testing.TB) store.Store {
-		s, err := sqlite.Open(context.Background(), dir, sqlite.Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { s.Close() })
-		return s
-	}, func(t testing.TB, q string) {
-		if _, err := db.Exec(q); err != nil {
-			t.Fatalf("%s: %v", q, err)
-		}
-	}, `DROP TRIGGER provenance_keep`)
+	open, exec := migrationFixture(t)
+	storetest.ProvenanceMigration(t, open, exec, `DROP TRIGGER provenance_keep`)
 }
