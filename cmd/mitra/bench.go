@@ -20,7 +20,7 @@ type BenchCmd struct {
 	Store        string `help:"Store DSN to measure: 'sqlite:DIR' (with '?sync=normal' to compare), 'postgres://...'; a new SQLite store in a temporary directory when empty. The benchmark adds and then removes a collection and a user of its own."`
 	Mirror       string `help:"Store DSN of the receiving server of federation (as --store; a new SQLite store in a temporary directory when empty). It must not be the --store database."`
 	Objects      int    `default:"1000000" help:"Indicators to ingest (and to mirror, for federation)."`
-	FeedPage     int    `default:"1000" help:"Change-feed page size of the federation pull link."`
+	FeedPage     int    `default:"10000" help:"Change-feed page size of the federation pull link (10000: what mitra serve asks)."`
 	CPUProfile   string `name:"cpu-profile" type:"path" help:"Write a pprof CPU profile of the federation pull (not of the filling of the source), or of the ingest when federation is not run, to this file."`
 	Step         int    `default:"100000" help:"Objects per point of the ingest curve."`
 	Envelope     int    `default:"500" help:"Objects per POST."`

@@ -32,8 +32,17 @@ type Deleter interface {
 	DeleteObject(ctx context.Context, collectionID, objectID string, q store.Query) (int, error)
 }
 
-// feedPageLimit is the page size asked of the change feed.
-const feedPageLimit = 500
+// feedPageLimit is the page size asked of the change feed: the largest a
+// Mitra serves. A page is written in one transaction, and on SQLite a
+// commit costs by the index pages it dirties and its fsync: a mirror of
+// 300,000 objects ran at 8,400 objects/s with pages of 2,000 and 12,200
+// with pages of 10,000 (mitra bench federation).
+const feedPageLimit = 10000
+
+// deletionsPageLimit is how many changes of the local change log a push
+// link reads at a time for its DELETEs: its position moves after each
+// such page, so after a crash at most this many DELETEs go again.
+const deletionsPageLimit = 500
 
 // FeedPosition is a pull link's stored mode and change-feed position.
 type FeedPosition struct {

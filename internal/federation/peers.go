@@ -57,8 +57,9 @@ type Runner struct {
 	RejectionRetention time.Duration
 	// Configure, when set, adjusts each client (tests: retries, timeouts).
 	Configure func(*taxiiclient.Client)
-	// FeedPageLimit is the change-feed page size of pull links, and of the
-	// local change log read by push links for deletions; 500 when zero.
+	// FeedPageLimit is the change-feed page size of pull links (10,000,
+	// the largest a Mitra serves, when zero), and of the local change log
+	// read by push links for deletions (500 when zero).
 	FeedPageLimit int
 }
 

@@ -132,7 +132,7 @@ func (r *Runner) pushDeletes(ctx context.Context, cl *taxiiclient.Client, p *sto
 	}
 	limit := r.FeedPageLimit
 	if limit <= 0 {
-		limit = feedPageLimit
+		limit = deletionsPageLimit
 	}
 	sent := 0
 	for {
