@@ -42,6 +42,9 @@ const (
 	// fedKillAt is how many changes the receiving side has logged when
 	// the process running the link is killed: well inside the sync.
 	fedKillAt = 4000
+	// fedFeedPage is the pull links' page: small, so that the kill comes
+	// between pages as well as inside one.
+	fedFeedPage = "500"
 	// fedPassword is the source's "peer" user, which the links use.
 	fedPassword = "peer-password-9"
 	fedV1       = "2025-01-01T00:00:00.000Z"
@@ -487,7 +490,7 @@ func TestFederationPullKill9SQLite(t *testing.T) {
 	key, keyFile := fedKey(t)
 	data := t.TempDir()
 	setupMirror(t, []string{"--data", data}, key, src.base, srcCol)
-	args := []string{"--data", data, "--peer-key-file", keyFile, "--peer-lease-ttl", "2s"}
+	args := []string{"--data", data, "--peer-key-file", keyFile, "--peer-lease-ttl", "2s", "--peer-feed-page", fedFeedPage}
 	mir := fedServe(t, bin, args...)
 
 	st, err := openStore(t.Context(), "sqlite:", data)
@@ -595,7 +598,7 @@ func TestFederationPushKill9SQLite(t *testing.T) {
 			t.Fatalf("mitra %v: %v\n%s%s", args, err, out, errOut)
 		}
 	}
-	args := []string{"--data", data, "--peer-key-file", keyFile, "--peer-lease-ttl", "2s"}
+	args := []string{"--data", data, "--peer-key-file", keyFile, "--peer-lease-ttl", "2s", "--peer-feed-page", fedFeedPage}
 	snd := fedServe(t, bin, args...)
 	waitFor(t, "the receiver logs its first changes", 60*time.Second, func() bool { return reached(t, rst, inbox.ID, fedKillAt) }, snd)
 	kill9(t, snd)
@@ -680,7 +683,7 @@ func TestFederationTakeoverPostgres(t *testing.T) {
 		return pid
 	}
 
-	args := []string{"--store", dsn, "--peer-key-file", keyFile, "--peer-lease-ttl", "2s"}
+	args := []string{"--store", dsn, "--peer-key-file", keyFile, "--peer-lease-ttl", "2s", "--peer-feed-page", fedFeedPage}
 	a := launchServer(t, bin, args...)
 	b := launchServer(t, bin, args...)
 	a.waitListening(t)

@@ -58,8 +58,9 @@ type Runner struct {
 	// Configure, when set, adjusts each client (tests: retries, timeouts).
 	Configure func(*taxiiclient.Client)
 	// FeedPageLimit is the change-feed page size of pull links (10,000,
-	// the largest a Mitra serves, when zero), and of the local change log
-	// read by push links for deletions (500 when zero).
+	// the largest a Mitra serves, when zero). Push links read the local
+	// change log for deletions in pages of 500, or of FeedPageLimit when
+	// smaller.
 	FeedPageLimit int
 }
 

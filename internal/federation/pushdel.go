@@ -130,9 +130,9 @@ func (r *Runner) pushDeletes(ctx context.Context, cl *taxiiclient.Client, p *sto
 		// position's.
 		return e.Raw == nil && e.Submitter != p.Organisation && access.Decide(reader, col, e).Allowed
 	}
-	limit := r.FeedPageLimit
-	if limit <= 0 {
-		limit = deletionsPageLimit
+	limit := deletionsPageLimit
+	if r.FeedPageLimit > 0 {
+		limit = min(limit, r.FeedPageLimit)
 	}
 	sent := 0
 	for {
