@@ -77,58 +77,67 @@ func (c *DetectCmd) Run(ctx context.Context, e *env) error {
 	if err != nil {
 		return err
 	}
-	d, sources, err := c.DetectFlags.build(ctx, st, c.Inputs, log, e, nil, m)
+	d, sources, stop, err := c.DetectFlags.build(ctx, st, c.Inputs, log, e, nil, m)
 	if err != nil {
 		return err
 	}
+	defer stop() // before the store closes
 	return d.Run(ctx, sources...)
 }
 
 // build makes the detector and its sources. inputs are files, directories
 // or "-"; reg, when set, gets the detector's metrics; m is the lifecycle
-// model.
-func (c *DetectFlags) build(ctx context.Context, st detectStore, inputs []string, log *slog.Logger, e *env, reg prometheus.Registerer, m feeds.Model) (*detect.Detector, []detect.Source, error) {
+// model. stop ends what build started beside the detector (the lifecycle's
+// refreshes) and waits for it: call it once the detector has stopped and
+// before the store closes.
+func (c *DetectFlags) build(ctx context.Context, st detectStore, inputs []string, log *slog.Logger, e *env, reg prometheus.Registerer, m feeds.Model) (d *detect.Detector, sources []detect.Source, stop func(), err error) {
+	stop = func() {}
+	defer func() {
+		if err != nil {
+			stop()
+			stop = func() {}
+		}
+	}()
 	if (c.Collection == "") == (c.TAXIIURL == "") {
-		return nil, nil, errors.New("give --collection (local store) or --taxii-url (remote TAXII server) for the sightings, one of them")
+		return nil, nil, stop, errors.New("give --collection (local store) or --taxii-url (remote TAXII server) for the sightings, one of them")
 	}
 	var mapping *detect.Mapping
 	if c.Mapping != "" {
 		m, err := detect.LoadMapping(c.Mapping)
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, stop, err
 		}
 		mapping = m
 	} else if c.Format == detect.FormatJSON {
-		return nil, nil, errors.New("--format json needs --mapping")
+		return nil, nil, stop, errors.New("--format json needs --mapping")
 	}
 	tlp, err := access.ParseTLP(c.TLP)
 	if err != nil {
-		return nil, nil, fmt.Errorf("--tlp: %w", err)
+		return nil, nil, stop, fmt.Errorf("--tlp: %w", err)
 	}
 	p, org, err := detectPrincipal(ctx, st, c.Org)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, stop, err
 	}
 	var sink detect.Sink
 	if c.Collection != "" {
 		col, err := st.GetCollection(ctx, c.Collection)
 		if err != nil {
-			return nil, nil, fmt.Errorf("--collection %s: %w", c.Collection, err)
+			return nil, nil, stop, fmt.Errorf("--collection %s: %w", c.Collection, err)
 		}
 		if _, write := access.CollectionAccess(p, col); !write {
-			return nil, nil, fmt.Errorf("--collection %s: organisation %s may not write to it (grant it with 'mitra collection grant %s --write --org ...')", c.Collection, p.Organisation, col.ID)
+			return nil, nil, stop, fmt.Errorf("--collection %s: organisation %s may not write to it (grant it with 'mitra collection grant %s --write --org ...')", c.Collection, p.Organisation, col.ID)
 		}
 		sink = &detect.StoreSink{Store: st, Collection: col.ID, Submitter: p.Organisation, Audit: st, Log: log}
 	} else {
 		cl, err := taxiiclient.NewClient(c.TAXIIURL, c.TAXIICollection)
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, stop, err
 		}
 		cl.User, cl.Password, cl.Token = c.TAXIIUser, c.TAXIIPassword, c.TAXIIToken
 		sink = &detect.TAXIISink{Client: cl}
 	}
 	opts := detect.InputOptions{Format: c.Format, Mapping: mapping, Follow: c.Follow}
-	var sources []detect.Source
 	for _, in := range inputs {
 		if in == "-" {
 			sources = append(sources, &detect.ReaderSource{Label: "stdin", R: e.stdin, Opts: opts})
@@ -136,7 +145,7 @@ func (c *DetectFlags) build(ctx context.Context, st detectStore, inputs []string
 		}
 		fi, err := os.Stat(in)
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, stop, err
 		}
 		if fi.IsDir() {
 			sources = append(sources, &detect.DirSource{Dir: in, Opts: opts})
@@ -157,13 +166,19 @@ func (c *DetectFlags) build(ctx context.Context, st detectStore, inputs []string
 		// followed incrementally.
 		active := &feeds.ActiveSet{Exporter: &feeds.Exporter{Store: st, Model: m, Flags: warningFlags(st)}, Request: feeds.Request{Principal: p, Collections: c.Indicators}}
 		if err := active.Refresh(ctx); err != nil {
-			return nil, nil, fmt.Errorf("indicator lifecycle: %w", err)
+			return nil, nil, stop, fmt.Errorf("indicator lifecycle: %w", err)
 		}
 		every := c.LifecycleEvery
 		if every <= 0 {
 			every = 10 * time.Second
 		}
-		go active.Run(ctx, every, func(err error) { log.Warn("indicator lifecycle refresh failed", "err", err) })
+		lctx, cancel := context.WithCancel(ctx)
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			active.Run(lctx, every, func(err error) { log.Warn("indicator lifecycle refresh failed", "err", err) })
+		}()
+		stop = func() { cancel(); <-done }
 		inds.Filter, inds.FilterEvery = active.Allow, every
 	}
 	cfg := detect.Config{
@@ -175,11 +190,10 @@ func (c *DetectFlags) build(ctx context.Context, st detectStore, inputs []string
 		cfg.Progress, cfg.ProgressEvery = e.stderr, c.Progress
 	}
 	cfg.Registerer = reg
-	d, err := detect.New(cfg)
-	if err != nil {
-		return nil, nil, err
+	if d, err = detect.New(cfg); err != nil {
+		return nil, nil, stop, err
 	}
-	return d, sources, nil
+	return d, sources, stop, nil
 }
 
 // detectPrincipal is the organisation the detector acts for, as a

@@ -339,9 +339,12 @@ func (c *ServeCmd) Run(ctx context.Context, e *env) error {
 	var detector *detect.Detector
 	var detectSources []detect.Source
 	if len(c.DetectInputs) > 0 || c.Detect.NATSStream != "" {
-		if detector, detectSources, err = c.Detect.build(ctx, st, c.DetectInputs, log, e, reg, exportModel); err != nil {
+		var stopLifecycle func()
+		if detector, detectSources, stopLifecycle, err = c.Detect.build(ctx, st, c.DetectInputs, log, e, reg, exportModel); err != nil {
 			return fmt.Errorf("detector: %w", err)
 		}
+		// Deferred after the store's Close, so it runs before it.
+		defer stopLifecycle()
 	}
 
 	// Old statuses and audit records are pruned hourly (also by every
