@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/mitra-cert/mitra/internal/access"
@@ -170,6 +171,11 @@ func (c *ServeCmd) Run(ctx context.Context, e *env) error {
 		return err
 	}
 	defer st.Close()
+	// The services started beside the server stop (their contexts are
+	// cancelled by the defers below, which run first) before the store
+	// closes.
+	var bg sync.WaitGroup
+	defer bg.Wait()
 	if err := bootstrapAdmin(ctx, st, e); err != nil {
 		return err
 	}
@@ -227,11 +233,11 @@ func (c *ServeCmd) Run(ctx context.Context, e *env) error {
 		TAXII: srv, MaxUpload: c.MaxContent, Logger: log}))
 	hctx, stopHashes := context.WithCancel(ctx)
 	defer stopHashes()
-	go func() {
+	bg.Go(func() {
 		if err := hashes.Run(hctx, c.Hash.Poll); err != nil && !errors.Is(err, context.Canceled) {
 			log.Error("hash match service stopped", "err", err)
 		}
-	}()
+	})
 
 	// Exports of the active indicators (issue 16), for sensors polling with
 	// a read-only token and If-None-Match: mounted beside the search below.
@@ -273,11 +279,11 @@ func (c *ServeCmd) Run(ctx context.Context, e *env) error {
 	srv.Mount(search.Prefix, search.NewHandler(finder, search.HandlerOptions{Authenticate: srv.Authenticate, Logger: log}))
 	searchCtx, stopSearch := context.WithCancel(ctx)
 	defer stopSearch()
-	go func() {
+	bg.Go(func() {
 		if err := finder.Run(searchCtx, search.DefaultPoll); err != nil && !errors.Is(err, context.Canceled) {
 			log.Error("search service stopped", "err", err)
 		}
-	}()
+	})
 
 	// The web console (issue 17) under /console/, and / leads there. Its
 	// administration pages call a second admin API in process that takes
@@ -290,7 +296,7 @@ func (c *ServeCmd) Run(ctx context.Context, e *env) error {
 	}
 	consoleCtx, stopConsole := context.WithCancel(ctx)
 	defer stopConsole()
-	go console.PruneSessions(consoleCtx, time.Hour)
+	bg.Go(func() { console.PruneSessions(consoleCtx, time.Hour) })
 	srv.Mount("/{$}", console)
 	srv.Mount("/console", console) // redirects to /console/
 	srv.Mount(web.Prefix, console)
@@ -306,11 +312,11 @@ func (c *ServeCmd) Run(ctx context.Context, e *env) error {
 			Scheduler: sched, Lists: ist, Flags: ist, Logger: log}))
 		fctx, stopFeeds := context.WithCancel(ctx)
 		defer stopFeeds()
-		go func() {
+		bg.Go(func() {
 			if err := sched.Run(fctx, time.Minute); err != nil && !errors.Is(err, context.Canceled) {
 				log.Error("feeds stopped", "err", err)
 			}
-		}()
+		})
 	}
 
 	// Cross-border assistance (issue 15): requests, steps and directory
@@ -351,7 +357,7 @@ func (c *ServeCmd) Run(ctx context.Context, e *env) error {
 	// server of a shared database; pruning twice removes nothing more).
 	rctx, stopRetention := context.WithCancel(ctx)
 	defer stopRetention()
-	go admin.RunRetention(rctx, st, c.Retention.retention(), time.Hour, log)
+	bg.Go(func() { admin.RunRetention(rctx, st, c.Retention.retention(), time.Hour, log) })
 
 	ln, err := net.Listen("tcp", c.Addr)
 	if err != nil {
