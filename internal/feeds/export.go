@@ -449,16 +449,7 @@ func (x *Exporter) read(ctx context.Context, req Request, ids []string) (map[str
 		}
 	}
 	for k, op := range latest {
-		v := evOf(k.indicator)
-		switch op.opinion {
-		case "agree", "strongly-agree":
-			v.TruePositives++
-			if op.at.After(v.Last) {
-				v.Last = op.at
-			}
-		case "disagree", "strongly-disagree":
-			v.FalsePositives++
-		}
+		evOf(k.indicator).addVerdict(op.opinion, op.at)
 	}
 	return cands, ev, nil
 }

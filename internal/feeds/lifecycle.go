@@ -137,6 +137,21 @@ type Evidence struct {
 	Last time.Time
 }
 
+// addVerdict counts one organisation's latest verdict (an opinion's
+// value, given at at): agree and strongly-agree are true positives,
+// disagree and strongly-disagree false ones, neutral neither.
+func (e *Evidence) addVerdict(opinion string, at time.Time) {
+	switch opinion {
+	case "agree", "strongly-agree":
+		e.TruePositives++
+		if at.After(e.Last) {
+			e.Last = at
+		}
+	case "disagree", "strongly-disagree":
+		e.FalsePositives++
+	}
+}
+
 // Score is an indicator's lifecycle score at a time, with what it was
 // computed from: what its producer sees when asking why an indicator left
 // the exports.

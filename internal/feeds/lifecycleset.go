@@ -529,15 +529,7 @@ func (s *lcState) evidenceOf(ind string) Evidence {
 		consider(op)
 	}
 	for _, v := range latest {
-		switch v.opinion {
-		case "agree", "strongly-agree":
-			ev.TruePositives++
-			if v.at.After(ev.Last) {
-				ev.Last = v.at
-			}
-		case "disagree", "strongly-disagree":
-			ev.FalsePositives++
-		}
+		ev.addVerdict(v.opinion, v.at)
 	}
 	return ev
 }
