@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/mitra-cert/mitra/internal/bench"
+	"github.com/mitra-cert/mitra/internal/store/sqlite"
 )
 
 // BenchmarkSQLiteFloor measures what SQLite itself (the driver the store
@@ -29,7 +30,14 @@ import (
 // (default 200,000); with MITRA_FLOOR_IDS=sequential the ids increase,
 // which shows what the random places of the id index cost, and
 // MITRA_FLOOR_TX sets the rows per transaction (a federation page can be
-// larger than what four clients have in flight).
+// larger than what four clients have in flight). With
+// MITRA_FLOOR_SCHEMA=store each row also writes what the store's durable
+// state needs beside the object, in the store's own shapes: a change-log
+// record (the federation feed) and, for a new id, its owner (the trust
+// rules), still without search, console counts or provenance. With
+// MITRA_FLOOR_CHECKPOINT=background the writer never checkpoints itself and
+// the store's checkpointer copies the WAL from a connection of its own, as
+// the store does; by default SQLite checkpoints inside the commits.
 func BenchmarkSQLiteFloor(b *testing.B) {
 	total := 200000
 	if v, err := strconv.Atoi(os.Getenv("MITRA_FLOOR_OBJECTS")); err == nil && v > 0 {
@@ -43,21 +51,45 @@ func BenchmarkSQLiteFloor(b *testing.B) {
 	}
 	ctx := context.Background()
 	path := filepath.Join(b.TempDir(), "floor.db")
-	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=cache_size(-262144)&_txlock=immediate")
+	background := os.Getenv("MITRA_FLOOR_CHECKPOINT") == "background"
+	dsn := "file:" + path + "?_pragma=busy_timeout(20000)&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)"
+	writer := dsn + "&_pragma=cache_size(-262144)&_txlock=immediate"
+	if background {
+		writer += "&_pragma=wal_autocheckpoint(0)"
+	}
+	db, err := sql.Open("sqlite", writer)
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer db.Close()
 	db.SetMaxOpenConns(1)
-	for _, q := range []string{
+	storeSchema := os.Getenv("MITRA_FLOOR_SCHEMA") == "store"
+	schema := []string{
 		`CREATE TABLE objects (rid INTEGER PRIMARY KEY, cid INTEGER NOT NULL, id TEXT NOT NULL, version TEXT NOT NULL,
 			date_added INTEGER NOT NULL, type TEXT NOT NULL, body BLOB NOT NULL)`,
 		`CREATE INDEX objects_added ON objects (cid, date_added)`,
 		`CREATE UNIQUE INDEX objects_version ON objects (cid, id, version)`,
-	} {
+	}
+	if storeSchema {
+		// migrations 0001, 0003 and 0004
+		schema = append(schema,
+			`CREATE TABLE changes (cid INTEGER NOT NULL, seq INTEGER NOT NULL, op TEXT NOT NULL, object_id TEXT NOT NULL,
+				version_raw TEXT NOT NULL, at INTEGER NOT NULL, type TEXT NOT NULL, submitter TEXT NOT NULL,
+				tlp INTEGER NOT NULL, recipients TEXT NOT NULL, PRIMARY KEY (cid, seq)) WITHOUT ROWID`,
+			`CREATE INDEX changes_at ON changes (at)`,
+			`CREATE TABLE owners (id TEXT PRIMARY KEY, owner TEXT NOT NULL) WITHOUT ROWID`)
+	}
+	for _, q := range schema {
 		if _, err := db.ExecContext(ctx, q); err != nil {
 			b.Fatal(err)
 		}
+	}
+	if background {
+		stop, err := sqlite.StartCheckpointer(dsn)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer stop()
 	}
 	type row struct {
 		id, version, typ string
@@ -96,13 +128,35 @@ func BenchmarkSQLiteFloor(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
+			var ch, own *sql.Stmt
+			if storeSchema {
+				if ch, err = tx.PrepareContext(ctx, `INSERT INTO changes (cid, seq, op, object_id, version_raw, at, type, submitter, tlp, recipients)
+					VALUES (1, ?, 'add', ?, ?, ?, ?, 'identity--8e2e2d2b-17d4-4cbf-938f-98ee46b3cd3f', 1, '[]')`); err != nil {
+					b.Fatal(err)
+				}
+				if own, err = tx.PrepareContext(ctx, `INSERT INTO owners (id, owner) VALUES (?, 'identity--8e2e2d2b-17d4-4cbf-938f-98ee46b3cd3f')`); err != nil {
+					b.Fatal(err)
+				}
+			}
 			for _, r := range rows[lo:min(lo+txRows, len(rows))] {
 				added++
 				if _, err := st.ExecContext(ctx, r.id, r.version, added, r.typ, r.body); err != nil {
 					b.Fatal(err)
 				}
+				if storeSchema {
+					if _, err := ch.ExecContext(ctx, added, r.id, r.version, added, r.typ); err != nil {
+						b.Fatal(err)
+					}
+					if _, err := own.ExecContext(ctx, r.id); err != nil {
+						b.Fatal(err)
+					}
+				}
 			}
 			st.Close()
+			if storeSchema {
+				ch.Close()
+				own.Close()
+			}
 			if err := tx.Commit(); err != nil {
 				b.Fatal(err)
 			}
