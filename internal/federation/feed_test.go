@@ -297,6 +297,12 @@ func TestFeedFallbackPoll(t *testing.T) {
 // definition: an object marked with a definition of the page before must
 // resolve it (from the store), whatever the page size.
 func TestFeedMarkingDefinitionBeforeItsUse(t *testing.T) {
+	for _, slow := range []bool{false, true} {
+		t.Run(map[bool]string{false: "store", true: "slow-writer"}[slow], func(t *testing.T) { testMarkingBeforeUse(t, slow) })
+	}
+}
+
+func testMarkingBeforeUse(t *testing.T, slow bool) {
 	f := newFederated(t)
 	const def = "marking-definition--00000000-0000-4000-8000-00000000d0d0"
 	marking := json.RawMessage(`{"type":"marking-definition","spec_version":"2.1","id":"` + def + `","created":"2025-01-01T00:00:00.000Z","name":"TLP:GREEN","extensions":{"extension-definition--60a3c5c5-0d10-413e-aab3-9e08dde9e88d":{"extension_type":"property-extension","tlp_2_0":"green"}}}`)
@@ -312,8 +318,14 @@ func TestFeedMarkingDefinitionBeforeItsUse(t *testing.T) {
 	if st, err := cl.Push(t.Context(), marked); err != nil || st.SuccessCount != len(marked) {
 		t.Fatalf("push the marked objects: %+v %v", st, err)
 	}
-	f.runner.FeedPageLimit = 2
-	if res := f.sync(t, f.runner); res[0].Pull.Added != 8 {
+	r := *f.runner
+	r.FeedPageLimit = 2
+	if slow {
+		// the fetcher is ahead of the writer: the pages after the
+		// definition's wait for it to be written before they are checked
+		r.Store = slowWrites{f.local.sq}
+	}
+	if res := f.sync(t, &r); res[0].Pull.Added != 8 {
 		t.Fatalf("pull: %+v", res[0].Pull)
 	}
 	for i := 10; i < 14; i++ {
@@ -323,6 +335,42 @@ func TestFeedMarkingDefinitionBeforeItsUse(t *testing.T) {
 		}
 		if e.TLP != int(access.TLPGreen) {
 			t.Errorf("object %d stored with TLP %d, want that of its marking definition (GREEN, %d)", i, e.TLP, access.TLPGreen)
+		}
+	}
+}
+
+// slowWrites is the local store with every transaction started late, so
+// that a pull link's fetcher gets ahead of its writer.
+type slowWrites struct {
+	*sqlite.Store
+}
+
+func (s slowWrites) Update(ctx context.Context, collectionID string, fn func(ctx context.Context, tx store.Tx) error) error {
+	time.Sleep(40 * time.Millisecond)
+	return s.Store.Update(ctx, collectionID, fn)
+}
+
+// TestFeedGroupsPagesAhead: when the writer is the bottleneck, pages of
+// adds the fetcher has read and checked ahead go in one transaction, at
+// most four pages at a time, and every object arrives once.
+func TestFeedGroupsPagesAhead(t *testing.T) {
+	f := newFederated(t)
+	f.seed(t, 1, 40)
+	r := *f.runner
+	r.Store = slowWrites{f.local.sq}
+	r.FeedPageLimit = 4
+	p := f.sync(t, &r)[0].Pull
+	if p.Added != 40 || p.Duplicates != 0 {
+		t.Fatalf("pull: %+v, want 40 added", p)
+	}
+	// Ten pages of four: one commit each without grouping, at least three
+	// with groups of four pages.
+	if p.Pages >= 10 || p.Pages < 3 {
+		t.Errorf("%d transactions wrote the 10 pages, want 3 to 9 (groups of up to four)", p.Pages)
+	}
+	for id, n := range count(t, f.local.st, f.lMirror.ID) {
+		if n != 1 {
+			t.Errorf("%s stored %d times", id, n)
 		}
 	}
 }
