@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"slices"
 	"sync/atomic"
+	"unsafe"
 
 	"github.com/gaissmai/bart"
 )
@@ -138,11 +139,19 @@ type eqIndex struct {
 type bloom struct {
 	words []uint64
 	mask  uint64
+	// deep: the filter is too large to stay in the first-level caches,
+	// and so is the index behind it, so lookups prefetch what they read
+	// next (see filterAll); in a small index the lines are near and the
+	// prefetches would cost more than they save.
+	deep bool
 }
 
 func (b *bloom) bits(h uint64) (idx uint64, bits uint64) {
 	return h & b.mask, 1<<((h>>57)&63) | 1<<((h>>51)&63)
 }
+
+// word returns the word that h's bits are in, for prefetching.
+func (b *bloom) word(h uint64) unsafe.Pointer { return unsafe.Pointer(&b.words[h&b.mask]) }
 
 func (b *bloom) mayHave(h uint64) bool {
 	i, bits := b.bits(h)
@@ -159,12 +168,16 @@ func (b *bloom) set(h uint64) {
 // spills to L3 or DRAM costs more than the misses it saves.
 const bloomBitsPerKey = 6
 
+// bloomDeepWords is the filter size (64 KiB, some 87,000 keys) from
+// which bloom.deep is set.
+const bloomDeepWords = 8192
+
 func newBloom(keys int) *bloom {
 	n := 1 << 10
 	for n*64 < keys*bloomBitsPerKey {
 		n <<= 1
 	}
-	return &bloom{words: make([]uint64, n), mask: uint64(n - 1)}
+	return &bloom{words: make([]uint64, n), mask: uint64(n - 1), deep: n >= bloomDeepWords}
 }
 
 // eqShard is one shard's table and the writers' counts for it.
@@ -351,28 +364,59 @@ func (e *eqIndex) hash(k *ikey) uint64 {
 
 func (e *eqIndex) shard(h uint64) *eqShard { return &e.shards[(h>>32)%nShards] }
 
-// getAll looks up every probe of a chunk in passes whose loads are
-// independent, so that the CPU overlaps their cache misses (as hash joins
-// do): the Bloom-filter words; for the probes that pass, the table search,
-// which reads slots and the entry whose fingerprint matches; and last the
-// comparison of keys, which reads the entries and key strings the search
-// found (their misses overlap too, for the loop never waits on one
-// comparison to start the next one's loads).
+// getAll looks up every probe of a chunk: filterAll, searchAll and
+// finishAll in turn. matchChunk calls the three itself, with its other
+// passes between them, so that the lines each one prefetches arrive
+// while that other work runs.
 func (e *eqIndex) getAll(ps []eqProbe) {
+	e.filterAll(ps)
+	e.searchAll(ps)
+	e.finishAll(ps)
+}
+
+// The lookups of a chunk run in passes whose loads are independent, so
+// that their cache misses overlap (as hash joins do), and when the index
+// has outgrown the core's caches (see bloom.deep) each pass also
+// prefetches the lines the next one reads, which the CPU then fetches
+// without holding up the instructions in between: the Bloom-filter word
+// (prefetched when the key is hashed, see Matcher.addEq), for the probes
+// that pass it the table slot, then the entry whose fingerprint matches,
+// then its key string and record.
+
+// filterAll tests every probe against the Bloom filter, and for those
+// that pass picks the shard table and prefetches the slot where their
+// search starts.
+func (e *eqIndex) filterAll(ps []eqProbe) {
 	f := e.filter.Load()
 	for i := range ps {
 		p := &ps[i]
-		p.live = f.mayHave(p.h)
+		p.ent = nil
+		p.tab = nil
+		if !f.mayHave(p.h) {
+			continue
+		}
+		// the table is loaded after the filter's bits, which a writer
+		// sets after publishing the entry (see add)
+		t := e.shard(p.h).tab.Load()
+		p.tab = t
+		if f.deep {
+			prefetch(unsafe.Pointer(&t.slots[p.h&t.mask]))
+		}
 	}
+}
+
+// searchAll searches the table of every probe that passed the filter
+// for the first entry whose fingerprint matches (finishAll compares its
+// key), and prefetches that entry.
+func (e *eqIndex) searchAll(ps []eqProbe) {
+	deep := e.filter.Load().deep
 	for i := range ps {
 		p := &ps[i]
-		p.ent = nil
-		if !p.live {
+		t := p.tab
+		if t == nil {
 			continue
 		}
 		fp := fingerprint(p.h)
-		t := e.shard(p.h).tab.Load()
-		p.tab = t
 		for j := p.h & t.mask; ; j = (j + 1) & t.mask {
 			f := t.slots[j].fp.Load()
 			if f == 0 {
@@ -381,8 +425,26 @@ func (e *eqIndex) getAll(ps []eqProbe) {
 			if f == fp {
 				if en := t.slots[j].ent.Load(); en != nil {
 					p.ent = en
+					if deep {
+						prefetch(unsafe.Pointer(en))
+					}
 					break
 				}
+			}
+		}
+	}
+}
+
+// finishAll prefetches the key strings and first records of the entries
+// found, then compares the keys and sets every probe's postings.
+func (e *eqIndex) finishAll(ps []eqProbe) {
+	if e.filter.Load().deep {
+		for i := range ps {
+			if en := ps[i].ent; en != nil {
+				if len(en.key.s) > 0 {
+					prefetch(unsafe.Pointer(unsafe.StringData(en.key.s)))
+				}
+				prefetch(unsafe.Pointer(en.one.rec))
 			}
 		}
 	}
@@ -762,6 +824,13 @@ func (f *prefixFilter) addCells(v uint32, bits int) {
 		atomic.OrUint64(&f.cells[c/64], 1<<(c%64))
 		c++
 	}
+}
+
+// cellWord returns the bitmap word mayHaveCell reads for v, for
+// prefetching.
+func (f *prefixFilter) cellWord(v uint32) unsafe.Pointer {
+	c := v >> (32 - f.cellBits)
+	return unsafe.Pointer(&f.cells[c/64])
 }
 
 // mayHaveCell reports whether some block overlaps the cell of v.

@@ -25,12 +25,39 @@ func eqLookup(e *eqIndex, keys []ikey) [][]*record {
 	return out
 }
 
+// newDeepEqIndex returns an empty index sized for enough keys that its
+// filter is deep (its lookups prefetch), so that tests with few keys
+// take the path a large index takes.
+func newDeepEqIndex(t *testing.T) *eqIndex {
+	t.Helper()
+	e := newEqIndex()
+	e.reserve(bloomDeepWords * 64 / bloomBitsPerKey)
+	if !e.filter.Load().deep {
+		t.Fatal("the filter is not deep: the test misses the path it is for")
+	}
+	return e
+}
+
+// eachDepth runs f on an empty index that is shallow and on one that is
+// deep (see newDeepEqIndex).
+func eachDepth(t *testing.T, f func(t *testing.T, e *eqIndex)) {
+	t.Run("shallow", func(t *testing.T) {
+		e := newEqIndex()
+		if e.filter.Load().deep {
+			t.Fatal("a new index's filter is deep")
+		}
+		f(t, e)
+	})
+	t.Run("deep", func(t *testing.T) { f(t, newDeepEqIndex(t)) })
+}
+
 // TestEqIndexAgainstMap adds and removes entries at random, through table
 // growth, tombstones and keys added again after removal, and checks every
 // key's postings against a plain map after each round.
-func TestEqIndexAgainstMap(t *testing.T) {
+func TestEqIndexAgainstMap(t *testing.T) { eachDepth(t, testEqIndexAgainstMap) }
+
+func testEqIndexAgainstMap(t *testing.T, e *eqIndex) {
 	r := rand.New(rand.NewPCG(1, 2))
-	e := newEqIndex()
 	const universe = 6000
 	key := func(i int) ikey {
 		switch i % 3 {
@@ -94,7 +121,10 @@ func TestEqIndexAgainstMap(t *testing.T) {
 // (so are their fingerprints): the lookup must compare the keys and find
 // each one's own postings, whichever slot comes first.
 func TestEqIndexFingerprintCollision(t *testing.T) {
-	e := newEqIndex()
+	eachDepth(t, testEqIndexFingerprintCollision)
+}
+
+func testEqIndexFingerprintCollision(t *testing.T, e *eqIndex) {
 	a, b := ikey{kind: kString, s: "a", path: 1}, ikey{kind: kString, s: "b", path: 1}
 	ra, rb := &record{id: "a"}, &record{id: "b"}
 	const h = 0x1234_5678_9abc_def0 | 1<<63 // as eqIndex.hash gives them
@@ -123,8 +153,9 @@ func TestEqIndexFingerprintCollision(t *testing.T) {
 // times over, removes keys (leaving tombstones) and re-adds them: keys
 // filed before the readers start must be found with their postings
 // throughout, and keys never filed never found. Run it with -race.
-func TestEqIndexConcurrentGrowth(t *testing.T) {
-	e := newEqIndex()
+func TestEqIndexConcurrentGrowth(t *testing.T) { eachDepth(t, testEqIndexConcurrentGrowth) }
+
+func testEqIndexConcurrentGrowth(t *testing.T, e *eqIndex) {
 	stable := &record{id: "stable"}
 	var keep, never []ikey
 	for i := range 256 {
@@ -186,4 +217,12 @@ func TestEqEntryIsOneLine(t *testing.T) {
 	if s := unsafe.Sizeof(eqEntry{}); s != 64 {
 		t.Fatalf("eqEntry is %d bytes, want 64", s)
 	}
+}
+
+// TestPrefetchNil holds prefetch to being a hint, which reads nothing and
+// so cannot fault, even on nil.
+func TestPrefetchNil(t *testing.T) {
+	prefetch(nil)
+	b := make([]byte, 64)
+	prefetch(unsafe.Pointer(&b[0]))
 }

@@ -679,9 +679,9 @@ type eqProbe struct {
 	root Object
 	post postings
 	obs  int32
-	live bool // passed the Bloom filter
 
-	// during eqIndex.getAll: the shard table and the entry found
+	// during the lookup passes (see eqIndex.getAll): the shard table,
+	// once the probe passed the Bloom filter, and the entry found
 	tab *eqTable
 	ent *eqEntry
 }
@@ -703,6 +703,9 @@ type scratch struct {
 	tries []cand
 	cur   int32 // observation being gathered
 	sink  byte  // keeps the loads of the touch passes
+	// bloom is the equality index's filter while the chunk is gathered,
+	// if it is deep: hashing a key then prefetches its word
+	bloom *bloom
 	out   []BatchMatch
 }
 
@@ -787,6 +790,10 @@ func (m *Matcher) matchChunk(sc *scratch, dst []BatchMatch, obs []*Observation, 
 		}
 	}
 	sc.sink = sink
+	sc.bloom = nil
+	if f := m.eq.filter.Load(); f.deep {
+		sc.bloom = f
+	}
 	// Pass 1: read the indexed values and hash their keys. The LIKE
 	// automata and the scan lists are answered here.
 	for i, o := range obs {
@@ -804,24 +811,20 @@ func (m *Matcher) matchChunk(sc *scratch, dst []BatchMatch, obs []*Observation, 
 			}
 		}
 	}
-	// Passes 2 and 3: the Bloom filter, then the hash table, each over all
-	// probes of the chunk.
-	m.eq.getAll(sc.eqp)
-	// Pass 4: the CIDR tries, back to back, and the records the hash
-	// table hit, which verification reads next.
+	// Passes 2 to 6: the hash-index lookups (see eqIndex.filterAll)
+	// interleaved with the CIDR prefix filters and tries, so that the
+	// lines each lookup pass prefetches arrive during the pass after it.
+	m.eq.filterAll(sc.eqp)
 	for i := range sc.ipp {
 		p := &sc.ipp[i]
 		p.maybe = p.sub != nil && (!p.pfx.IsSingleIP() || p.filter == nil || p.filter.mayContain(p.pfx.Addr()))
 	}
+	m.eq.searchAll(sc.eqp)
 	for i := range sc.ipp {
 		sc.tries = trieLookup(sc.tries, &sc.ipp[i])
 	}
-	for i := range sc.eqp {
-		if r := sc.eqp[i].post.one.rec; r != nil && r.removed.Load() {
-			sc.sink++
-		}
-	}
-	// Pass 5: verify and report, one observation after the other. Every
+	m.eq.finishAll(sc.eqp)
+	// Pass 7: verify and report, one observation after the other. Every
 	// list is in observation order.
 	eqAt, trAt, otAt := 0, 0, 0
 	// the stream clock advances once per chunk (Sweep, its only reader,
@@ -850,6 +853,7 @@ func (m *Matcher) matchChunk(sc *scratch, dst []BatchMatch, obs []*Observation, 
 		}
 	}
 	m.tick(newest, ticks)
+	sc.bloom = nil
 	// drop references to objects
 	clear(sc.cands)
 	clear(sc.hits)
@@ -1051,9 +1055,16 @@ func (m *Matcher) probeString(sc *scratch, root Object, pi *pathIdx, s string, h
 		m.addEq(sc, root, ikey{kind: kString, s: s, path: pi.id})
 	}
 	if isIP && needIP {
+		filter := pi.subFilter.Load()
+		if filter != nil && pfx.IsSingleIP() && pfx.Addr().Is4() {
+			// the filter's bitmap outgrows the core's caches (it is only
+			// built for large tries): fetch the word mayContain reads
+			// while the rest of the chunk is gathered
+			prefetch(filter.cellWord(ipv4Bits(pfx.Addr())))
+		}
 		// the trie walks wait for a pass of their own (see matchChunk);
 		// the filter is loaded after the trie (see applyTrie)
-		sc.ipp = append(sc.ipp, ipProbe{pfx: pfx, sub: sub, sup: sup, filter: pi.subFilter.Load(), root: root, obs: sc.cur})
+		sc.ipp = append(sc.ipp, ipProbe{pfx: pfx, sub: sub, sup: sup, filter: filter, root: root, obs: sc.cur})
 	}
 	if li := pi.like.Load(); li != nil {
 		text, _ := textOf(it, true)
@@ -1087,9 +1098,14 @@ func (m *Matcher) probeLike(sc *scratch, root Object, li *likeIndex, text string
 	}
 }
 
-// addEq queues a hash-index lookup of k for the chunk's later passes.
+// addEq queues a hash-index lookup of k for the chunk's later passes,
+// and prefetches the filter word the first of them reads.
 func (m *Matcher) addEq(sc *scratch, root Object, k ikey) {
-	sc.eqp = append(sc.eqp, eqProbe{key: k, h: m.eq.hash(&k), root: root, obs: sc.cur})
+	h := m.eq.hash(&k)
+	if f := sc.bloom; f != nil {
+		prefetch(f.word(h))
+	}
+	sc.eqp = append(sc.eqp, eqProbe{key: k, h: h, root: root, obs: sc.cur})
 }
 
 func addPostings(dst *[]cand, root Object, p postings, obs int32) {

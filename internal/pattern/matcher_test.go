@@ -558,3 +558,46 @@ func TestMatcherSweepsOnItsOwn(t *testing.T) {
 		t.Fatalf("%d patterns hold state whose window closed an hour ago, want 0", active())
 	}
 }
+
+// TestMatchBatchDeepIndexAgreesWithOracle loads enough indicators of the
+// feed mix for the equality index's filter to be deep and the ISSUBSET
+// trie to have its prefix filter, so that the lookups take the
+// prefetching passes a large index takes, and checks the matches of
+// every observation of a stream against the oracle's count.
+func TestMatchBatchDeepIndexAgreesWithOracle(t *testing.T) {
+	const n = 100_000
+	o := newOracle()
+	m := NewMatcher(MatcherOptions{})
+	if err := m.AddAll(feedMix(n, o)); err != nil {
+		t.Fatal(err)
+	}
+	if !m.eq.filter.Load().deep {
+		t.Fatal("the equality index's filter is not deep: the test misses the path it is for")
+	}
+	filtered := false
+	for _, pi := range m.pathByKey {
+		filtered = filtered || pi.subFilter.Load() != nil
+	}
+	if !filtered {
+		t.Fatal("no prefix filter was built: the test misses the path it is for")
+	}
+	stream := observationStream(n, 4096)
+	var dst []BatchMatch
+	total := 0
+	for lo := 0; lo < len(stream); lo += 256 {
+		dst = m.MatchBatch(dst[:0], stream[lo:lo+256])
+		got := make([]int, 256)
+		for _, bm := range dst {
+			got[bm.Obs]++
+		}
+		for i, g := range got {
+			if want := o.matches(stream[lo+i]); g != want {
+				t.Fatalf("observation %d: %d matches, want %d", lo+i, g, want)
+			}
+			total += g
+		}
+	}
+	if total == 0 {
+		t.Fatal("nothing matched: the test checks nothing")
+	}
+}
