@@ -833,6 +833,12 @@ func (f *prefixFilter) cellWord(v uint32) unsafe.Pointer {
 	return unsafe.Pointer(&f.cells[c/64])
 }
 
+// longBlock returns the block of words that mayContain reads for every
+// length from filterBlockBits(a) up, for prefetching.
+func (f *prefixFilter) longBlock(a netip.Addr) unsafe.Pointer {
+	return unsafe.Pointer(&f.words[f.block(a, filterBlockBits(a))])
+}
+
 // mayHaveCell reports whether some block overlaps the cell of v.
 func (f *prefixFilter) mayHaveCell(v uint32) bool {
 	c := v >> (32 - f.cellBits)

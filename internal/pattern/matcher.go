@@ -817,9 +817,24 @@ func (m *Matcher) matchChunk(sc *scratch, dst []BatchMatch, obs []*Observation, 
 	m.eq.filterAll(sc.eqp)
 	for i := range sc.ipp {
 		p := &sc.ipp[i]
-		p.maybe = p.sub != nil && (!p.pfx.IsSingleIP() || p.filter == nil || p.filter.mayContain(p.pfx.Addr()))
+		p.maybe = p.sub != nil
+		if p.maybe && p.filter != nil && p.pfx.IsSingleIP() {
+			// the first test of the prefix filter (mayContain), whose
+			// word was prefetched: of the IPv4 addresses that pass it,
+			// and of IPv6 ones, prefetch the filter's block
+			a := p.pfx.Addr()
+			if a.Is4() && !p.filter.mayHaveCell(ipv4Bits(a)) {
+				p.maybe = false
+				continue
+			}
+			prefetch(p.filter.longBlock(a))
+		}
 	}
 	m.eq.searchAll(sc.eqp)
+	for i := range sc.ipp {
+		p := &sc.ipp[i]
+		p.maybe = p.maybe && (!p.pfx.IsSingleIP() || p.filter == nil || p.filter.mayContain(p.pfx.Addr()))
+	}
 	for i := range sc.ipp {
 		sc.tries = trieLookup(sc.tries, &sc.ipp[i])
 	}
