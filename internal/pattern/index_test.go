@@ -226,3 +226,38 @@ func TestPrefetchNil(t *testing.T) {
 	b := make([]byte, 64)
 	prefetch(unsafe.Pointer(&b[0]))
 }
+
+// TestBloomFalsePositives files random hashes in a filter sized as the
+// index sizes it and checks that every one passes and that few others
+// do: under 2.5% at ten bits a key, which three bits a key give (about
+// 2%) and two do not (about 3.4%).
+func TestBloomFalsePositives(t *testing.T) {
+	r := rand.New(rand.NewPCG(11, 12))
+	const keys = 100_000
+	f := newBloom(keys)
+	if bits := float64(len(f.words)*64) / keys; bits < 9.5 || bits > 11 {
+		t.Fatalf("%.1f bits a key: the bound below is for ten", bits)
+	}
+	in := make([]uint64, keys)
+	for i := range in {
+		in[i] = r.Uint64() | 1<<63 // as eqIndex.hash gives them
+		f.set(in[i])
+	}
+	for _, h := range in {
+		if !f.mayHave(h) {
+			t.Fatalf("hash %x was set but the filter says no", h)
+		}
+	}
+	const tries = 200_000
+	pass := 0
+	for range tries {
+		if f.mayHave(r.Uint64() | 1<<63) {
+			pass++
+		}
+	}
+	if rate := float64(pass) / tries; rate > 0.025 {
+		t.Fatalf("%.2f%% false positives, want under 2.5%%", 100*rate)
+	} else {
+		t.Logf("%.2f%% false positives", 100*rate)
+	}
+}
