@@ -100,6 +100,7 @@ const (
 	kFloat
 	kBool
 	kIP
+	kBlock // an ISSUBSET constant, in Matcher.blocks (see blockKey)
 )
 
 // ikey is a hash-index key: (object type and path, value). The path is
@@ -412,6 +413,21 @@ func (e *eqIndex) filterAll(ps []eqProbe) {
 	}
 }
 
+// tablesAll is filterAll without the filter, for probes that another
+// filter passed (see blockKey).
+func (e *eqIndex) tablesAll(ps []eqProbe) {
+	deep := e.filter.Load().deep
+	for i := range ps {
+		p := &ps[i]
+		p.ent = nil
+		t := e.shard(p.h).tab.Load()
+		p.tab = t
+		if deep {
+			prefetch(unsafe.Pointer(&t.slots[p.h&t.mask]))
+		}
+	}
+}
+
 // searchAll searches the table of every probe that passed the filter
 // for the first entry whose fingerprint matches (finishAll compares its
 // key), and prefetches that entry.
@@ -554,6 +570,17 @@ func ipKey(p netip.Prefix) (a, b uint64, bits uint8) {
 		bits |= 0x80 // keep 1.2.3.4/32 apart from ::ffff:1.2.3.4/32
 	}
 	return a, b, bits
+}
+
+// blockKey is the key an ISSUBSET constant p of a path is filed under in
+// Matcher.blocks, where a single address is looked up at the lengths its
+// path's prefix filter gives (see prefixFilter.lengths) instead of
+// walking the trie: with a hundred thousand blocks the trie's walk is a
+// chain of dependent cache misses, where the lookups of a chunk's
+// addresses overlap theirs.
+func blockKey(path uint32, p netip.Prefix) ikey {
+	a, b, bits := ipKey(p.Masked())
+	return ikey{kind: kBlock, a: a, b: b, bits: bits, path: path}
 }
 
 // pathIdx holds the per-(type, path) structures that are not hash-keyed:
@@ -897,17 +924,25 @@ func (f *prefixFilter) add(p netip.Prefix) {
 	f.n++
 }
 
-// mayContain reports whether some block added may contain a. It is
-// prefixHash and block unrolled over the lengths in use, with the
-// address read once; TestPrefixFilterNoFalseNegatives holds them to the
-// same answers.
+// mayContain reports whether some block added may contain a.
 func (f *prefixFilter) mayContain(a netip.Addr) bool {
+	return f.lengths(a, false) != [3]uint64{}
+}
+
+// lengths returns the lengths at which a block added may contain a: bit
+// L%64 of word L/64 for length L. Every block that contains a has its
+// length there (the filter has no false negatives), so looking a up at
+// those lengths alone finds every such block. With all false it stops at
+// the first length found. It is prefixHash and block unrolled over the
+// lengths in use, with the address read once;
+// TestPrefixFilterNoFalseNegatives holds them to the same answers.
+func (f *prefixFilter) lengths(a netip.Addr, all bool) (out [3]uint64) {
 	var hi, lo uint64
 	long := filterBlockBits(a)
 	if a.Is4() {
 		v := ipv4Bits(a)
 		if !f.mayHaveCell(v) {
-			return false
+			return out
 		}
 		hi = uint64(v)
 		lo = 1 << 63
@@ -950,20 +985,26 @@ func (f *prefixFilter) mayContain(a netip.Addr) bool {
 	}
 	if is4 {
 		for l := f.lens4.Load(); l != 0; l &= l - 1 {
-			if try(bits.TrailingZeros64(l)) {
-				return true
+			if b := bits.TrailingZeros64(l); try(b) {
+				out[0] |= 1 << b
+				if !all {
+					return out
+				}
 			}
 		}
-		return false
+		return out
 	}
 	for i := range f.lens6 {
 		for l := f.lens6[i].Load(); l != 0; l &= l - 1 {
-			if try(i*64 + bits.TrailingZeros64(l)) {
-				return true
+			if b := bits.TrailingZeros64(l); try(i*64 + b) {
+				out[i] |= 1 << b
+				if !all {
+					return out
+				}
 			}
 		}
 	}
-	return false
+	return out
 }
 
 // updateFilter files the blocks ops add to t in *fp, rebuilding the

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"math/bits"
 	"net/netip"
 	"runtime"
 	"slices"
@@ -51,9 +52,12 @@ type Matcher struct {
 	pathByKey map[string]*pathIdx
 	nextPath  uint32
 
-	eq    *eqIndex
-	types atomic.Pointer[typeTable]
-	pool  sync.Pool
+	eq *eqIndex
+	// blocks files every ISSUBSET constant under blockKey, beside its
+	// path's trie (see blockKey)
+	blocks *eqIndex
+	types  atomic.Pointer[typeTable]
+	pool   sync.Pool
 
 	budgetHits atomic.Int64
 
@@ -146,6 +150,7 @@ func NewMatcher(opts MatcherOptions) *Matcher {
 		byID:      make(map[string]*record),
 		pathByKey: make(map[string]*pathIdx),
 		eq:        newEqIndex(),
+		blocks:    newEqIndex(),
 		active:    make(map[*record]struct{}),
 	}
 	m.types.Store(&typeTable{byType: map[string]*typeEntry{}})
@@ -450,13 +455,20 @@ func (m *Matcher) AddAll(inds []Indicator) error {
 	m.wmu.Lock()
 	defer m.wmu.Unlock()
 	b := &batch{tries: map[*pathIdx]*trieOps{}, likes: map[*pathIdx][]likeEntry{}, scanAdd: map[string][]leafRef{}}
-	nAnchors := 0
+	nAnchors, nSub := 0, 0
 	for _, c := range comp {
 		for _, as := range c.anchors {
-			nAnchors += len(as)
+			for _, a := range as {
+				if a.kind == aSub {
+					nSub++
+				} else {
+					nAnchors++
+				}
+			}
 		}
 	}
 	m.eq.reserve(nAnchors)
+	m.blocks.reserve(nSub)
 	for _, c := range comp {
 		if old, ok := m.byID[c.rec.id]; ok {
 			m.removeLocked(old)
@@ -490,6 +502,9 @@ func (m *Matcher) AddAll(inds []Indicator) error {
 						b.tries[pi] = ops
 					}
 					if a.kind == aSub {
+						// the index before the trie and its filter, so
+						// that a reader the filter passes finds it
+						m.blocks.add(blockKey(pi.id, a.prefix), ref)
 						ops.sub = append(ops.sub, trieOp{pfx: a.prefix, ref: ref})
 					} else {
 						ops.sup = append(ops.sup, trieOp{pfx: a.prefix, ref: ref})
@@ -629,6 +644,7 @@ func (m *Matcher) removeLocked(rec *record) {
 					b.tries[pi] = ops
 				}
 				if a.kind == aSub {
+					m.blocks.remove(blockKey(pi.id, a.prefix), rec)
 					ops.sub = append(ops.sub, trieOp{pfx: a.prefix, del: rec})
 				} else {
 					ops.sup = append(ops.sup, trieOp{pfx: a.prefix, del: rec})
@@ -698,6 +714,7 @@ type scratch struct {
 	// candidates (LIKE, scan lists) of every observation of the chunk,
 	// each list in observation order
 	eqp   []eqProbe
+	blkp  []eqProbe // lookups in Matcher.blocks
 	other []cand
 	ipp   []ipProbe
 	tries []cand
@@ -716,7 +733,8 @@ type ipProbe struct {
 	filter   *prefixFilter // over sub
 	root     Object
 	obs      int32
-	maybe    bool // some constant of sub may contain pfx
+	path     uint32 // the pathIdx's id, for blockKey
+	maybe    bool   // some constant of sub may contain pfx
 }
 
 // BatchMatch is a match of one observation of a batch given to
@@ -777,7 +795,7 @@ func (m *Matcher) MatchBatch(dst []BatchMatch, batch []*Observation) []BatchMatc
 // the index of its first observation in the caller's batch.
 func (m *Matcher) matchChunk(sc *scratch, dst []BatchMatch, obs []*Observation, base int) []BatchMatch {
 	types := m.types.Load()
-	sc.eqp, sc.other, sc.ipp, sc.tries = sc.eqp[:0], sc.other[:0], sc.ipp[:0], sc.tries[:0]
+	sc.eqp, sc.blkp, sc.other, sc.ipp, sc.tries = sc.eqp[:0], sc.blkp[:0], sc.other[:0], sc.ipp[:0], sc.tries[:0]
 	// Pass 0: load the observations' objects and values, which may have
 	// left the caches since they were decoded; the loads are independent,
 	// so their misses overlap.
@@ -831,17 +849,34 @@ func (m *Matcher) matchChunk(sc *scratch, dst []BatchMatch, obs []*Observation, 
 		}
 	}
 	m.eq.searchAll(sc.eqp)
+	// a single address that its path's prefix filter passes is looked up
+	// in the block index at the lengths the filter gives, instead of in
+	// the trie (see blockKey)
 	for i := range sc.ipp {
 		p := &sc.ipp[i]
-		p.maybe = p.maybe && (!p.pfx.IsSingleIP() || p.filter == nil || p.filter.mayContain(p.pfx.Addr()))
+		if !p.maybe || p.filter == nil || !p.pfx.IsSingleIP() {
+			continue
+		}
+		p.maybe = false
+		a := p.pfx.Addr()
+		lens := p.filter.lengths(a, true)
+		for w, l := range lens {
+			for ; l != 0; l &= l - 1 {
+				k := blockKey(p.path, netip.PrefixFrom(a, w*64+bits.TrailingZeros64(l)))
+				sc.blkp = append(sc.blkp, eqProbe{key: k, h: m.blocks.hash(&k), root: p.root, obs: p.obs})
+			}
+		}
 	}
+	m.blocks.tablesAll(sc.blkp)
 	for i := range sc.ipp {
 		sc.tries = trieLookup(sc.tries, &sc.ipp[i])
 	}
 	m.eq.finishAll(sc.eqp)
+	m.blocks.searchAll(sc.blkp)
+	m.blocks.finishAll(sc.blkp)
 	// Pass 7: verify and report, one observation after the other. Every
 	// list is in observation order.
-	eqAt, trAt, otAt := 0, 0, 0
+	eqAt, blkAt, trAt, otAt := 0, 0, 0, 0
 	// the stream clock advances once per chunk (Sweep, its only reader,
 	// runs from tick after the chunk's observations were fed)
 	newest, ticks := int64(math.MinInt64), uint64(0)
@@ -849,6 +884,10 @@ func (m *Matcher) matchChunk(sc *scratch, dst []BatchMatch, obs []*Observation, 
 		sc.cands, sc.hits, sc.fired = sc.cands[:0], sc.hits[:0], sc.fired[:0]
 		for ; eqAt < len(sc.eqp) && sc.eqp[eqAt].obs == int32(i); eqAt++ {
 			p := &sc.eqp[eqAt]
+			addPostings(&sc.cands, p.root, p.post, int32(i))
+		}
+		for ; blkAt < len(sc.blkp) && sc.blkp[blkAt].obs == int32(i); blkAt++ {
+			p := &sc.blkp[blkAt]
 			addPostings(&sc.cands, p.root, p.post, int32(i))
 		}
 		lo := trAt
@@ -874,6 +913,7 @@ func (m *Matcher) matchChunk(sc *scratch, dst []BatchMatch, obs []*Observation, 
 	clear(sc.hits)
 	clear(sc.fired)
 	clear(sc.eqp)
+	clear(sc.blkp)
 	clear(sc.other)
 	clear(sc.ipp)
 	clear(sc.tries)
@@ -1079,7 +1119,7 @@ func (m *Matcher) probeString(sc *scratch, root Object, pi *pathIdx, s string, h
 		}
 		// the trie walks wait for a pass of their own (see matchChunk);
 		// the filter is loaded after the trie (see applyTrie)
-		sc.ipp = append(sc.ipp, ipProbe{pfx: pfx, sub: sub, sup: sup, filter: filter, root: root, obs: sc.cur})
+		sc.ipp = append(sc.ipp, ipProbe{pfx: pfx, sub: sub, sup: sup, filter: filter, root: root, obs: sc.cur, path: pi.id})
 	}
 	if li := pi.like.Load(); li != nil {
 		text, _ := textOf(it, true)

@@ -284,7 +284,8 @@ func TestLargePatterns(t *testing.T) {
 
 // TestPrefixFilterNoFalseNegatives checks the filter in front of the
 // ISSUBSET tries against a brute-force containment test: every address
-// some block contains must pass, at every length from /0 to /128,
+// some block contains must pass, and the lengths the filter gives for it
+// must include every such block's, at every length from /0 to /128,
 // IPv4-mapped IPv6 included, across rebuilds.
 func TestPrefixFilterNoFalseNegatives(t *testing.T) {
 	r := rand.New(rand.NewPCG(3, 4))
@@ -325,13 +326,19 @@ func TestPrefixFilterNoFalseNegatives(t *testing.T) {
 	for range 20000 {
 		a := randAddr()
 		contained := false
+		lens := f.lengths(a, true)
 		for _, b := range blocks {
 			if b.Addr().Is4() == a.Is4() && b.Contains(a) {
 				contained = true
-				break
+				if lens[b.Bits()/64]&(1<<(b.Bits()%64)) == 0 {
+					t.Fatalf("%v is in %v but the filter's lengths leave out /%d", a, b, b.Bits())
+				}
 			}
 		}
 		got := f.mayContain(a)
+		if got != (lens != [3]uint64{}) {
+			t.Fatalf("%v: mayContain says %v, lengths %v", a, got, lens)
+		}
 		if contained && !got {
 			t.Fatalf("%v is in a block but the filter says no", a)
 		}
