@@ -229,6 +229,16 @@ func newEqEntry(k ikey, p postings) *eqEntry {
 	return en
 }
 
+// newEntry returns the record's own entry (see record.ent) the first
+// time, a new one after. Writers only.
+func (rec *record) newEntry() *eqEntry {
+	if rec.entUsed {
+		return new(eqEntry)
+	}
+	rec.entUsed = true
+	return &rec.ent
+}
+
 func (en *eqEntry) post() postings {
 	p := postings{one: en.one}
 	if en.more != nil {
@@ -467,7 +477,10 @@ func (e *eqIndex) finishAll(ps []eqProbe) {
 				if len(en.key.s) > 0 {
 					prefetch(unsafe.Pointer(unsafe.StringData(en.key.s)))
 				}
-				prefetch(unsafe.Pointer(en.one.rec))
+				// the record's second line, if the entry is its own
+				// (see record.ent); the first was prefetched with the
+				// entry
+				prefetch(unsafe.Add(unsafe.Pointer(en.one.rec), 64))
 			}
 		}
 	}
@@ -502,7 +515,8 @@ func (e *eqIndex) add(k ikey, r leafRef) {
 		t.slots[at].ent.Store(newEqEntry(k, old.with(r)))
 		return
 	}
-	en := &eqEntry{key: k, one: r}
+	en := r.rec.newEntry()
+	*en = eqEntry{key: k, one: r}
 	if t.slots[free].fp.Load() == 0 {
 		if 4*(s.used+1) > 3*len(t.slots) {
 			s.resize(2 * (s.live + 1))

@@ -261,3 +261,52 @@ func TestBloomFalsePositives(t *testing.T) {
 		t.Logf("%.2f%% false positives", 100*rate)
 	}
 }
+
+// TestRecordOwnsItsFirstEntry checks that the first new key filed for a
+// record gets the record's own entry, that later ones and keys already
+// filed get entries of their own, that an entry once published is never
+// written again (the record's own included), and the layout that puts
+// the entry and the record's fields on two lines of one allocation.
+func TestRecordOwnsItsFirstEntry(t *testing.T) {
+	if off := unsafe.Offsetof(record{}.ent); off != 0 {
+		t.Fatalf("record.ent at offset %d, want 0", off)
+	}
+	if off := unsafe.Offsetof(record{}.id); off < 64 {
+		t.Fatalf("record.id at offset %d, on the entry's line", off)
+	}
+	if s := unsafe.Sizeof(record{}); s > 128 {
+		t.Fatalf("record is %d bytes, want 128 at most (one size class)", s)
+	}
+	eachDepth(t, func(t *testing.T, e *eqIndex) {
+		key := func(s string) ikey { return ikey{kind: kString, s: s, path: 1} }
+		entry := func(k ikey) *eqEntry {
+			h := e.hash(&k)
+			return e.shard(h).tab.Load().get(&k, h)
+		}
+		r1, r2 := &record{id: "1"}, &record{id: "2"}
+		e.add(key("a"), leafRef{rec: r1})
+		if entry(key("a")) != &r1.ent {
+			t.Fatal("the first key of a record did not get the record's entry")
+		}
+		e.add(key("a"), leafRef{rec: r2}) // a key filed already
+		if en := entry(key("a")); en == &r1.ent || en == &r2.ent {
+			t.Fatal("a changed entry was written in place")
+		}
+		e.add(key("b"), leafRef{rec: r2})
+		if entry(key("b")) != &r2.ent {
+			t.Fatal("the first new key of a record did not get the record's entry")
+		}
+		e.add(key("c"), leafRef{rec: r1}) // r1's entry is taken
+		if en := entry(key("c")); en == &r1.ent {
+			t.Fatal("a record's entry was used twice")
+		}
+		e.remove(key("a"), r2)
+		if r1.ent.key != key("a") || r1.ent.one.rec != r1 || r2.ent.key != key("b") {
+			t.Fatal("a published entry was written again")
+		}
+		got := eqLookup(e, []ikey{key("a"), key("b"), key("c")})
+		if len(got[0]) != 1 || got[0][0] != r1 || len(got[1]) != 1 || got[1][0] != r2 || len(got[2]) != 1 || got[2][0] != r1 {
+			t.Fatalf("lookups found %v", got)
+		}
+	})
+}
