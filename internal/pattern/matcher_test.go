@@ -608,3 +608,70 @@ func TestMatchBatchDeepIndexAgreesWithOracle(t *testing.T) {
 		t.Fatal("nothing matched: the test checks nothing")
 	}
 }
+
+// TestMatcherConcurrentBlocks reads addresses through the block index
+// (enough ISSUBSET blocks for the prefix filter) while a writer adds and
+// removes other blocks one at a time, through filter rebuilds and the
+// block index's growth: the stable blocks must match throughout, and an
+// address in no block never.
+func TestMatcherConcurrentBlocks(t *testing.T) {
+	m := NewMatcher(MatcherOptions{})
+	var base []Indicator
+	for i := range prefixFilterMin + 500 {
+		base = append(base, Indicator{fmt.Sprint("base", i), fmt.Sprintf("[ipv4-addr:value ISSUBSET '10.%d.%d.0/24']", i/256, i%256)})
+	}
+	if err := m.AddAll(base); err != nil {
+		t.Fatal(err)
+	}
+	if m.pathByKey["ipv4-addr:value"].subFilter.Load() == nil {
+		t.Fatal("no prefix filter was built: the test misses the path it is for")
+	}
+	stop := make(chan struct{})
+	errs := make(chan error, 2)
+	for range 2 {
+		go func() {
+			batch := []*Observation{sco("ipv4-addr", "10.0.5.9"), sco("ipv4-addr", "192.0.2.1"), sco("ipv4-addr", "10.33.200.1")}
+			want := [][]string{{"base5"}, nil, {fmt.Sprint("base", 33*256+200)}}
+			var dst []BatchMatch
+			for i := 0; ; i++ {
+				if i >= 200 {
+					select {
+					case <-stop:
+						errs <- nil
+						return
+					default:
+					}
+				}
+				dst = m.MatchBatch(dst[:0], batch)
+				got := make([][]string, len(batch))
+				for _, bm := range dst {
+					got[bm.Obs] = append(got[bm.Obs], bm.ID)
+				}
+				for j := range batch {
+					if !slices.Equal(got[j], want[j]) {
+						errs <- fmt.Errorf("observation %d matched %v during updates, want %v", j, got[j], want[j])
+						return
+					}
+				}
+			}
+		}()
+	}
+	for i := range 3000 {
+		id := fmt.Sprint("dyn", i)
+		if err := m.Add(id, fmt.Sprintf("[ipv4-addr:value ISSUBSET '172.16.%d.%d/28']", i/16%256, i%16*16)); err != nil {
+			t.Fatal(err)
+		}
+		if i%3 == 0 {
+			m.Remove(fmt.Sprint("dyn", i/2))
+		}
+	}
+	close(stop)
+	for range 2 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := ids(m.Match(sco("ipv4-addr", "172.16.187.65"))); !slices.Equal(got, []string{"dyn2996"}) {
+		t.Fatalf("a block added last matched as %v", got)
+	}
+}
