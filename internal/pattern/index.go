@@ -881,10 +881,21 @@ func (f *prefixFilter) cellWord(v uint32) unsafe.Pointer {
 	return unsafe.Pointer(&f.cells[c/64])
 }
 
-// longBlock returns the block of words that mayContain reads for every
-// length from filterBlockBits(a) up, for prefetching.
-func (f *prefixFilter) longBlock(a netip.Addr) unsafe.Pointer {
-	return unsafe.Pointer(&f.words[f.block(a, filterBlockBits(a))])
+// prefetchBlocks prefetches the blocks of words that lengths reads for
+// a: one for every length from filterBlockBits(a) up, one for each
+// shorter length in use.
+func (f *prefixFilter) prefetchBlocks(a netip.Addr) {
+	long := filterBlockBits(a)
+	prefetch(unsafe.Pointer(&f.words[f.block(a, long)]))
+	if a.Is4() {
+		for l := f.lens4.Load() & (1<<long - 1); l != 0; l &= l - 1 {
+			prefetch(unsafe.Pointer(&f.words[f.block(a, bits.TrailingZeros64(l))]))
+		}
+		return
+	}
+	for l := f.lens6[0].Load() & (1<<long - 1); l != 0; l &= l - 1 {
+		prefetch(unsafe.Pointer(&f.words[f.block(a, bits.TrailingZeros64(l))]))
+	}
 }
 
 // mayHaveCell reports whether some block overlaps the cell of v.

@@ -845,15 +845,15 @@ func (m *Matcher) matchChunk(sc *scratch, dst []BatchMatch, obs []*Observation, 
 		p := &sc.ipp[i]
 		p.maybe = p.sub != nil
 		if p.maybe && p.filter != nil && p.pfx.IsSingleIP() {
-			// the first test of the prefix filter (mayContain), whose
-			// word was prefetched: of the IPv4 addresses that pass it,
-			// and of IPv6 ones, prefetch the filter's block
+			// the first test of the prefix filter (lengths), whose word
+			// was prefetched: of the IPv4 addresses that pass it, and of
+			// IPv6 ones, prefetch the blocks the other tests read
 			a := p.pfx.Addr()
 			if a.Is4() && !p.filter.mayHaveCell(ipv4Bits(a)) {
 				p.maybe = false
 				continue
 			}
-			prefetch(p.filter.longBlock(a))
+			p.filter.prefetchBlocks(a)
 		}
 	}
 	m.eq.searchAll(sc.eqp)
