@@ -962,28 +962,19 @@ func (f *prefixFilter) mayContain(a netip.Addr) bool {
 // lengths in use, with the address read once;
 // TestPrefixFilterNoFalseNegatives holds them to the same answers.
 func (f *prefixFilter) lengths(a netip.Addr, all bool) (out [3]uint64) {
+	if a.Is4() {
+		return f.lengths4(ipv4Bits(a), all)
+	}
 	var hi, lo uint64
 	long := filterBlockBits(a)
-	if a.Is4() {
-		v := ipv4Bits(a)
-		if !f.mayHaveCell(v) {
-			return out
-		}
-		hi = uint64(v)
-		lo = 1 << 63
-	} else {
-		b := a.As16()
-		for i := 0; i < 8; i++ {
-			hi = hi<<8 | uint64(b[i])
-			lo = lo<<8 | uint64(b[8+i])
-		}
+	b := a.As16()
+	for i := 0; i < 8; i++ {
+		hi = hi<<8 | uint64(b[i])
+		lo = lo<<8 | uint64(b[8+i])
 	}
-	is4 := a.Is4()
 	hash := func(bits int) uint64 {
 		h, l := hi, lo
 		switch {
-		case is4:
-			h &^= 1<<(32-bits) - 1
 		case bits <= 64:
 			h &= ^uint64(0) << (64 - bits)
 			l = 0
@@ -1008,17 +999,6 @@ func (f *prefixFilter) lengths(a netip.Addr, all bool) (out [3]uint64) {
 		}
 		return true
 	}
-	if is4 {
-		for l := f.lens4.Load(); l != 0; l &= l - 1 {
-			if b := bits.TrailingZeros64(l); try(b) {
-				out[0] |= 1 << b
-				if !all {
-					return out
-				}
-			}
-		}
-		return out
-	}
 	for i := range f.lens6 {
 		for l := f.lens6[i].Load(); l != 0; l &= l - 1 {
 			if b := bits.TrailingZeros64(l); try(i*64 + b) {
@@ -1026,6 +1006,42 @@ func (f *prefixFilter) lengths(a netip.Addr, all bool) (out [3]uint64) {
 				if !all {
 					return out
 				}
+			}
+		}
+	}
+	return out
+}
+
+// lengths4 is lengths for the IPv4 address v, unrolled further: the
+// prefix filter is consulted for every IPv4 address of a large feed, and
+// a closure call per length in use was most of its cost.
+func (f *prefixFilter) lengths4(v uint32, all bool) (out [3]uint64) {
+	if !f.mayHaveCell(v) {
+		return out
+	}
+	const long = 16 // filterBlockBits of an IPv4 address
+	hi, lo := uint64(v), uint64(1)<<63
+	lc := lo * 0xC2B2AE3D27D4EB4F
+	hash := func(bits int) uint64 {
+		x := ((hi&^(1<<(32-bits)-1))*0x9E3779B97F4A7C15 ^ lc ^ uint64(bits)) * 0xBF58476D1CE4E5B9
+		return x ^ x>>31
+	}
+	wLong := 8 * (hash(long) >> 7 & f.mask)
+	for l := f.lens4.Load(); l != 0; l &= l - 1 {
+		b := bits.TrailingZeros64(l)
+		h := hash(b)
+		w := wLong
+		if b < long {
+			w = 8 * (h >> 7 & f.mask)
+		}
+		words := f.words[w : w+8 : w+8]
+		b0, b1, b2 := h>>55, h>>46&511, h>>37&511
+		if atomic.LoadUint64(&words[b0/64])&(1<<(b0%64)) != 0 &&
+			atomic.LoadUint64(&words[b1/64])&(1<<(b1%64)) != 0 &&
+			atomic.LoadUint64(&words[b2/64])&(1<<(b2%64)) != 0 {
+			out[0] |= 1 << b
+			if !all {
+				return out
 			}
 		}
 	}
