@@ -109,7 +109,9 @@
 //     single address, once a trie holds 8192 blocks, an occupancy bitmap
 //     of the IPv4 space (about 16 cells per block, at most 2 MiB) and then
 //     a blocked Bloom filter over (masked address, length) first rule out
-//     most misses;
+//     most misses, and the address is then looked up, at the lengths that
+//     filter gives, in a second hash index that files every ISSUBSET
+//     constant by (masked address, length), instead of walking the trie;
 //   - LIKE goes through an Aho-Corasick automaton over the longest literal
 //     run of each constant, then the full LIKE test.
 //
@@ -126,11 +128,16 @@
 // MatchBatch matches a slice of observations at once, as hash joins do:
 // for each chunk of 64 it reads every indexed value and hashes every key
 // first, then tests all the Bloom-filter words, then searches the hash
-// tables, then compares the keys found, then tests the prefix filters and
-// walks the tries, each pass made of loads that do not depend
-// on each other so that the CPU overlaps their cache misses, and only then
-// verifies and reports the observations in order. Match and MatchAppend
-// are MatchBatch of one observation.
+// tables, then compares the keys found, with the prefix filters, the
+// block index and the tries in between, each pass made of loads that do
+// not depend on each other so that the CPU overlaps their cache misses,
+// and only then verifies and reports the observations in order. Once the
+// index has outgrown the core's caches each pass also prefetches what
+// the next one reads (the Bloom-filter word and the bitmap word as soon
+// as a value is read, then table slot, entry, key and record), so those
+// misses run during other work. An indicator's record carries the entry
+// of its first key, so a hit reads one allocation for both. Match and
+// MatchAppend are MatchBatch of one observation.
 //
 // Patterns that one observation decides (an OR of observation expressions,
 // with START/STOP or WITHIN at most) report at once. Patterns spanning

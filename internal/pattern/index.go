@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"slices"
 	"sync/atomic"
+	"unsafe"
 
 	"github.com/gaissmai/bart"
 )
@@ -99,6 +100,7 @@ const (
 	kFloat
 	kBool
 	kIP
+	kBlock // an ISSUBSET constant, in Matcher.blocks (see blockKey)
 )
 
 // ikey is a hash-index key: (object type and path, value). The path is
@@ -134,15 +136,28 @@ type eqIndex struct {
 	nkeys  int // guarded by the Matcher's writer lock
 }
 
-// bloom sets two bits per key in one 64-bit word.
+// bloom sets three bits per key in one 64-bit word. A third bit halves
+// the false positives of two at the sizes newBloom picks (about 2%
+// instead of 3.5% at ten bits a key), each of which costs a search of
+// the table: a cache miss, and at a million keys a TLB miss too.
 type bloom struct {
 	words []uint64
 	mask  uint64
+	// deep: the filter is too large to stay in the first-level caches,
+	// and so is the index behind it, so lookups prefetch what they read
+	// next (see filterAll); in a small index the lines are near and the
+	// prefetches would cost more than they save.
+	deep bool
 }
 
 func (b *bloom) bits(h uint64) (idx uint64, bits uint64) {
-	return h & b.mask, 1<<((h>>57)&63) | 1<<((h>>51)&63)
+	// the word from the low bits, the bits from the top ones; the
+	// shards use bits 32 to 37
+	return h & b.mask, 1<<((h>>57)&63) | 1<<((h>>51)&63) | 1<<((h>>45)&63)
 }
+
+// word returns the word that h's bits are in, for prefetching.
+func (b *bloom) word(h uint64) unsafe.Pointer { return unsafe.Pointer(&b.words[h&b.mask]) }
 
 func (b *bloom) mayHave(h uint64) bool {
 	i, bits := b.bits(h)
@@ -154,17 +169,23 @@ func (b *bloom) set(h uint64) {
 	atomic.OrUint64(&b.words[i], bits)
 }
 
-// bloomBitsPerKey keeps false positives near 5% while the filter for a
-// million keys (1 MiB) still fits in a core's L2 cache; a filter that
-// spills to L3 or DRAM costs more than the misses it saves.
+// bloomBitsPerKey keeps false positives at 6% or less (1 to 2% for most
+// sizes, the word count being a power of two) while the filter for a
+// million keys (1 MiB) stays small enough for a core's L2 cache; a
+// larger filter costs more in its own misses than the table searches it
+// saves.
 const bloomBitsPerKey = 6
+
+// bloomDeepWords is the filter size (64 KiB, some 87,000 keys) from
+// which bloom.deep is set.
+const bloomDeepWords = 8192
 
 func newBloom(keys int) *bloom {
 	n := 1 << 10
 	for n*64 < keys*bloomBitsPerKey {
 		n <<= 1
 	}
-	return &bloom{words: make([]uint64, n), mask: uint64(n - 1)}
+	return &bloom{words: make([]uint64, n), mask: uint64(n - 1), deep: n >= bloomDeepWords}
 }
 
 // eqShard is one shard's table and the writers' counts for it.
@@ -206,6 +227,16 @@ func newEqEntry(k ikey, p postings) *eqEntry {
 		en.more = &p.more
 	}
 	return en
+}
+
+// newEntry returns the record's own entry (see record.ent) the first
+// time, a new one after. Writers only.
+func (rec *record) newEntry() *eqEntry {
+	if rec.entUsed {
+		return new(eqEntry)
+	}
+	rec.entUsed = true
+	return &rec.ent
 }
 
 func (en *eqEntry) post() postings {
@@ -351,28 +382,74 @@ func (e *eqIndex) hash(k *ikey) uint64 {
 
 func (e *eqIndex) shard(h uint64) *eqShard { return &e.shards[(h>>32)%nShards] }
 
-// getAll looks up every probe of a chunk in passes whose loads are
-// independent, so that the CPU overlaps their cache misses (as hash joins
-// do): the Bloom-filter words; for the probes that pass, the table search,
-// which reads slots and the entry whose fingerprint matches; and last the
-// comparison of keys, which reads the entries and key strings the search
-// found (their misses overlap too, for the loop never waits on one
-// comparison to start the next one's loads).
+// getAll looks up every probe of a chunk: filterAll, searchAll and
+// finishAll in turn. matchChunk calls the three itself, with its other
+// passes between them, so that the lines each one prefetches arrive
+// while that other work runs.
 func (e *eqIndex) getAll(ps []eqProbe) {
+	e.filterAll(ps)
+	e.searchAll(ps)
+	e.finishAll(ps)
+}
+
+// The lookups of a chunk run in passes whose loads are independent, so
+// that their cache misses overlap (as hash joins do), and when the index
+// has outgrown the core's caches (see bloom.deep) each pass also
+// prefetches the lines the next one reads, which the CPU then fetches
+// without holding up the instructions in between: the Bloom-filter word
+// (prefetched when the key is hashed, see Matcher.addEq), for the probes
+// that pass it the table slot, then the entry whose fingerprint matches,
+// then its key string and record.
+
+// filterAll tests every probe against the Bloom filter, and for those
+// that pass picks the shard table and prefetches the slot where their
+// search starts.
+func (e *eqIndex) filterAll(ps []eqProbe) {
 	f := e.filter.Load()
 	for i := range ps {
 		p := &ps[i]
-		p.live = f.mayHave(p.h)
+		p.ent = nil
+		p.tab = nil
+		if !f.mayHave(p.h) {
+			continue
+		}
+		// the table is loaded after the filter's bits, which a writer
+		// sets after publishing the entry (see add)
+		t := e.shard(p.h).tab.Load()
+		p.tab = t
+		if f.deep {
+			prefetch(unsafe.Pointer(&t.slots[p.h&t.mask]))
+		}
 	}
+}
+
+// tablesAll is filterAll without the filter, for probes that another
+// filter passed (see blockKey).
+func (e *eqIndex) tablesAll(ps []eqProbe) {
+	deep := e.filter.Load().deep
 	for i := range ps {
 		p := &ps[i]
 		p.ent = nil
-		if !p.live {
+		t := e.shard(p.h).tab.Load()
+		p.tab = t
+		if deep {
+			prefetch(unsafe.Pointer(&t.slots[p.h&t.mask]))
+		}
+	}
+}
+
+// searchAll searches the table of every probe that passed the filter
+// for the first entry whose fingerprint matches (finishAll compares its
+// key), and prefetches that entry.
+func (e *eqIndex) searchAll(ps []eqProbe) {
+	deep := e.filter.Load().deep
+	for i := range ps {
+		p := &ps[i]
+		t := p.tab
+		if t == nil {
 			continue
 		}
 		fp := fingerprint(p.h)
-		t := e.shard(p.h).tab.Load()
-		p.tab = t
 		for j := p.h & t.mask; ; j = (j + 1) & t.mask {
 			f := t.slots[j].fp.Load()
 			if f == 0 {
@@ -381,8 +458,29 @@ func (e *eqIndex) getAll(ps []eqProbe) {
 			if f == fp {
 				if en := t.slots[j].ent.Load(); en != nil {
 					p.ent = en
+					if deep {
+						prefetch(unsafe.Pointer(en))
+					}
 					break
 				}
+			}
+		}
+	}
+}
+
+// finishAll prefetches the key strings and first records of the entries
+// found, then compares the keys and sets every probe's postings.
+func (e *eqIndex) finishAll(ps []eqProbe) {
+	if e.filter.Load().deep {
+		for i := range ps {
+			if en := ps[i].ent; en != nil {
+				if len(en.key.s) > 0 {
+					prefetch(unsafe.Pointer(unsafe.StringData(en.key.s)))
+				}
+				// the record's second line, if the entry is its own
+				// (see record.ent); the first was prefetched with the
+				// entry
+				prefetch(unsafe.Add(unsafe.Pointer(en.one.rec), 64))
 			}
 		}
 	}
@@ -417,7 +515,8 @@ func (e *eqIndex) add(k ikey, r leafRef) {
 		t.slots[at].ent.Store(newEqEntry(k, old.with(r)))
 		return
 	}
-	en := &eqEntry{key: k, one: r}
+	en := r.rec.newEntry()
+	*en = eqEntry{key: k, one: r}
 	if t.slots[free].fp.Load() == 0 {
 		if 4*(s.used+1) > 3*len(t.slots) {
 			s.resize(2 * (s.live + 1))
@@ -485,6 +584,17 @@ func ipKey(p netip.Prefix) (a, b uint64, bits uint8) {
 		bits |= 0x80 // keep 1.2.3.4/32 apart from ::ffff:1.2.3.4/32
 	}
 	return a, b, bits
+}
+
+// blockKey is the key an ISSUBSET constant p of a path is filed under in
+// Matcher.blocks, where a single address is looked up at the lengths its
+// path's prefix filter gives (see prefixFilter.lengths) instead of
+// walking the trie: with a hundred thousand blocks the trie's walk is a
+// chain of dependent cache misses, where the lookups of a chunk's
+// addresses overlap theirs.
+func blockKey(path uint32, p netip.Prefix) ikey {
+	a, b, bits := ipKey(p.Masked())
+	return ikey{kind: kBlock, a: a, b: b, bits: bits, path: path}
 }
 
 // pathIdx holds the per-(type, path) structures that are not hash-keyed:
@@ -764,6 +874,30 @@ func (f *prefixFilter) addCells(v uint32, bits int) {
 	}
 }
 
+// cellWord returns the bitmap word mayHaveCell reads for v, for
+// prefetching.
+func (f *prefixFilter) cellWord(v uint32) unsafe.Pointer {
+	c := v >> (32 - f.cellBits)
+	return unsafe.Pointer(&f.cells[c/64])
+}
+
+// prefetchBlocks prefetches the blocks of words that lengths reads for
+// a: one for every length from filterBlockBits(a) up, one for each
+// shorter length in use.
+func (f *prefixFilter) prefetchBlocks(a netip.Addr) {
+	long := filterBlockBits(a)
+	prefetch(unsafe.Pointer(&f.words[f.block(a, long)]))
+	if a.Is4() {
+		for l := f.lens4.Load() & (1<<long - 1); l != 0; l &= l - 1 {
+			prefetch(unsafe.Pointer(&f.words[f.block(a, bits.TrailingZeros64(l))]))
+		}
+		return
+	}
+	for l := f.lens6[0].Load() & (1<<long - 1); l != 0; l &= l - 1 {
+		prefetch(unsafe.Pointer(&f.words[f.block(a, bits.TrailingZeros64(l))]))
+	}
+}
+
 // mayHaveCell reports whether some block overlaps the cell of v.
 func (f *prefixFilter) mayHaveCell(v uint32) bool {
 	c := v >> (32 - f.cellBits)
@@ -815,33 +949,32 @@ func (f *prefixFilter) add(p netip.Prefix) {
 	f.n++
 }
 
-// mayContain reports whether some block added may contain a. It is
-// prefixHash and block unrolled over the lengths in use, with the
-// address read once; TestPrefixFilterNoFalseNegatives holds them to the
-// same answers.
+// mayContain reports whether some block added may contain a.
 func (f *prefixFilter) mayContain(a netip.Addr) bool {
+	return f.lengths(a, false) != [3]uint64{}
+}
+
+// lengths returns the lengths at which a block added may contain a: bit
+// L%64 of word L/64 for length L. Every block that contains a has its
+// length there (the filter has no false negatives), so looking a up at
+// those lengths alone finds every such block. With all false it stops at
+// the first length found. It is prefixHash and block unrolled over the
+// lengths in use, with the address read once;
+// TestPrefixFilterNoFalseNegatives holds them to the same answers.
+func (f *prefixFilter) lengths(a netip.Addr, all bool) (out [3]uint64) {
+	if a.Is4() {
+		return f.lengths4(ipv4Bits(a), all)
+	}
 	var hi, lo uint64
 	long := filterBlockBits(a)
-	if a.Is4() {
-		v := ipv4Bits(a)
-		if !f.mayHaveCell(v) {
-			return false
-		}
-		hi = uint64(v)
-		lo = 1 << 63
-	} else {
-		b := a.As16()
-		for i := 0; i < 8; i++ {
-			hi = hi<<8 | uint64(b[i])
-			lo = lo<<8 | uint64(b[8+i])
-		}
+	b := a.As16()
+	for i := 0; i < 8; i++ {
+		hi = hi<<8 | uint64(b[i])
+		lo = lo<<8 | uint64(b[8+i])
 	}
-	is4 := a.Is4()
 	hash := func(bits int) uint64 {
 		h, l := hi, lo
 		switch {
-		case is4:
-			h &^= 1<<(32-bits) - 1
 		case bits <= 64:
 			h &= ^uint64(0) << (64 - bits)
 			l = 0
@@ -866,22 +999,53 @@ func (f *prefixFilter) mayContain(a netip.Addr) bool {
 		}
 		return true
 	}
-	if is4 {
-		for l := f.lens4.Load(); l != 0; l &= l - 1 {
-			if try(bits.TrailingZeros64(l)) {
-				return true
-			}
-		}
-		return false
-	}
 	for i := range f.lens6 {
 		for l := f.lens6[i].Load(); l != 0; l &= l - 1 {
-			if try(i*64 + bits.TrailingZeros64(l)) {
-				return true
+			if b := bits.TrailingZeros64(l); try(i*64 + b) {
+				out[i] |= 1 << b
+				if !all {
+					return out
+				}
 			}
 		}
 	}
-	return false
+	return out
+}
+
+// lengths4 is lengths for the IPv4 address v, unrolled further: the
+// prefix filter is consulted for every IPv4 address of a large feed, and
+// a closure call per length in use was most of its cost.
+func (f *prefixFilter) lengths4(v uint32, all bool) (out [3]uint64) {
+	if !f.mayHaveCell(v) {
+		return out
+	}
+	const long = 16 // filterBlockBits of an IPv4 address
+	hi, lo := uint64(v), uint64(1)<<63
+	lc := lo * 0xC2B2AE3D27D4EB4F
+	hash := func(bits int) uint64 {
+		x := ((hi&^(1<<(32-bits)-1))*0x9E3779B97F4A7C15 ^ lc ^ uint64(bits)) * 0xBF58476D1CE4E5B9
+		return x ^ x>>31
+	}
+	wLong := 8 * (hash(long) >> 7 & f.mask)
+	for l := f.lens4.Load(); l != 0; l &= l - 1 {
+		b := bits.TrailingZeros64(l)
+		h := hash(b)
+		w := wLong
+		if b < long {
+			w = 8 * (h >> 7 & f.mask)
+		}
+		words := f.words[w : w+8 : w+8]
+		b0, b1, b2 := h>>55, h>>46&511, h>>37&511
+		if atomic.LoadUint64(&words[b0/64])&(1<<(b0%64)) != 0 &&
+			atomic.LoadUint64(&words[b1/64])&(1<<(b1%64)) != 0 &&
+			atomic.LoadUint64(&words[b2/64])&(1<<(b2%64)) != 0 {
+			out[0] |= 1 << b
+			if !all {
+				return out
+			}
+		}
+	}
+	return out
 }
 
 // updateFilter files the blocks ops add to t in *fp, rebuilding the

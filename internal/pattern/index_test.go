@@ -25,12 +25,39 @@ func eqLookup(e *eqIndex, keys []ikey) [][]*record {
 	return out
 }
 
+// newDeepEqIndex returns an empty index sized for enough keys that its
+// filter is deep (its lookups prefetch), so that tests with few keys
+// take the path a large index takes.
+func newDeepEqIndex(t *testing.T) *eqIndex {
+	t.Helper()
+	e := newEqIndex()
+	e.reserve(bloomDeepWords * 64 / bloomBitsPerKey)
+	if !e.filter.Load().deep {
+		t.Fatal("the filter is not deep: the test misses the path it is for")
+	}
+	return e
+}
+
+// eachDepth runs f on an empty index that is shallow and on one that is
+// deep (see newDeepEqIndex).
+func eachDepth(t *testing.T, f func(t *testing.T, e *eqIndex)) {
+	t.Run("shallow", func(t *testing.T) {
+		e := newEqIndex()
+		if e.filter.Load().deep {
+			t.Fatal("a new index's filter is deep")
+		}
+		f(t, e)
+	})
+	t.Run("deep", func(t *testing.T) { f(t, newDeepEqIndex(t)) })
+}
+
 // TestEqIndexAgainstMap adds and removes entries at random, through table
 // growth, tombstones and keys added again after removal, and checks every
 // key's postings against a plain map after each round.
-func TestEqIndexAgainstMap(t *testing.T) {
+func TestEqIndexAgainstMap(t *testing.T) { eachDepth(t, testEqIndexAgainstMap) }
+
+func testEqIndexAgainstMap(t *testing.T, e *eqIndex) {
 	r := rand.New(rand.NewPCG(1, 2))
-	e := newEqIndex()
 	const universe = 6000
 	key := func(i int) ikey {
 		switch i % 3 {
@@ -94,7 +121,10 @@ func TestEqIndexAgainstMap(t *testing.T) {
 // (so are their fingerprints): the lookup must compare the keys and find
 // each one's own postings, whichever slot comes first.
 func TestEqIndexFingerprintCollision(t *testing.T) {
-	e := newEqIndex()
+	eachDepth(t, testEqIndexFingerprintCollision)
+}
+
+func testEqIndexFingerprintCollision(t *testing.T, e *eqIndex) {
 	a, b := ikey{kind: kString, s: "a", path: 1}, ikey{kind: kString, s: "b", path: 1}
 	ra, rb := &record{id: "a"}, &record{id: "b"}
 	const h = 0x1234_5678_9abc_def0 | 1<<63 // as eqIndex.hash gives them
@@ -123,8 +153,9 @@ func TestEqIndexFingerprintCollision(t *testing.T) {
 // times over, removes keys (leaving tombstones) and re-adds them: keys
 // filed before the readers start must be found with their postings
 // throughout, and keys never filed never found. Run it with -race.
-func TestEqIndexConcurrentGrowth(t *testing.T) {
-	e := newEqIndex()
+func TestEqIndexConcurrentGrowth(t *testing.T) { eachDepth(t, testEqIndexConcurrentGrowth) }
+
+func testEqIndexConcurrentGrowth(t *testing.T, e *eqIndex) {
 	stable := &record{id: "stable"}
 	var keep, never []ikey
 	for i := range 256 {
@@ -186,4 +217,96 @@ func TestEqEntryIsOneLine(t *testing.T) {
 	if s := unsafe.Sizeof(eqEntry{}); s != 64 {
 		t.Fatalf("eqEntry is %d bytes, want 64", s)
 	}
+}
+
+// TestPrefetchNil holds prefetch to being a hint, which reads nothing and
+// so cannot fault, even on nil.
+func TestPrefetchNil(t *testing.T) {
+	prefetch(nil)
+	b := make([]byte, 64)
+	prefetch(unsafe.Pointer(&b[0]))
+}
+
+// TestBloomFalsePositives files random hashes in a filter sized as the
+// index sizes it and checks that every one passes and that few others
+// do: under 2.5% at ten bits a key, which three bits a key give (about
+// 2%) and two do not (about 3.4%).
+func TestBloomFalsePositives(t *testing.T) {
+	r := rand.New(rand.NewPCG(11, 12))
+	const keys = 100_000
+	f := newBloom(keys)
+	if bits := float64(len(f.words)*64) / keys; bits < 9.5 || bits > 11 {
+		t.Fatalf("%.1f bits a key: the bound below is for ten", bits)
+	}
+	in := make([]uint64, keys)
+	for i := range in {
+		in[i] = r.Uint64() | 1<<63 // as eqIndex.hash gives them
+		f.set(in[i])
+	}
+	for _, h := range in {
+		if !f.mayHave(h) {
+			t.Fatalf("hash %x was set but the filter says no", h)
+		}
+	}
+	const tries = 200_000
+	pass := 0
+	for range tries {
+		if f.mayHave(r.Uint64() | 1<<63) {
+			pass++
+		}
+	}
+	if rate := float64(pass) / tries; rate > 0.025 {
+		t.Fatalf("%.2f%% false positives, want under 2.5%%", 100*rate)
+	} else {
+		t.Logf("%.2f%% false positives", 100*rate)
+	}
+}
+
+// TestRecordOwnsItsFirstEntry checks that the first new key filed for a
+// record gets the record's own entry, that later ones and keys already
+// filed get entries of their own, that an entry once published is never
+// written again (the record's own included), and the layout that puts
+// the entry and the record's fields on two lines of one allocation.
+func TestRecordOwnsItsFirstEntry(t *testing.T) {
+	if off := unsafe.Offsetof(record{}.ent); off != 0 {
+		t.Fatalf("record.ent at offset %d, want 0", off)
+	}
+	if off := unsafe.Offsetof(record{}.id); off < 64 {
+		t.Fatalf("record.id at offset %d, on the entry's line", off)
+	}
+	if s := unsafe.Sizeof(record{}); s > 128 {
+		t.Fatalf("record is %d bytes, want 128 at most (one size class)", s)
+	}
+	eachDepth(t, func(t *testing.T, e *eqIndex) {
+		key := func(s string) ikey { return ikey{kind: kString, s: s, path: 1} }
+		entry := func(k ikey) *eqEntry {
+			h := e.hash(&k)
+			return e.shard(h).tab.Load().get(&k, h)
+		}
+		r1, r2 := &record{id: "1"}, &record{id: "2"}
+		e.add(key("a"), leafRef{rec: r1})
+		if entry(key("a")) != &r1.ent {
+			t.Fatal("the first key of a record did not get the record's entry")
+		}
+		e.add(key("a"), leafRef{rec: r2}) // a key filed already
+		if en := entry(key("a")); en == &r1.ent || en == &r2.ent {
+			t.Fatal("a changed entry was written in place")
+		}
+		e.add(key("b"), leafRef{rec: r2})
+		if entry(key("b")) != &r2.ent {
+			t.Fatal("the first new key of a record did not get the record's entry")
+		}
+		e.add(key("c"), leafRef{rec: r1}) // r1's entry is taken
+		if en := entry(key("c")); en == &r1.ent {
+			t.Fatal("a record's entry was used twice")
+		}
+		e.remove(key("a"), r2)
+		if r1.ent.key != key("a") || r1.ent.one.rec != r1 || r2.ent.key != key("b") {
+			t.Fatal("a published entry was written again")
+		}
+		got := eqLookup(e, []ikey{key("a"), key("b"), key("c")})
+		if len(got[0]) != 1 || got[0][0] != r1 || len(got[1]) != 1 || got[1][0] != r2 || len(got[2]) != 1 || got[2][0] != r1 {
+			t.Fatalf("lookups found %v", got)
+		}
+	})
 }

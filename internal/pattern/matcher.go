@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"math/bits"
 	"net/netip"
 	"runtime"
 	"slices"
@@ -51,9 +52,12 @@ type Matcher struct {
 	pathByKey map[string]*pathIdx
 	nextPath  uint32
 
-	eq    *eqIndex
-	types atomic.Pointer[typeTable]
-	pool  sync.Pool
+	eq *eqIndex
+	// blocks files every ISSUBSET constant under blockKey, beside its
+	// path's trie (see blockKey)
+	blocks *eqIndex
+	types  atomic.Pointer[typeTable]
+	pool   sync.Pool
 
 	budgetHits atomic.Int64
 
@@ -123,6 +127,14 @@ func (m *Matcher) publishTypes(paths bool, edit map[string]func([]leafRef) []lea
 
 // record is one loaded indicator.
 type record struct {
+	// ent is the entry filed for the first index key of the indicator
+	// that no other indicator had (see eqIndex.add): a hit then reads the
+	// entry and the record from one allocation, on one page, where two
+	// allocations cost two TLB misses when the index is large. It comes
+	// first, so that it is on a cache line of its own.
+	ent     eqEntry
+	entUsed bool // writers only
+
 	id  string
 	src string
 	// pat is kept unless the indicator is a single observation expression
@@ -146,6 +158,7 @@ func NewMatcher(opts MatcherOptions) *Matcher {
 		byID:      make(map[string]*record),
 		pathByKey: make(map[string]*pathIdx),
 		eq:        newEqIndex(),
+		blocks:    newEqIndex(),
 		active:    make(map[*record]struct{}),
 	}
 	m.types.Store(&typeTable{byType: map[string]*typeEntry{}})
@@ -450,13 +463,20 @@ func (m *Matcher) AddAll(inds []Indicator) error {
 	m.wmu.Lock()
 	defer m.wmu.Unlock()
 	b := &batch{tries: map[*pathIdx]*trieOps{}, likes: map[*pathIdx][]likeEntry{}, scanAdd: map[string][]leafRef{}}
-	nAnchors := 0
+	nAnchors, nSub := 0, 0
 	for _, c := range comp {
 		for _, as := range c.anchors {
-			nAnchors += len(as)
+			for _, a := range as {
+				if a.kind == aSub {
+					nSub++
+				} else {
+					nAnchors++
+				}
+			}
 		}
 	}
 	m.eq.reserve(nAnchors)
+	m.blocks.reserve(nSub)
 	for _, c := range comp {
 		if old, ok := m.byID[c.rec.id]; ok {
 			m.removeLocked(old)
@@ -490,6 +510,9 @@ func (m *Matcher) AddAll(inds []Indicator) error {
 						b.tries[pi] = ops
 					}
 					if a.kind == aSub {
+						// the index before the trie and its filter, so
+						// that a reader the filter passes finds it
+						m.blocks.add(blockKey(pi.id, a.prefix), ref)
 						ops.sub = append(ops.sub, trieOp{pfx: a.prefix, ref: ref})
 					} else {
 						ops.sup = append(ops.sup, trieOp{pfx: a.prefix, ref: ref})
@@ -629,6 +652,7 @@ func (m *Matcher) removeLocked(rec *record) {
 					b.tries[pi] = ops
 				}
 				if a.kind == aSub {
+					m.blocks.remove(blockKey(pi.id, a.prefix), rec)
 					ops.sub = append(ops.sub, trieOp{pfx: a.prefix, del: rec})
 				} else {
 					ops.sup = append(ops.sup, trieOp{pfx: a.prefix, del: rec})
@@ -679,9 +703,9 @@ type eqProbe struct {
 	root Object
 	post postings
 	obs  int32
-	live bool // passed the Bloom filter
 
-	// during eqIndex.getAll: the shard table and the entry found
+	// during the lookup passes (see eqIndex.getAll): the shard table,
+	// once the probe passed the Bloom filter, and the entry found
 	tab *eqTable
 	ent *eqEntry
 }
@@ -698,11 +722,15 @@ type scratch struct {
 	// candidates (LIKE, scan lists) of every observation of the chunk,
 	// each list in observation order
 	eqp   []eqProbe
+	blkp  []eqProbe // lookups in Matcher.blocks
 	other []cand
 	ipp   []ipProbe
 	tries []cand
 	cur   int32 // observation being gathered
 	sink  byte  // keeps the loads of the touch passes
+	// bloom is the equality index's filter while the chunk is gathered,
+	// if it is deep: hashing a key then prefetches its word
+	bloom *bloom
 	out   []BatchMatch
 }
 
@@ -713,7 +741,8 @@ type ipProbe struct {
 	filter   *prefixFilter // over sub
 	root     Object
 	obs      int32
-	maybe    bool // some constant of sub may contain pfx
+	path     uint32 // the pathIdx's id, for blockKey
+	maybe    bool   // some constant of sub may contain pfx
 }
 
 // BatchMatch is a match of one observation of a batch given to
@@ -774,7 +803,7 @@ func (m *Matcher) MatchBatch(dst []BatchMatch, batch []*Observation) []BatchMatc
 // the index of its first observation in the caller's batch.
 func (m *Matcher) matchChunk(sc *scratch, dst []BatchMatch, obs []*Observation, base int) []BatchMatch {
 	types := m.types.Load()
-	sc.eqp, sc.other, sc.ipp, sc.tries = sc.eqp[:0], sc.other[:0], sc.ipp[:0], sc.tries[:0]
+	sc.eqp, sc.blkp, sc.other, sc.ipp, sc.tries = sc.eqp[:0], sc.blkp[:0], sc.other[:0], sc.ipp[:0], sc.tries[:0]
 	// Pass 0: load the observations' objects and values, which may have
 	// left the caches since they were decoded; the loads are independent,
 	// so their misses overlap.
@@ -787,6 +816,10 @@ func (m *Matcher) matchChunk(sc *scratch, dst []BatchMatch, obs []*Observation, 
 		}
 	}
 	sc.sink = sink
+	sc.bloom = nil
+	if f := m.eq.filter.Load(); f.deep {
+		sc.bloom = f
+	}
 	// Pass 1: read the indexed values and hash their keys. The LIKE
 	// automata and the scan lists are answered here.
 	for i, o := range obs {
@@ -804,26 +837,54 @@ func (m *Matcher) matchChunk(sc *scratch, dst []BatchMatch, obs []*Observation, 
 			}
 		}
 	}
-	// Passes 2 and 3: the Bloom filter, then the hash table, each over all
-	// probes of the chunk.
-	m.eq.getAll(sc.eqp)
-	// Pass 4: the CIDR tries, back to back, and the records the hash
-	// table hit, which verification reads next.
+	// Passes 2 to 6: the hash-index lookups (see eqIndex.filterAll)
+	// interleaved with the CIDR prefix filters and tries, so that the
+	// lines each lookup pass prefetches arrive during the pass after it.
+	m.eq.filterAll(sc.eqp)
 	for i := range sc.ipp {
 		p := &sc.ipp[i]
-		p.maybe = p.sub != nil && (!p.pfx.IsSingleIP() || p.filter == nil || p.filter.mayContain(p.pfx.Addr()))
+		p.maybe = p.sub != nil
+		if p.maybe && p.filter != nil && p.pfx.IsSingleIP() {
+			// the first test of the prefix filter (lengths), whose word
+			// was prefetched: of the IPv4 addresses that pass it, and of
+			// IPv6 ones, prefetch the blocks the other tests read
+			a := p.pfx.Addr()
+			if a.Is4() && !p.filter.mayHaveCell(ipv4Bits(a)) {
+				p.maybe = false
+				continue
+			}
+			p.filter.prefetchBlocks(a)
+		}
 	}
+	m.eq.searchAll(sc.eqp)
+	// a single address that its path's prefix filter passes is looked up
+	// in the block index at the lengths the filter gives, instead of in
+	// the trie (see blockKey)
+	for i := range sc.ipp {
+		p := &sc.ipp[i]
+		if !p.maybe || p.filter == nil || !p.pfx.IsSingleIP() {
+			continue
+		}
+		p.maybe = false
+		a := p.pfx.Addr()
+		lens := p.filter.lengths(a, true)
+		for w, l := range lens {
+			for ; l != 0; l &= l - 1 {
+				k := blockKey(p.path, netip.PrefixFrom(a, w*64+bits.TrailingZeros64(l)))
+				sc.blkp = append(sc.blkp, eqProbe{key: k, h: m.blocks.hash(&k), root: p.root, obs: p.obs})
+			}
+		}
+	}
+	m.blocks.tablesAll(sc.blkp)
 	for i := range sc.ipp {
 		sc.tries = trieLookup(sc.tries, &sc.ipp[i])
 	}
-	for i := range sc.eqp {
-		if r := sc.eqp[i].post.one.rec; r != nil && r.removed.Load() {
-			sc.sink++
-		}
-	}
-	// Pass 5: verify and report, one observation after the other. Every
+	m.eq.finishAll(sc.eqp)
+	m.blocks.searchAll(sc.blkp)
+	m.blocks.finishAll(sc.blkp)
+	// Pass 7: verify and report, one observation after the other. Every
 	// list is in observation order.
-	eqAt, trAt, otAt := 0, 0, 0
+	eqAt, blkAt, trAt, otAt := 0, 0, 0, 0
 	// the stream clock advances once per chunk (Sweep, its only reader,
 	// runs from tick after the chunk's observations were fed)
 	newest, ticks := int64(math.MinInt64), uint64(0)
@@ -831,6 +892,10 @@ func (m *Matcher) matchChunk(sc *scratch, dst []BatchMatch, obs []*Observation, 
 		sc.cands, sc.hits, sc.fired = sc.cands[:0], sc.hits[:0], sc.fired[:0]
 		for ; eqAt < len(sc.eqp) && sc.eqp[eqAt].obs == int32(i); eqAt++ {
 			p := &sc.eqp[eqAt]
+			addPostings(&sc.cands, p.root, p.post, int32(i))
+		}
+		for ; blkAt < len(sc.blkp) && sc.blkp[blkAt].obs == int32(i); blkAt++ {
+			p := &sc.blkp[blkAt]
 			addPostings(&sc.cands, p.root, p.post, int32(i))
 		}
 		lo := trAt
@@ -850,11 +915,13 @@ func (m *Matcher) matchChunk(sc *scratch, dst []BatchMatch, obs []*Observation, 
 		}
 	}
 	m.tick(newest, ticks)
+	sc.bloom = nil
 	// drop references to objects
 	clear(sc.cands)
 	clear(sc.hits)
 	clear(sc.fired)
 	clear(sc.eqp)
+	clear(sc.blkp)
 	clear(sc.other)
 	clear(sc.ipp)
 	clear(sc.tries)
@@ -1051,9 +1118,16 @@ func (m *Matcher) probeString(sc *scratch, root Object, pi *pathIdx, s string, h
 		m.addEq(sc, root, ikey{kind: kString, s: s, path: pi.id})
 	}
 	if isIP && needIP {
+		filter := pi.subFilter.Load()
+		if filter != nil && pfx.IsSingleIP() && pfx.Addr().Is4() {
+			// the filter's bitmap outgrows the core's caches (it is only
+			// built for large tries): fetch the word mayContain reads
+			// while the rest of the chunk is gathered
+			prefetch(filter.cellWord(ipv4Bits(pfx.Addr())))
+		}
 		// the trie walks wait for a pass of their own (see matchChunk);
 		// the filter is loaded after the trie (see applyTrie)
-		sc.ipp = append(sc.ipp, ipProbe{pfx: pfx, sub: sub, sup: sup, filter: pi.subFilter.Load(), root: root, obs: sc.cur})
+		sc.ipp = append(sc.ipp, ipProbe{pfx: pfx, sub: sub, sup: sup, filter: filter, root: root, obs: sc.cur, path: pi.id})
 	}
 	if li := pi.like.Load(); li != nil {
 		text, _ := textOf(it, true)
@@ -1087,9 +1161,14 @@ func (m *Matcher) probeLike(sc *scratch, root Object, li *likeIndex, text string
 	}
 }
 
-// addEq queues a hash-index lookup of k for the chunk's later passes.
+// addEq queues a hash-index lookup of k for the chunk's later passes,
+// and prefetches the filter word the first of them reads.
 func (m *Matcher) addEq(sc *scratch, root Object, k ikey) {
-	sc.eqp = append(sc.eqp, eqProbe{key: k, h: m.eq.hash(&k), root: root, obs: sc.cur})
+	h := m.eq.hash(&k)
+	if f := sc.bloom; f != nil {
+		prefetch(f.word(h))
+	}
+	sc.eqp = append(sc.eqp, eqProbe{key: k, h: h, root: root, obs: sc.cur})
 }
 
 func addPostings(dst *[]cand, root Object, p postings, obs int32) {

@@ -284,7 +284,8 @@ func TestLargePatterns(t *testing.T) {
 
 // TestPrefixFilterNoFalseNegatives checks the filter in front of the
 // ISSUBSET tries against a brute-force containment test: every address
-// some block contains must pass, at every length from /0 to /128,
+// some block contains must pass, and the lengths the filter gives for it
+// must include every such block's, at every length from /0 to /128,
 // IPv4-mapped IPv6 included, across rebuilds.
 func TestPrefixFilterNoFalseNegatives(t *testing.T) {
 	r := rand.New(rand.NewPCG(3, 4))
@@ -325,13 +326,19 @@ func TestPrefixFilterNoFalseNegatives(t *testing.T) {
 	for range 20000 {
 		a := randAddr()
 		contained := false
+		lens := f.lengths(a, true)
 		for _, b := range blocks {
 			if b.Addr().Is4() == a.Is4() && b.Contains(a) {
 				contained = true
-				break
+				if lens[b.Bits()/64]&(1<<(b.Bits()%64)) == 0 {
+					t.Fatalf("%v is in %v but the filter's lengths leave out /%d", a, b, b.Bits())
+				}
 			}
 		}
 		got := f.mayContain(a)
+		if got != (lens != [3]uint64{}) {
+			t.Fatalf("%v: mayContain says %v, lengths %v", a, got, lens)
+		}
 		if contained && !got {
 			t.Fatalf("%v is in a block but the filter says no", a)
 		}
@@ -556,5 +563,115 @@ func TestMatcherSweepsOnItsOwn(t *testing.T) {
 	m.MatchBatch(nil, batch)
 	if active() != 0 {
 		t.Fatalf("%d patterns hold state whose window closed an hour ago, want 0", active())
+	}
+}
+
+// TestMatchBatchDeepIndexAgreesWithOracle loads enough indicators of the
+// feed mix for the equality index's filter to be deep and the ISSUBSET
+// trie to have its prefix filter, so that the lookups take the
+// prefetching passes a large index takes, and checks the matches of
+// every observation of a stream against the oracle's count.
+func TestMatchBatchDeepIndexAgreesWithOracle(t *testing.T) {
+	const n = 100_000
+	o := newOracle()
+	m := NewMatcher(MatcherOptions{})
+	if err := m.AddAll(feedMix(n, o)); err != nil {
+		t.Fatal(err)
+	}
+	if !m.eq.filter.Load().deep {
+		t.Fatal("the equality index's filter is not deep: the test misses the path it is for")
+	}
+	filtered := false
+	for _, pi := range m.pathByKey {
+		filtered = filtered || pi.subFilter.Load() != nil
+	}
+	if !filtered {
+		t.Fatal("no prefix filter was built: the test misses the path it is for")
+	}
+	stream := observationStream(n, 4096)
+	var dst []BatchMatch
+	total := 0
+	for lo := 0; lo < len(stream); lo += 256 {
+		dst = m.MatchBatch(dst[:0], stream[lo:lo+256])
+		got := make([]int, 256)
+		for _, bm := range dst {
+			got[bm.Obs]++
+		}
+		for i, g := range got {
+			if want := o.matches(stream[lo+i]); g != want {
+				t.Fatalf("observation %d: %d matches, want %d", lo+i, g, want)
+			}
+			total += g
+		}
+	}
+	if total == 0 {
+		t.Fatal("nothing matched: the test checks nothing")
+	}
+}
+
+// TestMatcherConcurrentBlocks reads addresses through the block index
+// (enough ISSUBSET blocks for the prefix filter) while a writer adds and
+// removes other blocks one at a time, through filter rebuilds and the
+// block index's growth: the stable blocks must match throughout, and an
+// address in no block never.
+func TestMatcherConcurrentBlocks(t *testing.T) {
+	m := NewMatcher(MatcherOptions{})
+	var base []Indicator
+	for i := range prefixFilterMin + 500 {
+		base = append(base, Indicator{fmt.Sprint("base", i), fmt.Sprintf("[ipv4-addr:value ISSUBSET '10.%d.%d.0/24']", i/256, i%256)})
+	}
+	if err := m.AddAll(base); err != nil {
+		t.Fatal(err)
+	}
+	if m.pathByKey["ipv4-addr:value"].subFilter.Load() == nil {
+		t.Fatal("no prefix filter was built: the test misses the path it is for")
+	}
+	stop := make(chan struct{})
+	errs := make(chan error, 2)
+	for range 2 {
+		go func() {
+			batch := []*Observation{sco("ipv4-addr", "10.0.5.9"), sco("ipv4-addr", "192.0.2.1"), sco("ipv4-addr", "10.33.200.1")}
+			want := [][]string{{"base5"}, nil, {fmt.Sprint("base", 33*256+200)}}
+			var dst []BatchMatch
+			for i := 0; ; i++ {
+				if i >= 200 {
+					select {
+					case <-stop:
+						errs <- nil
+						return
+					default:
+					}
+				}
+				dst = m.MatchBatch(dst[:0], batch)
+				got := make([][]string, len(batch))
+				for _, bm := range dst {
+					got[bm.Obs] = append(got[bm.Obs], bm.ID)
+				}
+				for j := range batch {
+					if !slices.Equal(got[j], want[j]) {
+						errs <- fmt.Errorf("observation %d matched %v during updates, want %v", j, got[j], want[j])
+						return
+					}
+				}
+			}
+		}()
+	}
+	for i := range 3000 {
+		id := fmt.Sprint("dyn", i)
+		if err := m.Add(id, fmt.Sprintf("[ipv4-addr:value ISSUBSET '172.16.%d.%d/28']", i/16%256, i%16*16)); err != nil {
+			t.Fatal(err)
+		}
+		if i%3 == 0 {
+			m.Remove(fmt.Sprint("dyn", i/2))
+		}
+	}
+	close(stop)
+	for range 2 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := ids(m.Match(sco("ipv4-addr", "172.16.187.65"))); !slices.Equal(got, []string{"dyn2996"}) {
+		t.Fatalf("a block added last matched as %v", got)
 	}
 }
