@@ -338,7 +338,10 @@ func (f *feedPuller) follow(ctx context.Context, pages <-chan fetched, stats *Pu
 			return got.err
 		}
 		group := got
-		for n := 1; n < feedGroupPages && groupable(&group) && group.page.More; n++ {
+		// A join of groupable pages is groupable: only each new page is
+		// looked at. The pages joined all have more after them, so the
+		// last one's head is the group's.
+		for n := 1; n < feedGroupPages && group.page.More && (n > 1 || groupable(&group)); n++ {
 			var next fetched
 			var ok bool
 			select {
@@ -352,7 +355,6 @@ func (f *feedPuller) follow(ctx context.Context, pages <-chan fetched, stats *Pu
 				held = &next
 				break
 			}
-			f.seeHead(group.page)
 			group = joinPages(group, next)
 		}
 		f.seeHead(group.page)
