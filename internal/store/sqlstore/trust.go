@@ -29,29 +29,45 @@ func (s *Store) claimOwners(ctx context.Context, tx Tx, objs []store.Object) (ma
 	if len(ids) == 0 {
 		return s.loadOwners(ctx, tx, all)
 	}
-	var a Args
-	q := s.d.ClaimOwnersSQL(&a, ids, owners, all)
-	if q == "" {
-		b := &Batch{}
-		s.d.InsertOwners(b, ids, owners, true)
-		if err := tx.Send(ctx, b); err != nil {
-			return nil, fmt.Errorf("add objects: record owners: %w", err)
-		}
-		return s.loadOwners(ctx, tx, all)
-	}
 	out := make(map[string]string, len(all))
-	rows, err := tx.Query(ctx, q, a...)
-	_, err = collect(rows, err, "add objects: record owners", func(r Row) (struct{}, error) {
-		var id, owner string
-		err := r.Scan(&id, &owner)
-		out[id] = owner
-		return struct{}{}, err
-	})
-	if err != nil {
-		return nil, err
+	claim := func(q string, a Args) error {
+		rows, err := tx.Query(ctx, q, a...)
+		_, err = collect(rows, err, "add objects: record owners", func(r Row) (struct{}, error) {
+			var id, owner string
+			err := r.Scan(&id, &owner)
+			out[id] = owner
+			return struct{}{}, err
+		})
+		return err
 	}
-	// Owners recorded before that the query did not return (a dialect may
-	// return only the claims it inserted).
+	var a Args
+	if q := s.d.ClaimOwnersSQL(&a, ids, owners, all); q != "" {
+		if err := claim(q, a); err != nil {
+			return nil, err
+		}
+	} else {
+		// Too many claims for one statement (SQLite's variables are
+		// limited; a federation transaction holds tens of thousands):
+		// chunks, in the claims' sorted order. Reading every owner back
+		// after inserting them instead costs an index probe per id.
+		for lo := 0; lo < len(ids); lo += claimChunk {
+			hi := min(lo+claimChunk, len(ids))
+			var a Args
+			if q := s.d.ClaimOwnersSQL(&a, ids[lo:hi], owners[lo:hi], nil); q != "" {
+				if err := claim(q, a); err != nil {
+					return nil, err
+				}
+				continue
+			}
+			b := &Batch{}
+			s.d.InsertOwners(b, ids[lo:hi], owners[lo:hi], true)
+			if err := tx.Send(ctx, b); err != nil {
+				return nil, fmt.Errorf("add objects: record owners: %w", err)
+			}
+		}
+	}
+	// Owners recorded before that the statements did not return (a
+	// dialect may return only the claims it inserted).
 	var late []string
 	for _, id := range all {
 		if _, ok := out[id]; !ok {
@@ -67,6 +83,10 @@ func (s *Store) claimOwners(ctx context.Context, tx Tx, objs []store.Object) (ma
 	}
 	return out, nil
 }
+
+// claimChunk is how many owner claims go in one statement when the
+// dialect cannot take a transaction's claims in one.
+const claimChunk = 5000
 
 // loadOwners reads the recorded owners of ids.
 func (s *Store) loadOwners(ctx context.Context, q Querier, ids []string) (map[string]string, error) {

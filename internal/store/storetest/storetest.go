@@ -50,6 +50,7 @@ func Run(t *testing.T, open Open) {
 		{"GroupOwnership", testGroupOwnership},
 		{"Ownership", testOwnership},
 		{"OwnershipRace", testOwnershipRace},
+		{"OwnershipManyClaims", testOwnershipManyClaims},
 		{"Update", testUpdate},
 		{"UpdateConcurrent", testUpdateConcurrent},
 		{"UpdateLatestThenAdd", testUpdateLatestThenAdd},

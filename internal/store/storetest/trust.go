@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -114,6 +115,58 @@ func testOwnership(t *testing.T, s store.Store) {
 	// The owner outlives its versions: the id stays the owner's.
 	if r := addOne(t, s, c1, from(t, Indicator(x, t1, t3.Add(time.Minute)), orgB)); !errors.Is(r.Err, store.ErrForbidden) {
 		t.Errorf("new version after deletion by a non-owner: %+v", r)
+	}
+}
+
+// testOwnershipManyClaims: a transaction adds more first versions than one
+// statement can claim owners for (a federation transaction holds tens of
+// thousands): every new id gets the adder as its owner, and ids owned by
+// another organisation, wherever they fall among the claims, keep their
+// owner and refuse the version.
+func testOwnershipManyClaims(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	cid := newCollection(t, s)
+	const orgA, orgB = "identity--a", "identity--b"
+	const n = 12_500
+	t1, t2 := base, base.Add(time.Minute)
+	ids := make([]string, n)
+	for i := range ids {
+		ids[i] = "indicator--" + uuid.NewString()
+	}
+	sorted := slices.Clone(ids)
+	slices.Sort(sorted)
+	taken := map[string]bool{sorted[3]: true, sorted[n/2]: true, sorted[n-2]: true}
+	for id := range taken {
+		if r := addOne(t, s, cid, from(t, Indicator(id, t1, t1), orgB)); r.Err != nil {
+			t.Fatalf("B's version: %+v", r)
+		}
+	}
+	objs := make([]store.Object, n)
+	for i, id := range ids {
+		objs[i] = from(t, Indicator(id, t1, t2), orgA)
+	}
+	var res []store.AddResult
+	err := s.Update(ctx, cid, func(ctx context.Context, tx store.Tx) error {
+		var err error
+		res, err = tx.Add(ctx, objs)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, r := range res {
+		if taken[ids[i]] != errors.Is(r.Err, store.ErrForbidden) || (!taken[ids[i]] && (r.Err != nil || r.Duplicate)) {
+			t.Errorf("%s (B's: %v): %+v", ids[i], taken[ids[i]], r)
+		}
+	}
+	owners, err := s.ObjectOwners(ctx, ids)
+	if err != nil || len(owners) != n {
+		t.Fatalf("%d owners, %v", len(owners), err)
+	}
+	for _, id := range ids {
+		if want := map[bool]string{true: orgB, false: orgA}[taken[id]]; owners[id] != want {
+			t.Errorf("owner of %s = %s, want %s", id, owners[id], want)
+		}
 	}
 }
 
