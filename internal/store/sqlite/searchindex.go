@@ -96,8 +96,11 @@ const (
 
 // Indexer tuning.
 const (
-	// indexBatch is the most objects one indexer transaction writes.
-	indexBatch = 20000
+	// indexBatch is the most objects one indexer transaction writes: FTS5
+	// writes a segment per transaction and merges them later, so a mirror
+	// committing pages of tens of thousands of objects is indexed with
+	// fewer, larger segments.
+	indexBatch = 50000
 	// indexPoll is how often the background indexer looks for commits of
 	// other processes (command-line tools share the file).
 	indexPoll = time.Second
