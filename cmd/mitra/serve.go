@@ -138,7 +138,7 @@ type ServeCmd struct {
 	PeerKeyFlags `embed:""`
 	NoPeers      bool          `name:"no-peers" env:"MITRA_NO_PEERS" help:"Do not run the links of federation peers in this process."`
 	PeerLeaseTTL time.Duration `name:"peer-lease-ttl" default:"1m" env:"MITRA_PEER_LEASE_TTL" help:"How long a link's lease outlives its holder: with several processes on one database, another one takes over the links of a process that died after this long (the holder renews it every third of it)."`
-	PeerFeedPage int           `name:"peer-feed-page" default:"10000" env:"MITRA_PEER_FEED_PAGE" help:"Changes a pull link asks of a Mitra peer's change feed at a time (at most 10000), each page written in one transaction (up to four pages of adds in one when the link is behind): smaller pages hold less in memory, larger ones mirror faster."`
+	PeerFeedPage int           `name:"peer-feed-page" default:"10000" env:"MITRA_PEER_FEED_PAGE" help:"Changes a pull link asks of a Mitra peer's change feed at a time (at most 10000), each page written in one transaction (up to eight pages of adds in one when the link is behind): smaller pages hold less in memory, larger ones mirror faster."`
 }
 
 // HashServeFlags configure the hash match service of the server.

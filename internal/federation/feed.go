@@ -2,6 +2,7 @@ package federation
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -99,6 +100,11 @@ type feedPuller struct {
 	pos  FeedPosition
 	wake chan struct{}
 	head int64 // the newest change of the peer's feed seen (lag.go)
+	// ahead is the bytes of the pages fetched and not written yet, under
+	// mu: the fetcher reads on while it is under aheadBytes (and
+	// waits on wake, which the writer closes as it takes some off).
+	ahead      int
+	aheadBytes int // the bound
 }
 
 // setPos commits pos (with fn's writes) if the stored position is still
@@ -128,10 +134,41 @@ func (f *feedPuller) setPos(ctx context.Context, pos FeedPosition, fn func(ctx c
 	}
 	f.mu.Lock()
 	f.stored, f.pos = b, pos
-	close(f.wake)
-	f.wake = make(chan struct{})
+	f.broadcast()
 	f.mu.Unlock()
 	return nil
+}
+
+// broadcast wakes the fetcher's waits; f.mu is held.
+func (f *feedPuller) broadcast() {
+	close(f.wake)
+	f.wake = make(chan struct{})
+}
+
+// written tells the fetcher that pages of size bytes are written.
+func (f *feedPuller) written(size int) {
+	f.mu.Lock()
+	f.ahead -= size
+	f.broadcast()
+	f.mu.Unlock()
+}
+
+// waitRoom waits until the pages fetched ahead and not written hold less
+// than f.aheadBytes; false when ctx ends first.
+func (f *feedPuller) waitRoom(ctx context.Context) bool {
+	for {
+		f.mu.Lock()
+		ahead, wake := f.ahead, f.wake
+		f.mu.Unlock()
+		if ahead < f.aheadBytes {
+			return true
+		}
+		select {
+		case <-wake:
+		case <-ctx.Done():
+			return false
+		}
+	}
 }
 
 // pullLink runs a pull link: by the change feed when the remote offers
@@ -141,7 +178,8 @@ func (r *Runner) pullLink(ctx context.Context, pl *Puller, local FeedStore) (Pul
 	if _, write := access.CollectionAccess(pl.Principal, pl.Collection); !write {
 		return PullStats{Behind: LagUnknown}, fmt.Errorf("collection %s: organisation %s may not write to it: %w", pl.Collection.ID, pl.Principal.Organisation, store.ErrForbidden)
 	}
-	f := &feedPuller{Puller: pl, local: local, log: r.log(), key: feedKey(pl.Link.ID), limit: r.FeedPageLimit, wake: make(chan struct{})}
+	f := &feedPuller{Puller: pl, local: local, log: r.log(), key: feedKey(pl.Link.ID), limit: r.FeedPageLimit, wake: make(chan struct{}),
+		aheadBytes: cmp.Or(r.FeedAheadBytes, feedAheadBytes)}
 	if f.limit <= 0 {
 		f.limit = feedPageLimit
 	}
@@ -229,7 +267,7 @@ func (f *feedPuller) run(ctx context.Context) (PullStats, error) {
 const (
 	// feedAhead is how many pages the fetcher reads (and checks) ahead of
 	// the page being written.
-	feedAhead = 3
+	feedAhead = 7
 	// feedGroupPages and feedGroupBytes bound the pages of adds that one
 	// transaction writes, when the fetcher is that far ahead (the writer is
 	// the bottleneck): on SQLite a commit costs by the index pages it
@@ -238,8 +276,12 @@ const (
 	// fewer, larger commits write less (mirroring 1,000,000 objects, 8 KB
 	// a mirrored object instead of 16 with pages of 10,000 written one by
 	// one).
-	feedGroupPages = 4
-	feedGroupBytes = 48 << 20
+	feedGroupPages = 8
+	feedGroupBytes = 96 << 20
+	// feedAheadBytes bounds the objects fetched ahead and not written yet
+	// (their decoded and checked forms take about as much again): large
+	// objects fill it before feedAhead pages do.
+	feedAheadBytes = 2 * feedGroupBytes
 )
 
 // fetched is a page of the feed as the fetcher hands it over.
@@ -267,6 +309,9 @@ func (f *feedPuller) fetchAhead(ctx context.Context, after int64) (<-chan fetche
 		defer close(out)
 		var markingsUpTo int64 // the end of the last page that changes a marking definition
 		for {
+			if !f.waitRoom(fctx) {
+				return
+			}
 			page, err := f.Client.Changes(fctx, "", after, f.limit)
 			got := fetched{page: page, err: err}
 			if err == nil {
@@ -282,6 +327,9 @@ func (f *feedPuller) fetchAhead(ctx context.Context, after int64) (<-chan fetche
 				for _, c := range page.Changes {
 					got.size += len(c.Object)
 				}
+				f.mu.Lock()
+				f.ahead += got.size
+				f.mu.Unlock()
 				after = max(end, page.Next)
 			}
 			select {
@@ -297,6 +345,10 @@ func (f *feedPuller) fetchAhead(ctx context.Context, after int64) (<-chan fetche
 	return out, func() {
 		cancel()
 		<-done
+		// The pages fetched and not written are dropped with the run.
+		f.mu.Lock()
+		f.ahead = 0
+		f.mu.Unlock()
 	}
 }
 
@@ -361,6 +413,7 @@ func (f *feedPuller) follow(ctx context.Context, pages <-chan fetched, stats *Pu
 		if err := f.apply(ctx, group.page, group.checks, stats); err != nil {
 			return err
 		}
+		f.written(group.size)
 		if !group.page.More || len(group.page.Changes) == 0 {
 			return nil
 		}

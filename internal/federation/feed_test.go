@@ -350,9 +350,34 @@ func (s slowWrites) Update(ctx context.Context, collectionID string, fn func(ctx
 	return s.Store.Update(ctx, collectionID, fn)
 }
 
+// TestFeedReadsAheadWithinBytes: the fetcher holds no more than
+// Runner.FeedAheadBytes of objects read ahead: with room for less than a
+// page it reads a page only once the one before is written, so no pages
+// are there to be written together, and every object still arrives once.
+func TestFeedReadsAheadWithinBytes(t *testing.T) {
+	f := newFederated(t)
+	f.seed(t, 1, 40)
+	r := *f.runner
+	r.Store = slowWrites{f.local.sq}
+	r.FeedPageLimit = 4
+	r.FeedAheadBytes = 1
+	p := f.sync(t, &r)[0].Pull
+	if p.Added != 40 || p.Duplicates != 0 {
+		t.Fatalf("pull: %+v, want 40 added", p)
+	}
+	if p.Pages != 10 {
+		t.Errorf("%d transactions wrote the 10 pages, want 10: one page read ahead at most", p.Pages)
+	}
+	for id, n := range count(t, f.local.st, f.lMirror.ID) {
+		if n != 1 {
+			t.Errorf("%s stored %d times", id, n)
+		}
+	}
+}
+
 // TestFeedGroupsPagesAhead: when the writer is the bottleneck, pages of
 // adds the fetcher has read and checked ahead go in one transaction, at
-// most four pages at a time, and every object arrives once.
+// most federation.FeedGroupPages at a time, and every object arrives once.
 func TestFeedGroupsPagesAhead(t *testing.T) {
 	f := newFederated(t)
 	f.seed(t, 1, 40)
@@ -363,10 +388,10 @@ func TestFeedGroupsPagesAhead(t *testing.T) {
 	if p.Added != 40 || p.Duplicates != 0 {
 		t.Fatalf("pull: %+v, want 40 added", p)
 	}
-	// Ten pages of four: one commit each without grouping, at least three
-	// with groups of four pages.
-	if p.Pages >= 10 || p.Pages < 3 {
-		t.Errorf("%d transactions wrote the 10 pages, want 3 to 9 (groups of up to four)", p.Pages)
+	// Ten pages of four: one commit each without grouping, at least
+	// ceil(10/feedGroupPages) with groups.
+	if least := (10 + federation.FeedGroupPages - 1) / federation.FeedGroupPages; p.Pages >= 10 || p.Pages < least {
+		t.Errorf("%d transactions wrote the 10 pages, want %d to 9 (groups of up to %d)", p.Pages, least, federation.FeedGroupPages)
 	}
 	for id, n := range count(t, f.local.st, f.lMirror.ID) {
 		if n != 1 {

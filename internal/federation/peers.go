@@ -62,6 +62,9 @@ type Runner struct {
 	// change log for deletions in pages of 500, or of FeedPageLimit when
 	// smaller.
 	FeedPageLimit int
+	// FeedAheadBytes bounds the objects a pull link's fetcher holds read
+	// ahead of their writing (2 × 96 MiB when zero).
+	FeedAheadBytes int
 }
 
 // Metrics are Prometheus metrics per peer and link.
