@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/mitra-cert/mitra/internal/access"
@@ -83,7 +84,10 @@ func (s *PullStats) tally(checked taxii.Checked, results []store.AddResult) []st
 // withoutExercise moves exercise objects (stix.IsExercise) to the
 // refusals: drill data never crosses a real federation link.
 func withoutExercise(c taxii.Checked) taxii.Checked {
-	kept := c.Objects[:0:0]
+	if !slices.ContainsFunc(c.Objects, func(o store.Object) bool { return stix.IsExercise(o.Raw) }) {
+		return c
+	}
+	kept := make([]store.Object, 0, len(c.Objects))
 	for _, o := range c.Objects {
 		if stix.IsExercise(o.Raw) {
 			c.Failures = append(c.Failures, store.StatusDetail{ID: o.ID, Version: o.VersionRaw, Message: "refused: exercise data does not cross a real federation link"})

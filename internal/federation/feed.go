@@ -389,11 +389,12 @@ func (f *feedPuller) follow(ctx context.Context, pages <-chan fetched, stats *Pu
 		if got.err != nil {
 			return got.err
 		}
-		group := got
-		// A join of groupable pages is groupable: only each new page is
-		// looked at. The pages joined all have more after them, so the
-		// last one's head is the group's.
-		for n := 1; n < feedGroupPages && group.page.More && (n > 1 || groupable(&group)); n++ {
+		// Only the first page and each new one are looked at: the pages
+		// joined all have more after them, so the last one's head is the
+		// group's.
+		parts := []fetched{got}
+		size, joins := got.size, groupable(&got)
+		for joins && len(parts) < feedGroupPages && parts[len(parts)-1].page.More {
 			var next fetched
 			var ok bool
 			select {
@@ -403,12 +404,14 @@ func (f *feedPuller) follow(ctx context.Context, pages <-chan fetched, stats *Pu
 			if !ok {
 				break
 			}
-			if next.err != nil || !groupable(&next) || group.size+next.size > feedGroupBytes {
+			if next.err != nil || !groupable(&next) || size+next.size > feedGroupBytes {
 				held = &next
 				break
 			}
-			group = joinPages(group, next)
+			parts = append(parts, next)
+			size += next.size
 		}
+		group := joinPages(parts)
 		f.seeHead(group.page)
 		if err := f.apply(ctx, group.page, group.checks, stats); err != nil {
 			return err
@@ -434,19 +437,32 @@ func groupable(g *fetched) bool {
 	return true
 }
 
-// joinPages appends b, the page after a, to a; both are groupable, so
-// their checks are of one run each, and as their pages change no marking
-// definition, checking them apart is checking them together.
-func joinPages(a, b fetched) fetched {
-	page := *b.page
-	page.Changes = append(append(make([]taxiiclient.Change, 0, len(a.page.Changes)+len(b.page.Changes)), a.page.Changes...), b.page.Changes...)
-	ca, cb := a.checks[0], b.checks[0]
-	checked := taxii.Checked{
-		Objects:  append(append(make([]store.Object, 0, len(ca.Objects)+len(cb.Objects)), ca.Objects...), cb.Objects...),
-		Failures: append(append([]store.StatusDetail(nil), ca.Failures...), cb.Failures...),
-		Relayed:  append(append([]string(nil), ca.Relayed...), cb.Relayed...),
+// joinPages joins pages that follow each other into one; all are
+// groupable (when more than one), so their checks are of one run each,
+// and as their pages change no marking definition, checking them apart is
+// checking them together.
+func joinPages(parts []fetched) fetched {
+	if len(parts) == 1 {
+		return parts[0]
 	}
-	return fetched{page: &page, checks: []taxii.Checked{checked}, size: a.size + b.size}
+	var nc, no int
+	for _, p := range parts {
+		nc += len(p.page.Changes)
+		no += len(p.checks[0].Objects)
+	}
+	page := *parts[len(parts)-1].page
+	page.Changes = make([]taxiiclient.Change, 0, nc)
+	checked := taxii.Checked{Objects: make([]store.Object, 0, no)}
+	size := 0
+	for _, p := range parts {
+		page.Changes = append(page.Changes, p.page.Changes...)
+		c := p.checks[0]
+		checked.Objects = append(checked.Objects, c.Objects...)
+		checked.Failures = append(checked.Failures, c.Failures...)
+		checked.Relayed = append(checked.Relayed, c.Relayed...)
+		size += p.size
+	}
+	return fetched{page: &page, checks: []taxii.Checked{checked}, size: size}
 }
 
 // resync reads the remote collection whole with the added_after pull
