@@ -170,10 +170,12 @@ func (b *bloom) set(h uint64) {
 }
 
 // bloomBitsPerKey keeps false positives at 6% or less (1 to 2% for most
-// sizes, the word count being a power of two) while the filter for a
-// million keys (1 MiB) stays small enough for a core's L2 cache; a
-// larger filter costs more in its own misses than the table searches it
-// saves.
+// sizes, the word count being a power of two) while a filter that the
+// first-level caches can hold stays there. A deep filter gets twice the
+// words (see newBloom): it is read from the outer caches whatever its
+// size (a stream's observations alone evict it from the core's L2
+// between two reads of a word), so more words cost little, and each
+// false positive they save is a table search that misses.
 const bloomBitsPerKey = 6
 
 // bloomDeepWords is the filter size (64 KiB, some 87,000 keys) from
@@ -184,6 +186,9 @@ func newBloom(keys int) *bloom {
 	n := 1 << 10
 	for n*64 < keys*bloomBitsPerKey {
 		n <<= 1
+	}
+	if n >= bloomDeepWords {
+		n <<= 1 // see bloomBitsPerKey
 	}
 	return &bloom{words: make([]uint64, n), mask: uint64(n - 1), deep: n >= bloomDeepWords}
 }
@@ -937,10 +942,11 @@ func (f *prefixFilter) mayHave4(v uint32) bool { return f.inShort(v) || f.inCell
 // mayHave4 passed: of the lengths the bitmaps leave, it prefetches what
 // lengths4 reads.
 func (f *prefixFilter) prefetchBlocks4(v uint32) {
-	for l := f.lens4Of(v) & (1<<filterBlockBits4 - 1); l != 0; l &= l - 1 {
+	lens := f.lens4Of(v)
+	for l := lens & (1<<filterBlockBits4 - 1); l != 0; l &= l - 1 {
 		prefetch(unsafe.Pointer(&f.words[8*(hash4(v, bits.TrailingZeros64(l))>>7&f.mask)]))
 	}
-	if f.inCell(v) {
+	if lens>>filterBlockBits4 != 0 {
 		prefetch(unsafe.Pointer(&f.words[8*(hash4(v, filterBlockBits4)>>7&f.mask)]))
 	}
 }

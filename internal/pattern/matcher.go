@@ -893,7 +893,11 @@ func (m *Matcher) matchChunk(sc *scratch, dst []BatchMatch, obs []*Observation, 
 	}
 	m.blocks.tablesAll(sc.blkp)
 	for i := range sc.ipp {
-		sc.tries = trieLookup(sc.tries, &sc.ipp[i])
+		// most addresses of a large index were ruled out by the prefix
+		// filter: the call would find nothing
+		if p := &sc.ipp[i]; p.maybe || p.sup != nil {
+			sc.tries = trieLookup(sc.tries, p)
+		}
 	}
 	m.eq.finishAll(sc.eqp)
 	m.blocks.searchAll(sc.blkp)
