@@ -190,7 +190,9 @@ func newBloom(keys int) *bloom {
 	if n >= bloomDeepWords {
 		n <<= 1 // see bloomBitsPerKey
 	}
-	return &bloom{words: make([]uint64, n), mask: uint64(n - 1), deep: n >= bloomDeepWords}
+	b := &bloom{words: make([]uint64, n), mask: uint64(n - 1), deep: n >= bloomDeepWords}
+	hugePages(unsafe.Pointer(&b.words[0]), uintptr(n)*8)
+	return b
 }
 
 // eqShard is one shard's table and the writers' counts for it.
@@ -264,7 +266,9 @@ func newEqTable(keys int) *eqTable {
 	for n < 2*keys {
 		n <<= 1
 	}
-	return &eqTable{slots: make([]eqSlot, n), mask: uint64(n - 1)}
+	t := &eqTable{slots: make([]eqSlot, n), mask: uint64(n - 1)}
+	hugePages(unsafe.Pointer(&t.slots[0]), uintptr(n)*unsafe.Sizeof(eqSlot{}))
+	return t
 }
 
 // get searches t for k from the slot its hash picks.
@@ -859,11 +863,14 @@ func newPrefixFilter(n int) *prefixFilter {
 	for cellBits < 24 && 1<<cellBits < 16*n {
 		cellBits++
 	}
-	return &prefixFilter{
+	f := &prefixFilter{
 		short: make([]uint64, 1<<16/64),
 		cells: make([]uint64, 1<<cellBits/64), cellBits: cellBits,
 		words: make([]uint64, 8*blocks), mask: uint64(blocks - 1), cap: n,
 	}
+	hugePages(unsafe.Pointer(&f.cells[0]), uintptr(len(f.cells))*8)
+	hugePages(unsafe.Pointer(&f.words[0]), uintptr(len(f.words))*8)
+	return f
 }
 
 func ipv4Bits(a netip.Addr) uint32 {

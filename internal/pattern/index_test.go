@@ -314,3 +314,23 @@ func TestRecordOwnsItsFirstEntry(t *testing.T) {
 		}
 	})
 }
+
+// TestHugePagesKeepContents checks that advising huge pages for an array
+// changes nothing in it, nor in the heap memory around it that shares
+// its 2 MiB regions (an advice that drops pages, such as MADV_DONTNEED,
+// would zero them).
+func TestHugePagesKeepContents(t *testing.T) {
+	const n = 3 << 20 / 8
+	val := func(i int) uint64 { return uint64(i)*0x9E3779B97F4A7C15 + 1 }
+	a := make([]uint64, n)
+	for i := range a {
+		a[i] = val(i)
+	}
+	// the middle 2 MiB: the regions advised also hold both ends of a
+	hugePages(unsafe.Pointer(&a[n/6]), 2<<20)
+	for i := range a {
+		if a[i] != val(i) {
+			t.Fatalf("word %d is %x after hugePages, was %x", i, a[i], val(i))
+		}
+	}
+}
