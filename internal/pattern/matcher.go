@@ -845,52 +845,9 @@ func (m *Matcher) matchChunk(sc *scratch, dst []BatchMatch, obs []*Observation, 
 	// interleaved with the CIDR prefix filters and tries, so that the
 	// lines each lookup pass prefetches arrive during the pass after it.
 	m.eq.filterAll(sc.eqp)
-	for i := range sc.ipp {
-		p := &sc.ipp[i]
-		p.maybe = p.sub != nil
-		if !p.maybe || p.filter == nil {
-			continue
-		}
-		// the first test of the prefix filter (lengths), whose word
-		// was prefetched: of the IPv4 addresses that pass it, and of
-		// IPv6 ones, prefetch the blocks the other tests read
-		switch {
-		case p.is4:
-			if !p.filter.mayHave4(p.v4) {
-				p.maybe = false
-				continue
-			}
-			p.filter.prefetchBlocks4(p.v4)
-		case p.pfx.IsSingleIP():
-			p.filter.prefetchBlocks6(p.pfx.Addr())
-		}
-	}
+	m.ipFilters(sc)
 	m.eq.searchAll(sc.eqp)
-	// a single address that its path's prefix filter passes is looked up
-	// in the block index at the lengths the filter gives, instead of in
-	// the trie (see blockKey)
-	for i := range sc.ipp {
-		p := &sc.ipp[i]
-		if !p.maybe || p.filter == nil || !p.is4 && !p.pfx.IsSingleIP() {
-			continue
-		}
-		p.maybe = false
-		if p.is4 {
-			for l := p.filter.lengths4(p.v4, true)[0]; l != 0; l &= l - 1 {
-				k := blockKey4(p.path, p.v4, bits.TrailingZeros64(l))
-				sc.blkp = append(sc.blkp, eqProbe{key: k, h: m.blocks.hash(&k), root: p.root, obs: p.obs})
-			}
-			continue
-		}
-		a := p.pfx.Addr()
-		lens := p.filter.lengths(a, true)
-		for w, l := range lens {
-			for ; l != 0; l &= l - 1 {
-				k := blockKey(p.path, netip.PrefixFrom(a, w*64+bits.TrailingZeros64(l)))
-				sc.blkp = append(sc.blkp, eqProbe{key: k, h: m.blocks.hash(&k), root: p.root, obs: p.obs})
-			}
-		}
-	}
+	m.blockProbes(sc)
 	m.blocks.tablesAll(sc.blkp)
 	for i := range sc.ipp {
 		// most addresses of a large index were ruled out by the prefix
@@ -946,6 +903,61 @@ func (m *Matcher) matchChunk(sc *scratch, dst []BatchMatch, obs []*Observation, 
 	clear(sc.ipp)
 	clear(sc.tries)
 	return dst
+}
+
+// ipFilters runs the first test of the prefix filters over the chunk's
+// addresses (kept out of matchChunk, whose loops the small indexes run,
+// so that the code of the large ones leaves theirs as it was).
+func (m *Matcher) ipFilters(sc *scratch) {
+	for i := range sc.ipp {
+		p := &sc.ipp[i]
+		p.maybe = p.sub != nil
+		if !p.maybe || p.filter == nil {
+			continue
+		}
+		// the first test of the prefix filter (lengths), whose word
+		// was prefetched: of the IPv4 addresses that pass it, and of
+		// IPv6 ones, prefetch the blocks the other tests read
+		switch {
+		case p.is4:
+			if !p.filter.mayHave4(p.v4) {
+				p.maybe = false
+				continue
+			}
+			p.filter.prefetchBlocks4(p.v4)
+		case p.pfx.IsSingleIP():
+			p.filter.prefetchBlocks6(p.pfx.Addr())
+		}
+	}
+}
+
+// blockProbes queues the block-index lookups of the chunk: a single
+// address that its path's prefix filter passes is looked up in the
+// block index at the lengths the filter gives, instead of in the trie
+// (see blockKey).
+func (m *Matcher) blockProbes(sc *scratch) {
+	for i := range sc.ipp {
+		p := &sc.ipp[i]
+		if !p.maybe || p.filter == nil || !p.is4 && !p.pfx.IsSingleIP() {
+			continue
+		}
+		p.maybe = false
+		if p.is4 {
+			for l := p.filter.lengths4(p.v4, true)[0]; l != 0; l &= l - 1 {
+				k := blockKey4(p.path, p.v4, bits.TrailingZeros64(l))
+				sc.blkp = append(sc.blkp, eqProbe{key: k, h: m.blocks.hash(&k), root: p.root, obs: p.obs})
+			}
+			continue
+		}
+		a := p.pfx.Addr()
+		lens := p.filter.lengths(a, true)
+		for w, l := range lens {
+			for ; l != 0; l &= l - 1 {
+				k := blockKey(p.path, netip.PrefixFrom(a, w*64+bits.TrailingZeros64(l)))
+				sc.blkp = append(sc.blkp, eqProbe{key: k, h: m.blocks.hash(&k), root: p.root, obs: p.obs})
+			}
+		}
+	}
 }
 
 // trieLookup appends the candidates of one address or block: ISSUBSET
