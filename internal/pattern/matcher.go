@@ -906,8 +906,8 @@ func (m *Matcher) matchChunk(sc *scratch, dst []BatchMatch, obs []*Observation, 
 }
 
 // ipFilters runs the first test of the prefix filters over the chunk's
-// addresses (kept out of matchChunk, whose loops the small indexes run,
-// so that the code of the large ones leaves theirs as it was).
+// addresses. It and blockProbes, which only large indexes need, are
+// kept out of matchChunk, whose loops every index runs.
 func (m *Matcher) ipFilters(sc *scratch) {
 	for i := range sc.ipp {
 		p := &sc.ipp[i]
