@@ -170,10 +170,12 @@ func (b *bloom) set(h uint64) {
 }
 
 // bloomBitsPerKey keeps false positives at 6% or less (1 to 2% for most
-// sizes, the word count being a power of two) while the filter for a
-// million keys (1 MiB) stays small enough for a core's L2 cache; a
-// larger filter costs more in its own misses than the table searches it
-// saves.
+// sizes, the word count being a power of two) while a filter that the
+// first-level caches can hold stays there. A deep filter gets twice the
+// words (see newBloom): it is read from the outer caches whatever its
+// size (a stream's observations alone evict it from the core's L2
+// between two reads of a word), so more words cost little, and each
+// false positive they save is a table search that misses.
 const bloomBitsPerKey = 6
 
 // bloomDeepWords is the filter size (64 KiB, some 87,000 keys) from
@@ -185,7 +187,12 @@ func newBloom(keys int) *bloom {
 	for n*64 < keys*bloomBitsPerKey {
 		n <<= 1
 	}
-	return &bloom{words: make([]uint64, n), mask: uint64(n - 1), deep: n >= bloomDeepWords}
+	if n >= bloomDeepWords {
+		n <<= 1 // see bloomBitsPerKey
+	}
+	b := &bloom{words: make([]uint64, n), mask: uint64(n - 1), deep: n >= bloomDeepWords}
+	hugePages(unsafe.Pointer(&b.words[0]), uintptr(n)*8)
+	return b
 }
 
 // eqShard is one shard's table and the writers' counts for it.
@@ -259,7 +266,9 @@ func newEqTable(keys int) *eqTable {
 	for n < 2*keys {
 		n <<= 1
 	}
-	return &eqTable{slots: make([]eqSlot, n), mask: uint64(n - 1)}
+	t := &eqTable{slots: make([]eqSlot, n), mask: uint64(n - 1)}
+	hugePages(unsafe.Pointer(&t.slots[0]), uintptr(n)*unsafe.Sizeof(eqSlot{}))
+	return t
 }
 
 // get searches t for k from the slot its hash picks.
@@ -597,6 +606,13 @@ func blockKey(path uint32, p netip.Prefix) ikey {
 	return ikey{kind: kBlock, a: a, b: b, bits: bits, path: path}
 }
 
+// blockKey4 is blockKey of the IPv4 address v masked to bits (0 to 32),
+// without netip: the 16 bytes of ipKey are those of ::ffff:v.
+func blockKey4(path uint32, v uint32, bits int) ikey {
+	m := uint64(v) &^ (1<<(32-bits) - 1)
+	return ikey{kind: kBlock, b: 0xffff<<32 | m, bits: uint8(bits) | 0x80, path: path}
+}
+
 // pathIdx holds the per-(type, path) structures that are not hash-keyed:
 // CIDR tries and the LIKE automaton. They are copy-on-write snapshots
 // behind atomic pointers, so readers never wait.
@@ -796,13 +812,19 @@ func (m *acMachine) scan(s string, f func(pat int32)) {
 // Bits are only ever set (removed blocks leave false positives until the
 // next rebuild), with atomic operations, so readers need no lock.
 //
-// In front of the IPv4 tests sits cells, an occupancy bitmap over the
-// address space cut into 2^cellBits cells: a block sets the bit of every
-// cell it overlaps, so a clear bit proves no block contains an address,
-// with one load from a bitmap sized to stay a few percent full (and in
-// the core's L2 cache), where the per-length tests cost a hash each.
+// In front of the IPv4 tests sit two occupancy bitmaps over the address
+// space: short, a bit per /16, for the blocks of length 16 or less, and
+// cells, a bit per 2^(32-cellBits) addresses, for the longer ones. A
+// block sets the bit of every /16 or cell it overlaps, so a clear bit
+// proves that no block of its lengths contains an address, with one load
+// where the per-length tests cost a hash each. Kept apart, a few broad
+// blocks (a /10 sets 64 bits of short) do not fill cells, and an address
+// in a broad block, which feeds name often, is tested at the few short
+// lengths only, not at every length in use; cells is sized to stay a few
+// percent full (and in the core's L2 cache), short is 8 KiB.
 type prefixFilter struct {
-	cells    []uint64         // IPv4 occupancy, bit per cell
+	short    []uint64         // IPv4 occupancy of blocks up to /16, bit per /16
+	cells    []uint64         // IPv4 occupancy of longer blocks, bit per cell
 	cellBits int              // log2 of the number of cells, 16 to 24
 	words    []uint64         // blocks of 8
 	mask     uint64           // block count - 1
@@ -841,10 +863,14 @@ func newPrefixFilter(n int) *prefixFilter {
 	for cellBits < 24 && 1<<cellBits < 16*n {
 		cellBits++
 	}
-	return &prefixFilter{
+	f := &prefixFilter{
+		short: make([]uint64, 1<<16/64),
 		cells: make([]uint64, 1<<cellBits/64), cellBits: cellBits,
 		words: make([]uint64, 8*blocks), mask: uint64(blocks - 1), cap: n,
 	}
+	hugePages(unsafe.Pointer(&f.cells[0]), uintptr(len(f.cells))*8)
+	hugePages(unsafe.Pointer(&f.words[0]), uintptr(len(f.words))*8)
+	return f
 }
 
 func ipv4Bits(a netip.Addr) uint32 {
@@ -852,56 +878,111 @@ func ipv4Bits(a netip.Addr) uint32 {
 	return uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])
 }
 
-// addCells sets the bits of the cells an IPv4 block overlaps: one for a
-// block at least as long as a cell, 2^(cellBits-bits) for a shorter one
-// (at most the whole bitmap, so a rebuild costs at most cellBits+1
-// bitmaps whatever the blocks).
+// shortBits is the longest length whose blocks are in prefixFilter.short.
+const shortBits = 16
+
+// addCells sets the bits an IPv4 block overlaps: in short for a block up
+// to /16, 2^(16-bits) of them; in cells for a longer one, one for a block
+// at least as long as a cell, 2^(cellBits-bits) for a shorter one (at
+// most the whole bitmap, so a rebuild costs at most a bitmap per length
+// whatever the blocks).
 func (f *prefixFilter) addCells(v uint32, bits int) {
-	first := uint64(v) >> (32 - f.cellBits)
-	n := uint64(1)
-	if bits < f.cellBits {
-		n = 1 << (f.cellBits - bits)
-		first &^= n - 1
+	if bits <= shortBits {
+		setBits(f.short, uint64(v)>>(32-shortBits), shortBits-bits)
+		return
 	}
+	setBits(f.cells, uint64(v)>>(32-f.cellBits), max(f.cellBits-bits, 0))
+}
+
+// setBits sets the 2^log bits of bm from bit first rounded down to a
+// multiple of 2^log.
+func setBits(bm []uint64, first uint64, log int) {
+	n := uint64(1) << log
+	first &^= n - 1
 	for c := first; c < first+n; {
 		if c%64 == 0 && first+n-c >= 64 {
-			atomic.StoreUint64(&f.cells[c/64], ^uint64(0))
+			atomic.StoreUint64(&bm[c/64], ^uint64(0))
 			c += 64
 			continue
 		}
-		atomic.OrUint64(&f.cells[c/64], 1<<(c%64))
+		atomic.OrUint64(&bm[c/64], 1<<(c%64))
 		c++
 	}
 }
 
-// cellWord returns the bitmap word mayHaveCell reads for v, for
-// prefetching.
+// cellWord returns the word of cells that mayHave4 reads for v, for
+// prefetching (short is small enough to stay in the first-level cache).
 func (f *prefixFilter) cellWord(v uint32) unsafe.Pointer {
 	c := v >> (32 - f.cellBits)
 	return unsafe.Pointer(&f.cells[c/64])
 }
 
-// prefetchBlocks prefetches the blocks of words that lengths reads for
-// a: one for every length from filterBlockBits(a) up, one for each
-// shorter length in use.
-func (f *prefixFilter) prefetchBlocks(a netip.Addr) {
+// prefetchBlocks6 prefetches the blocks of words that lengths reads for
+// the IPv6 address a: one for every length from filterBlockBits(a) up,
+// one for each shorter length in use (prefetchBlocks4 is for IPv4).
+func (f *prefixFilter) prefetchBlocks6(a netip.Addr) {
 	long := filterBlockBits(a)
 	prefetch(unsafe.Pointer(&f.words[f.block(a, long)]))
-	if a.Is4() {
-		for l := f.lens4.Load() & (1<<long - 1); l != 0; l &= l - 1 {
-			prefetch(unsafe.Pointer(&f.words[f.block(a, bits.TrailingZeros64(l))]))
-		}
-		return
-	}
 	for l := f.lens6[0].Load() & (1<<long - 1); l != 0; l &= l - 1 {
 		prefetch(unsafe.Pointer(&f.words[f.block(a, bits.TrailingZeros64(l))]))
 	}
 }
 
-// mayHaveCell reports whether some block overlaps the cell of v.
-func (f *prefixFilter) mayHaveCell(v uint32) bool {
+// inShort reports whether some block up to /16 overlaps the /16 of v.
+func (f *prefixFilter) inShort(v uint32) bool {
+	c := v >> (32 - shortBits)
+	return atomic.LoadUint64(&f.short[c/64])&(1<<(c%64)) != 0
+}
+
+// inCell reports whether some block longer than /16 overlaps the cell
+// of v.
+func (f *prefixFilter) inCell(v uint32) bool {
 	c := v >> (32 - f.cellBits)
 	return atomic.LoadUint64(&f.cells[c/64])&(1<<(c%64)) != 0
+}
+
+// mayHave4 reports whether some block may contain the IPv4 address v:
+// the occupancy bitmaps' answer, before the per-length tests.
+func (f *prefixFilter) mayHave4(v uint32) bool { return f.inShort(v) || f.inCell(v) }
+
+// prefetchBlocks4 is prefetchBlocks6 for the IPv4 address v, which
+// mayHave4 passed: of the lengths the bitmaps leave, it prefetches what
+// lengths4 reads.
+func (f *prefixFilter) prefetchBlocks4(v uint32) {
+	lens := f.lens4Of(v)
+	for l := lens & (1<<filterBlockBits4 - 1); l != 0; l &= l - 1 {
+		prefetch(unsafe.Pointer(&f.words[8*(hash4(v, bits.TrailingZeros64(l))>>7&f.mask)]))
+	}
+	if lens>>filterBlockBits4 != 0 {
+		prefetch(unsafe.Pointer(&f.words[8*(hash4(v, filterBlockBits4)>>7&f.mask)]))
+	}
+}
+
+// lens4Of returns the IPv4 lengths in use that the occupancy bitmaps
+// leave for v: those up to /16 if its /16 has a bit in short, the
+// longer ones if its cell has a bit in cells.
+func (f *prefixFilter) lens4Of(v uint32) uint64 {
+	l := f.lens4.Load()
+	if !f.inShort(v) {
+		l &^= 1<<(shortBits+1) - 1
+	}
+	if !f.inCell(v) {
+		l &= 1<<(shortBits+1) - 1
+	}
+	return l
+}
+
+// filterBlockBits4 is filterBlockBits of an IPv4 address.
+const filterBlockBits4 = 16
+
+// hash4 is prefixHash of the IPv4 address v masked to bits (0 to 32),
+// without netip.Addr.
+func hash4(v uint32, bits int) uint64 {
+	// prefixHash's lo term: the low half of 1<<63 * 0xC2B2AE3D27D4EB4F
+	// is 1<<63, the multiplier being odd
+	const lc = uint64(1) << 63
+	x := ((uint64(v)&^(1<<(32-bits)-1))*0x9E3779B97F4A7C15 ^ lc ^ uint64(bits)) * 0xBF58476D1CE4E5B9
+	return x ^ x>>31
 }
 
 // prefixHash hashes an address masked to bits, with the length.
@@ -1016,20 +1097,15 @@ func (f *prefixFilter) lengths(a netip.Addr, all bool) (out [3]uint64) {
 // prefix filter is consulted for every IPv4 address of a large feed, and
 // a closure call per length in use was most of its cost.
 func (f *prefixFilter) lengths4(v uint32, all bool) (out [3]uint64) {
-	if !f.mayHaveCell(v) {
+	lens := f.lens4Of(v)
+	if lens == 0 {
 		return out
 	}
-	const long = 16 // filterBlockBits of an IPv4 address
-	hi, lo := uint64(v), uint64(1)<<63
-	lc := lo * 0xC2B2AE3D27D4EB4F
-	hash := func(bits int) uint64 {
-		x := ((hi&^(1<<(32-bits)-1))*0x9E3779B97F4A7C15 ^ lc ^ uint64(bits)) * 0xBF58476D1CE4E5B9
-		return x ^ x>>31
-	}
-	wLong := 8 * (hash(long) >> 7 & f.mask)
-	for l := f.lens4.Load(); l != 0; l &= l - 1 {
+	const long = filterBlockBits4
+	wLong := 8 * (hash4(v, long) >> 7 & f.mask)
+	for l := lens; l != 0; l &= l - 1 {
 		b := bits.TrailingZeros64(l)
-		h := hash(b)
+		h := hash4(v, b)
 		w := wLong
 		if b < long {
 			w = 8 * (h >> 7 & f.mask)

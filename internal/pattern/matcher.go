@@ -743,6 +743,10 @@ type ipProbe struct {
 	obs      int32
 	path     uint32 // the pathIdx's id, for blockKey
 	maybe    bool   // some constant of sub may contain pfx
+	// is4: pfx is a single IPv4 address, v4, and filter is set; the
+	// filter's IPv4 tests take the address as a number
+	is4 bool
+	v4  uint32
 }
 
 // BatchMatch is a match of one observation of a batch given to
@@ -841,43 +845,16 @@ func (m *Matcher) matchChunk(sc *scratch, dst []BatchMatch, obs []*Observation, 
 	// interleaved with the CIDR prefix filters and tries, so that the
 	// lines each lookup pass prefetches arrive during the pass after it.
 	m.eq.filterAll(sc.eqp)
-	for i := range sc.ipp {
-		p := &sc.ipp[i]
-		p.maybe = p.sub != nil
-		if p.maybe && p.filter != nil && p.pfx.IsSingleIP() {
-			// the first test of the prefix filter (lengths), whose word
-			// was prefetched: of the IPv4 addresses that pass it, and of
-			// IPv6 ones, prefetch the blocks the other tests read
-			a := p.pfx.Addr()
-			if a.Is4() && !p.filter.mayHaveCell(ipv4Bits(a)) {
-				p.maybe = false
-				continue
-			}
-			p.filter.prefetchBlocks(a)
-		}
-	}
+	m.ipFilters(sc)
 	m.eq.searchAll(sc.eqp)
-	// a single address that its path's prefix filter passes is looked up
-	// in the block index at the lengths the filter gives, instead of in
-	// the trie (see blockKey)
-	for i := range sc.ipp {
-		p := &sc.ipp[i]
-		if !p.maybe || p.filter == nil || !p.pfx.IsSingleIP() {
-			continue
-		}
-		p.maybe = false
-		a := p.pfx.Addr()
-		lens := p.filter.lengths(a, true)
-		for w, l := range lens {
-			for ; l != 0; l &= l - 1 {
-				k := blockKey(p.path, netip.PrefixFrom(a, w*64+bits.TrailingZeros64(l)))
-				sc.blkp = append(sc.blkp, eqProbe{key: k, h: m.blocks.hash(&k), root: p.root, obs: p.obs})
-			}
-		}
-	}
+	m.blockProbes(sc)
 	m.blocks.tablesAll(sc.blkp)
 	for i := range sc.ipp {
-		sc.tries = trieLookup(sc.tries, &sc.ipp[i])
+		// most addresses of a large index were ruled out by the prefix
+		// filter: the call would find nothing
+		if p := &sc.ipp[i]; p.maybe || p.sup != nil {
+			sc.tries = trieLookup(sc.tries, p)
+		}
 	}
 	m.eq.finishAll(sc.eqp)
 	m.blocks.searchAll(sc.blkp)
@@ -926,6 +903,61 @@ func (m *Matcher) matchChunk(sc *scratch, dst []BatchMatch, obs []*Observation, 
 	clear(sc.ipp)
 	clear(sc.tries)
 	return dst
+}
+
+// ipFilters runs the first test of the prefix filters over the chunk's
+// addresses. It and blockProbes, which only large indexes need, are
+// kept out of matchChunk, whose loops every index runs.
+func (m *Matcher) ipFilters(sc *scratch) {
+	for i := range sc.ipp {
+		p := &sc.ipp[i]
+		p.maybe = p.sub != nil
+		if !p.maybe || p.filter == nil {
+			continue
+		}
+		// the first test of the prefix filter (lengths), whose word
+		// was prefetched: of the IPv4 addresses that pass it, and of
+		// IPv6 ones, prefetch the blocks the other tests read
+		switch {
+		case p.is4:
+			if !p.filter.mayHave4(p.v4) {
+				p.maybe = false
+				continue
+			}
+			p.filter.prefetchBlocks4(p.v4)
+		case p.pfx.IsSingleIP():
+			p.filter.prefetchBlocks6(p.pfx.Addr())
+		}
+	}
+}
+
+// blockProbes queues the block-index lookups of the chunk: a single
+// address that its path's prefix filter passes is looked up in the
+// block index at the lengths the filter gives, instead of in the trie
+// (see blockKey).
+func (m *Matcher) blockProbes(sc *scratch) {
+	for i := range sc.ipp {
+		p := &sc.ipp[i]
+		if !p.maybe || p.filter == nil || !p.is4 && !p.pfx.IsSingleIP() {
+			continue
+		}
+		p.maybe = false
+		if p.is4 {
+			for l := p.filter.lengths4(p.v4, true)[0]; l != 0; l &= l - 1 {
+				k := blockKey4(p.path, p.v4, bits.TrailingZeros64(l))
+				sc.blkp = append(sc.blkp, eqProbe{key: k, h: m.blocks.hash(&k), root: p.root, obs: p.obs})
+			}
+			continue
+		}
+		a := p.pfx.Addr()
+		lens := p.filter.lengths(a, true)
+		for w, l := range lens {
+			for ; l != 0; l &= l - 1 {
+				k := blockKey(p.path, netip.PrefixFrom(a, w*64+bits.TrailingZeros64(l)))
+				sc.blkp = append(sc.blkp, eqProbe{key: k, h: m.blocks.hash(&k), root: p.root, obs: p.obs})
+			}
+		}
+	}
 }
 
 // trieLookup appends the candidates of one address or block: ISSUBSET
@@ -1119,15 +1151,17 @@ func (m *Matcher) probeString(sc *scratch, root Object, pi *pathIdx, s string, h
 	}
 	if isIP && needIP {
 		filter := pi.subFilter.Load()
+		is4, v4 := false, uint32(0)
 		if filter != nil && pfx.IsSingleIP() && pfx.Addr().Is4() {
 			// the filter's bitmap outgrows the core's caches (it is only
-			// built for large tries): fetch the word mayContain reads
+			// built for large tries): fetch the word mayHave4 reads
 			// while the rest of the chunk is gathered
-			prefetch(filter.cellWord(ipv4Bits(pfx.Addr())))
+			is4, v4 = true, ipv4Bits(pfx.Addr())
+			prefetch(filter.cellWord(v4))
 		}
 		// the trie walks wait for a pass of their own (see matchChunk);
 		// the filter is loaded after the trie (see applyTrie)
-		sc.ipp = append(sc.ipp, ipProbe{pfx: pfx, sub: sub, sup: sup, filter: filter, root: root, obs: sc.cur, path: pi.id})
+		sc.ipp = append(sc.ipp, ipProbe{pfx: pfx, sub: sub, sup: sup, filter: filter, root: root, obs: sc.cur, path: pi.id, is4: is4, v4: v4})
 	}
 	if li := pi.like.Load(); li != nil {
 		text, _ := textOf(it, true)

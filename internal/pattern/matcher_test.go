@@ -287,6 +287,57 @@ func TestLargePatterns(t *testing.T) {
 // some block contains must pass, and the lengths the filter gives for it
 // must include every such block's, at every length from /0 to /128,
 // IPv4-mapped IPv6 included, across rebuilds.
+// TestIPv4FastPaths holds the IPv4 forms that the prefix filter and the
+// block index use for single addresses (hash4, blockKey4) to the general
+// ones they stand for, at every length.
+func TestIPv4FastPaths(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	for range 2000 {
+		v := r.Uint32()
+		a := netip.AddrFrom4([4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)})
+		for bits := 0; bits <= 32; bits++ {
+			if got, want := hash4(v, bits), prefixHash(a, bits); got != want {
+				t.Fatalf("hash4(%v, %d) = %x, prefixHash gives %x", a, bits, got, want)
+			}
+			path := r.Uint32()
+			if got, want := blockKey4(path, v, bits), blockKey(path, netip.PrefixFrom(a, bits)); got != want {
+				t.Fatalf("blockKey4(%v/%d) = %+v, blockKey gives %+v", a, bits, got, want)
+			}
+		}
+	}
+}
+
+// TestPrefixFilterShortBlocksStayShort checks that broad IPv4 blocks (up
+// to /16) do not fill the bitmap of the longer ones: an address inside a
+// /10 whose cell holds no longer block is tested at the short lengths
+// only, and one outside every block at none.
+func TestPrefixFilterShortBlocksStayShort(t *testing.T) {
+	f := newPrefixFilter(0)
+	for _, p := range []string{"100.64.0.0/10", "100.64.0.0/16", "8.8.0.0/16", "100.96.1.0/24", "9.9.9.0/28"} {
+		f.add(netip.MustParsePrefix(p))
+	}
+	v4 := func(s string) uint32 { return ipv4Bits(netip.MustParseAddr(s)) }
+	short := uint64(1<<10 | 1<<16)
+	for _, c := range []struct {
+		addr string
+		want uint64 // the lengths lens4Of leaves
+	}{
+		{"100.70.3.4", short},                 // in the /10 only
+		{"100.64.200.1", short},               // in the /10 and a /16
+		{"100.96.1.7", short | 1<<24 | 1<<28}, // in the /10 and the /24's cell
+		{"8.8.4.4", short | 0},                // a /16 of its own
+		{"9.9.9.1", 1<<24 | 1<<28},            // the /28's cell only
+		{"203.0.113.9", 0},                    // outside every block
+	} {
+		if got := f.lens4Of(v4(c.addr)); got != c.want {
+			t.Errorf("%s: lengths left %b, want %b", c.addr, got, c.want)
+		}
+		if got := f.mayHave4(v4(c.addr)); got != (c.want != 0) {
+			t.Errorf("%s: mayHave4 = %v", c.addr, got)
+		}
+	}
+}
+
 func TestPrefixFilterNoFalseNegatives(t *testing.T) {
 	r := rand.New(rand.NewPCG(3, 4))
 	randAddr := func() netip.Addr {
