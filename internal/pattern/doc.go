@@ -135,9 +135,15 @@
 // index has outgrown the core's caches each pass also prefetches what
 // the next one reads (the Bloom-filter word and the bitmap word as soon
 // as a value is read, then table slot, entry, key and record), so those
-// misses run during other work. An indicator's record carries the entry
-// of its first key, so a hit reads one allocation for both. Match and
-// MatchAppend are MatchBatch of one observation.
+// misses run during other work. The arrays read at random in front of a
+// large index (a deep Bloom filter, the prefix filter's bitmaps, the
+// tables' slots) ask for transparent huge pages on Linux: on 4 KiB pages
+// nearly each of those reads, and each prefetch, waits for a page walk.
+// The prefix filter keeps blocks up to /16 in a bitmap of their own, so an
+// address inside a broad block is tested at the short lengths only. An
+// indicator's record carries the entry of its first key, so a hit reads
+// one allocation for both. Match and MatchAppend are MatchBatch of one
+// observation.
 //
 // Patterns that one observation decides (an OR of observation expressions,
 // with START/STOP or WITHIN at most) report at once. Patterns spanning
