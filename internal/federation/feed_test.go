@@ -355,47 +355,42 @@ func (s slowWrites) Update(ctx context.Context, collectionID string, fn func(ctx
 // page it reads a page only once the one before is written, so no pages
 // are there to be written together, and every object still arrives once.
 func TestFeedReadsAheadWithinBytes(t *testing.T) {
+	if p := pullSlowly(t, 1); p.Pages != 10 {
+		t.Errorf("%d transactions wrote the 10 pages, want 10: one page read ahead at most", p.Pages)
+	}
+}
+
+// pullSlowly pulls 40 objects in pages of four through a link whose writer
+// is slow (slowWrites), with aheadBytes as Runner.FeedAheadBytes, checks
+// that each object arrived once and returns the pull's figures.
+func pullSlowly(t *testing.T, aheadBytes int) federation.PullStats {
+	t.Helper()
 	f := newFederated(t)
 	f.seed(t, 1, 40)
 	r := *f.runner
 	r.Store = slowWrites{f.local.sq}
 	r.FeedPageLimit = 4
-	r.FeedAheadBytes = 1
+	r.FeedAheadBytes = aheadBytes
 	p := f.sync(t, &r)[0].Pull
 	if p.Added != 40 || p.Duplicates != 0 {
 		t.Fatalf("pull: %+v, want 40 added", p)
-	}
-	if p.Pages != 10 {
-		t.Errorf("%d transactions wrote the 10 pages, want 10: one page read ahead at most", p.Pages)
 	}
 	for id, n := range count(t, f.local.st, f.lMirror.ID) {
 		if n != 1 {
 			t.Errorf("%s stored %d times", id, n)
 		}
 	}
+	return p
 }
 
 // TestFeedGroupsPagesAhead: when the writer is the bottleneck, pages of
 // adds the fetcher has read and checked ahead go in one transaction, at
 // most federation.FeedGroupPages at a time, and every object arrives once.
 func TestFeedGroupsPagesAhead(t *testing.T) {
-	f := newFederated(t)
-	f.seed(t, 1, 40)
-	r := *f.runner
-	r.Store = slowWrites{f.local.sq}
-	r.FeedPageLimit = 4
-	p := f.sync(t, &r)[0].Pull
-	if p.Added != 40 || p.Duplicates != 0 {
-		t.Fatalf("pull: %+v, want 40 added", p)
-	}
+	p := pullSlowly(t, 0)
 	// Ten pages of four: one commit each without grouping, at least
 	// ceil(10/feedGroupPages) with groups.
 	if least := (10 + federation.FeedGroupPages - 1) / federation.FeedGroupPages; p.Pages >= 10 || p.Pages < least {
 		t.Errorf("%d transactions wrote the 10 pages, want %d to 9 (groups of up to %d)", p.Pages, least, federation.FeedGroupPages)
-	}
-	for id, n := range count(t, f.local.st, f.lMirror.ID) {
-		if n != 1 {
-			t.Errorf("%s stored %d times", id, n)
-		}
 	}
 }
