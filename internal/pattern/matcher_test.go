@@ -325,7 +325,7 @@ func TestPrefixFilterShortBlocksStayShort(t *testing.T) {
 		{"100.70.3.4", short},                 // in the /10 only
 		{"100.64.200.1", short},               // in the /10 and a /16
 		{"100.96.1.7", short | 1<<24 | 1<<28}, // in the /10 and the /24's cell
-		{"8.8.4.4", short | 0},                // a /16 of its own
+		{"8.8.4.4", short},                    // a /16 of its own
 		{"9.9.9.1", 1<<24 | 1<<28},            // the /28's cell only
 		{"203.0.113.9", 0},                    // outside every block
 	} {
