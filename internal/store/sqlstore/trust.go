@@ -31,14 +31,7 @@ func (s *Store) claimOwners(ctx context.Context, tx Tx, objs []store.Object) (ma
 	}
 	out := make(map[string]string, len(all))
 	claim := func(q string, a Args) error {
-		rows, err := tx.Query(ctx, q, a...)
-		_, err = collect(rows, err, "add objects: record owners", func(r Row) (struct{}, error) {
-			var id, owner string
-			err := r.Scan(&id, &owner)
-			out[id] = owner
-			return struct{}{}, err
-		})
-		return err
+		return readOwners(ctx, tx, q, a, "add objects: record owners", out)
 	}
 	var a Args
 	if q := s.d.ClaimOwnersSQL(&a, ids, owners, all); q != "" {
@@ -93,16 +86,22 @@ func (s *Store) loadOwners(ctx context.Context, q Querier, ids []string) (map[st
 	out := make(map[string]string, len(ids))
 	err := inChunks(ids, func(part []string) error {
 		var a Args
-		rows, err := q.Query(ctx, `SELECT id, owner FROM owners WHERE `+s.d.In(&a, "id", part), a...)
-		_, err = collect(rows, err, "owners", func(r Row) (struct{}, error) {
-			var id, owner string
-			err := r.Scan(&id, &owner)
-			out[id] = owner
-			return struct{}{}, err
-		})
-		return err
+		query := `SELECT id, owner FROM owners WHERE ` + s.d.In(&a, "id", part)
+		return readOwners(ctx, q, query, a, "owners", out)
 	})
 	return out, err
+}
+
+// readOwners runs query, whose rows are (id, owner), and adds them to out.
+func readOwners(ctx context.Context, q Querier, query string, a Args, what string, out map[string]string) error {
+	rows, err := q.Query(ctx, query, a...)
+	_, err = collect(rows, err, what, func(r Row) (struct{}, error) {
+		var id, owner string
+		err := r.Scan(&id, &owner)
+		out[id] = owner
+		return struct{}{}, err
+	})
+	return err
 }
 
 // checkDeleteOwner refuses a delete by an organisation that does not own
