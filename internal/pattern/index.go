@@ -1030,11 +1030,6 @@ func (f *prefixFilter) add(p netip.Prefix) {
 	f.n++
 }
 
-// mayContain reports whether some block added may contain a.
-func (f *prefixFilter) mayContain(a netip.Addr) bool {
-	return f.lengths(a, false) != [3]uint64{}
-}
-
 // lengths returns the lengths at which a block added may contain a: bit
 // L%64 of word L/64 for length L. Every block that contains a has its
 // length there (the filter has no false negatives), so looking a up at

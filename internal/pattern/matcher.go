@@ -942,19 +942,19 @@ func (m *Matcher) blockProbes(sc *scratch) {
 			continue
 		}
 		p.maybe = false
+		queue := func(k ikey) {
+			sc.blkp = append(sc.blkp, eqProbe{key: k, h: m.blocks.hash(&k), root: p.root, obs: p.obs})
+		}
 		if p.is4 {
 			for l := p.filter.lengths4(p.v4, true)[0]; l != 0; l &= l - 1 {
-				k := blockKey4(p.path, p.v4, bits.TrailingZeros64(l))
-				sc.blkp = append(sc.blkp, eqProbe{key: k, h: m.blocks.hash(&k), root: p.root, obs: p.obs})
+				queue(blockKey4(p.path, p.v4, bits.TrailingZeros64(l)))
 			}
 			continue
 		}
 		a := p.pfx.Addr()
-		lens := p.filter.lengths(a, true)
-		for w, l := range lens {
+		for w, l := range p.filter.lengths(a, true) {
 			for ; l != 0; l &= l - 1 {
-				k := blockKey(p.path, netip.PrefixFrom(a, w*64+bits.TrailingZeros64(l)))
-				sc.blkp = append(sc.blkp, eqProbe{key: k, h: m.blocks.hash(&k), root: p.root, obs: p.obs})
+				queue(blockKey(p.path, netip.PrefixFrom(a, w*64+bits.TrailingZeros64(l))))
 			}
 		}
 	}

@@ -726,3 +726,10 @@ func TestMatcherConcurrentBlocks(t *testing.T) {
 		t.Fatalf("a block added last matched as %v", got)
 	}
 }
+
+// mayContain reports whether some block added to f may contain a: the
+// early-stopping form of lengths, which the matcher no longer calls but
+// whose answer must agree with the full one.
+func (f *prefixFilter) mayContain(a netip.Addr) bool {
+	return f.lengths(a, false) != [3]uint64{}
+}
