@@ -160,7 +160,7 @@ func walkRefs(v any, path string, ref func(string)) {
 
 // hasSuffixFold and containsFold are LIKE's tests: ASCII letters match
 // either case.
-func hasSuffixFold(s, suffix string) bool {
+func hasSuffixFold[T string | []byte](s T, suffix string) bool {
 	return len(s) >= len(suffix) && asciiEqualFold(s[len(s)-len(suffix):], suffix)
 }
 
@@ -173,7 +173,7 @@ func containsFold(s, sub string) bool {
 	return false
 }
 
-func asciiEqualFold(a, b string) bool {
+func asciiEqualFold[T string | []byte](a T, b string) bool {
 	for i := 0; i < len(a); i++ {
 		x, y := a[i], b[i]
 		if 'A' <= x && x <= 'Z' {
@@ -228,7 +228,7 @@ func (s *fieldScan) run(b []byte) bool {
 		start := s.i
 		s.member(k, "$")
 		f := -1
-		switch k {
+		switch string(k) {
 		case "name":
 			f = 0
 		case "description":
@@ -264,50 +264,83 @@ func (s *fieldScan) ws() {
 }
 
 // key reads an object key; escaped keys are left to the decoder.
-func (s *fieldScan) key() string {
+func (s *fieldScan) key() []byte {
 	start := s.i + 1
 	end := bytes.IndexByte(s.b[start:], '"') + start
 	if bytes.IndexByte(s.b[start:end], '\\') >= 0 {
 		s.bad = true
 	}
 	s.i = end + 1
-	return string(s.b[start:end])
+	return s.b[start:end]
+}
+
+// span reads a string value (at its opening quote) and returns the text
+// between its quotes, and whether that has escapes.
+func (s *fieldScan) span() ([]byte, bool) {
+	start := s.i + 1
+	escaped := false
+	for j := start; ; {
+		k := bytes.IndexByte(s.b[j:], '"')
+		if k < 0 { // not JSON: run's caller checked it is
+			s.bad, s.i = true, len(s.b)-1
+			return nil, false
+		}
+		end := j + k
+		bs := bytes.IndexByte(s.b[j:end], '\\')
+		if bs < 0 {
+			s.i = end + 1
+			return s.b[start:end], escaped
+		}
+		escaped = true
+		j += bs + 2 // past the escaped character, a quote maybe
+	}
+}
+
+// text is the string value whose text between quotes is v, as span read
+// it (the quotes are around it in s.b).
+func (s *fieldScan) text(v []byte, escaped bool) string {
+	if !escaped {
+		return string(v)
+	}
+	var out string
+	if err := json.Unmarshal(s.b[s.i-len(v)-2:s.i], &out); err != nil {
+		s.bad = true
+	}
+	return out
 }
 
 // str reads a string value (at its opening quote).
 func (s *fieldScan) str() string {
-	start := s.i
-	j := start + 1
-	escaped := false
-	for s.b[j] != '"' {
-		if s.b[j] == '\\' {
-			escaped = true
-			j++
-		}
-		j++
-	}
-	s.i = j + 1
-	if !escaped {
-		return string(s.b[start+1 : j])
-	}
-	var v string
-	if err := json.Unmarshal(s.b[start:s.i], &v); err != nil {
-		s.bad = true
-	}
-	return v
+	return s.text(s.span())
 }
+
+// strRef reads a string value (at its opening quote) and notes it as a
+// reference when it is one of the kind isRef says: only those become Go
+// strings.
+func (s *fieldScan) strRef(isRef bool) {
+	v, escaped := s.span()
+	if !isRef {
+		return
+	}
+	if escaped {
+		if t := s.text(v, true); strings.Contains(t, "--") {
+			s.ref(t)
+		}
+	} else if bytes.Contains(v, dashes) {
+		s.ref(string(v))
+	}
+}
+
+var dashes = []byte("--")
 
 // member reads the value of key k in the object at path, noting
 // references.
-func (s *fieldScan) member(k, path string) {
+func (s *fieldScan) member(k []byte, path string) {
 	switch s.b[s.i] {
 	case '"':
-		v := s.str()
-		if strings.Contains(v, "--") && ((hasSuffixFold(k, "_ref") && k != "marking_ref") || refsPath(path)) {
-			s.ref(v)
-		}
+		s.strRef((hasSuffixFold(k, "_ref") && string(k) != "marking_ref") || refsPath(path))
 	case '{', '[':
-		s.container(path + "." + k)
+		s.container(path + "." + string(k))
 	default:
 		s.scalar()
 	}
@@ -366,9 +399,7 @@ func (s *fieldScan) container(path string) {
 		}
 		switch s.b[s.i] {
 		case '"':
-			if v := s.str(); inRefs && strings.Contains(v, "--") {
-				s.ref(v)
-			}
+			s.strRef(inRefs)
 		case '{', '[':
 			s.container(path + "[" + strconv.Itoa(n) + "]")
 		default:
