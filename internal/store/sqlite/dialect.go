@@ -50,15 +50,20 @@ const insertChunk = 50
 const (
 	objectCols = `INSERT INTO objects (cid, date_added, id, type, spec_version, version, version_raw, latest, body, submitter, tlp, recipients) VALUES `
 	objectRow  = "(?,?,?,?,?,?,?,?,?,?,?,?)"
-	changeCols = `INSERT INTO changes (cid, seq, op, object_id, version_raw, at) VALUES `
-	changeRow  = "(?,?,?,?,?,?)"
+	// objectWidth is objectRow's parameters: cid, date_added, id, type,
+	// spec_version, version, version_raw, latest, body, submitter, tlp,
+	// recipients.
+	objectWidth = 12
+	changeCols  = `INSERT INTO changes (cid, seq, op, object_id, version_raw, at) VALUES `
+	changeRow   = "(?,?,?,?,?,?)"
 )
 
 var (
-	insertObjectsN = objectCols + repeatValues(objectRow, insertChunk)
-	insertChangesN = changeCols + repeatValues(changeRow, insertChunk)
+	insertObjectsN  = objectCols + repeatValues(objectRow, insertChunk)
+	insertObjectOne = objectCols + objectRow
+	insertChangesN  = changeCols + repeatValues(changeRow, insertChunk)
 	// prepared are the statements Open prepares on the writer.
-	prepared = []string{insertObjectsN, objectCols + objectRow, insertChangesN, changeCols + changeRow,
+	prepared = []string{insertObjectsN, insertObjectOne, insertChangesN, changeCols + changeRow,
 		addConsoleCounts, addSightingDays, sqlstore.ProvenanceVersionsInsert(sqlstore.ProvenanceChunk)}
 )
 
@@ -88,7 +93,7 @@ func chunks[T any](b *sqlstore.Batch, rows []T, many, one string, args func([]an
 
 // InsertVersions implements sqlstore.Dialect.
 func (Dialect) InsertVersions(b *sqlstore.Batch, cid int64, rows []store.NewVersion, withChanges bool) {
-	chunks(b, rows, insertObjectsN, objectCols+objectRow, func(a []any, r store.NewVersion) []any {
+	chunks(b, rows, insertObjectsN, insertObjectOne, func(a []any, r store.NewVersion) []any {
 		return append(a, cid, r.Added, r.Obj.ID, r.Obj.Type, r.Spec, r.Version, r.VersionRaw, r.Latest, r.Obj.Raw,
 			r.Obj.Submitter, r.Obj.TLP, sqlstore.JSONList(r.Obj.Recipients))
 	})

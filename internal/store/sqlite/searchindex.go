@@ -78,17 +78,24 @@ var searchSchema = []string{
 	`PRAGMA user_version = 1`,
 }
 
-// The indexer's statements. Rows go as one JSON array parameter each:
-// FTS5 writes its pending terms out as a segment at every statement, so
-// the text of a whole transaction goes in one statement.
+// The indexer's statements, run once per row in the indexer's
+// transaction. FTS5 writes its pending terms out as a segment whenever a
+// statement opens a statement journal (a savepoint: an INSERT ... SELECT
+// or a multi-row VALUES does), but a one-row INSERT opens none, so the
+// terms of a whole transaction stay pending and go out as one segment at
+// the commit (or when they fill FTS5's hash).
 const (
-	indexText = `INSERT INTO search_text (rowid, name, description, labels, pattern)
-		SELECT j.value ->> 0, j.value ->> 1, j.value ->> 2, j.value ->> 3, j.value ->> 4 FROM json_each(?) j`
-	indexRefs = `INSERT OR IGNORE INTO search_refs (target, rid) SELECT j.value ->> 1, j.value ->> 0 FROM json_each(?) j`
-	indexDocs = `INSERT OR REPLACE INTO search_docs (rid, cid, added) SELECT j.value ->> 0, j.value ->> 1, j.value ->> 2 FROM json_each(?) j`
+	indexText = `INSERT INTO search_text (rowid, name, description, labels, pattern) VALUES (?, ?, ?, ?, ?)`
+	indexRefs = `INSERT OR IGNORE INTO search_refs (target, rid) VALUES (?, ?)`
+	indexDocs = `INSERT OR REPLACE INTO search_docs (rid, cid, added) VALUES (?, ?, ?)`
 	// objectsAfter reads a collection's objects in date_added order
 	// through objects_added.
 	objectsAfter = `SELECT rid, date_added, body FROM objects WHERE cid = ? AND date_added > ? ORDER BY date_added LIMIT ?`
+	// ridsAfter is objectsAfter without the bodies, from objects_added
+	// alone, for those the writer handed over (committed.go); objectBody
+	// reads one that it did not.
+	ridsAfter  = `SELECT rid, date_added FROM objects WHERE cid = ? AND date_added > ? ORDER BY date_added LIMIT ?`
+	objectBody = `SELECT body FROM objects WHERE rid = ? AND cid = ? AND date_added = ?`
 	// collectionMarks reads the collections' marks; the greatest
 	// date_added is one probe of objects_added each.
 	collectionMarks = `SELECT c.cid, c.id, c.last_added, COALESCE((SELECT MAX(o.date_added) FROM objects o WHERE o.cid = c.cid), 0) FROM collections c`
@@ -138,6 +145,7 @@ type indexer struct {
 	w     *sql.DB // the search file, one connection, BEGIN IMMEDIATE
 	r     *sql.DB // the store's readers
 	batch int     // indexBatch; tests make it smaller
+	held  *committed
 
 	// mu serialises this process's catch-ups (the file's write lock
 	// serialises processes); known is what the positions were at this
@@ -232,7 +240,7 @@ func (c attachConnector) Driver() driver.Driver { return c.drv }
 // the store's readers r.
 func startIndexer(w, r *sql.DB) *indexer {
 	ctx, cancel := context.WithCancel(context.Background())
-	x := &indexer{w: w, r: r, batch: indexBatch, wake: make(chan struct{}, 1), cancel: cancel}
+	x := &indexer{w: w, r: r, batch: indexBatch, held: newCommitted(committedBytes), wake: make(chan struct{}, 1), cancel: cancel}
 	x.done.Add(1)
 	go x.run(ctx)
 	return x
@@ -424,6 +432,11 @@ func (x *indexer) catchUp(ctx context.Context, wait bool) (int, error) {
 			delete(pos, cid)
 		}
 	}
+	if len(docs) == 0 && len(changed) == 0 {
+		// Everything committed is indexed: bodies still held are of
+		// objects deleted before the indexer came to them.
+		x.held.clear()
+	}
 	if err := writeDocs(ctx, tx, docs, maxDoc); err != nil {
 		return 0, err
 	}
@@ -446,6 +459,9 @@ func (x *indexer) catchUp(ctx context.Context, wait bool) (int, error) {
 // collection (a snapshot sees all those before its last), so the next
 // read goes on after the last.
 func (x *indexer) read(ctx context.Context, cid, from int64, limit int) ([]indexedDoc, int, int64, error) {
+	if !x.held.empty() {
+		return x.readHeld(ctx, cid, from, limit)
+	}
 	rows, err := x.r.QueryContext(ctx, objectsAfter, cid, from, limit)
 	if err != nil {
 		return nil, 0, 0, fmt.Errorf("search index: objects: %w", err)
@@ -475,6 +491,63 @@ func (x *indexer) read(ctx context.Context, cid, from int64, limit int) ([]index
 	return out, n, last, nil
 }
 
+// readHeld is read for objects whose bodies the writer handed over: the
+// rids and date_added from objects_added, the bodies from x.held, and
+// those not held from the store, in the same snapshot.
+func (x *indexer) readHeld(ctx context.Context, cid, from int64, limit int) ([]indexedDoc, int, int64, error) {
+	tx, err := x.r.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, 0, 0, fmt.Errorf("search index: objects: %w", err)
+	}
+	defer tx.Rollback()
+	type row struct{ rid, added int64 }
+	var rs []row
+	rows, err := tx.QueryContext(ctx, ridsAfter, cid, from, limit)
+	if err != nil {
+		return nil, 0, 0, fmt.Errorf("search index: objects: %w", err)
+	}
+	for rows.Next() {
+		var r row
+		if err := rows.Scan(&r.rid, &r.added); err != nil {
+			rows.Close()
+			return nil, 0, 0, fmt.Errorf("search index: objects: %w", err)
+		}
+		rs = append(rs, r)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, 0, 0, fmt.Errorf("search index: objects: %w", err)
+	}
+	var st *sql.Stmt // objectBody, prepared at the first body not held
+	defer func() {
+		if st != nil {
+			st.Close()
+		}
+	}()
+	out := make([]indexedDoc, 0, len(rs))
+	last := from
+	for _, r := range rs {
+		last = r.added
+		body, ok := x.held.take(r.rid, cid, r.added)
+		if !ok {
+			if st == nil {
+				if st, err = tx.PrepareContext(ctx, objectBody); err != nil {
+					return nil, 0, 0, fmt.Errorf("search index: objects: %w", err)
+				}
+			}
+			if err := st.QueryRowContext(ctx, r.rid, cid, r.added).Scan(&body); err != nil {
+				return nil, 0, 0, fmt.Errorf("search index: objects: %w", err)
+			}
+		}
+		d := indexedDoc{rid: r.rid, cid: cid, added: r.added}
+		if d.doc, d.refs, ok = searchFields(body); !ok {
+			continue // not JSON: never indexed
+		}
+		out = append(out, d)
+	}
+	return out, len(rs), last, nil
+}
+
 // writeDocs writes the rows of docs. Rows at rids up to maxDoc (the
 // greatest indexed rid) may be those of a deleted object whose rid SQLite
 // gave again: they go first.
@@ -490,38 +563,36 @@ func writeDocs(ctx context.Context, tx *sql.Tx, docs []indexedDoc, maxDoc int64)
 		at[d.rid] = i
 	}
 	var gone []int64
-	text := make([][5]any, 0, len(docs))
-	ident := make([][3]int64, 0, len(docs))
-	var refs [][2]any
 	for i, d := range docs {
-		if at[d.rid] != i {
-			continue
-		}
-		if d.rid <= maxDoc {
+		if at[d.rid] == i && d.rid <= maxDoc {
 			gone = append(gone, d.rid)
-		}
-		text = append(text, [5]any{d.rid, d.doc.name, d.doc.description, d.doc.labels, d.doc.pattern})
-		ident = append(ident, [3]int64{d.rid, d.cid, d.added})
-		for _, t := range d.refs {
-			refs = append(refs, [2]any{d.rid, t})
 		}
 	}
 	if err := deleteRows(ctx, tx, gone); err != nil {
 		return err
 	}
-	for _, st := range []struct {
-		q    string
-		rows any
-		n    int
-	}{{indexDocs, ident, len(ident)}, {indexRefs, refs, len(refs)}, {indexText, text, len(text)}} {
-		if st.n == 0 {
+	var sts [3]*sql.Stmt
+	for k, q := range []string{indexDocs, indexRefs, indexText} {
+		st, err := tx.PrepareContext(ctx, q)
+		if err != nil {
+			return fmt.Errorf("search index: insert: %w", err)
+		}
+		defer st.Close()
+		sts[k] = st
+	}
+	for i, d := range docs {
+		if at[d.rid] != i {
 			continue
 		}
-		j, err := json.Marshal(st.rows)
-		if err != nil {
-			return fmt.Errorf("search index: %w", err)
+		if _, err := sts[0].ExecContext(ctx, d.rid, d.cid, d.added); err != nil {
+			return fmt.Errorf("search index: insert: %w", err)
 		}
-		if _, err := tx.ExecContext(ctx, st.q, string(j)); err != nil {
+		for _, t := range d.refs {
+			if _, err := sts[1].ExecContext(ctx, t, d.rid); err != nil {
+				return fmt.Errorf("search index: insert: %w", err)
+			}
+		}
+		if _, err := sts[2].ExecContext(ctx, d.rid, d.doc.name, d.doc.description, d.doc.labels, d.doc.pattern); err != nil {
 			return fmt.Errorf("search index: insert: %w", err)
 		}
 	}

@@ -362,3 +362,78 @@ func TestSearchFileOddDirectory(t *testing.T) {
 		t.Errorf("search file: %v", err)
 	}
 }
+
+// The writer hands the bodies it commits to the indexer (committed.go),
+// under the rids SQLite gave them; the indexer uses a body only for the
+// object it was committed as, reads from the store what it was not handed,
+// and forgets what it took.
+func TestSearchHeldBodies(t *testing.T) {
+	w := newSearchWorld(t)
+	ctx := t.Context()
+	held := w.st.db.ix.held
+
+	// A batch of 57: one insert of 50 rows and 7 of one row.
+	var objs []store.Object
+	for i := range 57 {
+		raw := fmt.Appendf(nil, `{"type":"indicator","spec_version":"2.1","id":"indicator--%s","created":"2026-01-01T00:00:00.000Z","modified":"2026-01-01T00:00:00.000Z","name":"alpha %d","pattern":"[x:y = 'z']","pattern_type":"stix","valid_from":"2026-01-01T00:00:00Z"}`,
+			uuid.NewString(), i)
+		objs = append(objs, storetest.Obj(t, raw))
+	}
+	if res, err := w.st.AddObjects(ctx, w.col, objs, nil); err != nil || res[0].Err != nil {
+		t.Fatalf("add: %v %+v", err, res)
+	}
+	rows, err := w.st.db.r.QueryContext(ctx, `SELECT rid, cid, date_added, body FROM objects`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for rows.Next() {
+		var rid, cid, added int64
+		var body []byte
+		if err := rows.Scan(&rid, &cid, &added, &body); err != nil {
+			t.Fatal(err)
+		}
+		n++
+		if b, ok := held.bodies[rid]; !ok || b.cid != cid || b.added != added || string(b.body) != string(body) {
+			t.Errorf("rid %d: held %v (%d, %d, %.40q), stored (%d, %d, %.40q)", rid, ok, b.cid, b.added, b.body, cid, added, body)
+		}
+	}
+	rows.Close()
+	if n != 57 || len(held.bodies) != 57 {
+		t.Fatalf("%d objects stored, %d bodies held", n, len(held.bodies))
+	}
+	if got := w.search("alpha"); len(got) != 57 {
+		t.Fatalf("search: %d of 57", len(got))
+	}
+	if len(held.bodies) != 0 || held.size != 0 {
+		t.Errorf("after indexing: %d bodies (%d bytes) still held", len(held.bodies), held.size)
+	}
+
+	// A body held for a rid whose row is another object's (added at
+	// another date_added) is not taken for it.
+	id := w.add(w.st, "bravo")
+	var rid, cid, added int64
+	if err := w.st.db.r.QueryRow(`SELECT rid, cid, date_added FROM objects WHERE id = ?`, id).Scan(&rid, &cid, &added); err != nil {
+		t.Fatal(err)
+	}
+	stale := []byte(`{"type":"report","name":"charlie"}`)
+	held.add([]int64{rid}, []committedBody{{cid: cid, added: added - 1, body: stale}})
+	if got := w.search("charlie"); len(got) != 0 {
+		t.Errorf("a body held for another object was indexed: %v", got)
+	}
+	if got := w.search("bravo"); !slices.Equal(got, []string{id}) {
+		t.Errorf("search bravo: %v, want %v", got, id)
+	}
+
+	// Beyond the bound, bodies are read from the store.
+	held.limit = held.size + len(stale)
+	for i := range 3 {
+		w.add(w.st, fmt.Sprintf("delta %d", i))
+	}
+	if len(held.bodies) != 0 {
+		t.Errorf("%d bodies held beyond the bound", len(held.bodies))
+	}
+	if got := w.search("delta"); len(got) != 3 {
+		t.Errorf("search delta: %v", got)
+	}
+}

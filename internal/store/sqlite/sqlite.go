@@ -193,7 +193,7 @@ func (d *db) Begin(ctx context.Context) (sqlstore.Tx, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &tx{t, d}, nil
+	return &tx{t: t, db: d}, nil
 }
 
 // prepare prepares, once per store and before any transaction holds the
@@ -216,6 +216,11 @@ func (r sqlRows) Close() { r.Rows.Close() }
 type tx struct {
 	t  *sql.Tx
 	db *db
+
+	// The objects the transaction inserted, by rid, for the search
+	// indexer once it commits (committed.go).
+	rids   []int64
+	bodies []committedBody
 }
 
 func (t *tx) Exec(ctx context.Context, q string, args ...any) (int64, error) {
@@ -234,17 +239,46 @@ func (t *tx) QueryRow(ctx context.Context, q string, args ...any) sqlstore.Row {
 // statement costs microseconds.
 func (t *tx) Send(ctx context.Context, b *sqlstore.Batch) error {
 	for _, it := range b.Items {
+		var res sql.Result
 		var err error
 		if st := t.db.stmts[it.Query]; st != nil {
-			_, err = t.t.StmtContext(ctx, st).ExecContext(ctx, it.Args...)
+			res, err = t.t.StmtContext(ctx, st).ExecContext(ctx, it.Args...)
 		} else {
-			_, err = t.t.ExecContext(ctx, it.Query, it.Args...)
+			res, err = t.t.ExecContext(ctx, it.Query, it.Args...)
 		}
 		if err != nil {
 			return err
 		}
+		if t.db.ix != nil && (it.Query == insertObjectsN || it.Query == insertObjectOne) {
+			t.keepBodies(res, it.Args)
+		}
 	}
 	return nil
+}
+
+// keepBodies records the bodies of an insert of objects rows (args as
+// InsertVersions queues them) with their rids. SQLite gives the rows of
+// one INSERT without rids one after the other the rid after the greatest,
+// so they end at the last insert rowid; were it otherwise, the indexer
+// would find no body held for the rids it reads and read them from the
+// store.
+func (t *tx) keepBodies(res sql.Result, args []any) {
+	n := len(args) / objectWidth
+	last, err := res.LastInsertId()
+	if err != nil || n == 0 {
+		return
+	}
+	for i := range n {
+		a := args[i*objectWidth:]
+		cid, ok1 := a[0].(int64)
+		added, ok2 := a[1].(int64)
+		body, ok3 := a[8].([]byte)
+		if !ok1 || !ok2 || !ok3 {
+			return
+		}
+		t.rids = append(t.rids, last-int64(n-1-i))
+		t.bodies = append(t.bodies, committedBody{cid: cid, added: added, body: body})
+	}
 }
 
 // Commit commits and tells the search indexer.
@@ -253,6 +287,9 @@ func (t *tx) Commit(context.Context) error {
 		return err
 	}
 	if t.db.ix != nil {
+		if len(t.rids) > 0 {
+			t.db.ix.held.add(t.rids, t.bodies)
+		}
 		t.db.ix.notify()
 	}
 	return nil
