@@ -535,7 +535,8 @@ func (x *indexer) readHeld(ctx context.Context, cid, from int64, limit int) ([]i
 					return nil, 0, 0, fmt.Errorf("search index: objects: %w", err)
 				}
 			}
-			if err := st.QueryRowContext(ctx, r.rid, cid, r.added).Scan(&body); err != nil {
+			// Without ctx's cancellation, as writeDocs's statements.
+			if err := st.QueryRowContext(context.WithoutCancel(ctx), r.rid, cid, r.added).Scan(&body); err != nil {
 				return nil, 0, 0, fmt.Errorf("search index: objects: %w", err)
 			}
 		}
@@ -580,19 +581,29 @@ func writeDocs(ctx context.Context, tx *sql.Tx, docs []indexedDoc, maxDoc int64)
 		defer st.Close()
 		sts[k] = st
 	}
+	// The rows' statements run without ctx's cancellation: with it, the
+	// driver starts a goroutine per statement to watch ctx, three per
+	// object. ctx is checked between objects instead, and its end rolls
+	// the transaction back (database/sql watches the transaction's ctx).
+	rctx := context.WithoutCancel(ctx)
 	for i, d := range docs {
 		if at[d.rid] != i {
 			continue
 		}
-		if _, err := sts[0].ExecContext(ctx, d.rid, d.cid, d.added); err != nil {
+		if i%1024 == 0 {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+		}
+		if _, err := sts[0].ExecContext(rctx, d.rid, d.cid, d.added); err != nil {
 			return fmt.Errorf("search index: insert: %w", err)
 		}
 		for _, t := range d.refs {
-			if _, err := sts[1].ExecContext(ctx, t, d.rid); err != nil {
+			if _, err := sts[1].ExecContext(rctx, t, d.rid); err != nil {
 				return fmt.Errorf("search index: insert: %w", err)
 			}
 		}
-		if _, err := sts[2].ExecContext(ctx, d.rid, d.doc.name, d.doc.description, d.doc.labels, d.doc.pattern); err != nil {
+		if _, err := sts[2].ExecContext(rctx, d.rid, d.doc.name, d.doc.description, d.doc.labels, d.doc.pattern); err != nil {
 			return fmt.Errorf("search index: insert: %w", err)
 		}
 	}

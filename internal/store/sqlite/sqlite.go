@@ -242,7 +242,14 @@ func (t *tx) Send(ctx context.Context, b *sqlstore.Batch) error {
 		var res sql.Result
 		var err error
 		if st := t.db.stmts[it.Query]; st != nil {
-			res, err = t.t.StmtContext(ctx, st).ExecContext(ctx, it.Args...)
+			// The bulk inserts are short and many: they run without
+			// ctx's cancellation, for which the driver would start a
+			// goroutine per statement; ctx is checked before each, and
+			// its end rolls the transaction back.
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			res, err = t.t.StmtContext(ctx, st).ExecContext(context.WithoutCancel(ctx), it.Args...)
 		} else {
 			res, err = t.t.ExecContext(ctx, it.Query, it.Args...)
 		}
