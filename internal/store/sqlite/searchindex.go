@@ -472,18 +472,14 @@ func (x *indexer) read(ctx context.Context, cid, from int64, limit int) ([]index
 	last := from
 	var body []byte
 	for rows.Next() {
-		var d indexedDoc
-		if err := rows.Scan(&d.rid, &d.added, &body); err != nil {
+		var rid int64
+		if err := rows.Scan(&rid, &last, &body); err != nil {
 			return nil, 0, 0, fmt.Errorf("search index: objects: %w", err)
 		}
 		n++
-		last = d.added
-		var ok bool
-		if d.doc, d.refs, ok = searchFields(body); !ok {
-			continue // not JSON: never indexed
+		if d, ok := docOf(rid, cid, last, body); ok {
+			out = append(out, d)
 		}
-		d.cid = cid
-		out = append(out, d)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, 0, 0, fmt.Errorf("search index: objects: %w", err)
@@ -540,13 +536,20 @@ func (x *indexer) readHeld(ctx context.Context, cid, from int64, limit int) ([]i
 				return nil, 0, 0, fmt.Errorf("search index: objects: %w", err)
 			}
 		}
-		d := indexedDoc{rid: r.rid, cid: cid, added: r.added}
-		if d.doc, d.refs, ok = searchFields(body); !ok {
-			continue // not JSON: never indexed
+		if d, ok := docOf(r.rid, cid, r.added, body); ok {
+			out = append(out, d)
 		}
-		out = append(out, d)
 	}
 	return out, len(rs), last, nil
+}
+
+// docOf is the search rows of the object at rid in collection cid added
+// at added; false for a body that is not JSON, which is never indexed.
+func docOf(rid, cid, added int64, body []byte) (indexedDoc, bool) {
+	d := indexedDoc{rid: rid, cid: cid, added: added}
+	var ok bool
+	d.doc, d.refs, ok = searchFields(body)
+	return d, ok
 }
 
 // writeDocs writes the rows of docs. Rows at rids up to maxDoc (the
