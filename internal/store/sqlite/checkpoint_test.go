@@ -80,3 +80,38 @@ func TestBackgroundCheckpoint(t *testing.T) {
 		t.Errorf("%d objects after reopening, want %d", n, total)
 	}
 }
+
+// TestConnectionPragmas checks the settings each connection ends with:
+// the writer must not checkpoint inside its commits (that is the
+// checkpointer's work) and keeps the larger page cache, whatever order the
+// driver applies a DSN's pragmas in.
+func TestConnectionPragmas(t *testing.T) {
+	s, err := sqlite.Open(context.Background(), t.TempDir(), sqlite.Options{Sync: "normal"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	for _, c := range []struct {
+		name   string
+		reader bool
+		want   string
+	}{
+		{"wal_autocheckpoint", false, "0"},
+		{"cache_size", false, "-262144"},
+		{"synchronous", false, "1"},
+		{"foreign_keys", false, "1"},
+		{"journal_mode", false, "wal"},
+		{"busy_timeout", false, "20000"},
+		{"cache_size", true, "-65536"},
+		{"query_only", true, "1"},
+		{"mmap_size", true, "2147418112"},
+	} {
+		got, err := sqlite.Pragma(s, c.name, c.reader)
+		if err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		if got != c.want {
+			t.Errorf("PRAGMA %s on the %s: %s, want %s", c.name, map[bool]string{false: "writer", true: "readers"}[c.reader], got, c.want)
+		}
+	}
+}

@@ -10,3 +10,15 @@ func StartCheckpointer(dsn string) (stop func() error, err error) {
 	}
 	return c.stop, nil
 }
+
+// Pragma returns a PRAGMA's value on the store's writer connection
+// (reader false) or on one of its readers.
+func Pragma(s *Store, name string, reader bool) (string, error) {
+	db := s.db.w
+	if reader {
+		db = s.db.r
+	}
+	var v string
+	err := db.QueryRow("PRAGMA " + name).Scan(&v)
+	return v, err
+}

@@ -17,10 +17,12 @@ import (
 	"embed"
 	"errors"
 	"fmt"
+	"maps"
 	"net/url"
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"time"
 
@@ -79,13 +81,14 @@ func Open(ctx context.Context, dir string, opts Options) (*Store, error) {
 	// mmap_size is SQLite's compiled maximum (2 GB, SQLITE_MAX_MMAP_SIZE):
 	// past it pages are read with pread, a system call each; a store of a
 	// million objects is past 1 GB.
-	common := "_pragma=busy_timeout(20000)&_pragma=foreign_keys(1)&_pragma=synchronous(" + sync + ")&_pragma=journal_mode(WAL)&_pragma=cache_size(-65536)&_pragma=mmap_size(2147418112)&_pragma=wal_autocheckpoint(16384)&_pragma=temp_store(2)"
+	common := pragmas{"busy_timeout": "20000", "foreign_keys": "1", "synchronous": sync, "journal_mode": "WAL",
+		"cache_size": "-65536", "mmap_size": "2147418112", "temp_store": "2"}
 	u := url.URL{Scheme: "file", Path: path}
 	// The writer leaves checkpoints to the checkpointer (checkpoint.go).
 	// Its page cache is larger than the readers' (256 MB): the index pages
 	// that inserts touch at random (object ids, owners, references) stay
 	// in it as the store grows, instead of being read again and again.
-	w, err := sql.Open("sqlite", u.String()+"?"+common+"&_pragma=wal_autocheckpoint(0)&_pragma=cache_size(-262144)&_txlock=immediate")
+	w, err := sql.Open("sqlite", u.String()+"?"+common.with("wal_autocheckpoint", "0", "cache_size", "-262144").query()+"&_txlock=immediate")
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
@@ -115,11 +118,11 @@ func Open(ctx context.Context, dir string, opts Options) (*Store, error) {
 		w.Close()
 		return nil, err
 	}
-	r := sql.OpenDB(newAttachConnector(u.String()+"?"+common+"&_pragma=query_only(1)", strings.ReplaceAll(searchPath, "'", "''")))
+	r := sql.OpenDB(newAttachConnector(u.String()+"?"+common.with("query_only", "1").query(), strings.ReplaceAll(searchPath, "'", "''")))
 	r.SetMaxOpenConns(max(4, runtime.GOMAXPROCS(0)*2))
 	d.r = r
 	d.ix = startIndexer(sw, r)
-	if d.cp, err = startCheckpointer(u.String() + "?" + common + "&_pragma=busy_timeout(2000)"); err != nil {
+	if d.cp, err = startCheckpointer(u.String() + "?" + common.with("busy_timeout", "2000").query()); err != nil {
 		d.Close()
 		return nil, err
 	}
@@ -307,4 +310,31 @@ func (t *tx) Rollback(context.Context) error {
 		return err
 	}
 	return nil
+}
+
+// pragmas are a connection's PRAGMA settings by name. modernc runs a DSN's
+// _pragma values in the order of their text, not as given, so a name
+// given twice ends with whichever value sorts last (wal_autocheckpoint(0)
+// before wal_autocheckpoint(16384)): each name is set once here.
+type pragmas map[string]string
+
+// with returns a copy of p with the name and value pairs of kv set.
+func (p pragmas) with(kv ...string) pragmas {
+	q := maps.Clone(p)
+	for i := 0; i+1 < len(kv); i += 2 {
+		q[kv[i]] = kv[i+1]
+	}
+	return q
+}
+
+// query returns p as DSN query parameters.
+func (p pragmas) query() string {
+	var b strings.Builder
+	for _, k := range slices.Sorted(maps.Keys(p)) {
+		if b.Len() > 0 {
+			b.WriteByte('&')
+		}
+		b.WriteString("_pragma=" + url.QueryEscape(k+"("+p[k]+")"))
+	}
+	return b.String()
 }
