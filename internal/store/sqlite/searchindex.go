@@ -171,8 +171,8 @@ type indexer struct {
 // behind after a power loss, then caught up again) is enough.
 func openSearchFile(ctx context.Context, path string) (*sql.DB, error) {
 	u := url.URL{Scheme: "file", Path: path}
-	w, err := sql.Open("sqlite", u.String()+"?_pragma=busy_timeout(20000)&_pragma=synchronous(NORMAL)&_pragma=journal_mode(WAL)"+
-		"&_pragma=cache_size(-131072)&_pragma=temp_store(2)&_txlock=immediate")
+	p := pragmas{"busy_timeout": "20000", "synchronous": "NORMAL", "journal_mode": "WAL", "cache_size": "-131072", "temp_store": "2"}
+	w, err := sql.Open("sqlite", u.String()+"?"+p.query()+"&_txlock=immediate")
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
