@@ -437,3 +437,53 @@ func TestSearchHeldBodies(t *testing.T) {
 		t.Errorf("search delta: %v", got)
 	}
 }
+
+// One indexer transaction writes its terms out as one FTS5 segment: they
+// fit in FTS5's pending hash (ftsHashSize), so there is nothing to merge
+// behind a mirror's large commits. With FTS5's default hash of 1 MiB the
+// 20,000 objects below are written out as several segments.
+func TestSearchOneSegmentPerCatchUp(t *testing.T) {
+	w := newSearchWorld(t)
+	objs := make([]store.Object, 0, 20000)
+	for i := range cap(objs) {
+		id := "indicator--" + uuid.NewString()
+		objs = append(objs, storetest.Obj(t, fmt.Appendf(nil, `{"type":"indicator","spec_version":"2.1","id":%q,"created":"2026-01-01T00:00:00.000Z","modified":"2026-01-01T00:00:00.000Z","name":"host %d beacon","description":"seen beaconing to %s from sensor %d","labels":["malicious-activity","batch-%d"],"pattern":"[domain-name:value = 'h%d.example.net']","pattern_type":"stix","valid_from":"2026-01-01T00:00:00Z"}`,
+			id, i, uuid.NewString(), i%97, i%13, i)))
+	}
+	if _, err := w.st.AddObjects(t.Context(), w.col, objs, nil); err != nil {
+		t.Fatal(err)
+	}
+	if got := w.search("beacon"); len(got) != 100 {
+		t.Fatalf("search found %d, want the limit of 100", len(got))
+	}
+	if n := w.count(`SELECT count(*) FROM search_docs`); n != len(objs) {
+		t.Fatalf("%d objects indexed of %d", n, len(objs))
+	}
+	// FTS5 numbers its data rows by segment: the segment id is the row
+	// id's bits from 37 up (fts5_index.c, FTS5_SEGMENT_ROWID); rows
+	// below 1<<37 are the structure and averages records.
+	if n := w.count(`SELECT count(DISTINCT id >> 37) FROM search_text_data WHERE id >= 1 << 37`); n != 1 {
+		t.Errorf("one catch-up wrote %d FTS5 segments, want 1", n)
+	}
+}
+
+// A search file made before hashsize was set is given it when opened.
+func TestSearchFileHashSize(t *testing.T) {
+	w := newSearchWorld(t)
+	hashsize := func() int {
+		return w.count(`SELECT v FROM search_text_config WHERE k = 'hashsize'`)
+	}
+	if got := hashsize(); got != ftsHashSize {
+		t.Fatalf("new search file: hashsize %d, want %d", got, ftsHashSize)
+	}
+	if _, err := w.raw.Exec(`DELETE FROM search_text_config WHERE k = 'hashsize'`); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	w.open()
+	if got := hashsize(); got != ftsHashSize {
+		t.Errorf("reopened search file: hashsize %d, want %d", got, ftsHashSize)
+	}
+}
