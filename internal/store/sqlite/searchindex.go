@@ -58,7 +58,6 @@ var searchSchema = []string{
 		name, description, labels, pattern,
 		tokenize = 'unicode61 remove_diacritics 2')`,
 	`INSERT INTO search_text (search_text, rank) VALUES ('automerge', 8)`,
-	setHashSize,
 	`CREATE TABLE IF NOT EXISTS search_refs (
 		target TEXT NOT NULL,
 		rid    INTEGER NOT NULL,
@@ -204,8 +203,8 @@ func openSearchFile(ctx context.Context, path string) (*sql.DB, error) {
 			return nil, fmt.Errorf("search index %s: create: %w", path, err)
 		}
 	}
-	// FTS5 keeps hashsize in the file: files made before it was set are
-	// given it here.
+	// FTS5 keeps hashsize in the file: new files, and those made before
+	// it was set, are given it here.
 	var hs int64
 	err = w.QueryRowContext(ctx, `SELECT v FROM search_text_config WHERE k = 'hashsize'`).Scan(&hs)
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
