@@ -100,11 +100,15 @@ type feedPuller struct {
 	pos  FeedPosition
 	wake chan struct{}
 	head int64 // the newest change of the peer's feed seen (lag.go)
-	// ahead is the bytes of the pages fetched and not written yet, under
-	// mu: the fetcher reads on while it is under aheadBytes (and
-	// waits on wake, which the writer closes as it takes some off).
-	ahead      int
-	aheadBytes int // the bound
+	// ahead and aheadPages are the bytes and the pages fetched and not
+	// written yet, under mu: the fetcher reads on while they are under
+	// aheadBytes and feedAheadPages (and waits on wake, which the writer
+	// closes as it takes some off).
+	ahead, aheadPages int
+	aheadBytes        int // the bound
+	// taken is what the writer's group holds of ahead until it lets it
+	// go (release); only the writer touches it.
+	taken struct{ size, pages int }
 }
 
 // setPos commits pos (with fn's writes) if the stored position is still
@@ -145,12 +149,26 @@ func (f *feedPuller) broadcast() {
 	f.wake = make(chan struct{})
 }
 
-// written tells the fetcher that pages of size bytes are written.
-func (f *feedPuller) written(size int) {
+// release gives the fetcher back the room of the group being written
+// (f.taken), once. The writer calls it as soon as the group's statements
+// have run, before its COMMIT: the fetcher then reads and checks the
+// next pages while the commit writes the WAL and waits for its fsync,
+// when neither the writer nor the search indexer (which follows the
+// commits) has work for a core. Released at the commit's return, that
+// fetching fell at the start of the next transaction instead, competing
+// with the writer, while the cores waited out every fsync. So the bounds
+// hold for the pages fetched and not yet written but for the group being
+// committed, which is in memory until its commit returns: one group more.
+func (f *feedPuller) release() {
+	if f.taken.size == 0 && f.taken.pages == 0 {
+		return
+	}
 	f.mu.Lock()
-	f.ahead -= size
+	f.ahead -= f.taken.size
+	f.aheadPages -= f.taken.pages
 	f.broadcast()
 	f.mu.Unlock()
+	f.taken.size, f.taken.pages = 0, 0
 }
 
 // waitRoom waits until the pages fetched ahead and not written hold less
@@ -158,9 +176,9 @@ func (f *feedPuller) written(size int) {
 func (f *feedPuller) waitRoom(ctx context.Context) bool {
 	for {
 		f.mu.Lock()
-		ahead, wake := f.ahead, f.wake
+		ahead, pages, wake := f.ahead, f.aheadPages, f.wake
 		f.mu.Unlock()
-		if ahead < f.aheadBytes {
+		if ahead < f.aheadBytes && pages < feedAheadPages {
 			return true
 		}
 		select {
@@ -265,9 +283,10 @@ func (f *feedPuller) run(ctx context.Context) (PullStats, error) {
 
 // Pipelining of a feed pull.
 const (
-	// feedAhead is how many pages the fetcher reads (and checks) ahead of
-	// the page being written.
-	feedAhead = 7
+	// feedAheadPages is how many pages the fetcher holds read (and
+	// checked) and not written yet, those of the group being written
+	// included: while a group is written, the next one waits whole.
+	feedAheadPages = 2 * feedGroupPages
 	// feedGroupPages and feedGroupBytes bound the pages of adds that one
 	// transaction writes, when the fetcher is that far ahead (the writer is
 	// the bottleneck): on SQLite a commit costs by the index pages it
@@ -279,8 +298,9 @@ const (
 	feedGroupPages = 8
 	feedGroupBytes = 96 << 20
 	// feedAheadBytes bounds the objects fetched ahead and not written yet
-	// (their decoded and checked forms take about as much again): large
-	// objects fill it before feedAhead pages do.
+	// (their decoded and checked forms take about as much again; the
+	// group being committed is held beside them: release): large
+	// objects fill it before feedAheadPages do.
 	feedAheadBytes = 2 * feedGroupBytes
 )
 
@@ -293,7 +313,7 @@ type fetched struct {
 }
 
 // fetchAhead reads the feed after position after in a goroutine of its
-// own, up to feedAhead pages ahead of their writing, until a page says
+// own, up to feedAheadPages pages ahead of their writing, until a page says
 // nothing more follows or a read fails (the last value sent). It checks
 // each page's adds too, unless a marking definition changes in it, and
 // only once every earlier page that changes one has been written (the
@@ -302,7 +322,7 @@ type fetched struct {
 // and waits for it.
 func (f *feedPuller) fetchAhead(ctx context.Context, after int64) (<-chan fetched, func()) {
 	fctx, cancel := context.WithCancel(ctx)
-	out := make(chan fetched, feedAhead)
+	out := make(chan fetched, feedAheadPages)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -329,6 +349,7 @@ func (f *feedPuller) fetchAhead(ctx context.Context, after int64) (<-chan fetche
 				}
 				f.mu.Lock()
 				f.ahead += got.size
+				f.aheadPages++
 				f.mu.Unlock()
 				after = max(end, page.Next)
 			}
@@ -347,8 +368,9 @@ func (f *feedPuller) fetchAhead(ctx context.Context, after int64) (<-chan fetche
 		<-done
 		// The pages fetched and not written are dropped with the run.
 		f.mu.Lock()
-		f.ahead = 0
+		f.ahead, f.aheadPages = 0, 0
 		f.mu.Unlock()
+		f.taken.size, f.taken.pages = 0, 0
 	}
 }
 
@@ -413,10 +435,11 @@ func (f *feedPuller) follow(ctx context.Context, pages <-chan fetched, stats *Pu
 		}
 		group := joinPages(parts)
 		f.seeHead(group.page)
+		f.taken.size, f.taken.pages = group.size, len(parts)
 		if err := f.apply(ctx, group.page, group.checks, stats); err != nil {
 			return err
 		}
-		f.written(group.size)
+		f.release()
 		if !group.page.More || len(group.page.Changes) == 0 {
 			return nil
 		}
@@ -773,8 +796,11 @@ func (f *feedPuller) commit(ctx context.Context, raws []json.RawMessage, pre *ta
 			}
 		}
 		if ftx, ok := tx.(store.FederationTx); ok && len(refused) > 0 {
-			return ftx.RecordRejections(ctx, refused)
+			if err := ftx.RecordRejections(ctx, refused); err != nil {
+				return err
+			}
 		}
+		f.release()
 		return nil
 	})
 	if err != nil {

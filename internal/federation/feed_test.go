@@ -383,6 +383,69 @@ func pullSlowly(t *testing.T, aheadBytes int) federation.PullStats {
 	return p
 }
 
+// TestFeedReadsAheadDuringCommit: the writer gives the fetcher its
+// group's room back before the group's COMMIT, so the next page is read
+// while the commit is still writing (and waiting for its fsync), not
+// after it. With room for one page, every transaction but the last one
+// sees the next page requested before it commits.
+func TestFeedReadsAheadDuringCommit(t *testing.T) {
+	f := newFederated(t)
+	f.seed(t, 1, 40)
+	var requests atomic.Int64
+	r := *f.runner
+	r.FeedPageLimit = 4
+	r.FeedAheadBytes = 1
+	r.Configure = func(cl *taxiiclient.Client) {
+		cl.HTTP.Transport = feedRequests{next: cl.HTTP.Transport, n: &requests}
+	}
+	held := &heldCommits{Store: f.local.sq, requests: &requests}
+	r.Store = held
+	if p := f.sync(t, &r)[0].Pull; p.Added != 40 || p.Duplicates != 0 || p.Pages != 10 {
+		t.Fatalf("pull: %+v, want 40 added in 10 transactions", p)
+	}
+	if held.early < 9 {
+		t.Errorf("%d of the 10 transactions saw the next page requested before their commit, want 9", held.early)
+	}
+}
+
+// feedRequests counts the change-feed requests of a client.
+type feedRequests struct {
+	next http.RoundTripper
+	n    *atomic.Int64
+}
+
+func (c feedRequests) RoundTrip(r *http.Request) (*http.Response, error) {
+	if strings.Contains(r.URL.Path, "x-mitra-changes") {
+		c.n.Add(1)
+	}
+	return c.next.RoundTrip(r)
+}
+
+// heldCommits holds each transaction open, once its statements have
+// run, until the fetcher requests another page or half a second has passed,
+// and counts the transactions that saw that request (early).
+type heldCommits struct {
+	*sqlite.Store
+	requests *atomic.Int64
+	early    int // only the writer's goroutine runs Update
+}
+
+func (h *heldCommits) Update(ctx context.Context, collectionID string, fn func(ctx context.Context, tx store.Tx) error) error {
+	return h.Store.Update(ctx, collectionID, func(ctx context.Context, tx store.Tx) error {
+		before := h.requests.Load()
+		if err := fn(ctx, tx); err != nil {
+			return err
+		}
+		for deadline := time.Now().Add(500 * time.Millisecond); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+			if h.requests.Load() > before {
+				h.early++
+				break
+			}
+		}
+		return nil
+	})
+}
+
 // TestFeedGroupsPagesAhead: when the writer is the bottleneck, pages of
 // adds the fetcher has read and checked ahead go in one transaction, at
 // most federation.FeedGroupPages at a time, and every object arrives once.
