@@ -108,8 +108,11 @@ type feedPuller struct {
 	aheadBytes        int // the bound
 	// taken is what the writer's group holds of ahead until it lets it
 	// go (release); only the writer touches it.
-	taken struct{ size, pages int }
+	taken room
 }
+
+// room is an amount of the fetcher's bounds: bytes and pages.
+type room struct{ size, pages int }
 
 // setPos commits pos (with fn's writes) if the stored position is still
 // the one this run last saw.
@@ -160,7 +163,7 @@ func (f *feedPuller) broadcast() {
 // hold for the pages fetched and not yet written but for the group being
 // committed, which is in memory until its commit returns: one group more.
 func (f *feedPuller) release() {
-	if f.taken.size == 0 && f.taken.pages == 0 {
+	if f.taken == (room{}) {
 		return
 	}
 	f.mu.Lock()
@@ -168,7 +171,7 @@ func (f *feedPuller) release() {
 	f.aheadPages -= f.taken.pages
 	f.broadcast()
 	f.mu.Unlock()
-	f.taken.size, f.taken.pages = 0, 0
+	f.taken = room{}
 }
 
 // waitRoom waits until the pages fetched ahead and not written hold less
@@ -370,7 +373,7 @@ func (f *feedPuller) fetchAhead(ctx context.Context, after int64) (<-chan fetche
 		f.mu.Lock()
 		f.ahead, f.aheadPages = 0, 0
 		f.mu.Unlock()
-		f.taken.size, f.taken.pages = 0, 0
+		f.taken = room{}
 	}
 }
 
@@ -435,7 +438,7 @@ func (f *feedPuller) follow(ctx context.Context, pages <-chan fetched, stats *Pu
 		}
 		group := joinPages(parts)
 		f.seeHead(group.page)
-		f.taken.size, f.taken.pages = group.size, len(parts)
+		f.taken = room{group.size, len(parts)}
 		if err := f.apply(ctx, group.page, group.checks, stats); err != nil {
 			return err
 		}
