@@ -100,12 +100,12 @@ type feedPuller struct {
 	pos  FeedPosition
 	wake chan struct{}
 	head int64 // the newest change of the peer's feed seen (lag.go)
-	// ahead and aheadPages are the bytes and the pages fetched and not
-	// written yet, under mu: the fetcher reads on while they are under
-	// aheadBytes and feedAheadPages (and waits on wake, which the writer
-	// closes as it takes some off).
-	ahead, aheadPages int
-	aheadBytes        int // the bound
+	// ahead is the bytes and the pages fetched and not written yet,
+	// under mu: the fetcher reads on while they are under aheadBytes and
+	// feedAheadPages (and waits on wake, which the writer closes as it
+	// takes some off).
+	ahead      room
+	aheadBytes int // the bound
 	// taken is what the writer's group holds of ahead until it lets it
 	// go (release); only the writer touches it.
 	taken room
@@ -167,21 +167,22 @@ func (f *feedPuller) release() {
 		return
 	}
 	f.mu.Lock()
-	f.ahead -= f.taken.size
-	f.aheadPages -= f.taken.pages
+	f.ahead.size -= f.taken.size
+	f.ahead.pages -= f.taken.pages
 	f.broadcast()
 	f.mu.Unlock()
 	f.taken = room{}
 }
 
-// waitRoom waits until the pages fetched ahead and not written hold less
-// than f.aheadBytes; false when ctx ends first.
+// waitRoom waits until the pages fetched ahead and not written are fewer
+// than feedAheadPages and hold less than f.aheadBytes; false when ctx
+// ends first.
 func (f *feedPuller) waitRoom(ctx context.Context) bool {
 	for {
 		f.mu.Lock()
-		ahead, pages, wake := f.ahead, f.aheadPages, f.wake
+		ahead, wake := f.ahead, f.wake
 		f.mu.Unlock()
-		if ahead < f.aheadBytes && pages < feedAheadPages {
+		if ahead.size < f.aheadBytes && ahead.pages < feedAheadPages {
 			return true
 		}
 		select {
@@ -351,8 +352,8 @@ func (f *feedPuller) fetchAhead(ctx context.Context, after int64) (<-chan fetche
 					got.size += len(c.Object)
 				}
 				f.mu.Lock()
-				f.ahead += got.size
-				f.aheadPages++
+				f.ahead.size += got.size
+				f.ahead.pages++
 				f.mu.Unlock()
 				after = max(end, page.Next)
 			}
@@ -371,7 +372,7 @@ func (f *feedPuller) fetchAhead(ctx context.Context, after int64) (<-chan fetche
 		<-done
 		// The pages fetched and not written are dropped with the run.
 		f.mu.Lock()
-		f.ahead, f.aheadPages = 0, 0
+		f.ahead = room{}
 		f.mu.Unlock()
 		f.taken = room{}
 	}
